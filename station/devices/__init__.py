@@ -1,0 +1,1 @@
+"""Device side: pure codecs, firmware profiles, transport links and simulators."""

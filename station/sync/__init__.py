@@ -1,0 +1,1 @@
+"""Sync side: the durable outbox, the MQTT client and the payloads (JSON envelope + FHIR)."""

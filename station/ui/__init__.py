@@ -1,0 +1,1 @@
+"""Kivy front end: screens render presenter state and forward intents; nothing else."""
