@@ -9,3 +9,6 @@ os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
 os.environ.setdefault("KIVY_NO_FILELOG", "1")
 os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+
+# Fixture modules for the real parts; each part's owner adds its module here.
+pytest_plugins: list[str] = []
