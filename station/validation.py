@@ -46,7 +46,7 @@ class Limit:
         low = f"more than {self.low:g}" if self.low_exclusive else f"{self.low:g}"
         if self.low_exclusive:
             return f"{low} and at most {self.high:g} {self.unit}"
-        return f"{low}–{self.high:g} {self.unit}"
+        return f"{low}–{self.high:g} {self.unit}".rstrip()
 
 
 PLAUSIBLE_LIMITS: dict[str, Limit] = {

@@ -1,4 +1,4 @@
-"""Shared fixtures. Part-specific fixtures (broker, fake BlueZ, pty, Kivy) live in tests/fixtures/."""
+"""Shared fixtures; the real-part fixtures (broker, fake BlueZ, pty, Kivy) live in tests/fixtures."""
 
 from __future__ import annotations
 
