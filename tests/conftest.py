@@ -1,4 +1,4 @@
-"""Shared fixtures; the real-part fixtures (broker, fake BlueZ, pty, Kivy) live in tests/fixtures."""
+"""Shared fixtures; the real-part fixtures (broker, BlueZ, pty, Kivy) live in tests/fixtures."""
 
 from __future__ import annotations
 
