@@ -1,0 +1,1 @@
+"""Tests of the device side: links, guard, manager."""
