@@ -1,0 +1,831 @@
+"""MA rooming as a state machine: sign in, pick and confirm the patient, vitals, complaint, send.
+
+Pure and sans-I/O (after h11): the transition table below is the whole workflow; every intent
+is checked against it and illegal ones raise `IllegalTransitionError`. Intents the table allows but
+patient safety forbids (sending without confirmed identifiers, accepting a tray reading to
+nobody, an unacknowledged critical value...) raise `RefusedError` with a `Refusal` reason and
+change nothing. Time comes from the clock passed in; nothing here sleeps or reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from station.config import DisplaySection
+from station.errors import StationError
+from station.models import (
+    AnyReading,
+    BloodPressure,
+    BodyHeight,
+    BodyWeight,
+    Kind,
+    Method,
+    Mode,
+    PainSeverity,
+    PulseOximetry,
+    RespiratoryRate,
+    Temperature,
+)
+from station.units import (
+    Unit,
+    bmi_kg_m2,
+    celsius_to_fahrenheit,
+    cm_to_inch,
+    fahrenheit_to_celsius,
+    inch_to_cm,
+    kg_to_lb,
+    lb_to_kg,
+)
+from station.validation import Verdict, validate, with_plausibility_flag
+
+Clock = Callable[[], datetime]
+
+# Free text is what the MA types on a touchscreen keyboard; the EHR field behind it is short.
+COMPLAINT_MAX_CHARS = 200
+# Pick list shown as big buttons: the commonest primary-care reasons (NAMCS top visit reasons).
+COMMON_COMPLAINTS: tuple[str, ...] = (
+    "cough",
+    "sore throat",
+    "fever",
+    "headache",
+    "back pain",
+    "abdominal pain",
+    "rash",
+    "follow-up",
+    "medication refill",
+    "annual physical",
+)
+
+
+class RoomingState(StrEnum):
+    SIGNED_OUT = "signed_out"
+    SIGNED_IN = "signed_in"  # today's list on screen
+    PATIENT_PICKED = "patient_picked"  # name + DOB on screen, waiting for confirmation
+    VITALS = "vitals"  # identifiers confirmed
+    COMPLAINT = "complaint"
+    REVIEW = "review"
+    SENT = "sent"
+
+
+class RoomingEvent(StrEnum):
+    SIGN_IN = "sign_in"
+    SIGN_OUT = "sign_out"  # by the MA or by the inactivity timer
+    PICK_PATIENT = "pick_patient"
+    CONFIRM_IDENTIFIERS = "confirm_identifiers"
+    NOT_THIS_PATIENT = "not_this_patient"
+    TO_VITALS = "to_vitals"
+    TO_COMPLAINT = "to_complaint"
+    TO_REVIEW = "to_review"
+    SEND = "send"
+    NEXT_PATIENT = "next_patient"
+    RESUME_PARKED = "resume_parked"  # sign-in finds a rooming parked by a sign-out
+
+
+S, E = RoomingState, RoomingEvent
+_SIGNED_IN_STATES = (S.SIGNED_IN, S.PATIENT_PICKED, S.VITALS, S.COMPLAINT, S.REVIEW, S.SENT)
+
+# The whole workflow. Signing in where a rooming was parked by a sign-out fires RESUME_PARKED
+# at once, so identifiers are confirmed again by whoever signs in next.
+TRANSITIONS: dict[tuple[RoomingState, RoomingEvent], RoomingState] = {
+    (S.SIGNED_OUT, E.SIGN_IN): S.SIGNED_IN,
+    **{(state, E.SIGN_OUT): S.SIGNED_OUT for state in _SIGNED_IN_STATES},
+    (S.SIGNED_IN, E.PICK_PATIENT): S.PATIENT_PICKED,
+    (S.SIGNED_IN, E.RESUME_PARKED): S.PATIENT_PICKED,
+    (S.PATIENT_PICKED, E.CONFIRM_IDENTIFIERS): S.VITALS,
+    (S.PATIENT_PICKED, E.NOT_THIS_PATIENT): S.SIGNED_IN,
+    (S.VITALS, E.TO_COMPLAINT): S.COMPLAINT,
+    (S.VITALS, E.TO_REVIEW): S.REVIEW,
+    (S.COMPLAINT, E.TO_VITALS): S.VITALS,
+    (S.COMPLAINT, E.TO_REVIEW): S.REVIEW,
+    (S.REVIEW, E.TO_VITALS): S.VITALS,
+    (S.REVIEW, E.TO_COMPLAINT): S.COMPLAINT,
+    (S.REVIEW, E.SEND): S.SENT,
+    (S.SENT, E.NEXT_PATIENT): S.SIGNED_IN,
+}
+# States in which the patient's identifiers have been confirmed on this station.
+CONFIRMED_STATES = frozenset({S.VITALS, S.COMPLAINT, S.REVIEW})
+
+
+class Refusal(StrEnum):
+    UNKNOWN_CREDENTIAL = "unknown_credential"
+    NOT_ON_SCHEDULE = "not_on_schedule"
+    IDENTIFIERS_NOT_CONFIRMED = "identifiers_not_confirmed"
+    NO_PATIENT = "no_patient"
+    CRITICAL_NOT_ACKNOWLEDGED = "critical_not_acknowledged"
+    NOTHING_TO_SEND = "nothing_to_send"
+    INVALID_ENTRY = "invalid_entry"
+    NOT_CRITICAL = "not_critical"
+    UNKNOWN_ITEM = "unknown_item"
+    TEXT_TOO_LONG = "text_too_long"
+    NOT_MANUAL = "not_manual"
+    PARKED_ROOMING = "parked_rooming"
+
+
+class IllegalTransitionError(StationError):
+    """An intent the workflow's transition table does not allow in the current state."""
+
+    def __init__(
+        self, state: StrEnum, event: StrEnum, table: Mapping[tuple[Any, Any], object]
+    ) -> None:
+        self.state, self.event = state, event
+        allowed = sorted(e.value for (s, e) in table if s == state)
+        super().__init__(
+            f"cannot {event.value} while {state.value}; allowed here: {', '.join(allowed)}"
+        )
+
+
+class RefusedError(StationError):
+    """A safety rule said no; nothing was changed."""
+
+    def __init__(self, reason: StrEnum, message: str, details: tuple[str, ...] = ()) -> None:
+        self.reason, self.message, self.details = reason, message, details
+        super().__init__(f"{reason.value}: {message}" + "".join(f"; {d}" for d in details))
+
+
+# ------------------------------------------------------------------------------------------
+# Boundary models
+# ------------------------------------------------------------------------------------------
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Medication(_Frozen):
+    name: str
+    dose: str = ""
+
+
+class ScheduledPatient(_Frozen):
+    """One appointment from the retained `schedule` topic."""
+
+    appointment_id: str
+    mrn: str
+    family_name: str
+    given_name: str
+    birth_date: date
+    start_time: str = ""  # "09:30", as the practice system lists it
+    room: str = ""
+    provider: str = ""
+    medications: tuple[Medication, ...] = ()
+    reason_for_visit: str = ""  # from lobby check-in, when the patient did it
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.family_name}, {self.given_name}"
+
+    def age_years(self, today: date) -> float:
+        return (today - self.birth_date).days / 365.25
+
+
+class MedicationStatus(StrEnum):
+    UNREVIEWED = "unreviewed"
+    TAKING = "taking"
+    NOT_TAKING = "not_taking"
+    CHANGED = "changed"
+
+
+class Onset(StrEnum):
+    UNKNOWN = "unknown"
+    TODAY = "today"
+    DAYS = "days"  # 1-6 days
+    WEEKS = "weeks"
+    MONTHS = "months"
+    CHRONIC = "chronic"
+
+
+class EntrySource(StrEnum):
+    DEVICE = "device"
+    MANUAL = "manual"
+    TRAY = "tray"  # held back by the guard, then accepted to this patient by the MA
+
+
+class VitalEntry(_Frozen):
+    """One reading attached to the patient, with its verdict and how it got here."""
+
+    entry_id: int
+    reading: Annotated[AnyReading, Field(discriminator="kind")]
+    verdict: Verdict
+    source: EntrySource
+    device: str  # the device's name as bound, or "manual"
+    received_at: datetime
+    acknowledged: bool = False  # a critical value the MA explicitly acknowledged
+    tray_reason: str = ""  # why the guard held it back, for tray acceptances
+
+    @property
+    def kind(self) -> Kind:
+        return self.reading.kind
+
+
+class TrayItem(_Frozen):
+    item_id: int
+    reading: Annotated[AnyReading, Field(discriminator="kind")]
+    device: str
+    reason: str
+    received_at: datetime
+
+
+class MedicationReview(_Frozen):
+    medication: Medication
+    status: MedicationStatus = MedicationStatus.UNREVIEWED
+
+
+class Complaint(_Frozen):
+    picks: tuple[str, ...] = ()
+    free_text: str = ""
+    onset: Onset = Onset.UNKNOWN
+    reason_for_visit: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.picks or self.free_text or self.reason_for_visit)
+
+
+class AlertRequest(_Frozen):
+    """A critical value the MA acknowledged: the composition root publishes it on `alert`."""
+
+    appointment_id: str
+    code: str
+    message: str
+    entry_id: int
+    acknowledged_by: str
+    acknowledged_at: datetime
+
+
+class RoomingRecord(_Frozen):
+    """What one finished rooming sends: the composition root turns it into the submission."""
+
+    appointment_id: str
+    mrn: str
+    ma_id: str
+    started_at: datetime
+    confirmed_at: datetime
+    sent_at: datetime
+    # Every reading taken, retakes included, in the order taken; none is dropped or altered.
+    entries: tuple[VitalEntry, ...]
+    bmi_kg_m2: float | None
+    complaint: Complaint
+    medications: tuple[MedicationReview, ...]
+
+
+# ------------------------------------------------------------------------------------------
+# Display units: shown per config, stored canonical
+# ------------------------------------------------------------------------------------------
+
+
+def display_value(field: str, canonical: float, display: DisplaySection) -> tuple[float, str]:
+    """A canonical value in the unit this station shows, with the unit label."""
+    if field == "temperature_c":
+        if display.temperature_unit == "F":
+            return celsius_to_fahrenheit(canonical), "°F"
+        return canonical, "°C"
+    if field == "weight_kg":
+        return (kg_to_lb(canonical), "lb") if display.weight_unit == "lb" else (canonical, "kg")
+    if field == "height_cm":
+        return (cm_to_inch(canonical), "in") if display.height_unit == "in" else (canonical, "cm")
+    labels = {
+        "systolic_mmhg": "mmHg",
+        "diastolic_mmhg": "mmHg",
+        "mean_arterial_mmhg": "mmHg",
+        "cuff_pressure_mmhg": "mmHg",
+        "pulse_rate_bpm": "/min",
+        "spo2_percent": "%",
+        "perfusion_index_percent": "%",
+        "bmi_kg_m2": "kg/m²",
+        "respiratory_rate_per_min": "/min",
+        "pain_score": "/10",
+    }
+    return canonical, labels[field]
+
+
+def _to_canonical(field: str, shown: float, display: DisplaySection) -> tuple[float, Unit]:
+    """A value typed in the display unit -> (canonical value, the unit it was typed in)."""
+    if field == "temperature_c":
+        if display.temperature_unit == "F":
+            return fahrenheit_to_celsius(shown), Unit.FAHRENHEIT
+        return shown, Unit.CELSIUS
+    if field == "weight_kg":
+        return (lb_to_kg(shown), Unit.LB) if display.weight_unit == "lb" else (shown, Unit.KG)
+    if field == "height_cm":
+        return (inch_to_cm(shown), Unit.INCH) if display.height_unit == "in" else (shown, Unit.CM)
+    units = {
+        "systolic_mmhg": Unit.MMHG,
+        "diastolic_mmhg": Unit.MMHG,
+        "pulse_rate_bpm": Unit.PER_MIN,
+        "spo2_percent": Unit.PERCENT,
+        "respiratory_rate_per_min": Unit.PER_MIN,
+        "pain_score": Unit.SCORE,
+    }
+    return shown, units[field]
+
+
+# What the keypad asks for, per kind entered by hand (fields in the display unit).
+MANUAL_FIELDS: dict[Kind, tuple[str, ...]] = {
+    Kind.BLOOD_PRESSURE: ("systolic_mmhg", "diastolic_mmhg", "pulse_rate_bpm"),
+    Kind.PULSE_OXIMETRY: ("spo2_percent", "pulse_rate_bpm"),
+    Kind.TEMPERATURE: ("temperature_c",),
+    Kind.BODY_WEIGHT: ("weight_kg",),
+    Kind.BODY_HEIGHT: ("height_cm",),
+    Kind.RESPIRATORY_RATE: ("respiratory_rate_per_min",),
+    Kind.PAIN_SEVERITY: ("pain_score",),
+}
+MANUAL_CODEC = "manual"
+
+
+def manual_reading(
+    kind: Kind, shown: Mapping[str, float], display: DisplaySection, mode: Mode = Mode.REAL
+) -> AnyReading:
+    """Build the reading for values typed on the keypad, converted to canonical units."""
+    wanted = MANUAL_FIELDS.get(kind)
+    if wanted is None:
+        raise RefusedError(Refusal.NOT_MANUAL, f"{kind.value} is not entered by hand")
+    missing = [f for f in wanted if f not in shown and f != "pulse_rate_bpm"]
+    extra = sorted(set(shown) - set(wanted))
+    if missing or extra:
+        raise RefusedError(
+            Refusal.INVALID_ENTRY,
+            f"{kind.value} takes {', '.join(wanted)}",
+            tuple(f"missing {m}" for m in missing) + tuple(f"unexpected {x}" for x in extra),
+        )
+    values: dict[str, float | None] = {}
+    unit = Unit.SCORE
+    for name, number in shown.items():
+        values[name], unit = _to_canonical(name, number, display)
+    common: dict[str, object] = {
+        "unit_as_sent": unit,
+        "codec": MANUAL_CODEC,
+        "codec_version": "1",
+        "method": Method.MANUAL,
+        "mode": mode,
+    }
+    match kind:
+        case Kind.BLOOD_PRESSURE:
+            return BloodPressure.model_validate({**common, **values, "mean_arterial_mmhg": None})
+        case Kind.TEMPERATURE:
+            return Temperature.model_validate({**common, **values})
+        case Kind.BODY_WEIGHT:
+            return BodyWeight.model_validate({**common, **values})
+        case Kind.BODY_HEIGHT:
+            return BodyHeight.model_validate({**common, **values})
+        case Kind.RESPIRATORY_RATE:
+            return RespiratoryRate.model_validate({**common, **values})
+        case Kind.PAIN_SEVERITY:
+            return PainSeverity.model_validate({**common, **values})
+        case _:
+            return PulseOximetry.model_validate({**common, **values})
+
+
+# ------------------------------------------------------------------------------------------
+# The workflow
+# ------------------------------------------------------------------------------------------
+
+
+class _Session:
+    """The open rooming of one patient (mutable inside the machine, never handed out)."""
+
+    def __init__(self, patient: ScheduledPatient, started_at: datetime) -> None:
+        self.patient = patient
+        self.started_at = started_at
+        self.confirmed_at: datetime | None = None
+        self.entries: list[VitalEntry] = []
+        self.complaint = Complaint(reason_for_visit=patient.reason_for_visit)
+        self.medications = [MedicationReview(medication=m) for m in patient.medications]
+
+
+class Rooming:
+    """One exam-room station's MA workflow. Every intent stamps activity with the clock."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        credentials: Mapping[str, str],
+        display: DisplaySection | None = None,
+        idle_signout_s: float = 300.0,
+        mode: Mode = Mode.REAL,
+    ) -> None:
+        # credentials: badge id or PIN -> MA id. The MA id goes into the record, never a log.
+        self._clock = clock
+        self._credentials = dict(credentials)
+        self.display = display or DisplaySection()
+        self.idle_signout_s = idle_signout_s
+        self.mode = mode
+        self.state = RoomingState.SIGNED_OUT
+        self.ma_id: str | None = None
+        self.schedule: tuple[ScheduledPatient, ...] = ()
+        self._session: _Session | None = None
+        self._tray: list[TrayItem] = []
+        self._alerts: list[AlertRequest] = []
+        self._ids = itertools.count(1)
+        self._last_activity = clock()
+        self.live_cuff_mmhg: float | None = None
+        self.last_record: RoomingRecord | None = None
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _fire(self, event: RoomingEvent) -> None:
+        target = TRANSITIONS.get((self.state, event))
+        if target is None:
+            raise IllegalTransitionError(self.state, event, TRANSITIONS)
+        self.state = target
+
+    def _touch(self) -> datetime:
+        now = self._clock()
+        self._last_activity = now
+        return now
+
+    def _confirmed_session(self, refusal: Refusal, what: str) -> _Session:
+        if self._session is None:
+            raise RefusedError(refusal, f"{what}: no patient is open on this station")
+        if self.state not in CONFIRMED_STATES:
+            raise RefusedError(
+                Refusal.IDENTIFIERS_NOT_CONFIRMED,
+                f"{what}: confirm the patient's name and date of birth first",
+            )
+        return self._session
+
+    # -- sign in / out ----------------------------------------------------------------------
+
+    def sign_in(self, credential: str) -> None:
+        if (self.state, E.SIGN_IN) not in TRANSITIONS:
+            raise IllegalTransitionError(self.state, E.SIGN_IN, TRANSITIONS)
+        ma_id = self._credentials.get(credential.strip())
+        if ma_id is None:
+            raise RefusedError(Refusal.UNKNOWN_CREDENTIAL, "badge or PIN not recognised")
+        self._touch()
+        self._fire(E.SIGN_IN)
+        self.ma_id = ma_id
+        if self._session is not None:
+            # A rooming parked by a sign-out: keep its readings, confirm the patient again.
+            self._fire(E.RESUME_PARKED)
+
+    def sign_out(self) -> None:
+        self._fire(E.SIGN_OUT)
+        self.ma_id = None
+        self.live_cuff_mmhg = None
+        if self._session is not None and self._session.confirmed_at is not None:
+            self._session.confirmed_at = None  # whoever signs in next confirms again
+        if self._session is not None and not self._session.entries and not self._tray:
+            self._session = None  # nothing taken yet: nothing worth parking
+
+    def idle_seconds(self) -> float:
+        return (self._clock() - self._last_activity).total_seconds()
+
+    def tick(self) -> bool:
+        """Called by a timer; signs out after inactivity. True when it did."""
+        if self.state == S.SIGNED_OUT or self.idle_seconds() < self.idle_signout_s:
+            return False
+        self.sign_out()
+        return True
+
+    # -- patient ----------------------------------------------------------------------------
+
+    def set_schedule(self, patients: tuple[ScheduledPatient, ...]) -> None:
+        """A new retained `schedule` message; not an MA action, so no activity stamp."""
+        self.schedule = tuple(sorted(patients, key=lambda p: (p.start_time, p.family_name)))
+
+    def pick_patient(self, appointment_id: str) -> ScheduledPatient:
+        if (self.state, E.PICK_PATIENT) not in TRANSITIONS:
+            raise IllegalTransitionError(self.state, E.PICK_PATIENT, TRANSITIONS)
+        patient = next((p for p in self.schedule if p.appointment_id == appointment_id), None)
+        if patient is None:
+            raise RefusedError(Refusal.NOT_ON_SCHEDULE, "that appointment is not on today's list")
+        parked = self._session
+        if parked is not None and parked.patient.appointment_id != appointment_id:
+            raise RefusedError(
+                Refusal.PARKED_ROOMING,
+                "an unsent rooming of another patient is open: finish it or discard it first",
+            )
+        now = self._touch()
+        self._fire(E.PICK_PATIENT)
+        if parked is None:
+            self._session = _Session(patient, now)
+        return patient
+
+    @property
+    def parked(self) -> ScheduledPatient | None:
+        """The patient of an unsent rooming kept across a sign-out, while on the list."""
+        return self._session.patient if self._session and self.state == S.SIGNED_IN else None
+
+    def discard_parked(self) -> None:
+        """The MA's deliberate choice to drop an unsent rooming (its readings are lost)."""
+        if self.state != S.SIGNED_IN or self._session is None:
+            raise RefusedError(Refusal.UNKNOWN_ITEM, "no unsent rooming to discard")
+        self._touch()
+        self._session = None
+
+    @property
+    def patient(self) -> ScheduledPatient | None:
+        return self._session.patient if self._session else None
+
+    def confirm_identifiers(self) -> None:
+        if self._session is None:
+            raise IllegalTransitionError(self.state, E.CONFIRM_IDENTIFIERS, TRANSITIONS)
+        now = self._touch()
+        self._fire(E.CONFIRM_IDENTIFIERS)
+        self._session.confirmed_at = now
+
+    def not_this_patient(self) -> None:
+        """The person in the room is not the one on screen: back to the list, nothing kept."""
+        self._touch()
+        self._fire(E.NOT_THIS_PATIENT)
+        if self._session is not None and not self._session.entries:
+            self._session = None
+
+    # -- navigation -------------------------------------------------------------------------
+
+    def go(self, event: RoomingEvent) -> None:
+        if event not in (E.TO_VITALS, E.TO_COMPLAINT, E.TO_REVIEW):
+            raise ValueError(f"go() is for navigation, not {event.value}")
+        self._touch()
+        self._fire(event)
+
+    # -- readings ---------------------------------------------------------------------------
+
+    def _age(self, session: _Session) -> float:
+        return session.patient.age_years(self._clock().date())
+
+    def on_device_reading(
+        self, reading: AnyReading, device: str, *, held_reason: str | None = None
+    ) -> VitalEntry | TrayItem | None:
+        """A reading from a bound device, after the guard. Not an MA action: no activity stamp.
+
+        The guard's `held_reason` (stored, older than the session, burst at connect...) sends
+        it to the tray; so does arriving when no patient is confirmed. Live cuff pressure only
+        moves the gauge.
+        """
+        now = self._clock()
+        if reading.kind == Kind.CUFF_PRESSURE:
+            self.live_cuff_mmhg = getattr(reading, "cuff_pressure_mmhg", None)
+            return None
+        if reading.kind == Kind.BLOOD_PRESSURE:
+            self.live_cuff_mmhg = None
+        if held_reason is None and (self._session is None or self.state not in CONFIRMED_STATES):
+            held_reason = "no patient confirmed on this station when it arrived"
+        if held_reason is not None:
+            item = TrayItem(
+                item_id=next(self._ids),
+                reading=reading,
+                device=device,
+                reason=held_reason,
+                received_at=now,
+            )
+            self._tray.append(item)
+            return item
+        assert self._session is not None
+        return self._attach(
+            self._session, reading=reading, device=device, source=EntrySource.DEVICE, now=now
+        )
+
+    def _attach(
+        self,
+        session: _Session,
+        *,
+        reading: AnyReading,
+        device: str,
+        source: EntrySource,
+        now: datetime,
+        tray_reason: str = "",
+    ) -> VitalEntry:
+        checked = with_plausibility_flag(reading)
+        entry = VitalEntry(
+            entry_id=next(self._ids),
+            reading=checked,
+            verdict=validate(checked, age_years=self._age(session)),
+            source=source,
+            device=device,
+            received_at=now,
+            tray_reason=tray_reason,
+        )
+        session.entries.append(entry)  # a retake adds; the earlier reading stays
+        return entry
+
+    def enter_manual(self, kind: Kind, shown: Mapping[str, float]) -> VitalEntry:
+        """Values typed on the keypad in display units; validated exactly like a device's."""
+        session = self._confirmed_session(Refusal.NO_PATIENT, "cannot enter a value")
+        now = self._touch()
+        reading = with_plausibility_flag(manual_reading(kind, shown, self.display, self.mode))
+        verdict = validate(reading, age_years=self._age(session))
+        if not verdict.accepted:
+            # A typo is not a measurement: nothing is attached, the MA types it again.
+            raise RefusedError(Refusal.INVALID_ENTRY, f"{kind.value} not accepted", verdict.reasons)
+        return self._attach(
+            session, reading=reading, device=MANUAL_CODEC, source=EntrySource.MANUAL, now=now
+        )
+
+    @property
+    def entries(self) -> tuple[VitalEntry, ...]:
+        return tuple(self._session.entries) if self._session else ()
+
+    def latest(self, kind: Kind) -> VitalEntry | None:
+        """The newest accepted reading of a kind (what its tile shows), else the newest."""
+        of_kind = [e for e in self.entries if e.kind == kind]
+        accepted = [e for e in of_kind if e.verdict.accepted]
+        pool = accepted or of_kind
+        return pool[-1] if pool else None
+
+    def bmi_kg_m2(self) -> float | None:
+        """From the newest accepted weight and height (the scale's, else the typed one)."""
+        weight = self.latest(Kind.BODY_WEIGHT)
+        height = self.latest(Kind.BODY_HEIGHT)
+        height_cm: float | None = None
+        if height is not None and height.verdict.accepted:
+            height_cm = getattr(height.reading, "height_cm", None)
+        if weight is None or not weight.verdict.accepted:
+            return None
+        weight_kg = getattr(weight.reading, "weight_kg", None)
+        height_cm = height_cm or getattr(weight.reading, "height_cm", None)
+        if weight_kg is None or not height_cm:
+            return None
+        return bmi_kg_m2(weight_kg, height_cm)
+
+    # -- critical values ----------------------------------------------------------------------
+
+    def unacknowledged_critical(self) -> tuple[VitalEntry, ...]:
+        return tuple(
+            e
+            for e in self.entries
+            if e.verdict.accepted and e.verdict.critical and not e.acknowledged
+        )
+
+    def acknowledge_critical(self, entry_id: int) -> AlertRequest:
+        session = self._confirmed_session(Refusal.NO_PATIENT, "cannot acknowledge")
+        now = self._touch()
+        index = next((i for i, e in enumerate(session.entries) if e.entry_id == entry_id), None)
+        if index is None:
+            raise RefusedError(Refusal.UNKNOWN_ITEM, f"no reading {entry_id} for this patient")
+        entry = session.entries[index]
+        critical = [f for f in entry.verdict.flags if f.severity == "critical"]
+        if not critical or not entry.verdict.accepted:
+            raise RefusedError(Refusal.NOT_CRITICAL, f"reading {entry_id} is not critical")
+        session.entries[index] = entry.model_copy(update={"acknowledged": True})
+        assert self.ma_id is not None
+        alert = AlertRequest(
+            appointment_id=session.patient.appointment_id,
+            code=critical[0].code,
+            message=critical[0].message,
+            entry_id=entry_id,
+            acknowledged_by=self.ma_id,
+            acknowledged_at=now,
+        )
+        self._alerts.append(alert)
+        return alert
+
+    def take_alerts(self) -> tuple[AlertRequest, ...]:
+        """Alerts to publish, each handed out once."""
+        alerts, self._alerts = tuple(self._alerts), []
+        return alerts
+
+    # -- the unassigned tray -----------------------------------------------------------------
+
+    @property
+    def tray(self) -> tuple[TrayItem, ...]:
+        return tuple(self._tray)
+
+    def _tray_index(self, item_id: int) -> int:
+        for i, item in enumerate(self._tray):
+            if item.item_id == item_id:
+                return i
+        raise RefusedError(Refusal.UNKNOWN_ITEM, f"no tray item {item_id}")
+
+    def accept_tray(self, item_id: int) -> VitalEntry:
+        """The MA's deliberate choice: this held-back reading is this patient's."""
+        index = self._tray_index(item_id)
+        session = self._confirmed_session(Refusal.NO_PATIENT, "cannot accept a tray reading")
+        now = self._touch()
+        item = self._tray.pop(index)
+        return self._attach(
+            session,
+            reading=item.reading,
+            device=item.device,
+            source=EntrySource.TRAY,
+            now=now,
+            tray_reason=item.reason,
+        )
+
+    def discard_tray(self, item_id: int) -> None:
+        index = self._tray_index(item_id)
+        self._touch()
+        del self._tray[index]
+
+    # -- complaint and medications -------------------------------------------------------------
+
+    @property
+    def complaint(self) -> Complaint:
+        return self._session.complaint if self._session else Complaint()
+
+    def set_complaint(
+        self,
+        *,
+        picks: tuple[str, ...] | None = None,
+        free_text: str | None = None,
+        onset: Onset | None = None,
+        reason_for_visit: str | None = None,
+    ) -> Complaint:
+        session = self._confirmed_session(Refusal.NO_PATIENT, "cannot record a complaint")
+        for label, text in (("complaint", free_text), ("reason for visit", reason_for_visit)):
+            if text is not None and len(text) > COMPLAINT_MAX_CHARS:
+                raise RefusedError(
+                    Refusal.TEXT_TOO_LONG,
+                    f"{label} is {len(text)} characters: at most {COMPLAINT_MAX_CHARS}",
+                )
+        unknown = [p for p in picks or () if p not in COMMON_COMPLAINTS]
+        if unknown:
+            raise RefusedError(
+                Refusal.INVALID_ENTRY, "not on the pick list (use free text)", tuple(unknown)
+            )
+        self._touch()
+        update: dict[str, object] = {}
+        if picks is not None:
+            update["picks"] = tuple(dict.fromkeys(picks))
+        if free_text is not None:
+            update["free_text"] = free_text.strip()
+        if onset is not None:
+            update["onset"] = onset
+        if reason_for_visit is not None:
+            update["reason_for_visit"] = reason_for_visit.strip()
+        session.complaint = session.complaint.model_copy(update=update)
+        return session.complaint
+
+    def toggle_complaint(self, pick: str) -> Complaint:
+        current = self.complaint.picks
+        picks = tuple(p for p in current if p != pick) if pick in current else (*current, pick)
+        return self.set_complaint(picks=picks)
+
+    @property
+    def medications(self) -> tuple[MedicationReview, ...]:
+        return tuple(self._session.medications) if self._session else ()
+
+    def set_medication_status(self, index: int, status: MedicationStatus) -> None:
+        session = self._confirmed_session(Refusal.NO_PATIENT, "cannot review medications")
+        if not 0 <= index < len(session.medications):
+            raise RefusedError(Refusal.UNKNOWN_ITEM, f"no medication {index} on the list")
+        self._touch()
+        session.medications[index] = session.medications[index].model_copy(
+            update={"status": status}
+        )
+
+    # -- send -------------------------------------------------------------------------------
+
+    def send_refusals(self) -> tuple[tuple[Refusal, str], ...]:
+        """Why Send would be refused right now (the review screen shows these)."""
+        if self._session is None or self.state not in CONFIRMED_STATES:
+            return ((Refusal.IDENTIFIERS_NOT_CONFIRMED, "confirm name and date of birth"),)
+        out: list[tuple[Refusal, str]] = []
+        if self.unacknowledged_critical():
+            out.append(
+                (Refusal.CRITICAL_NOT_ACKNOWLEDGED, "acknowledge every critical value first")
+            )
+        if not any(e.verdict.accepted for e in self._session.entries) and (
+            self._session.complaint.empty
+        ):
+            out.append((Refusal.NOTHING_TO_SEND, "no vitals and no complaint recorded"))
+        return tuple(out)
+
+    def send(self) -> RoomingRecord:
+        refusals = self.send_refusals()
+        if refusals:
+            reason, message = refusals[0]
+            raise RefusedError(reason, message, tuple(m for _, m in refusals[1:]))
+        assert self._session is not None and self._session.confirmed_at is not None
+        assert self.ma_id is not None
+        now = self._touch()
+        self._fire(E.SEND)
+        session = self._session
+        record = RoomingRecord(
+            appointment_id=session.patient.appointment_id,
+            mrn=session.patient.mrn,
+            ma_id=self.ma_id,
+            started_at=session.started_at,
+            confirmed_at=session.confirmed_at,
+            sent_at=now,
+            entries=tuple(session.entries),
+            bmi_kg_m2=self.bmi_kg_m2(),
+            complaint=session.complaint,
+            medications=tuple(session.medications),
+        )
+        self.last_record = record
+        self._session = None  # sent: the patient's data leaves the station's memory
+        self.schedule = tuple(p for p in self.schedule if p.appointment_id != record.appointment_id)
+        return record
+
+    def next_patient(self) -> None:
+        self._touch()
+        self._fire(E.NEXT_PATIENT)
+        self.last_record = None
+
+
+def refusal_kind(exc: RefusedError) -> Literal["safety", "input"]:
+    """For the screen: safety refusals are shown as a red banner, input ones beside the field."""
+    safety = {
+        Refusal.IDENTIFIERS_NOT_CONFIRMED,
+        Refusal.NO_PATIENT,
+        Refusal.CRITICAL_NOT_ACKNOWLEDGED,
+    }
+    return "safety" if exc.reason in safety else "input"
