@@ -58,6 +58,16 @@ def find(kiosk: Checkin, name: str = "zztest-nunez", dob: str = "03/14/1961") ->
     return kiosk.look_up()
 
 
+def to_reason(kiosk: Checkin) -> None:
+    find(kiosk)
+    kiosk.confirm_contact()
+
+
+def to_done(kiosk: Checkin) -> None:
+    to_reason(kiosk)
+    kiosk.submit_reason("cough")
+
+
 def drive_to(state: CheckinState) -> tuple[Checkin, FakeClock]:
     kiosk, clock = make()
     paths: dict[CheckinState, Callable[[], object]] = {
@@ -65,8 +75,8 @@ def drive_to(state: CheckinState) -> tuple[Checkin, FakeClock]:
         C.FIND: kiosk.start,
         C.NOT_FOUND: lambda: find(kiosk, "nobody"),
         C.CONTACT: lambda: find(kiosk),
-        C.REASON: lambda: (find(kiosk), kiosk.confirm_contact()),
-        C.DONE: lambda: (find(kiosk), kiosk.confirm_contact(), kiosk.submit_reason("cough")),
+        C.REASON: lambda: to_reason(kiosk),
+        C.DONE: lambda: to_done(kiosk),
         C.STAFF: lambda: kiosk.staff_exit("7788"),
     }
     paths[state]()
