@@ -45,6 +45,9 @@ class Flag(StrEnum):
     EARLY_ESTIMATE = "early_estimate"
     VALIDATED = "validated"
     FULLY_QUALIFIED = "fully_qualified"
+    # PLX continuous (0x2A5F) sends extra SpO2/PR pairs averaged faster or slower than normal
+    FAST_RESPONSE = "fast_response"
+    SLOW_RESPONSE = "slow_response"
     DEMO_DATA = "demo_data"
     TESTING_DATA = "testing_data"
     CALIBRATION_ONGOING = "calibration_ongoing"
