@@ -1,0 +1,281 @@
+"""Biomed workflow: PIN-protected device list, bind/unbind, device test, settings, diagnostics.
+
+Pure like the other workflows: the device inventory and outbox depth are values handed in by
+the composition root; binding returns the new bound-device list for it to write to the
+settings file. The diagnostics bundle is built from fields that cannot hold patient data.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from station import __version__
+from station.config import BoundDevice, Settings
+from station.models import AnyReading
+from station.rooming import Clock, IllegalTransitionError, RefusedError
+from station.validation import Verdict, validate
+
+# Five wrong PINs lock the screen for five minutes: slows guessing, not a forgetful tech.
+MAX_PIN_ATTEMPTS = 5
+PIN_LOCKOUT_S = 300.0
+
+
+class BiomedState(StrEnum):
+    LOCKED = "locked"
+    DEVICES = "devices"
+    DEVICE_TEST = "device_test"
+    SETTINGS = "settings"
+
+
+class BiomedEvent(StrEnum):
+    UNLOCK = "unlock"
+    LOCK = "lock"
+    OPEN_TEST = "open_test"
+    OPEN_SETTINGS = "open_settings"
+    BACK = "back"
+
+
+B, BE = BiomedState, BiomedEvent
+TRANSITIONS: dict[tuple[BiomedState, BiomedEvent], BiomedState] = {
+    (B.LOCKED, BE.UNLOCK): B.DEVICES,
+    (B.DEVICES, BE.OPEN_TEST): B.DEVICE_TEST,
+    (B.DEVICES, BE.OPEN_SETTINGS): B.SETTINGS,
+    (B.DEVICE_TEST, BE.BACK): B.DEVICES,
+    (B.SETTINGS, BE.BACK): B.DEVICES,
+    **{(s, BE.LOCK): B.LOCKED for s in (B.DEVICES, B.DEVICE_TEST, B.SETTINGS)},
+}
+
+
+class BiomedRefusal(StrEnum):
+    WRONG_PIN = "wrong_pin"
+    LOCKED_OUT = "locked_out"
+    UNKNOWN_DEVICE = "unknown_device"
+    ALREADY_BOUND = "already_bound"
+    NOT_BOUND = "not_bound"
+    WRONG_DEVICE = "wrong_device"
+    WRONG_SCREEN = "wrong_screen"  # e.g. bind while locked
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DeviceRow(_Frozen):
+    """One device the station can see or has bound, as the device manager reports it."""
+
+    device_id: str
+    profile: str
+    address: str | None = None  # Bluetooth LE
+    port: str | None = None  # serial
+    present: bool = False  # in range (BLE) or plugged in (serial)
+    bound: bool = False
+    battery_percent: int | None = None
+    firmware: str | None = None
+    last_error: str | None = None
+
+    @property
+    def transport(self) -> str:
+        return "Bluetooth LE" if self.address else "serial"
+
+
+class TestResult(_Frozen):
+    """What the device-test view shows: the decoded reading, its raw bytes and verdict."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    device_id: str
+    reading: AnyReading
+    raw_hex: str
+    verdict: Verdict
+    received_at: datetime
+
+
+class SettingsView(_Frozen):
+    site: str
+    station_id: str
+    mode: str
+    room: str
+    broker: str
+    tls: str
+
+
+class DiagnosticsBundle(_Frozen):
+    """Exported for support. Device health and settings only: no readings, no patients."""
+
+    generated_at: datetime
+    software_version: str
+    settings: SettingsView
+    devices: tuple[DeviceRow, ...]
+    outbox_depth: int
+
+
+def settings_view(settings: Settings) -> SettingsView:
+    broker = settings.broker
+    if not broker.require_tls:
+        tls = "off — not for production"
+    elif broker.cert_file is not None:
+        tls = "mutual TLS (client certificate)"
+    else:
+        tls = "TLS"
+    return SettingsView(
+        site=settings.station.site,
+        station_id=settings.station.station_id,
+        mode=settings.station.mode.value,
+        room=settings.station.room,
+        broker=f"{broker.host}:{broker.port}",
+        tls=tls,
+    )
+
+
+class Biomed:
+    def __init__(
+        self, *, clock: Clock, pin: str, settings: Settings, idle_lock_s: float = 120.0
+    ) -> None:
+        self._clock = clock
+        self._pin = pin
+        self.settings = settings
+        self.idle_lock_s = idle_lock_s
+        self.state = BiomedState.LOCKED
+        self._failed = 0
+        self._locked_until: datetime | None = None
+        self._last_activity = clock()
+        self.devices: tuple[DeviceRow, ...] = ()
+        self.testing: str | None = None
+        self.test_results: tuple[TestResult, ...] = ()
+
+    def _fire(self, event: BiomedEvent) -> None:
+        target = TRANSITIONS.get((self.state, event))
+        if target is None:
+            raise IllegalTransitionError(self.state, event, TRANSITIONS)
+        self.state = target
+        self._last_activity = self._clock()
+
+    def unlock(self, pin: str) -> None:
+        if (self.state, BE.UNLOCK) not in TRANSITIONS:
+            raise IllegalTransitionError(self.state, BE.UNLOCK, TRANSITIONS)
+        now = self._clock()
+        if self._locked_until is not None and now < self._locked_until:
+            wait = int((self._locked_until - now).total_seconds()) + 1
+            raise RefusedError(BiomedRefusal.LOCKED_OUT, f"too many wrong PINs: wait {wait} s")
+        if not hmac.compare_digest(pin.encode(), self._pin.encode()):
+            self._failed += 1
+            if self._failed >= MAX_PIN_ATTEMPTS:
+                self._failed = 0
+                self._locked_until = now + timedelta(seconds=PIN_LOCKOUT_S)
+            raise RefusedError(BiomedRefusal.WRONG_PIN, "PIN not accepted")
+        self._failed = 0
+        self._locked_until = None
+        self._fire(BE.UNLOCK)
+
+    def lock(self) -> None:
+        self._fire(BE.LOCK)
+        self.testing = None
+        self.test_results = ()
+
+    def tick(self) -> bool:
+        """Locks after inactivity; True when it did."""
+        if self.state == B.LOCKED:
+            return False
+        if (self._clock() - self._last_activity).total_seconds() < self.idle_lock_s:
+            return False
+        self.lock()
+        return True
+
+    # -- devices ----------------------------------------------------------------------------
+
+    def set_devices(self, rows: tuple[DeviceRow, ...]) -> None:
+        """The device manager's latest view (not a user action)."""
+        bound = {d.id for d in self.settings.devices}
+        self.devices = tuple(
+            sorted(
+                (r.model_copy(update={"bound": r.device_id in bound}) for r in rows),
+                key=lambda r: (not r.bound, not r.present, r.device_id),
+            )
+        )
+
+    def _row(self, device_id: str) -> DeviceRow:
+        for row in self.devices:
+            if row.device_id == device_id:
+                return row
+        raise RefusedError(BiomedRefusal.UNKNOWN_DEVICE, f"no device {device_id!r} in the list")
+
+    def _require(self, what: str, *states: BiomedState) -> None:
+        if self.state not in states:
+            raise RefusedError(
+                BiomedRefusal.WRONG_SCREEN, f"cannot {what} on the {self.state.value} screen"
+            )
+        self._last_activity = self._clock()
+
+    def bind(self, device_id: str) -> tuple[BoundDevice, ...]:
+        """Bind a device to this station; returns the new list for the settings file."""
+        self._require("bind", B.DEVICES)
+        row = self._row(device_id)
+        if row.bound:
+            raise RefusedError(BiomedRefusal.ALREADY_BOUND, f"{device_id} is already bound")
+        new = BoundDevice(id=row.device_id, profile=row.profile, address=row.address, port=row.port)
+        bound = (*self.settings.devices, new)
+        self._apply(bound)
+        return bound
+
+    def unbind(self, device_id: str) -> tuple[BoundDevice, ...]:
+        self._require("unbind", B.DEVICES)
+        row = self._row(device_id)
+        if not row.bound:
+            raise RefusedError(BiomedRefusal.NOT_BOUND, f"{device_id} is not bound")
+        bound = tuple(d for d in self.settings.devices if d.id != device_id)
+        self._apply(bound)
+        return bound
+
+    def _apply(self, bound: tuple[BoundDevice, ...]) -> None:
+        self.settings = self.settings.model_copy(update={"devices": list(bound)})
+        self.set_devices(self.devices)
+
+    def open_test(self, device_id: str) -> None:
+        row = self._row(device_id)
+        if not row.bound:
+            raise RefusedError(BiomedRefusal.NOT_BOUND, f"bind {device_id} before testing it")
+        self._fire(BE.OPEN_TEST)
+        self.testing = device_id
+        self.test_results = ()
+
+    def record_test_reading(self, device_id: str, reading: AnyReading) -> TestResult:
+        """A reading from the device under test: shown decoded and raw, never sent anywhere."""
+        self._require("record a test reading", B.DEVICE_TEST)
+        if device_id != self.testing:
+            raise RefusedError(
+                BiomedRefusal.WRONG_DEVICE, f"testing {self.testing}, not {device_id}"
+            )
+        result = TestResult(
+            device_id=device_id,
+            reading=reading,
+            raw_hex=reading.raw_hex,
+            verdict=validate(reading),
+            received_at=self._clock(),
+        )
+        self.test_results = (*self.test_results, result)
+        return result
+
+    def back(self) -> None:
+        self._fire(BE.BACK)
+        self.testing = None
+        self.test_results = ()
+
+    # -- settings, outbox, diagnostics --------------------------------------------------------
+
+    def open_settings(self) -> SettingsView:
+        self._fire(BE.OPEN_SETTINGS)
+        return settings_view(self.settings)
+
+    def diagnostics(self, outbox_depth: int) -> DiagnosticsBundle:
+        self._require("export diagnostics", B.DEVICES, B.SETTINGS, B.DEVICE_TEST)
+        return DiagnosticsBundle(
+            generated_at=self._clock(),
+            software_version=__version__,
+            settings=settings_view(self.settings),
+            devices=self.devices,
+            outbox_depth=outbox_depth,
+        )
