@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -28,7 +28,16 @@ from station.rooming import (
     VitalEntry,
     display_value,
     manual_reading,
+    record_to_submission,
 )
+from station.submission import (
+    CriticalAcknowledgement,
+    MedicationReviewStatus,
+    PatientIdentifiers,
+    Submission,
+    SubmittedReading,
+)
+from station.submission import MedicationReview as SubmittedMedicationReview
 from station.units import Unit, bmi_kg_m2, fahrenheit_to_celsius
 from station.validation import ClinicalFlag, Severity, Verdict, validate
 from tests.workflows.helpers import (
@@ -637,3 +646,58 @@ def test_go_is_only_for_navigation() -> None:
     rooming, _ = drive_to(S.VITALS)
     with pytest.raises(ValueError, match="go\\(\\) is for navigation, not send"):
         rooming.go(E.SEND)
+
+
+def test_record_to_submission_sends_accepted_readings_acks_and_medication_review() -> None:
+    rooming, clock = drive_to(S.VITALS)
+    rooming.on_device_reading(bp(150, 95, flags=(Flag.CUFF_TOO_LOOSE,)), "cuff")
+    crisis = rooming.on_device_reading(bp(186, 92), "cuff")
+    rooming.on_device_reading(spo2(0), "ox")  # rejected: kept on screen, never sent
+    pain = rooming.enter_manual(Kind.PAIN_SEVERITY, {"pain_score": 4})
+    assert isinstance(crisis, VitalEntry)
+    rooming.acknowledge_critical(crisis.entry_id)
+    rooming.go(E.TO_COMPLAINT)
+    rooming.set_complaint(picks=("headache",), free_text="since Monday", onset=Onset.DAYS)
+    rooming.set_medication_status(0, MedicationStatus.TAKING)
+    rooming.set_medication_status(1, MedicationStatus.NOT_TAKING)
+    rooming.go(E.TO_REVIEW)
+    clock.advance(30)
+    record = rooming.send()
+    utc = T0.replace(tzinfo=UTC)
+    assert record_to_submission(record, ALPHA) == Submission(
+        appointment_id="APT-TEST-0001",
+        patient=PatientIdentifiers(
+            mrn="TEST100001",
+            family_name="ZZTEST",
+            given_name="Alpha",
+            birth_date=ALPHA.birth_date,
+        ),
+        ma_id="ma-042",
+        readings=tuple(
+            SubmittedReading(
+                reading=e.reading,
+                verdict=e.verdict,
+                accepted_at=utc,
+                device_id=device,
+            )
+            for e, device in zip(
+                (record.entries[0], record.entries[1], pain), ("cuff", "cuff", None), strict=True
+            )
+        ),
+        chief_complaint="headache; since Monday",
+        reason_for_visit="follow-up blood pressure",
+        onset="1–6 days",
+        medication_review=SubmittedMedicationReview(
+            status=MedicationReviewStatus.REVIEWED_CHANGES_REPORTED,
+            note="aspirin: not taking",
+        ),
+        critical_acknowledgements=(
+            CriticalAcknowledgement(
+                code="hypertensive_crisis",
+                kind=Kind.BLOOD_PRESSURE,
+                acknowledged_by="ma-042",
+                acknowledged_at=utc,
+            ),
+        ),
+        completed_at=utc + timedelta(seconds=30),
+    )
