@@ -1,7 +1,14 @@
-"""Serial-protocol stream codecs (sans-I/O)."""
+"""Serial-protocol stream codecs (sans-I/O): Nonin #2/#7/#8, Masimo ASCII, SMA, MT-SICS, SunTech."""
 
 from __future__ import annotations
 
 from station.devices.codecs.base import CodecSpec
+from station.devices.codecs.serial import masimo, mt_sics, nonin, sma, suntech
 
-CODECS: list[CodecSpec] = []
+CODECS: list[CodecSpec] = [
+    *nonin.CODECS,
+    *masimo.CODECS,
+    *sma.CODECS,
+    *mt_sics.CODECS,
+    *suntech.CODECS,
+]

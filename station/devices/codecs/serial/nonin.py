@@ -1,0 +1,291 @@
+"""Nonin pulse-oximeter serial data formats #2, #7 and #8 (9600 8N1, streaming)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from station.devices.codecs.base import StreamCodec, StreamEvent
+from station.devices.codecs.serial._stream import NEED, Bad, Frame, FramedDecoder, Scan, Skip
+from station.devices.codecs.serial.events import DeviceEvent, DeviceEventCode
+from station.models import Flag, PulseOximetry
+from station.units import Unit
+from station.validation import with_plausibility_flag
+
+VERSION = "1"
+
+# "Missing data" values of the float bytes: never numbers.
+HR_MISSING = 511
+SPO2_MISSING = 127
+
+FRAMES_PER_PACKET = 25
+FRAME_LEN = 5
+# Float-byte index of each value in a packet.
+IDX_HR_MSB, IDX_HR_LSB, IDX_SPO2, IDX_REVISION, IDX_STAT2 = 0, 1, 2, 3, 7
+
+# Status byte of formats #2 and #7 (bit 7 is always 1).
+STATUS_ALWAYS = 0x80
+STATUS_BITS: tuple[tuple[int, Flag], ...] = (
+    (0x40, Flag.SENSOR_DISCONNECTED),  # SNSD
+    (0x20, Flag.ARTIFACT),  # ARTF
+    (0x10, Flag.OUT_OF_TRACK),  # OOT
+    (0x08, Flag.SENSOR_ALARM),  # SNSA
+)
+SYNC_BIT = 0x01
+PERFUSION_MASK = 0x06
+# Perfusion bits 2–1: 01 green (good), 10 red (low), 11 yellow (marginal), 00 no indication.
+PERFUSION_FLAGS: dict[int, Flag] = {0x04: Flag.LOW_PERFUSION, 0x06: Flag.MARGINAL_PERFUSION}
+# STAT2 of format #7 (float byte 7).
+STAT2_LOW_BATTERY = 0x01
+
+
+def status_flags(status: int) -> set[Flag]:
+    flags = {flag for bit, flag in STATUS_BITS if status & bit}
+    perfusion = PERFUSION_FLAGS.get(status & PERFUSION_MASK)
+    if perfusion is not None:
+        flags.add(perfusion)
+    return flags
+
+
+def checksum(frame: bytes | bytearray) -> int:
+    return sum(frame[:4]) & 0xFF
+
+
+class _PacketDecoder(FramedDecoder):
+    """Formats #2 and #7: 5-byte frames, 25 frames a packet, the first marked by SYNC.
+
+    A reading is emitted as soon as the packet's HR and SpO2 frames (0–2) have arrived intact;
+    its flags are the status bits of those frames. A frame whose place in the packet is not
+    known (after noise or a truncated frame) is held back until the next SYNC frame.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last_start: int | None = None  # offset and packet index of the last good frame
+        self._last_index = 0
+        self._packet: list[bytes | None] = []
+        self._revision: int | None = None
+
+    # Format-specific parts -----------------------------------------------------------------
+    def _looks_like_start(self, buf: bytearray, start: int) -> bool:
+        raise NotImplementedError
+
+    def _status(self, frame: bytes) -> int:
+        raise NotImplementedError
+
+    def _heart_rate(self, msb: int, lsb: int) -> int:
+        raise NotImplementedError
+
+    # Framing ---------------------------------------------------------------------------------
+    def _valid_at(self, buf: bytearray, start: int) -> bool | None:
+        if len(buf) < start + FRAME_LEN:
+            return None
+        return self._looks_like_start(buf, start) and (
+            checksum(buf[start : start + 4]) == buf[start + 4]
+        )
+
+    def _scan(self, buf: bytearray) -> Scan:
+        if len(buf) < 2:
+            return NEED
+        if not self._looks_like_start(buf, 0):
+            return Skip(1)
+        if len(buf) < FRAME_LEN:
+            return NEED
+        if checksum(buf) != buf[4]:
+            return self._resync_or_bad(
+                buf,
+                FRAME_LEN,
+                f"checksum {buf[4]:02x} does not match",
+                f"{checksum(buf):02x}, the sum of the first four bytes mod 256",
+            )
+        return Frame(FRAME_LEN)
+
+    # Decoding --------------------------------------------------------------------------------
+    def _decode(self, raw: bytes) -> Sequence[StreamEvent]:
+        start = self.frame_offset
+        status = self._status(raw)
+        index: int | None
+        if status & SYNC_BIT:
+            index = 0
+            self._packet = []
+        elif self._last_start is not None and (start - self._last_start) % FRAME_LEN == 0:
+            index = self._last_index + (start - self._last_start) // FRAME_LEN
+            if index >= FRAMES_PER_PACKET:
+                index = None  # a SYNC frame was lost: wait for the next one
+        else:
+            index = None
+        if index is None:
+            self._last_start = None
+            return []
+        self._last_start, self._last_index = start, index
+        # Frames lost to damage leave a hole (None) at their index.
+        self._packet.extend([None] * (index - len(self._packet)))
+        self._packet.append(raw)
+        return self._on_frame(index, raw)
+
+    def _on_frame(self, index: int, raw: bytes) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        if index == IDX_SPO2:
+            first = self._packet[: IDX_SPO2 + 1]
+            if all(frame is not None for frame in first):
+                frames = [frame for frame in first if frame is not None]
+                out.append(self._reading(frames))
+        elif index == IDX_REVISION:
+            revision = raw[3]
+            if revision != self._revision:
+                self._revision = revision
+                out.append(
+                    DeviceEvent(
+                        codec=self.name,
+                        code=DeviceEventCode.FIRMWARE_REVISION,
+                        detail=str(revision),
+                        raw_hex=raw.hex(),
+                    )
+                )
+        return out
+
+    def _extra_flags(self) -> set[Flag]:
+        return set()
+
+    def _reading(self, frames: list[bytes]) -> PulseOximetry:
+        flags = self._extra_flags()
+        for frame in frames:
+            flags |= status_flags(self._status(frame))
+        hr = self._heart_rate(frames[IDX_HR_MSB][3], frames[IDX_HR_LSB][3])
+        spo2 = frames[IDX_SPO2][3] & 0x7F
+        reading = PulseOximetry(
+            spo2_percent=None if spo2 == SPO2_MISSING else float(spo2),
+            pulse_rate_bpm=None if hr == HR_MISSING else float(hr),
+            unit_as_sent=Unit.PERCENT,
+            flags=tuple(flags),
+            codec=self.name,
+            codec_version=self.version,
+            raw_hex=b"".join(frames).hex(),
+        )
+        result = with_plausibility_flag(reading)
+        assert isinstance(result, PulseOximetry)
+        return result
+
+
+class Nonin2Decoder(_PacketDecoder):
+    """Format #2: `01, status, pleth, float, checksum`."""
+
+    name: ClassVar[str] = "serial:nonin-2"
+    version: ClassVar[str] = VERSION
+
+    def _looks_like_start(self, buf: bytearray, start: int) -> bool:
+        return buf[start] == 0x01 and bool(buf[start + 1] & STATUS_ALWAYS)
+
+    def _status(self, frame: bytes) -> int:
+        return frame[1]
+
+    def _heart_rate(self, msb: int, lsb: int) -> int:
+        return ((msb & 0x03) << 7) | (lsb & 0x7F)
+
+
+class Nonin7Decoder(_PacketDecoder):
+    """Format #7: `status, pleth MSB, pleth LSB, float, checksum`; 16-bit HR; STAT2 at 7."""
+
+    name: ClassVar[str] = "serial:nonin-7"
+    version: ClassVar[str] = VERSION
+
+    def _looks_like_start(self, buf: bytearray, start: int) -> bool:
+        return bool(buf[start] & STATUS_ALWAYS)
+
+    def _status(self, frame: bytes) -> int:
+        return frame[0]
+
+    def _heart_rate(self, msb: int, lsb: int) -> int:
+        return (msb << 8) | lsb
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._low_battery = False
+
+    def _on_frame(self, index: int, raw: bytes) -> list[StreamEvent]:
+        if index == IDX_STAT2:
+            self._low_battery = bool(raw[3] & STAT2_LOW_BATTERY)
+        return super()._on_frame(index, raw)
+
+    def _extra_flags(self) -> set[Flag]:
+        # STAT2 comes in frame 7, after the reading: the previous packet's battery state.
+        return {Flag.LOW_BATTERY} if self._low_battery else set()
+
+
+# Format #8 ----------------------------------------------------------------------------------
+FMT8_LEN = 4
+FMT8_STATUS: tuple[tuple[int, Flag], ...] = (
+    (0x40, Flag.SENSOR_DISCONNECTED),
+    (0x20, Flag.OUT_OF_TRACK),
+    (0x10, Flag.LOW_PERFUSION),
+    (0x08, Flag.MARGINAL_PERFUSION),
+    (0x04, Flag.ARTIFACT),
+)
+FMT8_STAT2: tuple[tuple[int, Flag], ...] = (
+    (0x08, Flag.SENSOR_MALFUNCTION),  # sensor unusable
+    (0x02, Flag.CRITICAL_BATTERY),
+    (0x01, Flag.LOW_BATTERY),
+)
+
+
+class Nonin8Decoder(FramedDecoder):
+    """Format #8: 4 bytes once a second: status, HR LSB, SpO2, STAT2. No checksum.
+
+    Only the status byte has bit 7 set, so frames are found by that and by every other byte
+    having it clear; a SpO2 byte above 100 (other than 127, missing) is a damaged frame.
+    """
+
+    name: ClassVar[str] = "serial:nonin-8"
+    version: ClassVar[str] = VERSION
+
+    def _scan(self, buf: bytearray) -> Scan:
+        if not buf[0] & 0x80:
+            return Skip(1)
+        for i in range(1, FMT8_LEN):
+            if i >= len(buf):
+                return NEED
+            if buf[i] & 0x80:
+                return Bad(
+                    i,
+                    f"truncated frame: a status byte (bit 7 set) at byte {i}",
+                    "4-byte frames with bit 7 set only in the first byte",
+                )
+        spo2 = buf[2]
+        if spo2 > 100 and spo2 != SPO2_MISSING:
+            return Bad(FMT8_LEN, f"SpO2 byte {spo2} out of range", "0–100, or 127 for missing")
+        return Frame(FMT8_LEN)
+
+    def _decode(self, raw: bytes) -> Sequence[StreamEvent]:
+        status, hr_lsb, spo2, stat2 = raw
+        flags = {flag for bit, flag in FMT8_STATUS if status & bit}
+        flags |= {flag for bit, flag in FMT8_STAT2 if stat2 & bit}
+        hr = ((status & 0x03) << 7) | hr_lsb
+        reading = PulseOximetry(
+            spo2_percent=None if spo2 == SPO2_MISSING else float(spo2),
+            pulse_rate_bpm=None if hr == HR_MISSING else float(hr),
+            unit_as_sent=Unit.PERCENT,
+            flags=tuple(flags),
+            codec=self.name,
+            codec_version=self.version,
+            raw_hex=raw.hex(),
+        )
+        return [with_plausibility_flag(reading)]
+
+
+CODECS = [
+    StreamCodec(
+        Nonin2Decoder.name,
+        VERSION,
+        "Nonin data format #2 (OEM III, Xpod): 5-byte frames, 25-frame packets",
+        Nonin2Decoder,
+    ),
+    StreamCodec(
+        Nonin7Decoder.name,
+        VERSION,
+        "Nonin data format #7: 5-byte frames with 16-bit pleth, 25-frame packets",
+        Nonin7Decoder,
+    ),
+    StreamCodec(
+        Nonin8Decoder.name, VERSION, "Nonin data format #8: 4 bytes once a second", Nonin8Decoder
+    ),
+]

@@ -1,0 +1,128 @@
+"""Pure frame builders: what each simulated device sends, byte for byte (the codecs' mirror)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from station.devices.codecs.serial import nonin, suntech
+
+NONIN_GREEN = 0x02  # perfusion bits 2–1 = 01: good pulse signal
+NONIN_RED = 0x04
+NONIN_ARTIFACT = 0x20
+NONIN_SENSOR_DISCONNECT = 0x40
+NONIN_OUT_OF_TRACK = 0x10
+
+
+def _nonin_floats(hr: int | None, spo2: int | None, revision: int, hr_bits: int) -> list[int]:
+    heart = nonin.HR_MISSING if hr is None else hr
+    sat = nonin.SPO2_MISSING if spo2 is None else spo2
+    floats = [0] * nonin.FRAMES_PER_PACKET
+    if hr_bits == 9:  # format #2: 2 + 7 bits
+        msb, lsb = (heart >> 7) & 0x03, heart & 0x7F
+    else:  # format #7: 16 bits
+        msb, lsb = (heart >> 8) & 0xFF, heart & 0xFF
+    for hi, lo in ((0, 1), (13, 14), (19, 20), (21, 22)):  # HR, E-HR, HR-D, E-HR-D
+        floats[hi], floats[lo] = msb, lsb
+    for index in (2, 8, 9, 10, 15, 16):  # SpO2 and its display / fast / beat / extended forms
+        floats[index] = sat
+    floats[3] = revision
+    return floats
+
+
+def nonin2_packet(
+    hr: int | None, spo2: int | None, status: int = NONIN_GREEN, revision: int = 0x30
+) -> bytes:
+    """25 frames of format #2: `01, status, pleth, float, checksum`; SYNC on the first."""
+    out = bytearray()
+    for index, value in enumerate(_nonin_floats(hr, spo2, revision, 9)):
+        frame = bytes([0x01, 0x80 | status | (nonin.SYNC_BIT if index == 0 else 0), 0x40, value])
+        out += frame + bytes([nonin.checksum(frame)])
+    return bytes(out)
+
+
+def nonin7_packet(
+    hr: int | None,
+    spo2: int | None,
+    status: int = NONIN_GREEN,
+    revision: int = 0x30,
+    stat2: int = 0,
+) -> bytes:
+    """25 frames of format #7: `status, pleth MSB, pleth LSB, float, checksum`."""
+    floats = _nonin_floats(hr, spo2, revision, 16)
+    floats[nonin.IDX_STAT2] = stat2
+    out = bytearray()
+    for index, value in enumerate(floats):
+        frame = bytes([0x80 | status | (nonin.SYNC_BIT if index == 0 else 0), 0x12, 0x34, value])
+        out += frame + bytes([nonin.checksum(frame)])
+    return bytes(out)
+
+
+def nonin8_frame(hr: int | None, spo2: int | None, status: int = 0, stat2: int = 0) -> bytes:
+    """Format #8: status (bits 1–0 = HR bits 8–7), HR LSB, SpO2, STAT2."""
+    heart = nonin.HR_MISSING if hr is None else hr
+    sat = nonin.SPO2_MISSING if spo2 is None else spo2
+    return bytes([0x80 | status | (heart >> 7) & 0x03, heart & 0x7F, sat, stat2])
+
+
+def masimo_line(
+    at: datetime,
+    spo2: int | None,
+    bpm: int | None,
+    pi: float | None,
+    *,
+    alarm: int = 0,
+    exception: int = 0x000800,
+    serial_number: str = "0000056661",
+) -> bytes:
+    spo2_text = "---" if spo2 is None else f"{spo2:03d}"
+    bpm_text = "---" if bpm is None else f"{bpm:03d}"
+    pi_text = "--.--" if pi is None else f"{pi:05.2f}"
+    line = (
+        f"{at:%m/%d/%y %H:%M:%S} SN={serial_number} SPO2={spo2_text}% BPM={bpm_text} "
+        f"PI={pi_text}% SPCO=--.-% SPMET=--.-% DESAT=-- PIDELTA=+-- "
+        f"ALARM={alarm:04X} EXC={exception:06X}"
+    )
+    return line.encode("ascii") + b"\r\n"
+
+
+def sma_reply(
+    weight: float | None,
+    unit: str = "kg",
+    *,
+    status: str = " ",
+    motion: str = " ",
+    gross_net: str = "G",
+    weight_range: str = "1",
+    decimals: int = 1,
+) -> bytes:
+    weight_text = "-" * 10 if weight is None else f"{weight:10.{decimals}f}"
+    body = f"{status}{weight_range}{gross_net}{motion} {weight_text}{unit:<3}"
+    return b"\n" + body.encode("ascii") + b"\r"
+
+
+def mt_sics_reply(weight: float | None, unit: str = "kg", *, stable: bool = True) -> bytes:
+    if weight is None:
+        return b"S +\r\n"
+    return f"S {'S' if stable else 'D'} {weight:10.2f} {unit}".encode("ascii") + b"\r\n"
+
+
+def _suntech_reply(*body: int) -> bytes:
+    frame = bytes([suntech.START_REPLY, len(body) + 3, *body])
+    return frame + bytes([suntech.checksum(frame)])
+
+
+def suntech_status(char: str) -> bytes:
+    return _suntech_reply(ord(char))
+
+
+def suntech_cuff(pressure_mmhg: int) -> bytes:
+    return _suntech_reply(*pressure_mmhg.to_bytes(2, "little"))
+
+
+def suntech_bp(systolic: int, diastolic: int, heart_rate: int, mean: int, error: int = 0) -> bytes:
+    def u16(value: int) -> bytes:
+        return value.to_bytes(2, "little")
+
+    body = u16(systolic) + u16(diastolic) + bytes([0, 0]) + bytes(8)
+    body += u16(heart_rate) + u16(mean) + bytes([error, 0, 0])
+    return _suntech_reply(*body)

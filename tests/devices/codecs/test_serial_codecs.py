@@ -1,0 +1,212 @@
+"""Serial codecs against frames written out by hand from the protocol documents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from station.devices.codecs.base import BadFrame
+from station.devices.codecs.serial.events import DeviceEvent, DeviceEventCode
+from station.devices.codecs.serial.masimo import MasimoAsciiDecoder
+from station.devices.codecs.serial.mt_sics import MtSicsDecoder
+from station.devices.codecs.serial.nonin import Nonin2Decoder, Nonin7Decoder, Nonin8Decoder
+from station.devices.codecs.serial.sma import SmaDecoder
+from station.devices.codecs.serial.suntech import (
+    GET_BP_DATA,
+    GET_CUFF_PRESSURE,
+    START_ADULT_BP,
+    SuntechDecoder,
+)
+from station.models import BloodPressure, BodyWeight, CuffPressure, Flag, PulseOximetry
+from station.units import Unit
+
+NONIN_PUBLIC = bytes.fromhex("0181010083 01800148CA 01800161E3 01800130B2")
+
+
+def test_nonin2_public_frames_give_hr_72_spo2_97_and_the_revision() -> None:
+    assert Nonin2Decoder().feed(NONIN_PUBLIC) == [
+        PulseOximetry(
+            spo2_percent=97.0,
+            pulse_rate_bpm=72.0,
+            unit_as_sent=Unit.PERCENT,
+            codec="serial:nonin-2",
+            codec_version="1",
+            raw_hex="0181010083 01800148ca 01800161e3",
+        ),
+        DeviceEvent(
+            codec="serial:nonin-2",
+            code=DeviceEventCode.FIRMWARE_REVISION,
+            detail="48",
+            raw_hex="01800130b2",
+        ),
+    ]
+
+
+def test_nonin2_bad_checksum_is_reported_with_its_bytes_and_never_guessed() -> None:
+    events = Nonin2Decoder().feed(bytes.fromhex("0181010083 01800148CB 01800161E3 01800130B2"))
+    assert events[0] == BadFrame(
+        codec="serial:nonin-2",
+        problem="checksum cb does not match",
+        expected="ca, the sum of the first four bytes mod 256",
+        raw_hex="01800148cb",
+    )
+    # Without the HR frame the packet has no reading: no half reading, no guessed HR.
+    assert not any(isinstance(e, PulseOximetry) for e in events)
+
+
+def test_nonin2_status_bits_become_flags_and_missing_values_null() -> None:
+    # status 0xF5: sensor disconnect, artifact, out of track, red perfusion, SYNC; HR 511, SpO2 127
+    frames = [
+        bytes([0x01, 0xF5, 0, 0x03]),
+        bytes([0x01, 0xF4, 0, 0x7F]),
+        bytes([0x01, 0xF4, 0, 0x7F]),
+    ]
+    data = b"".join(f + bytes([sum(f) & 0xFF]) for f in frames)
+    [reading] = Nonin2Decoder().feed(data)
+    assert reading == PulseOximetry(
+        spo2_percent=None,
+        pulse_rate_bpm=None,
+        unit_as_sent=Unit.PERCENT,
+        flags=(Flag.SENSOR_DISCONNECTED, Flag.ARTIFACT, Flag.OUT_OF_TRACK, Flag.LOW_PERFUSION),
+        codec="serial:nonin-2",
+        codec_version="1",
+        raw_hex=data.hex(),
+    )
+
+
+def test_nonin7_reads_a_16_bit_heart_rate() -> None:
+    frames = [bytes([0x83, 0, 0, 0x01]), bytes([0x82, 0, 0, 0x04]), bytes([0x82, 0, 0, 0x5A])]
+    data = b"".join(f + bytes([sum(f) & 0xFF]) for f in frames)
+    [reading] = Nonin7Decoder().feed(data)
+    assert (reading.pulse_rate_bpm, reading.spo2_percent) == (260.0, 90.0)  # type: ignore[union-attr]
+
+
+def test_nonin8_frame() -> None:
+    # status 0x91: low perfusion, HR bit 7 set; HR LSB 0x02 -> 130; SpO2 95; STAT2 low battery
+    assert Nonin8Decoder().feed(bytes([0x91, 0x02, 95, 0x01])) == [
+        PulseOximetry(
+            spo2_percent=95.0,
+            pulse_rate_bpm=130.0,
+            unit_as_sent=Unit.PERCENT,
+            flags=(Flag.LOW_PERFUSION, Flag.LOW_BATTERY),
+            codec="serial:nonin-8",
+            codec_version="1",
+            raw_hex="91025f01",
+        )
+    ]
+
+
+MASIMO = (
+    b"02/22/16 22:47:45 SN=0000056661 SPO2=098% BPM=097 PI=03.60% SPCO=--.-% "
+    b"SPMET=--.-% DESAT=-- PIDELTA=+-- ALARM=0000 EXC=000800\r\n"
+)
+
+
+def test_masimo_captured_record() -> None:
+    assert MasimoAsciiDecoder().feed(MASIMO) == [
+        PulseOximetry(
+            spo2_percent=98.0,
+            pulse_rate_bpm=97.0,
+            perfusion_index_percent=3.6,
+            measured_at=datetime(2016, 2, 22, 22, 47, 45),
+            unit_as_sent=Unit.PERCENT,
+            codec="serial:masimo-ascii",
+            codec_version="1",
+            raw_hex=MASIMO.hex(),
+        )
+    ]
+
+
+def test_masimo_dashes_are_null_and_exception_bits_are_flags() -> None:
+    line = MASIMO.replace(b"SPO2=098%", b"SPO2=---%").replace(b"BPM=097", b"BPM=---")
+    line = line.replace(b"PI=03.60%", b"PI=--.--%").replace(b"EXC=000800", b"EXC=000021")
+    [reading] = MasimoAsciiDecoder().feed(line)
+    assert isinstance(reading, PulseOximetry)
+    assert (reading.spo2_percent, reading.pulse_rate_bpm, reading.perfusion_index_percent) == (
+        None,
+        None,
+        None,
+    )
+    assert reading.flags == (Flag.SENSOR_DISCONNECTED, Flag.SENSOR_UNCONNECTED_TO_USER)
+
+
+def test_sma_reference_example_5_025_lb_gross_stable() -> None:
+    frame = b"\n 1G       5.025lb \r"
+    assert frame[:5] == bytes.fromhex("0a20314720")
+    assert SmaDecoder().feed(frame) == [
+        BodyWeight(
+            weight_kg=5.025 * 0.45359237,
+            unit_as_sent=Unit.LB,
+            codec="serial:sma",
+            codec_version="1",
+            raw_hex=frame.hex(),
+        )
+    ]
+
+
+def test_sma_motion_and_over_range() -> None:
+    events = SmaDecoder().feed(b"\n 1GM       72.4kg \r\nO1G  ----------kg \r")
+    assert [(e.weight_kg, e.flags) for e in events] == [  # type: ignore[union-attr]
+        (72.4, (Flag.IN_MOTION,)),
+        (None, (Flag.OVER_RANGE,)),
+    ]
+
+
+def test_mt_sics_stable_dynamic_and_overload() -> None:
+    events = MtSicsDecoder().feed(b"S S      81.35 kg\r\nS D      81.30 kg\r\nS +\r\n")
+    assert events == [
+        BodyWeight(
+            weight_kg=81.35,
+            unit_as_sent=Unit.KG,
+            codec="serial:mt-sics",
+            codec_version="1",
+            raw_hex=b"S S      81.35 kg\r\n".hex(),
+        ),
+        BodyWeight(
+            weight_kg=81.3,
+            unit_as_sent=Unit.KG,
+            flags=(Flag.IN_MOTION,),
+            codec="serial:mt-sics",
+            codec_version="1",
+            raw_hex=b"S D      81.30 kg\r\n".hex(),
+        ),
+        BodyWeight(
+            weight_kg=None,
+            unit_as_sent=Unit.KG,
+            flags=(Flag.OVER_RANGE,),
+            codec="serial:mt-sics",
+            codec_version="1",
+            raw_hex=b"S +\r\n".hex(),
+        ),
+    ]
+
+
+def test_suntech_host_commands_match_the_documented_bytes() -> None:
+    assert bytes.fromhex("3A20A6") == START_ADULT_BP
+    assert bytes.fromhex("3A7903004A") == GET_BP_DATA
+    assert bytes.fromhex("3A79050048") == GET_CUFF_PRESSURE
+
+
+def test_suntech_bp_data_and_cuff_pressure() -> None:
+    bp = bytes.fromhex("3e18 7800 5000 00 00 0000000000000000 4800 5d00 00 0000")
+    bp += bytes([(0x100 - sum(bp)) & 0xFF])
+    cuff = bytes.fromhex("3e05 9800")
+    cuff += bytes([(0x100 - sum(cuff)) & 0xFF])
+    assert SuntechDecoder().feed(cuff + bp) == [
+        CuffPressure(
+            cuff_pressure_mmhg=152.0,
+            unit_as_sent=Unit.MMHG,
+            codec="serial:suntech-advantage",
+            codec_version="1",
+            raw_hex=cuff.hex(),
+        ),
+        BloodPressure(
+            systolic_mmhg=120.0,
+            diastolic_mmhg=80.0,
+            mean_arterial_mmhg=93.0,
+            pulse_rate_bpm=72.0,
+            unit_as_sent=Unit.MMHG,
+            codec="serial:suntech-advantage",
+            codec_version="1",
+            raw_hex=bp.hex(),
+        ),
+    ]
