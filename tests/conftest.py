@@ -11,4 +11,4 @@ os.environ.setdefault("KIVY_NO_FILELOG", "1")
 os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
 
 # Fixture modules for the real parts; each part's owner adds its module here.
-pytest_plugins: list[str] = ["tests.fixtures.ble"]
+pytest_plugins: list[str] = ["tests.fixtures.ble", "tests.fixtures.broker"]

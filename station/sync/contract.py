@@ -1,0 +1,282 @@
+"""The practice-system contract: every MQTT payload as a frozen pydantic model, and its schema.
+
+Topics live under `rooming/v1/{site}/{station_id}/`. Every payload is a JSON envelope with
+`schema` (name/version), `message_id` (UUID, the idempotency key: QoS 1 may deliver twice),
+`station_id`, `site` and `sent_at`. `SCHEMAS` is merged by station.schemas into docs/schemas/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from station.config import TOPIC_LEVEL, BoundDevice, DisplaySection, GuardSection
+from station.submission import (
+    IDENTIFIER,
+    CriticalAcknowledgement,
+    MedicationReview,
+    PatientIdentifiers,
+    SubmittedReading,
+)
+from station.validation import Severity
+
+TOPIC_ROOT = "rooming/v1"
+
+
+class Channel(StrEnum):
+    """The last topic level(s) under rooming/v1/{site}/{station_id}/."""
+
+    STATUS = "status"  # station -> practice, retained (birth / last will)
+    VITALS = "vitals"
+    CHECKIN = "checkin"
+    ALERT = "alert"
+    LOOKUP = "lookup"  # barcode patient lookup request
+    SCHEDULE = "schedule"  # practice -> station, retained
+    CONFIG = "config"  # biomed -> station, retained
+    ACK = "ack"  # practice -> station
+    LOOKUP_RESPONSE = "lookup/response"  # practice -> station (MQTT 5 response topic)
+
+
+def topic(site: str, station_id: str, channel: Channel) -> str:
+    return f"{TOPIC_ROOT}/{site}/{station_id}/{channel.value}"
+
+
+def device_status_topic(site: str, station_id: str, device_id: str) -> str:
+    """Per-device presence (the Sparkplug idea on a plain retained QoS 1 topic)."""
+    return f"{TOPIC_ROOT}/{site}/{station_id}/device/{device_id}/status"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Envelope(_Payload):
+    message_id: UUID
+    station_id: Annotated[str, Field(pattern=TOPIC_LEVEL)]
+    site: Annotated[str, Field(pattern=TOPIC_LEVEL)]
+    sent_at: datetime  # station clock, UTC
+
+
+# ---------------------------------------------------------------- station -> practice system
+
+
+class VitalsPayload(_Envelope):
+    """One rooming: identifiers, readings with raw frames, chief complaint, and a FHIR Bundle."""
+
+    schema_: Literal["rooming.vitals/1"] = Field("rooming.vitals/1", alias="schema")
+    appointment_id: Annotated[str, Field(pattern=IDENTIFIER)]
+    patient: PatientIdentifiers
+    ma_id: Annotated[str, Field(pattern=IDENTIFIER)]
+    readings: tuple[SubmittedReading, ...]
+    chief_complaint: str
+    reason_for_visit: str
+    onset: str
+    medication_review: MedicationReview
+    critical_acknowledgements: tuple[CriticalAcknowledgement, ...]
+    completed_at: datetime
+    # A FHIR R4 (R4B) Bundle of type collection: Patient, Device(s), vital-signs Observations,
+    # the chief complaint; built and checked by station.sync.fhir.
+    fhir_bundle: dict[str, JsonValue]
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class CheckinPayload(_Envelope):
+    """Lobby self check-in: the patient found their appointment and confirmed it."""
+
+    schema_: Literal["rooming.checkin/1"] = Field("rooming.checkin/1", alias="schema")
+    appointment_id: Annotated[str, Field(pattern=IDENTIFIER)]
+    patient: PatientIdentifiers
+    contact_details_confirmed: bool
+    contact_update_requested: bool = False  # the front desk should update phone/address
+    reason_for_visit: Annotated[str, Field(max_length=500)] = ""
+    checked_in_at: datetime
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class AlertPayload(_Envelope):
+    """A critical value the MA acknowledged: tells the clinician now, outside the chart."""
+
+    schema_: Literal["rooming.alert/1"] = Field("rooming.alert/1", alias="schema")
+    appointment_id: Annotated[str, Field(pattern=IDENTIFIER)]
+    patient: PatientIdentifiers
+    code: str  # the clinical flag, e.g. hypertensive_crisis
+    severity: Severity
+    message: str
+    reading: SubmittedReading
+    acknowledged_by: Annotated[str, Field(pattern=IDENTIFIER)]
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Presence(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"  # the last will, or a clean shutdown
+
+
+class StatusPayload(_Envelope):
+    """Retained on `status`: birth on connect, last will on loss. No patient data."""
+
+    schema_: Literal["rooming.status/1"] = Field("rooming.status/1", alias="schema")
+    presence: Presence
+    software_version: str
+    outbox_depth: Annotated[int, Field(ge=0)] | None = None  # None in the last will
+    oldest_undelivered_age_s: Annotated[float, Field(ge=0)] | None = None
+    # A pushed `config` the station refused, and why (field names and rules, no values).
+    config_rejected_message_id: UUID | None = None
+    config_problems: tuple[str, ...] = ()
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class DeviceStatusPayload(_Envelope):
+    """Retained on `device/{device_id}/status`: one bound device's presence."""
+
+    schema_: Literal["rooming.device_status/1"] = Field("rooming.device_status/1", alias="schema")
+    device_id: Annotated[str, Field(pattern=TOPIC_LEVEL)]
+    presence: Presence
+    profile: str = ""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class LookupKind(StrEnum):
+    WRISTBAND = "wristband"  # patient wristband barcode (MRN)
+    APPOINTMENT = "appointment"  # appointment slip / QR code
+
+
+class LookupRequest(_Envelope):
+    """A scanned barcode; answered on `lookup/response` (MQTT 5 response topic + correlation
+    data; `reply_to` and `correlation_id` repeat them for MQTT 3.1.1 integrators)."""
+
+    schema_: Literal["rooming.lookup_request/1"] = Field(
+        "rooming.lookup_request/1", alias="schema"
+    )
+    lookup_kind: LookupKind
+    barcode: Annotated[str, Field(min_length=1, max_length=200)]
+    reply_to: str
+    correlation_id: UUID
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+# ---------------------------------------------------------------- practice system -> station
+
+
+class Appointment(_Payload):
+    appointment_id: Annotated[str, Field(pattern=IDENTIFIER)]
+    patient: PatientIdentifiers
+    starts_at: datetime
+    reason: Annotated[str, Field(max_length=500)] = ""
+    room: str = ""
+    provider: str = ""
+    medications_to_review: tuple[Annotated[str, Field(max_length=200)], ...] = ()
+
+
+class SchedulePayload(_Payload):
+    """Retained on `schedule`: today's appointments for this room or provider."""
+
+    schema_: Literal["rooming.schedule/1"] = Field("rooming.schedule/1", alias="schema")
+    message_id: UUID
+    site: Annotated[str, Field(pattern=TOPIC_LEVEL)]
+    station_id: Annotated[str, Field(pattern=TOPIC_LEVEL)]
+    sent_at: datetime
+    schedule_date: date
+    appointments: tuple[Appointment, ...]
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class StationConfigPush(_Payload):
+    """The settings biomed may push; the rest (ids, broker, TLS) stays in the local file."""
+
+    display: DisplaySection | None = None
+    devices: tuple[BoundDevice, ...] | None = None
+    guard: GuardSection | None = None
+
+
+class ConfigPayload(_Payload):
+    """Retained on `config`: validated; a bad one is refused with a `status` message."""
+
+    schema_: Literal["rooming.config/1"] = Field("rooming.config/1", alias="schema")
+    message_id: UUID
+    site: Annotated[str, Field(pattern=TOPIC_LEVEL)]
+    station_id: Annotated[str, Field(pattern=TOPIC_LEVEL)]
+    sent_at: datetime
+    settings: StationConfigPush
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class AckStatus(StrEnum):
+    RECEIVED = "received"  # filed in the practice system
+    REJECTED = "rejected"  # the practice system could not file it; `reason` says why
+
+
+class AckPayload(_Payload):
+    """On `ack`: the practice system confirms one station message by its message_id."""
+
+    schema_: Literal["rooming.ack/1"] = Field("rooming.ack/1", alias="schema")
+    message_id: UUID  # the station message being acknowledged
+    status: AckStatus = AckStatus.RECEIVED
+    reason: str = ""
+    acked_at: datetime
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class LookupResponse(_Payload):
+    """On `lookup/response`: the appointment the barcode names, or found=false."""
+
+    schema_: Literal["rooming.lookup_response/1"] = Field(
+        "rooming.lookup_response/1", alias="schema"
+    )
+    correlation_id: UUID
+    found: bool
+    appointment: Appointment | None = None
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+OUTBOUND: dict[Channel, type[_Payload]] = {
+    Channel.VITALS: VitalsPayload,
+    Channel.CHECKIN: CheckinPayload,
+    Channel.ALERT: AlertPayload,
+    Channel.STATUS: StatusPayload,
+    Channel.LOOKUP: LookupRequest,
+}
+INBOUND: dict[Channel, type[_Payload]] = {
+    Channel.SCHEDULE: SchedulePayload,
+    Channel.CONFIG: ConfigPayload,
+    Channel.ACK: AckPayload,
+    Channel.LOOKUP_RESPONSE: LookupResponse,
+}
+
+
+def to_json(payload: _Payload) -> bytes:
+    """The wire form: by alias (`schema`), compact UTF-8."""
+    return payload.model_dump_json(by_alias=True).encode()
+
+
+def _schema(model: type[_Payload]) -> Callable[[], dict[str, Any]]:
+    return lambda: model.model_json_schema(by_alias=True, mode="serialization")
+
+
+SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
+    "vitals.schema.json": _schema(VitalsPayload),
+    "checkin.schema.json": _schema(CheckinPayload),
+    "alert.schema.json": _schema(AlertPayload),
+    "status.schema.json": _schema(StatusPayload),
+    "device-status.schema.json": _schema(DeviceStatusPayload),
+    "lookup-request.schema.json": _schema(LookupRequest),
+    "lookup-response.schema.json": _schema(LookupResponse),
+    "schedule.schema.json": _schema(SchedulePayload),
+    "config.schema.json": _schema(ConfigPayload),
+    "ack.schema.json": _schema(AckPayload),
+}

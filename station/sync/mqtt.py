@@ -1,0 +1,498 @@
+"""The MQTT adapter: drains the outbox to the broker with QoS 1 and receives the practice side.
+
+paho-mqtt 2.x, callback API v2, MQTT 5 with a 3.1.1 fallback. The caller never waits on the
+network: `submit` commits to the outbox and returns. One worker thread owns all sending
+state; paho's callbacks only hand events to it through a queue (paho calls `on_publish`
+while holding its own lock, so doing work there invites deadlocks). A row leaves the outbox
+only on the broker's PUBACK. Logs carry message ids and counts, never payloads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import ssl
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from station.config import BoundDevice, BrokerSection
+from station.errors import ConfigError
+from station.sync import inbound, payloads
+from station.sync.contract import (
+    AckPayload,
+    Channel,
+    ConfigPayload,
+    LookupKind,
+    LookupResponse,
+    Presence,
+    SchedulePayload,
+    device_status_topic,
+    to_json,
+    topic,
+)
+from station.sync.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+QOS = 1  # a clinical record may arrive twice (dedup by message_id), never zero times
+UNSUPPORTED_PROTOCOL = 132  # MQTT 5 CONNACK reason; a 3.1.1 broker answers return code 1
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """What the app wants to hear about. Called on the MQTT worker thread: hand over to
+    the UI loop (Kivy Clock) before touching a widget."""
+
+    on_schedule: Callable[[SchedulePayload], None] | None = None
+    on_config: Callable[[ConfigPayload], None] | None = None
+    on_ack: Callable[[AckPayload], None] | None = None
+    on_lookup: Callable[[inbound.LookupResult], None] | None = None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def describe_connect_error(exc: BaseException | None) -> str:
+    """A connection failure in words a biomed or IT person can act on."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: the broker's certificate was not accepted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed ({exc.reason or exc})"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the broker running on this port?)"
+    if isinstance(exc, OSError):
+        return f"network error ({exc.strerror or exc})"
+    return "unknown error"
+
+
+class MqttLink:
+    """One broker connection per station; client id = station id."""
+
+    def __init__(
+        self,
+        broker: BrokerSection,
+        *,
+        site: str,
+        station_id: str,
+        outbox: Outbox,
+        handlers: Inbound | None = None,
+        devices: Sequence[BoundDevice] = (),
+        inflight_window: int = 32,
+        reconnect_min_s: int = 1,
+        reconnect_max_s: int = 30,
+        lookup_timeout_s: float = 5.0,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if broker.require_tls and broker.ca_file is None:
+            raise ConfigError(
+                "[broker]",
+                ["require_tls is true but no ca_file is set: refusing plain TCP to the "
+                 "broker (set ca_file, or require_tls = false on a lab bench only)"],
+            )
+        self._broker = broker
+        self._site = site
+        self._station_id = station_id
+        self._outbox = outbox
+        self._handlers = handlers or Inbound()
+        self._devices = tuple(devices)
+        self._window = inflight_window
+        self._reconnect = (reconnect_min_s, reconnect_max_s)
+        self._clock = clock
+        self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._protocol = (
+            paho.MQTTv311 if broker.protocol == "mqttv311" else paho.MQTTv5
+        )
+        self._connected = threading.Event()
+        self._stopping = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._client: paho.Client | None = None
+        self._last_transport_error = ""
+        self._lookups = inbound.LookupTracker(timeout_s=lookup_timeout_s)
+        self._config_rejection: tuple[UUID, tuple[str, ...]] | None = None
+        # Worker-thread state only:
+        self._inflight: dict[int, UUID] = {}  # paho mid -> message id awaiting PUBACK
+        self._inflight_ids: set[UUID] = set()
+        self._refused: set[UUID] = set()  # broker said no (ACL); retried on the next connect
+        self._after_seq = 0
+        self.delivered_count = 0  # PUBACKs handled, for status and the benchmark
+
+    # ------------------------------------------------------------------ public, any thread
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    def start(self) -> None:
+        self._client = self._make_client()
+        self._stopping.clear()
+        self._worker = threading.Thread(target=self._run, name="mqtt-outbox", daemon=True)
+        self._worker.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Say goodbye (retained offline status, no last will) and stop both threads."""
+        self._stopping.set()
+        self._events.put(("stop", None))
+        if self._worker is not None:
+            self._worker.join(timeout_s)
+        client = self._client
+        if client is not None:
+            if self._connected.is_set():
+                info = client.publish(
+                    self._status_topic, self._status_bytes(Presence.OFFLINE), QOS, retain=True
+                )
+                try:
+                    info.wait_for_publish(timeout_s)
+                except (RuntimeError, ValueError):
+                    log.warning("offline status not confirmed before shutdown")
+            client.disconnect()
+            client.loop_stop()
+        self._connected.clear()
+
+    def submit(self, channel: Channel, payload_json: bytes, message_id: UUID) -> None:
+        """Queue one station message durably; returns once committed (the MA's "saved")."""
+        self._outbox.put(message_id, topic(self._site, self._station_id, channel), payload_json)
+        self._events.put(("wake", None))
+
+    def request_lookup(self, barcode: str, kind: LookupKind) -> UUID:
+        """Ask the practice system who a barcode is; the answer (found, not found, timed out)
+        comes to `Inbound.on_lookup`. Not queued: a lookup is only useful right now."""
+        correlation_id = uuid.uuid4()
+        self._events.put(("lookup", (correlation_id, barcode, kind)))
+        return correlation_id
+
+    def device_presence(self, device_id: str, presence: Presence, profile: str = "") -> None:
+        self._events.put(("device", (device_id, presence, profile)))
+
+    # ------------------------------------------------------------------ paho callbacks
+
+    @property
+    def _status_topic(self) -> str:
+        return topic(self._site, self._station_id, Channel.STATUS)
+
+    def _make_client(self) -> paho.Client:
+        broker = self._broker
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self._station_id,
+            protocol=self._protocol,
+            clean_session=None if self._protocol == paho.MQTTv5 else True,
+        )
+        if broker.ca_file is not None:
+            client.tls_set(
+                ca_certs=str(broker.ca_file),
+                certfile=str(broker.cert_file) if broker.cert_file else None,
+                keyfile=str(broker.key_file) if broker.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        if broker.username is not None:
+            password = None
+            if broker.password_file is not None:
+                password = broker.password_file.read_text(encoding="utf-8").strip()
+            client.username_pw_set(broker.username, password)
+        client.will_set(
+            self._status_topic, self._status_bytes(Presence.OFFLINE), QOS, retain=True
+        )
+        client.max_inflight_messages_set(self._window)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(*self._reconnect)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        client.on_log = self._on_log
+        client.connect_async(broker.host, broker.port, keepalive=broker.keepalive_s)
+        client.loop_start()
+        return client
+
+    def _where(self) -> str:
+        return f"MQTT {self._broker.host}:{self._broker.port}"
+
+    def _on_log(self, client: paho.Client, userdata: Any, level: int, buf: str) -> None:
+        if level == paho.MQTT_LOG_ERR:
+            # e.g. "failed to receive on socket: [SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED]";
+            # kept for the disconnect line, where it explains why the broker hung up.
+            self._last_transport_error = buf
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # paho calls this inside its `except OSError:` block, so the exception is at hand.
+        exc = sys.exc_info()[1]
+        log.error("%s: cannot connect: %s", self._where(), describe_connect_error(exc))
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            unsupported = reason_code.value == UNSUPPORTED_PROTOCOL or (
+                self._protocol == paho.MQTTv311 and reason_code.value == 1
+            )
+            if unsupported and self._broker.protocol == "auto" and self._protocol == paho.MQTTv5:
+                log.warning("%s: broker does not speak MQTT 5; falling back to 3.1.1",
+                            self._where())
+                self._events.put(("fallback", None))
+                return
+            log.error("%s: broker refused the connection: %s", self._where(), reason_code)
+            return
+        self._last_transport_error = ""
+        for channel in (Channel.SCHEDULE, Channel.CONFIG, Channel.ACK, Channel.LOOKUP_RESPONSE):
+            client.subscribe(topic(self._site, self._station_id, channel), QOS)
+        client.publish(self._status_topic, self._status_bytes(Presence.ONLINE), QOS, retain=True)
+        self._connected.set()
+        log.info("%s: connected (%s)", self._where(),
+                 "MQTT 5" if self._protocol == paho.MQTTv5 else "MQTT 3.1.1")
+        self._events.put(("connected", None))
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if self._stopping.is_set():
+            return
+        if was_connected:
+            log.warning("%s: connection lost (%s); reconnecting with backoff", self._where(),
+                        reason_code)
+        else:
+            why = self._last_transport_error or (
+                "the broker closed the connection during the handshake (plain TCP to a TLS "
+                "listener, or a client certificate it does not accept?)"
+            )
+            log.error("%s: connection refused before CONNACK: %s", self._where(), why)
+        self._events.put(("disconnected", None))
+
+    def _on_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._events.put(("puback", (mid, reason_code)))
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        channel = inbound.channel_of(message.topic, self._site, self._station_id)
+        if channel is None:
+            return
+        self._events.put(("inbound", (channel, bytes(message.payload))))
+
+    # ------------------------------------------------------------------ worker thread
+
+    def _status_bytes(self, presence: Presence) -> bytes:
+        depth: int | None = None
+        age: float | None = None
+        now = self._clock()
+        if presence == Presence.ONLINE:
+            stats = self._outbox.stats()
+            depth, age = stats.depth, stats.oldest_age_s(now)
+        rejected_id, problems = self._config_rejection or (None, ())
+        status = payloads.status(
+            presence,
+            message_id=uuid.uuid4(),
+            site=self._site,
+            station_id=self._station_id,
+            sent_at=now,
+            outbox_depth=depth,
+            oldest_undelivered_age_s=age,
+        )
+        if rejected_id is not None:
+            status = status.model_copy(
+                update={"config_rejected_message_id": rejected_id, "config_problems": problems}
+            )
+        return to_json(status)
+
+    def _run(self) -> None:
+        last_status = time.monotonic()
+        depth_published = -1
+        while not self._stopping.is_set():
+            try:
+                kind, data = self._events.get(timeout=0.5)
+            except queue.Empty:
+                kind, data = "tick", None
+            try:
+                self._handle(kind, data)
+                for result in self._lookups.expired(time.monotonic()):
+                    self._call(self._handlers.on_lookup, result)
+                if self.connected:
+                    self._fill_window()
+                    depth = self._outbox.stats().depth
+                    # Keep the retained status honest: on change when idle, else every 30 s.
+                    stale = time.monotonic() - last_status > 30
+                    if stale or (depth == 0 and depth_published != 0):
+                        self._publish_status()
+                        last_status, depth_published = time.monotonic(), depth
+            except Exception:
+                # The worker must survive anything (a full disk is logged by the outbox
+                # error and retried on the next event); it never takes the station down.
+                log.exception("MQTT outbox worker: error handling %s", kind)
+                time.sleep(0.5)
+
+    def _call(self, handler: Callable[[Any], None] | None, value: Any) -> None:
+        if handler is None:
+            return
+        try:
+            handler(value)
+        except Exception:
+            log.exception("MQTT inbound handler failed")
+
+    def _handle(self, kind: str, data: Any) -> None:
+        if kind == "connected":
+            # A fresh connection: resend everything still queued that paho does not hold.
+            self._after_seq = 0
+            self._refused.clear()
+            for device in self._devices:
+                self._publish_device(device.id, Presence.ONLINE, device.profile)
+        elif kind == "puback":
+            self._puback(*data)
+        elif kind == "inbound":
+            self._inbound(*data)
+        elif kind == "lookup":
+            self._lookup(*data)
+        elif kind == "device":
+            self._publish_device(*data)
+        elif kind == "fallback":
+            old = self._client
+            self._protocol = paho.MQTTv311
+            self._inflight.clear()
+            self._inflight_ids.clear()
+            self._after_seq = 0
+            if old is not None:
+                old.disconnect()
+                old.loop_stop()
+            self._client = self._make_client()
+
+    def _fill_window(self) -> None:
+        client = self._client
+        if client is None:
+            return
+        while self.connected and len(self._inflight) < self._window:
+            rows = self._outbox.pending(self._window - len(self._inflight),
+                                        after_seq=self._after_seq)
+            if not rows:
+                return
+            for row in rows:
+                self._after_seq = row.seq
+                if row.message_id in self._inflight_ids or row.message_id in self._refused:
+                    continue
+                info = client.publish(row.topic, row.payload, QOS, retain=row.retain)
+                # NO_CONN still queues it in paho, which sends it on reconnect.
+                if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+                    log.warning("publish of %s not accepted by paho (rc %s); retried later",
+                                row.message_id, info.rc)
+                    self._after_seq = row.seq - 1
+                    return
+                self._inflight[info.mid] = row.message_id
+                self._inflight_ids.add(row.message_id)
+
+    def _puback(self, mid: int, reason_code: ReasonCode) -> None:
+        message_id = self._inflight.pop(mid, None)
+        if message_id is None:
+            return  # a status or lookup message; nothing queued to remove
+        self._inflight_ids.discard(message_id)
+        if reason_code.is_failure:
+            # Kept in the outbox: a refused message is not a delivered one (ACL, quota).
+            self._refused.add(message_id)
+            log.error("broker refused message %s (%s); kept in the outbox", message_id,
+                      reason_code)
+            return
+        self._outbox.delivered(message_id)
+        self.delivered_count += 1
+
+    def _inbound(self, channel: Channel, body: bytes) -> None:
+        try:
+            payload = inbound.parse(channel, body, site=self._site, station_id=self._station_id)
+        except inbound.InboundError as exc:
+            log.error("%s", exc)
+            if channel == Channel.CONFIG:
+                self._reject_config(body, exc.problems)
+            return
+        if isinstance(payload, AckPayload):
+            known = self._outbox.acknowledged(payload.message_id)
+            if not known:
+                log.warning("ack for message %s, which this station did not deliver",
+                            payload.message_id)
+            self._call(self._handlers.on_ack, payload)
+        elif isinstance(payload, SchedulePayload):
+            log.info("schedule received: %d appointments", len(payload.appointments))
+            self._call(self._handlers.on_schedule, payload)
+        elif isinstance(payload, ConfigPayload):
+            log.info("config %s accepted", payload.message_id)
+            if self._config_rejection is not None:
+                self._config_rejection = None
+                self._publish_status()
+            self._call(self._handlers.on_config, payload)
+        elif isinstance(payload, LookupResponse):
+            result = self._lookups.answered(payload)
+            if result is not None:
+                self._call(self._handlers.on_lookup, result)
+
+    def _reject_config(self, body: bytes, problems: list[str]) -> None:
+        try:
+            rejected = UUID(str(json.loads(body).get("message_id")))
+        except (ValueError, TypeError, AttributeError):
+            rejected = UUID(int=0)
+        self._config_rejection = (rejected, tuple(problems))
+        self._publish_status()
+
+    def _lookup(self, correlation_id: UUID, barcode: str, kind: LookupKind) -> None:
+        client = self._client
+        reply_to = topic(self._site, self._station_id, Channel.LOOKUP_RESPONSE)
+        self._lookups.started(correlation_id, time.monotonic())
+        if client is None or not self.connected:
+            return  # the tracker times it out and the MA is told to pick from the list
+        request = payloads.lookup_request(
+            barcode, kind, reply_to=reply_to, correlation_id=correlation_id,
+            message_id=uuid.uuid4(), site=self._site, station_id=self._station_id,
+            sent_at=self._clock(),
+        )
+        properties = None
+        if self._protocol == paho.MQTTv5:
+            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            properties.ResponseTopic = reply_to
+            properties.CorrelationData = correlation_id.bytes
+        client.publish(topic(self._site, self._station_id, Channel.LOOKUP), to_json(request),
+                       QOS, properties=properties)
+
+    def _publish_status(self) -> None:
+        if self._client is not None and self.connected:
+            self._client.publish(self._status_topic, self._status_bytes(Presence.ONLINE), QOS,
+                                 retain=True)
+
+    def _publish_device(self, device_id: str, presence: Presence, profile: str) -> None:
+        if self._client is None or not self.connected:
+            return
+        body = payloads.device_status(
+            device_id, presence, profile=profile, message_id=uuid.uuid4(), site=self._site,
+            station_id=self._station_id, sent_at=self._clock(),
+        )
+        self._client.publish(device_status_topic(self._site, self._station_id, device_id),
+                             to_json(body), QOS, retain=True)

@@ -1,0 +1,259 @@
+"""The durable outbox: every message committed to SQLite before the MA is told "saved".
+
+SQLite in WAL mode with synchronous=FULL, one transaction per message, so a power cut or a
+SIGKILL loses nothing that `put` returned for. Rows leave only when the broker's PUBACK
+arrives (`delivered`); the practice system's `ack` is recorded separately (`acknowledged`).
+Payloads are encrypted at rest with AES-GCM (an SD card can walk out of an exam room); the
+topic and the message id are bound to the ciphertext as associated data. A full disk or a
+corrupt file raises `OutboxError` with what happened; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from station.errors import StationError
+
+KEY_BYTES = 32  # AES-256
+NONCE_BYTES = 12  # the GCM standard nonce; random per message (2^32 messages is far away)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- the send order
+    message_id TEXT NOT NULL UNIQUE,
+    topic TEXT NOT NULL,
+    retain INTEGER NOT NULL DEFAULT 0,
+    enqueued_at TEXT NOT NULL,
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS delivery (
+    message_id TEXT PRIMARY KEY,
+    delivered_at TEXT NOT NULL,      -- the broker's PUBACK
+    acknowledged_at TEXT             -- the practice system's ack
+);
+"""
+
+
+class OutboxError(StationError):
+    """The outbox cannot do its job: full disk, corrupt file, unreadable key. Never ignored."""
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"  # on this station, not yet taken by the broker
+    DELIVERED = "delivered"  # the broker has it (PUBACK); not yet filed by the practice system
+    RECEIVED = "received"  # the practice system acknowledged it ("received by the practice")
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Pending:
+    seq: int
+    message_id: UUID
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    depth: int
+    oldest_enqueued_at: datetime | None
+    delivered_awaiting_ack: int
+
+    def oldest_age_s(self, now: datetime) -> float | None:
+        if self.oldest_enqueued_at is None:
+            return None
+        return max(0.0, (now - self.oldest_enqueued_at).total_seconds())
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The per-station AES key: created 0600 on first use, refused if others can read it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(AESGCM.generate_key(bit_length=KEY_BYTES * 8))
+            handle.flush()
+            os.fsync(handle.fileno())
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise OutboxError(
+            f"outbox key {path} has mode {mode:o}; expected 600 (readable by the service "
+            "user only). Fix with: chmod 600 " + str(path)
+        )
+    key = path.read_bytes()
+    if len(key) != KEY_BYTES:
+        raise OutboxError(f"outbox key {path} is {len(key)} bytes; expected {KEY_BYTES}")
+    return key
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Outbox:
+    """Thread-safe: the UI thread puts, the MQTT thread deletes on PUBACK."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        key_path: Path,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._path = db_path
+        self._clock = clock
+        self._aead = AESGCM(load_or_create_key(key_path))
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                db_path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            (check,) = self._db.execute("PRAGMA quick_check").fetchone()
+            if check != "ok":
+                raise OutboxError(f"outbox {db_path} is corrupt: {check}; see `station outbox "
+                                  "export` to recover what is readable")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise OutboxError(
+                f"outbox {db_path} cannot be opened ({exc}); it is not touched — move it "
+                "aside for IT and restart"
+            ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextlib.contextmanager
+    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if "full" in str(exc):
+                    raise OutboxError(
+                        f"outbox {self._path}: disk full while trying to {action}; nothing "
+                        "was lost, but nothing new can be saved until space is freed"
+                    ) from exc
+                raise OutboxError(f"outbox {self._path}: cannot {action}: {exc}") from exc
+            except sqlite3.DatabaseError as exc:
+                raise OutboxError(
+                    f"outbox {self._path}: database error while trying to {action}: {exc}"
+                ) from exc
+
+    def put(self, message_id: UUID, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Commit one message (durable when this returns). A repeated message_id is refused."""
+        nonce = os.urandom(NONCE_BYTES)
+        ciphertext = self._aead.encrypt(nonce, payload, self._aad(message_id, topic))
+        try:
+            with self._transaction("queue a message") as db:
+                db.execute(
+                    "INSERT INTO outbox (message_id, topic, retain, enqueued_at, nonce, "
+                    "ciphertext) VALUES (?, ?, ?, ?, ?, ?)",
+                    (str(message_id), topic, int(retain), self._clock().isoformat(), nonce,
+                     ciphertext),
+                )
+        except OutboxError as exc:
+            if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                raise OutboxError(f"message {message_id} is already queued") from exc
+            raise
+
+    def pending(self, limit: int = 100, *, after_seq: int = 0) -> list[Pending]:
+        """The oldest undelivered messages in send order, decrypted."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, message_id, topic, retain, nonce, ciphertext FROM outbox "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        out = []
+        for seq, message_id, topic, retain, nonce, ciphertext in rows:
+            mid = UUID(message_id)
+            try:
+                payload = self._aead.decrypt(nonce, ciphertext, self._aad(mid, topic))
+            except InvalidTag as exc:
+                raise OutboxError(
+                    f"outbox row {seq} (message {mid}) does not decrypt with this station's "
+                    "key: wrong key file or a tampered database; the row is kept"
+                ) from exc
+            out.append(Pending(seq, mid, topic, payload, bool(retain)))
+        return out
+
+    def delivered(self, message_id: UUID) -> None:
+        """The broker's PUBACK for this message: remove it from the queue, remember it."""
+        with self._transaction("record a delivery") as db:
+            db.execute("DELETE FROM outbox WHERE message_id = ?", (str(message_id),))
+            db.execute(
+                "INSERT OR IGNORE INTO delivery (message_id, delivered_at) VALUES (?, ?)",
+                (str(message_id), self._clock().isoformat()),
+            )
+
+    def acknowledged(self, message_id: UUID) -> bool:
+        """The practice system's ack; False if this station never delivered that message."""
+        with self._transaction("record an ack") as db:
+            cursor = db.execute(
+                "UPDATE delivery SET acknowledged_at = ? WHERE message_id = ? "
+                "AND acknowledged_at IS NULL",
+                (self._clock().isoformat(), str(message_id)),
+            )
+            if cursor.rowcount:
+                return True
+            known = db.execute(
+                "SELECT 1 FROM delivery WHERE message_id = ?", (str(message_id),)
+            ).fetchone()
+            return known is not None
+
+    def state(self, message_id: UUID) -> DeliveryState:
+        with self._lock:
+            if self._db.execute(
+                "SELECT 1 FROM outbox WHERE message_id = ?", (str(message_id),)
+            ).fetchone():
+                return DeliveryState.QUEUED
+            row = self._db.execute(
+                "SELECT acknowledged_at FROM delivery WHERE message_id = ?", (str(message_id),)
+            ).fetchone()
+        if row is None:
+            return DeliveryState.UNKNOWN
+        return DeliveryState.RECEIVED if row[0] else DeliveryState.DELIVERED
+
+    def stats(self) -> OutboxStats:
+        with self._lock:
+            depth, oldest = self._db.execute(
+                "SELECT COUNT(*), MIN(enqueued_at) FROM outbox"
+            ).fetchone()
+            (awaiting,) = self._db.execute(
+                "SELECT COUNT(*) FROM delivery WHERE acknowledged_at IS NULL"
+            ).fetchone()
+        return OutboxStats(
+            depth=depth,
+            oldest_enqueued_at=datetime.fromisoformat(oldest) if oldest else None,
+            delivered_awaiting_ack=awaiting,
+        )
+
+    @staticmethod
+    def _aad(message_id: UUID, topic: str) -> bytes:
+        return f"{message_id}|{topic}".encode()

@@ -1,0 +1,188 @@
+"""Pure envelope builders: a Submission (or an event) in, a contract payload out.
+
+The message id and the send time are passed in, never made here, so a payload can be
+rebuilt byte for byte and tests compare whole objects.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from station import __version__
+from station.submission import PatientIdentifiers, Submission
+from station.sync.contract import (
+    AlertPayload,
+    CheckinPayload,
+    DeviceStatusPayload,
+    LookupKind,
+    LookupRequest,
+    Presence,
+    StatusPayload,
+    VitalsPayload,
+)
+from station.sync.fhir import build_bundle
+from station.validation import Severity
+
+
+def vitals(
+    submission: Submission, *, message_id: UUID, site: str, station_id: str, sent_at: datetime
+) -> VitalsPayload:
+    bundle = build_bundle(
+        submission, message_id=message_id, station_id=station_id, sent_at=sent_at
+    )
+    return VitalsPayload(
+        message_id=message_id,
+        station_id=station_id,
+        site=site,
+        sent_at=sent_at,
+        appointment_id=submission.appointment_id,
+        patient=submission.patient,
+        ma_id=submission.ma_id,
+        readings=submission.readings,
+        chief_complaint=submission.chief_complaint,
+        reason_for_visit=submission.reason_for_visit,
+        onset=submission.onset,
+        medication_review=submission.medication_review,
+        critical_acknowledgements=submission.critical_acknowledgements,
+        completed_at=submission.completed_at,
+        fhir_bundle=bundle,
+    )
+
+
+def alerts(
+    submission: Submission,
+    *,
+    message_ids: list[UUID],
+    site: str,
+    station_id: str,
+    sent_at: datetime,
+) -> list[AlertPayload]:
+    """One alert per acknowledged critical value; needs as many message ids as it returns
+    (count them first with `critical_count`)."""
+    out: list[AlertPayload] = []
+    acks = {(a.kind, a.code): a for a in submission.critical_acknowledgements}
+    for item in submission.readings:
+        for flag in item.verdict.flags:
+            if flag.severity != Severity.CRITICAL:
+                continue
+            ack = acks[(item.reading.kind, flag.code)]  # Submission guarantees it exists
+            out.append(
+                AlertPayload(
+                    message_id=message_ids[len(out)],
+                    station_id=station_id,
+                    site=site,
+                    sent_at=sent_at,
+                    appointment_id=submission.appointment_id,
+                    patient=submission.patient,
+                    code=flag.code,
+                    severity=flag.severity,
+                    message=flag.message,
+                    reading=item,
+                    acknowledged_by=ack.acknowledged_by,
+                )
+            )
+    return out
+
+
+def critical_count(submission: Submission) -> int:
+    return sum(
+        1
+        for item in submission.readings
+        for flag in item.verdict.flags
+        if flag.severity == Severity.CRITICAL
+    )
+
+
+def checkin(
+    *,
+    appointment_id: str,
+    patient: PatientIdentifiers,
+    contact_details_confirmed: bool,
+    contact_update_requested: bool,
+    reason_for_visit: str,
+    checked_in_at: datetime,
+    message_id: UUID,
+    site: str,
+    station_id: str,
+    sent_at: datetime,
+) -> CheckinPayload:
+    return CheckinPayload(
+        message_id=message_id,
+        station_id=station_id,
+        site=site,
+        sent_at=sent_at,
+        appointment_id=appointment_id,
+        patient=patient,
+        contact_details_confirmed=contact_details_confirmed,
+        contact_update_requested=contact_update_requested,
+        reason_for_visit=reason_for_visit,
+        checked_in_at=checked_in_at,
+    )
+
+
+def status(
+    presence: Presence,
+    *,
+    message_id: UUID,
+    site: str,
+    station_id: str,
+    sent_at: datetime,
+    outbox_depth: int | None = None,
+    oldest_undelivered_age_s: float | None = None,
+) -> StatusPayload:
+    return StatusPayload(
+        message_id=message_id,
+        station_id=station_id,
+        site=site,
+        sent_at=sent_at,
+        presence=presence,
+        software_version=__version__,
+        outbox_depth=outbox_depth,
+        oldest_undelivered_age_s=oldest_undelivered_age_s,
+    )
+
+
+def device_status(
+    device_id: str,
+    presence: Presence,
+    *,
+    profile: str,
+    message_id: UUID,
+    site: str,
+    station_id: str,
+    sent_at: datetime,
+) -> DeviceStatusPayload:
+    return DeviceStatusPayload(
+        message_id=message_id,
+        station_id=station_id,
+        site=site,
+        sent_at=sent_at,
+        device_id=device_id,
+        presence=presence,
+        profile=profile,
+    )
+
+
+def lookup_request(
+    barcode: str,
+    kind: LookupKind,
+    *,
+    reply_to: str,
+    correlation_id: UUID,
+    message_id: UUID,
+    site: str,
+    station_id: str,
+    sent_at: datetime,
+) -> LookupRequest:
+    return LookupRequest(
+        message_id=message_id,
+        station_id=station_id,
+        site=site,
+        sent_at=sent_at,
+        lookup_kind=kind,
+        barcode=barcode,
+        reply_to=reply_to,
+        correlation_id=correlation_id,
+    )
+
