@@ -61,13 +61,14 @@ class PrivateBus:
         stub = self.bin_dir / "bluetoothctl"
         stub.write_text(_BLUETOOTHCTL)
         stub.chmod(stub.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        self._proc = subprocess.Popen(
-            [daemon, f"--config-file={conf}", "--nofork", "--nopidfile", "--print-address=1"],
-            stdout=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            # it complains about fd limits it may not raise as non-root; keep that out of sight
-            stderr=(self.workdir / "dbus-daemon.log").open("wb"),
-        )
+        with (self.workdir / "dbus-daemon.log").open("wb") as daemon_log:
+            self._proc = subprocess.Popen(
+                [daemon, f"--config-file={conf}", "--nofork", "--nopidfile", "--print-address=1"],
+                stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                # it complains about fd limits it may not raise; keep that out of the output
+                stderr=daemon_log,
+            )
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline().decode().strip()
         if not line:

@@ -217,6 +217,7 @@ class FakeBlueZ:
         for task in list(self._tasks):
             task.cancel()
         bus.disconnect()
+        await bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
 
     # ---- thread-safe driving -------------------------------------------------------------
 

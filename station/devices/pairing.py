@@ -1,0 +1,163 @@
+"""The station's BlueZ pairing agent (org.bluez.Agent1 over D-Bus, with dbus-fast).
+
+bleak registers no agent, and without one BlueZ cannot bond with a device that asks for a
+passkey (Beurer SBM69 at first pairing). The station registers its own: NoInputNoOutput
+("just works") when nothing has to be typed, or KeyboardOnly with the passkey request
+handed to the UI through a callback (the MA types the number the device shows).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Annotated
+
+from dbus_fast import BusType, DBusError, Message, MessageType
+from dbus_fast.aio import MessageBus
+from dbus_fast.annotations import (
+    DBusObjectPath,
+    DBusSignature,
+    DBusStr,
+    DBusUInt16,
+    DBusUInt32,
+)
+from dbus_fast.service import ServiceInterface, method
+
+log = logging.getLogger(__name__)
+
+AGENT_PATH = "/org/clinic/station/agent"
+REJECTED = "org.bluez.Error.Rejected"
+CANCELED = "org.bluez.Error.Canceled"
+# dbus-fast reads a bare `-> None` under PEP 563 as no signature at all; say "no reply" so.
+NoReply = Annotated[None, DBusSignature("")]
+
+# Asks the person at the screen for the passkey the device `address` shows; None: cancelled.
+PasskeyPrompt = Callable[[str], Awaitable[int | None]]
+
+
+class Capability(StrEnum):
+    NO_INPUT_NO_OUTPUT = "NoInputNoOutput"
+    KEYBOARD_ONLY = "KeyboardOnly"
+
+
+def address_from_path(device_path: str) -> str:
+    """/org/bluez/hci0/dev_AA_BB_CC_DD_EE_FF -> AA:BB:CC:DD:EE:FF."""
+    return device_path.rsplit("/", 1)[-1].removeprefix("dev_").replace("_", ":")
+
+
+class PairingAgent(ServiceInterface):
+    """org.bluez.Agent1: answers BlueZ's questions while bonding with a device."""
+
+    def __init__(self, prompt: PasskeyPrompt | None, allowed: Callable[[str], bool]) -> None:
+        super().__init__("org.bluez.Agent1")
+        self._prompt = prompt
+        self._allowed = allowed
+        self.requests: list[tuple[str, str]] = []  # (method, address), for biomed's log
+
+    def _check(self, what: str, device: str) -> str:
+        address = address_from_path(device)
+        self.requests.append((what, address))
+        if not self._allowed(address):
+            # Only devices biomed bound to this station may bond with it.
+            raise DBusError(REJECTED, f"{address} is not bound to this station")
+        return address
+
+    @method(name="Release")
+    def release(self) -> NoReply:
+        log.info("pairing agent released by BlueZ")
+
+    @method(name="RequestPasskey")
+    async def request_passkey(self, device: DBusObjectPath) -> DBusUInt32:
+        address = self._check("RequestPasskey", device)
+        if self._prompt is None:
+            raise DBusError(REJECTED, "this station has no screen to type a passkey on")
+        passkey = await self._prompt(address)
+        if passkey is None:
+            raise DBusError(CANCELED, "passkey entry cancelled")
+        if not 0 <= passkey <= 999_999:
+            raise DBusError(REJECTED, f"passkey {passkey} is not 0–999999")
+        return passkey
+
+    @method(name="RequestPinCode")
+    def request_pin_code(self, device: DBusObjectPath) -> DBusStr:
+        self._check("RequestPinCode", device)
+        raise DBusError(REJECTED, "legacy PIN pairing is not supported for health devices")
+
+    @method(name="DisplayPasskey")
+    def display_passkey(
+        self, device: DBusObjectPath, passkey: DBusUInt32, entered: DBusUInt16
+    ) -> NoReply:
+        self._check("DisplayPasskey", device)
+
+    @method(name="DisplayPinCode")
+    def display_pin_code(self, device: DBusObjectPath, pincode: DBusStr) -> NoReply:
+        self._check("DisplayPinCode", device)
+
+    @method(name="RequestConfirmation")
+    def request_confirmation(self, device: DBusObjectPath, passkey: DBusUInt32) -> NoReply:
+        self._check("RequestConfirmation", device)
+
+    @method(name="RequestAuthorization")
+    def request_authorization(self, device: DBusObjectPath) -> NoReply:
+        self._check("RequestAuthorization", device)
+
+    @method(name="AuthorizeService")
+    def authorize_service(self, device: DBusObjectPath, uuid: DBusStr) -> NoReply:
+        self._check("AuthorizeService", device)
+
+    @method(name="Cancel")
+    def cancel(self) -> NoReply:
+        log.info("BlueZ cancelled a pairing request")
+
+
+class AgentRegistration:
+    """The agent exported on the system bus and registered as BlueZ's default agent."""
+
+    def __init__(self, bus: MessageBus, agent: PairingAgent) -> None:
+        self.bus = bus
+        self.agent = agent
+
+    @classmethod
+    async def register(
+        cls,
+        *,
+        prompt: PasskeyPrompt | None = None,
+        allowed: Callable[[str], bool] = lambda _address: True,
+    ) -> AgentRegistration:
+        capability = Capability.KEYBOARD_ONLY if prompt else Capability.NO_INPUT_NO_OUTPUT
+        bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        agent = PairingAgent(prompt, allowed)
+        bus.export(AGENT_PATH, agent)
+        try:
+            await _call(bus, "RegisterAgent", "os", [AGENT_PATH, str(capability)])
+            await _call(bus, "RequestDefaultAgent", "o", [AGENT_PATH])
+        except BaseException:
+            bus.disconnect()
+            await bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+            raise
+        return cls(bus, agent)
+
+    async def unregister(self) -> None:
+        try:
+            await _call(self.bus, "UnregisterAgent", "o", [AGENT_PATH])
+        finally:
+            self.bus.disconnect()
+            await self.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+
+
+async def _call(bus: MessageBus, member: str, signature: str, body: list[object]) -> None:
+    reply = await bus.call(
+        Message(
+            destination="org.bluez",
+            path="/org/bluez",
+            interface="org.bluez.AgentManager1",
+            member=member,
+            signature=signature,
+            body=body,
+        )
+    )
+    if reply is None or reply.message_type is MessageType.ERROR:
+        detail = reply.body[0] if reply is not None and reply.body else "no reply"
+        name = reply.error_name if reply is not None else "no reply"
+        raise RuntimeError(f"BlueZ refused AgentManager1.{member}: {name}: {detail}")
