@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from station.config import BoundDevice, GuardSection
-from station.devices.ble_link import BleLink, LinkState, StateChanged
 from station.devices.bindings import BindingStore
+from station.devices.ble_link import BleLink, LinkState, StateChanged
 from station.devices.manager import DeviceManager, DeviceState, DeviceStatus, ManagerUpdate
 from station.devices.simulators.ble import BloodPressureCuff, StoredBp
 from station.devices.simulators.fakebluez import FakeBlueZ
