@@ -80,6 +80,33 @@ def describe_connect_error(exc: BaseException | None) -> str:
     return "unknown error"
 
 
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """paho leaves the socket open when the TLS handshake fails; over days of retries that
+    leaks one file descriptor per attempt. Close it before the error propagates."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
+class _StationTlsContext(ssl.SSLContext):
+    sslsocket_class = _ClosingSSLSocket
+
+
+def tls_context(broker: BrokerSection) -> ssl.SSLContext:
+    """Verify the broker against the practice CA (hostname included); mutual TLS if a client
+    certificate is configured."""
+    context = _StationTlsContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(cafile=str(broker.ca_file))
+    if broker.cert_file is not None and broker.key_file is not None:
+        context.load_cert_chain(str(broker.cert_file), str(broker.key_file))
+    return context
+
+
 class MqttLink:
     """One broker connection per station; client id = station id."""
 
@@ -196,13 +223,7 @@ class MqttLink:
             clean_session=None if self._protocol == paho.MQTTv5 else True,
         )
         if broker.ca_file is not None:
-            client.tls_set(
-                ca_certs=str(broker.ca_file),
-                certfile=str(broker.cert_file) if broker.cert_file else None,
-                keyfile=str(broker.key_file) if broker.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+            client.tls_set_context(tls_context(broker))
         if broker.username is not None:
             password = None
             if broker.password_file is not None:
@@ -282,10 +303,9 @@ class MqttLink:
             log.warning("%s: connection lost (%s); reconnecting with backoff", self._where(),
                         reason_code)
         else:
-            why = self._last_transport_error or (
-                "the broker closed the connection during the handshake (plain TCP to a TLS "
-                "listener, or a client certificate it does not accept?)"
-            )
+            why = self._last_transport_error or "the broker closed the connection"
+            if self._broker.ca_file is None:
+                why += " (this station uses plain TCP: is the port a TLS listener?)"
             log.error("%s: connection refused before CONNACK: %s", self._where(), why)
         self._events.put(("disconnected", None))
 
