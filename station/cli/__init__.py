@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "station.cli.validate",
     "station.cli.decode",
     "station.cli.schemas",
+    "station.cli.diagnostics",
 )
 
 EPILOG = """\
