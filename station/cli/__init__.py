@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "station.cli.decode",
     "station.cli.schemas",
     "station.cli.diagnostics",
+    "station.cli.devices",
 )
 
 EPILOG = """\
