@@ -1,0 +1,138 @@
+"""What the screens need from the rest of the station, as Protocols, with in-memory twins.
+
+The composition root plugs in the real outbox/MQTT link and espeak-ng; tests and the demo
+without a broker plug in the twins. Nothing here imports Kivy.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from enum import StrEnum
+from typing import ClassVar, Protocol
+from uuid import UUID, uuid5
+
+from station.checkin import CheckinRecord, HelpRequest
+from station.rooming import AlertRequest
+from station.submission import Submission
+
+
+class SendState(StrEnum):
+    SAVED = "saved"  # durable in the outbox on this station
+    RECEIVED = "received"  # the practice system acked it
+
+
+class VitalsOutbox(Protocol):
+    def submit(self, submission: Submission) -> UUID:
+        """Store durably and queue for sending; returns the message id (the ack key)."""
+        ...
+
+    def send_state(self, message_id: UUID) -> SendState: ...
+
+    def queued(self) -> int: ...
+
+    def online(self) -> bool: ...
+
+
+class EventSink(Protocol):
+    """Station -> practice events other than vitals: `alert`, `checkin`, help requests."""
+
+    def alert(self, alert: AlertRequest) -> None: ...
+
+    def checkin(self, record: CheckinRecord) -> None: ...
+
+    def help(self, request: HelpRequest) -> None: ...
+
+
+class Speaker(Protocol):
+    def say(self, text: str, language: str) -> None: ...
+
+
+_NAMESPACE = UUID("6f1d2a8e-7a57-4d1b-9a53-7b3f0c9e2a10")
+
+
+class MemoryOutbox:
+    """In-memory twin of the outbox + MQTT link: records what would be published."""
+
+    def __init__(self) -> None:
+        self.submissions: list[tuple[UUID, Submission]] = []
+        self.alerts: list[AlertRequest] = []
+        self.checkins: list[CheckinRecord] = []
+        self.help_requests: list[HelpRequest] = []
+        self._acked: set[UUID] = set()
+        self._online = True
+        self._lock = threading.Lock()  # acks arrive from the MQTT thread in the real thing
+
+    def submit(self, submission: Submission) -> UUID:
+        message_id = uuid5(_NAMESPACE, submission.model_dump_json())
+        with self._lock:
+            self.submissions.append((message_id, submission))
+        return message_id
+
+    def send_state(self, message_id: UUID) -> SendState:
+        with self._lock:
+            return SendState.RECEIVED if message_id in self._acked else SendState.SAVED
+
+    def queued(self) -> int:
+        with self._lock:
+            if self._online:
+                return 0
+            return sum(1 for m, _ in self.submissions if m not in self._acked)
+
+    def online(self) -> bool:
+        return self._online
+
+    def set_online(self, online: bool) -> None:
+        self._online = online
+
+    def ack(self, message_id: UUID) -> None:
+        with self._lock:
+            self._acked.add(message_id)
+
+    def alert(self, alert: AlertRequest) -> None:
+        self.alerts.append(alert)
+
+    def checkin(self, record: CheckinRecord) -> None:
+        self.checkins.append(record)
+
+    def help(self, request: HelpRequest) -> None:
+        self.help_requests.append(request)
+
+
+class MemorySpeaker:
+    def __init__(self) -> None:
+        self.said: list[tuple[str, str]] = []
+
+    def say(self, text: str, language: str) -> None:
+        self.said.append((language, text))
+
+
+class EspeakSpeaker:
+    """Spoken prompts through espeak-ng; a new prompt cuts off the one still speaking."""
+
+    VOICES: ClassVar[dict[str, str]] = {"en": "en-us", "es": "es-419"}
+
+    def __init__(self, binary: str = "espeak-ng") -> None:
+        self._binary = shutil.which(binary)
+        self._current: subprocess.Popen[bytes] | None = None
+
+    @property
+    def available(self) -> bool:
+        return self._binary is not None
+
+    def say(self, text: str, language: str) -> None:
+        if self._binary is None:
+            return
+        if self._current is not None and self._current.poll() is None:
+            self._current.terminate()
+        # Text goes on stdin, not argv: nothing the patient typed ever reaches a command line.
+        self._current = subprocess.Popen(
+            [self._binary, "-v", self.VOICES.get(language, "en-us"), "--stdin"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert self._current.stdin is not None
+        self._current.stdin.write(text.encode())
+        self._current.stdin.close()

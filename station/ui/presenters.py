@@ -1,0 +1,984 @@
+"""Presenters: turn workflow state into plain view models and screen taps into intents.
+
+No Kivy here (a test holds this module to that): screens call these methods and render the
+frozen view models they return. Every refusal from a workflow becomes `message` text for the
+screen's banner; nothing raises into a Kivy callback.
+"""
+
+from __future__ import annotations
+
+import gettext
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from uuid import UUID
+
+from station.biomed import Biomed, DeviceRow
+from station.checkin import Checkin, CheckinState, ContactChange, TickResult
+from station.config import DisplaySection
+from station.errors import StationError
+from station.models import AnyReading, Kind
+from station.rooming import (
+    COMMON_COMPLAINTS,
+    MANUAL_FIELDS,
+    IllegalTransitionError,
+    MedicationStatus,
+    Onset,
+    RefusedError,
+    Rooming,
+    RoomingEvent,
+    RoomingState,
+    VitalEntry,
+    display_value,
+    record_to_submission,
+)
+from station.ui.ports import EventSink, SendState, Speaker, VitalsOutbox
+from station.validation import Severity
+
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+
+
+def _try(presenter: _Base, action: Callable[[], object]) -> bool:
+    """Run an intent; a refusal or illegal step becomes the banner text, never an exception."""
+    try:
+        action()
+    except RefusedError as exc:
+        presenter.message = exc.message + "".join(f" — {d}" for d in exc.details)
+        return False
+    except IllegalTransitionError as exc:
+        presenter.message = str(exc)
+        return False
+    presenter.message = ""
+    return True
+
+
+class _Base:
+    message: str = ""
+
+
+# ------------------------------------------------------------------------------------------
+# MA rooming
+# ------------------------------------------------------------------------------------------
+
+SCREEN_OF: dict[RoomingState, str] = {
+    RoomingState.SIGNED_OUT: "signin",
+    RoomingState.SIGNED_IN: "patients",
+    RoomingState.PATIENT_PICKED: "confirm",
+    RoomingState.VITALS: "vitals",
+    RoomingState.COMPLAINT: "complaint",
+    RoomingState.REVIEW: "review",
+    RoomingState.SENT: "review",
+}
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    appointment_id: str
+    time: str
+    name: str
+    birth_date: str
+
+
+@dataclass(frozen=True)
+class Tile:
+    key: str
+    title: str
+    value: str  # "124/80", "—" when empty
+    unit: str
+    source: str  # "cuff · 09:02", "typed · 09:03", ""
+    notes: tuple[str, ...]  # flags and reasons in plain words
+    severity: str  # "empty", "ok", "info", "warning", "critical", "rejected"
+    editable: bool
+    count: int  # readings of this kind taken (a retake keeps both)
+
+
+@dataclass(frozen=True)
+class TrayCard:
+    item_id: int
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class KeypadView:
+    title: str
+    labels: tuple[str, ...]
+    values: tuple[str, ...]
+    active: int
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    entry_id: int
+    title: str
+    value: str
+    source: str
+    notes: tuple[str, ...]
+    severity: str
+    needs_ack: bool
+    acknowledged: bool
+
+
+@dataclass(frozen=True)
+class ExamBanner:
+    online: bool
+    queued: int
+    ma: str
+    patient: str  # "ZZTEST, Alpha · 05/17/1970" once confirmed, else ""
+    message: str
+
+
+def _fmt(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}"
+
+
+def _hhmm(moment: datetime) -> str:
+    return moment.strftime("%H:%M")
+
+
+def _dob(moment: datetime | object) -> str:
+    return moment.strftime("%m/%d/%Y") if hasattr(moment, "strftime") else str(moment)
+
+
+TILE_TITLES = {
+    "bp": "Blood pressure",
+    "pulse": "Pulse",
+    "spo2": "SpO2",
+    "temp": "Temperature",
+    "weight": "Weight",
+    "height": "Height",
+    "bmi": "BMI",
+    "rr": "Resp. rate",
+    "pain": "Pain 0–10",
+}
+TILE_KIND: dict[str, Kind | None] = {
+    "bp": Kind.BLOOD_PRESSURE,
+    "pulse": None,
+    "spo2": Kind.PULSE_OXIMETRY,
+    "temp": Kind.TEMPERATURE,
+    "weight": Kind.BODY_WEIGHT,
+    "height": Kind.BODY_HEIGHT,
+    "bmi": None,
+    "rr": Kind.RESPIRATORY_RATE,
+    "pain": Kind.PAIN_SEVERITY,
+}
+FIELD_TITLES = {
+    "systolic_mmhg": "Systolic",
+    "diastolic_mmhg": "Diastolic",
+    "pulse_rate_bpm": "Pulse (optional)",
+    "spo2_percent": "SpO2",
+    "temperature_c": "Temperature",
+    "weight_kg": "Weight",
+    "height_cm": "Height",
+    "respiratory_rate_per_min": "Breaths per minute",
+    "pain_score": "Pain 0–10",
+}
+
+
+def _value_text(reading: AnyReading, display: DisplaySection) -> tuple[str, str]:
+    """Screens round; the model never does."""
+    r = reading
+    match r.kind:
+        case Kind.BLOOD_PRESSURE:
+            sys_, dia = getattr(r, "systolic_mmhg", None), getattr(r, "diastolic_mmhg", None)
+            return f"{_num(sys_, 0)}/{_num(dia, 0)}", "mmHg"
+        case Kind.PULSE_OXIMETRY:
+            return _num(getattr(r, "spo2_percent", None), 0), "%"
+        case Kind.TEMPERATURE:
+            return _shown("temperature_c", getattr(r, "temperature_c", None), display, 1)
+        case Kind.BODY_WEIGHT:
+            return _shown("weight_kg", getattr(r, "weight_kg", None), display, 1)
+        case Kind.BODY_HEIGHT:
+            return _shown("height_cm", getattr(r, "height_cm", None), display, 1)
+        case Kind.RESPIRATORY_RATE:
+            return _num(getattr(r, "respiratory_rate_per_min", None), 0), "/min"
+        case Kind.PAIN_SEVERITY:
+            return _num(getattr(r, "pain_score", None), 0), "/10"
+        case _:
+            return "—", ""
+
+
+def _num(value: float | None, decimals: int) -> str:
+    return "—" if value is None else _fmt(value, decimals)
+
+
+def _shown(name: str, value: float | None, display: DisplaySection, dp: int) -> tuple[str, str]:
+    if value is None:
+        return "—", display_value(name, 0.0, display)[1]
+    shown, unit = display_value(name, value, display)
+    return _fmt(shown, dp), unit
+
+
+def _severity(entry: VitalEntry) -> str:
+    if not entry.verdict.accepted:
+        return "rejected"
+    severities = [f.severity for f in entry.verdict.flags]
+    for level in (Severity.CRITICAL, Severity.WARNING, Severity.INFO):
+        if level in severities:
+            return level.value
+    return "ok"
+
+
+def _notes(entry: VitalEntry) -> tuple[str, ...]:
+    notes = tuple(f.message for f in entry.verdict.flags)
+    if not entry.verdict.accepted:
+        notes = ("not accepted: " + "; ".join(entry.verdict.reasons), *notes)
+    if entry.acknowledged:
+        notes = (*notes, "acknowledged — clinician alerted")
+    return notes
+
+
+def _source(entry: VitalEntry) -> str:
+    how = {"device": entry.device, "manual": "typed", "tray": f"{entry.device} (from tray)"}
+    return f"{how[entry.source.value]} · {_hhmm(entry.received_at)}"
+
+
+class ExamPresenter(_Base):
+    """MA rooming on the exam-room station."""
+
+    def __init__(
+        self,
+        rooming: Rooming,
+        outbox: VitalsOutbox,
+        events: EventSink,
+        device_names: dict[str, str] | None = None,
+    ) -> None:
+        self.rooming = rooming
+        self.outbox = outbox
+        self.events = events
+        self.device_names = device_names or {}
+        self.message = ""
+        self.keypad: KeypadView | None = None
+        self._keypad_kind: Kind | None = None
+        self._keypad_fields: tuple[str, ...] = ()
+        self.sent_id: UUID | None = None
+        self.taps = 0  # counted for bench/ui.py's taps-per-rooming figure
+
+    @property
+    def display(self) -> DisplaySection:
+        return self.rooming.display
+
+    @property
+    def screen(self) -> str:
+        return SCREEN_OF[self.rooming.state]
+
+    def _tap(self) -> None:
+        self.taps += 1
+
+    # -- intents ------------------------------------------------------------------------------
+
+    def sign_in(self, credential: str) -> bool:
+        """From the badge reader (it types and presses Enter) or the PIN keypad."""
+        return _try(self, lambda: self.rooming.sign_in(credential))
+
+    def sign_out(self) -> None:
+        self._tap()
+        self.keypad = None
+        _try(self, self.rooming.sign_out)
+
+    def pick(self, appointment_id: str) -> None:
+        self._tap()
+        _try(self, lambda: self.rooming.pick_patient(appointment_id))
+
+    def confirm(self) -> None:
+        self._tap()
+        _try(self, self.rooming.confirm_identifiers)
+
+    def not_this_patient(self) -> None:
+        self._tap()
+        _try(self, self.rooming.not_this_patient)
+
+    def discard_parked(self) -> None:
+        self._tap()
+        _try(self, self.rooming.discard_parked)
+
+    def go(self, screen: str) -> None:
+        self._tap()
+        event = {
+            "vitals": RoomingEvent.TO_VITALS,
+            "complaint": RoomingEvent.TO_COMPLAINT,
+            "review": RoomingEvent.TO_REVIEW,
+        }[screen]
+        _try(self, lambda: self.rooming.go(event))
+
+    def device_reading(
+        self, reading: AnyReading, device_id: str, held_reason: str | None = None
+    ) -> None:
+        """On the Kivy thread (the app hands it over with Clock.schedule_once)."""
+        self.rooming.on_device_reading(reading, device_id, held_reason=held_reason)
+
+    def accept_tray(self, item_id: int) -> None:
+        self._tap()
+        _try(self, lambda: self.rooming.accept_tray(item_id))
+
+    def discard_tray(self, item_id: int) -> None:
+        self._tap()
+        _try(self, lambda: self.rooming.discard_tray(item_id))
+
+    def acknowledge(self, entry_id: int) -> None:
+        self._tap()
+        if _try(self, lambda: self.rooming.acknowledge_critical(entry_id)):
+            for alert in self.rooming.take_alerts():
+                self.events.alert(alert)
+
+    def toggle_complaint(self, pick: str) -> None:
+        self._tap()
+        _try(self, lambda: self.rooming.toggle_complaint(pick))
+
+    def set_free_text(self, text: str) -> None:
+        _try(self, lambda: self.rooming.set_complaint(free_text=text))
+
+    def set_onset(self, onset: Onset) -> None:
+        self._tap()
+        _try(self, lambda: self.rooming.set_complaint(onset=onset))
+
+    def set_medication(self, index: int, status: MedicationStatus) -> None:
+        self._tap()
+        _try(self, lambda: self.rooming.set_medication_status(index, status))
+
+    def send(self) -> None:
+        self._tap()
+        patient = self.rooming.patient
+
+        def action() -> None:
+            record = self.rooming.send()
+            assert patient is not None
+            self.sent_id = self.outbox.submit(record_to_submission(record, patient))
+
+        _try(self, action)
+
+    def next_patient(self) -> None:
+        self._tap()
+        self.sent_id = None
+        _try(self, self.rooming.next_patient)
+
+    def tick(self) -> bool:
+        """The inactivity timer; True when it signed the MA out."""
+        out = self.rooming.tick()
+        if out:
+            self.keypad = None
+            self.message = "signed out after inactivity"
+        return out
+
+    # -- the keypad ---------------------------------------------------------------------------
+
+    def open_keypad(self, tile_key: str) -> None:
+        self._tap()
+        kind = TILE_KIND.get(tile_key)
+        if kind is None or kind not in MANUAL_FIELDS:
+            self.message = f"{TILE_TITLES.get(tile_key, tile_key)} is not typed in by hand"
+            return
+        self._keypad_kind = kind
+        self._keypad_fields = MANUAL_FIELDS[kind]
+        labels = tuple(
+            f"{FIELD_TITLES[f]} ({display_value(f, 0.0, self.display)[1]})"
+            for f in self._keypad_fields
+        )
+        self.keypad = KeypadView(
+            title=f"Type {TILE_TITLES[tile_key].lower()}",
+            labels=labels,
+            values=("",) * len(labels),
+            active=0,
+        )
+
+    def keypad_key(self, key: str) -> None:
+        pad = self.keypad
+        if pad is None:
+            return
+        self._tap()
+        values = list(pad.values)
+        current = values[pad.active]
+        active = pad.active
+        if key == "Del":
+            values[active] = current[:-1]
+        elif key == "next":
+            active = (active + 1) % len(values)
+        elif key == "." and "." in current:
+            return
+        elif len(current) < 6:
+            values[active] = current + key
+        self.keypad = KeypadView(pad.title, pad.labels, tuple(values), active)
+
+    def keypad_select(self, index: int) -> None:
+        if self.keypad is not None:
+            self.keypad = KeypadView(
+                self.keypad.title, self.keypad.labels, self.keypad.values, index
+            )
+
+    def keypad_cancel(self) -> None:
+        self._tap()
+        self.keypad = None
+        self.message = ""
+
+    def keypad_ok(self) -> None:
+        self._tap()
+        pad, kind = self.keypad, self._keypad_kind
+        if pad is None or kind is None:
+            return
+        shown: dict[str, float] = {}
+        for name, text in zip(self._keypad_fields, pad.values, strict=True):
+            if not text:
+                continue
+            try:
+                shown[name] = float(text)
+            except ValueError:
+                self.message = f"{FIELD_TITLES[name]}: {text!r} is not a number"
+                return
+        if _try(self, lambda: self.rooming.enter_manual(kind, shown)):
+            self.keypad = None
+
+    # -- views --------------------------------------------------------------------------------
+
+    def banner(self) -> ExamBanner:
+        patient = self.rooming.patient
+        shown = ""
+        if patient is not None and self.rooming.state in (
+            RoomingState.VITALS,
+            RoomingState.COMPLAINT,
+            RoomingState.REVIEW,
+        ):
+            shown = f"{patient.display_name} · {_dob(patient.birth_date)}"
+        return ExamBanner(
+            online=self.outbox.online(),
+            queued=self.outbox.queued(),
+            ma=self.rooming.ma_id or "",
+            patient=shown,
+            message=self.message,
+        )
+
+    def patient_rows(self) -> tuple[PatientRow, ...]:
+        return tuple(
+            PatientRow(p.appointment_id, p.start_time, p.display_name, _dob(p.birth_date))
+            for p in self.rooming.schedule
+        )
+
+    def parked_text(self) -> str:
+        parked = self.rooming.parked
+        if parked is None:
+            return ""
+        return f"Unsent rooming of {parked.display_name} is open: pick them to finish it"
+
+    def confirm_lines(self) -> tuple[str, str, str]:
+        patient = self.rooming.patient
+        if patient is None:
+            return "", "", ""
+        age = int(patient.age_years(self.rooming.now().date()))
+        return patient.display_name, f"Born {_dob(patient.birth_date)}", f"age {age}"
+
+    def tiles(self) -> tuple[Tile, ...]:
+        tiles = []
+        for key, kind in TILE_KIND.items():
+            if key == "pulse":
+                tiles.append(self._pulse_tile())
+                continue
+            if key == "bmi":
+                bmi = self.rooming.bmi_kg_m2()
+                tiles.append(
+                    Tile(
+                        "bmi",
+                        "BMI",
+                        "—" if bmi is None else _fmt(bmi, 1),
+                        "kg/m²",
+                        "computed" if bmi is not None else "needs weight and height",
+                        (),
+                        "empty" if bmi is None else "ok",
+                        False,
+                        0,
+                    )
+                )
+                continue
+            assert kind is not None
+            entry = self.rooming.latest(kind)
+            count = sum(1 for e in self.rooming.entries if e.kind == kind)
+            if entry is None:
+                unit = _value_text_empty(kind, self.display)
+                tiles.append(Tile(key, TILE_TITLES[key], "—", unit, "", (), "empty", True, 0))
+                continue
+            value, unit = _value_text(entry.reading, self.display)
+            tiles.append(
+                Tile(
+                    key,
+                    TILE_TITLES[key],
+                    value,
+                    unit,
+                    _source(entry),
+                    _notes(entry),
+                    _severity(entry),
+                    True,
+                    count,
+                )
+            )
+        return tuple(tiles)
+
+    def _pulse_tile(self) -> Tile:
+        with_pulse = [
+            e
+            for e in self.rooming.entries
+            if e.verdict.accepted and getattr(e.reading, "pulse_rate_bpm", None) is not None
+        ]
+        if not with_pulse:
+            return Tile("pulse", "Pulse", "—", "/min", "with BP or SpO2", (), "empty", False, 0)
+        entry = with_pulse[-1]
+        pulse = getattr(entry.reading, "pulse_rate_bpm", None)
+        notes = tuple(f.message for f in entry.verdict.flags if "pulse" in f.code)
+        return Tile(
+            "pulse",
+            "Pulse",
+            _num(pulse, 0),
+            "/min",
+            _source(entry),
+            notes,
+            "critical"
+            if any(f.code in {"bradycardia", "tachycardia"} for f in entry.verdict.flags)
+            else "ok",
+            False,
+            len(with_pulse),
+        )
+
+    def live_cuff(self) -> float | None:
+        return self.rooming.live_cuff_mmhg
+
+    def tray_cards(self) -> tuple[TrayCard, ...]:
+        cards = []
+        for item in self.rooming.tray:
+            value, unit = _value_text(item.reading, self.display)
+            name = item.reading.kind.value.replace("_", " ")
+            cards.append(
+                TrayCard(item.item_id, f"{name} {value} {unit} · {item.device}", item.reason)
+            )
+        return tuple(cards)
+
+    def complaint_picks(self) -> tuple[tuple[str, bool], ...]:
+        chosen = self.rooming.complaint.picks
+        return tuple((c, c in chosen) for c in COMMON_COMPLAINTS)
+
+    def review_rows(self) -> tuple[ReviewRow, ...]:
+        rows = []
+        for entry in self.rooming.entries:
+            value, unit = _value_text(entry.reading, self.display)
+            rows.append(
+                ReviewRow(
+                    entry.entry_id,
+                    entry.kind.value.replace("_", " "),
+                    f"{value} {unit}".strip(),
+                    _source(entry),
+                    _notes(entry),
+                    _severity(entry),
+                    entry.verdict.accepted and entry.verdict.critical and not entry.acknowledged,
+                    entry.acknowledged,
+                )
+            )
+        return tuple(rows)
+
+    def review_summary(self) -> tuple[str, ...]:
+        c = self.rooming.complaint
+        lines = []
+        if c.reason_for_visit:
+            lines.append(f"Reason for visit: {c.reason_for_visit}")
+        complaint = "; ".join((*c.picks, *filter(None, [c.free_text])))
+        lines.append(f"Chief complaint: {complaint or '—'}")
+        if c.onset != Onset.UNKNOWN:
+            lines.append(f"Onset: {c.onset.value}")
+        for med in self.rooming.medications:
+            lines.append(f"{med.medication.name}: {med.status.value.replace('_', ' ')}")
+        bmi = self.rooming.bmi_kg_m2()
+        if bmi is not None:
+            lines.append(f"BMI {bmi:.1f} kg/m² (computed)")
+        return tuple(lines)
+
+    def send_blockers(self) -> tuple[str, ...]:
+        return tuple(m for _, m in self.rooming.send_refusals())
+
+    def send_status(self) -> str:
+        if self.sent_id is None:
+            return ""
+        if self.outbox.send_state(self.sent_id) == SendState.RECEIVED:
+            return "Received by the practice system"
+        if not self.outbox.online():
+            return "Saved on this station — will send when the network is back"
+        return "Saved — waiting for the practice system"
+
+
+def _value_text_empty(kind: Kind, display: DisplaySection) -> str:
+    units = {
+        Kind.BLOOD_PRESSURE: "mmHg",
+        Kind.PULSE_OXIMETRY: "%",
+        Kind.TEMPERATURE: display_value("temperature_c", 0.0, display)[1],
+        Kind.BODY_WEIGHT: display_value("weight_kg", 0.0, display)[1],
+        Kind.BODY_HEIGHT: display_value("height_cm", 0.0, display)[1],
+        Kind.RESPIRATORY_RATE: "/min",
+        Kind.PAIN_SEVERITY: "/10",
+    }
+    return units[kind]
+
+
+# ------------------------------------------------------------------------------------------
+# Lobby self check-in
+# ------------------------------------------------------------------------------------------
+
+
+def translations(language: str) -> gettext.NullTranslations:
+    # English is the source language; any other must have its compiled catalog.
+    return gettext.translation(
+        "station", LOCALE_DIR, languages=[language], fallback=language == "en"
+    )
+
+
+def N_(text: str) -> str:  # noqa: N802 - the gettext marker name xgettext and Babel know
+    return text
+
+
+# Every lobby string, marked for extraction; a test holds the Spanish catalog to this list.
+LOBBY_TEXT = (
+    N_("Welcome"),
+    N_("Check in for your appointment"),
+    N_("Check in"),
+    N_("Or scan the QR code from your reminder"),
+    N_("Ask for help"),
+    N_("Larger text"),
+    N_("Find your appointment"),
+    N_("Last name"),
+    N_("Date of birth (MM/DD/YYYY)"),
+    N_("Find"),
+    N_("Back"),
+    N_("Please see the front desk"),
+    N_("The front desk will help you check in."),
+    N_("Start over"),
+    N_("Are these still right?"),
+    N_("Phone"),
+    N_("E-mail"),
+    N_("Yes, these are right"),
+    N_("Something changed"),
+    N_("New phone"),
+    N_("New e-mail"),
+    N_("Send the change to the front desk"),
+    N_("The front desk will update your details."),
+    N_("What is the reason for your visit today?"),
+    N_("Done"),
+    N_("You are checked in"),
+    N_("Please have a seat. We will call you soon."),
+    N_("Are you still there?"),
+    N_("This screen will clear in {seconds} seconds."),
+    N_("I am still here"),
+    N_("Help is on the way."),
+    N_("Staff PIN"),
+    N_("Staff"),
+    N_("Kiosk mode is off. Return to check-in when done."),
+    N_("Return to check-in"),
+    N_("type your last name"),
+    N_("date of birth should look like MM/DD/YYYY"),
+    N_("that date does not exist: check month and day"),
+    N_("phone number should be digits, like 555-010-0199"),
+    N_("e-mail should look like name@example.com"),
+    N_("type a new phone number or e-mail, or confirm the ones shown"),
+    N_("PIN not accepted"),
+    N_("none on file"),
+)
+
+
+@dataclass(frozen=True)
+class LobbyView:
+    screen: str
+    language: str
+    large_text: bool
+    text: dict[str, str] = field(default_factory=dict)
+    warning: str = ""  # the idle warning, with its countdown; "" when none
+    message: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+LOBBY_SCREEN: dict[CheckinState, str] = {
+    CheckinState.WELCOME: "lobby_welcome",
+    CheckinState.FIND: "lobby_find",
+    CheckinState.NOT_FOUND: "lobby_message",
+    CheckinState.CONTACT: "lobby_contact",
+    CheckinState.REASON: "lobby_reason",
+    CheckinState.DONE: "lobby_message",
+    CheckinState.STAFF: "lobby_message",
+}
+
+
+class LobbyPresenter(_Base):
+    def __init__(self, checkin: Checkin, events: EventSink, speaker: Speaker) -> None:
+        self.checkin = checkin
+        self.events = events
+        self.speaker = speaker
+        self.message = ""
+        self._catalogs = {lang: translations(lang) for lang in ("en", "es")}
+        self.help_sent = False
+
+    def _(self, text: str) -> str:
+        return self._catalogs[self.checkin.language].gettext(text)
+
+    @property
+    def screen(self) -> str:
+        return LOBBY_SCREEN[self.checkin.state]
+
+    def _run(self, action: Callable[[], object]) -> bool:
+        ok = _try(self, action)
+        if not ok:
+            self.message = self._(
+                self.message.split(" — ")[-1] if " — " in self.message else self.message
+            )
+        return ok
+
+    # -- intents ------------------------------------------------------------------------------
+
+    def touch(self) -> None:
+        self.checkin.touch()
+
+    def set_language(self, language: str) -> None:
+        self._run(lambda: self.checkin.set_language(language))
+        self.speak()
+
+    def toggle_large_text(self) -> None:
+        self.checkin.set_large_text(not self.checkin.large_text)
+
+    def ask_for_help(self) -> None:
+        self.events.help(self.checkin.ask_for_help())
+        self.help_sent = True
+        self.speaker.say(self._("Help is on the way."), self.checkin.language)
+
+    def start(self) -> None:
+        self.help_sent = False
+        self._run(self.checkin.start)
+        self.speak()
+
+    def typed(self, family_name: str | None = None, birth_date: str | None = None) -> None:
+        self.checkin.type_draft(family_name=family_name, birth_date=birth_date)
+
+    def find(self) -> None:
+        self._run(self.checkin.look_up)
+        self.speak()
+
+    def scan_qr(self, code: str) -> None:
+        self._run(lambda: self.checkin.scan_qr(code))
+        self.speak()
+
+    def contact_ok(self) -> None:
+        self._run(self.checkin.confirm_contact)
+        self.speak()
+
+    def contact_changed(self, phone: str, email: str) -> None:
+        change = ContactChange(phone=phone.strip(), email=email.strip())
+        self._run(lambda: self.checkin.confirm_contact(change))
+        self.speak()
+
+    def back(self) -> None:
+        self._run(self.checkin.back)
+
+    def submit_reason(self, reason: str) -> None:
+        def action() -> None:
+            self.events.checkin(self.checkin.submit_reason(reason))
+
+        self._run(action)
+        self.speak()
+
+    def restart(self) -> None:
+        self.help_sent = False
+        self._run(self.checkin.restart)
+
+    def staff_exit(self, pin: str) -> None:
+        self._run(lambda: self.checkin.staff_exit(pin))
+
+    def staff_return(self) -> None:
+        self._run(self.checkin.staff_return)
+
+    def tick(self) -> TickResult:
+        result = self.checkin.tick()
+        if result == TickResult.WIPED:
+            self.message = ""
+            self.help_sent = False
+        elif result == TickResult.WARNING:
+            self.speaker.say(self._("Are you still there?"), self.checkin.language)
+        return result
+
+    # -- views --------------------------------------------------------------------------------
+
+    def speak(self) -> None:
+        """Spoken prompt for the screen now showing: its title and its choices."""
+        view = self.view()
+        keys = {
+            "lobby_welcome": ("title", "subtitle", "start"),
+            "lobby_find": ("title", "name", "dob"),
+            "lobby_message": ("title", "body"),
+            "lobby_contact": ("title", "ok", "change"),
+            "lobby_reason": ("title",),
+        }[view.screen]
+        self.speaker.say(". ".join(view.text[k] for k in keys), view.language)
+
+    def view(self) -> LobbyView:
+        _ = self._
+        state = self.checkin.state
+        common = {
+            "help": _("Ask for help"),
+            "large": _("Larger text"),
+            "back": _("Back"),
+            "still_here": _("I am still here"),
+            "help_sent": _("Help is on the way.") if self.help_sent else "",
+        }
+        text: dict[str, str]
+        if state == CheckinState.WELCOME:
+            text = {
+                "title": _("Welcome"),
+                "subtitle": _("Check in for your appointment"),
+                "start": _("Check in"),
+                "qr": _("Or scan the QR code from your reminder"),
+                "staff": _("Staff"),
+                "pin": _("Staff PIN"),
+            }
+        elif state == CheckinState.FIND:
+            text = {
+                "title": _("Find your appointment"),
+                "name": _("Last name"),
+                "dob": _("Date of birth (MM/DD/YYYY)"),
+                "find": _("Find"),
+            }
+        elif state == CheckinState.NOT_FOUND:
+            text = {
+                "title": _("Please see the front desk"),
+                "body": _("The front desk will help you check in."),
+                "action": _("Start over"),
+            }
+        elif state == CheckinState.CONTACT:
+            text = {
+                "title": _("Are these still right?"),
+                "phone": _("Phone"),
+                "email": _("E-mail"),
+                "ok": _("Yes, these are right"),
+                "change": _("Something changed"),
+                "new_phone": _("New phone"),
+                "new_email": _("New e-mail"),
+                "send_change": _("Send the change to the front desk"),
+            }
+        elif state == CheckinState.REASON:
+            text = {
+                "title": _("What is the reason for your visit today?"),
+                "done": _("Done"),
+            }
+        elif state == CheckinState.DONE:
+            body = _("Please have a seat. We will call you soon.")
+            if self.checkin.contact_change is not None:
+                body += " " + _("The front desk will update your details.")
+            text = {"title": _("You are checked in"), "body": body, "action": _("Done")}
+        else:
+            text = {
+                "title": _("Staff"),
+                "body": _("Kiosk mode is off. Return to check-in when done."),
+                "action": _("Return to check-in"),
+            }
+        warning = ""
+        if self.checkin.warning:
+            seconds = int(self.checkin.seconds_until_wipe())
+            warning = (
+                _("Are you still there?")
+                + "\n"
+                + _("This screen will clear in {seconds} seconds.").format(seconds=seconds)
+            )
+        phone, email = self.checkin.masked_contact()
+        return LobbyView(
+            screen=self.screen,
+            language=self.checkin.language,
+            large_text=self.checkin.large_text,
+            text={**common, **text},
+            warning=warning,
+            message=self.message,
+            phone=phone or _("none on file"),
+            email=email or _("none on file"),
+        )
+
+
+# ------------------------------------------------------------------------------------------
+# Biomed
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceLine:
+    device_id: str
+    title: str
+    detail: str
+    bound: bool
+    present: bool
+
+
+class BiomedPresenter(_Base):
+    def __init__(self, biomed: Biomed, outbox: VitalsOutbox) -> None:
+        self.biomed = biomed
+        self.outbox = outbox
+        self.message = ""
+        self.exported: str = ""
+
+    @property
+    def screen(self) -> str:
+        return "biomed"
+
+    def unlock(self, pin: str) -> None:
+        _try(self, lambda: self.biomed.unlock(pin))
+
+    def lock(self) -> None:
+        _try(self, self.biomed.lock)
+
+    def bind(self, device_id: str) -> None:
+        _try(self, lambda: self.biomed.bind(device_id))
+
+    def unbind(self, device_id: str) -> None:
+        _try(self, lambda: self.biomed.unbind(device_id))
+
+    def test(self, device_id: str) -> None:
+        _try(self, lambda: self.biomed.open_test(device_id))
+
+    def back(self) -> None:
+        _try(self, self.biomed.back)
+
+    def open_settings(self) -> None:
+        _try(self, self.biomed.open_settings)
+
+    def test_reading(self, device_id: str, reading: AnyReading) -> None:
+        _try(self, lambda: self.biomed.record_test_reading(device_id, reading))
+
+    def export(self) -> str:
+        """The diagnostics bundle as JSON text; the app writes it where biomed asks."""
+        try:
+            bundle = self.biomed.diagnostics(self.outbox.queued())
+        except StationError as exc:
+            self.message = str(exc)
+            return ""
+        self.exported = bundle.model_dump_json(indent=2)
+        self.message = "diagnostics bundle ready (no patient data)"
+        return self.exported
+
+    def device_lines(self) -> tuple[DeviceLine, ...]:
+        return tuple(_device_line(r) for r in self.biomed.devices)
+
+    def settings_lines(self) -> tuple[str, ...]:
+        from station.biomed import settings_view
+
+        view = settings_view(self.biomed.settings)
+        return (
+            f"Site: {view.site}",
+            f"Station: {view.station_id} ({view.mode}) {view.room}".rstrip(),
+            f"Broker: {view.broker}",
+            f"TLS: {view.tls}",
+            f"Outbox: {self.outbox.queued()} waiting to send",
+        )
+
+    def test_lines(self) -> tuple[str, ...]:
+        lines = []
+        for result in self.biomed.test_results:
+            lines.append(f"{_hhmm(result.received_at)} decoded: {result.reading.model_dump_json()}")
+            lines.append(f"raw: {result.raw_hex or '(none)'} · verdict: {result.verdict.status}")
+        return tuple(lines)
+
+
+def _device_line(row: DeviceRow) -> DeviceLine:
+    parts = [row.profile, row.transport, "in range" if row.present else "not seen"]
+    if row.battery_percent is not None:
+        parts.append(f"battery {row.battery_percent} %")
+    if row.firmware:
+        parts.append(f"firmware {row.firmware}")
+    if row.last_error:
+        parts.append(f"last error: {row.last_error}")
+    return DeviceLine(row.device_id, row.device_id, " · ".join(parts), row.bound, row.present)

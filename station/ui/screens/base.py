@@ -1,0 +1,67 @@
+"""What every screen shares: the intent hook, the re-render guard, the tile and gauge widgets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kivy.factory import Factory
+from kivy.properties import ColorProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import Screen
+from kivy.uix.widget import Widget
+
+from station.ui.theme import SEVERITY_COLOURS
+
+
+class Tile(ButtonBehavior, BoxLayout):  # type: ignore[misc]
+    """One vital sign: title, value with unit, where it came from and any flag in words."""
+
+    key = StringProperty("")
+    title = StringProperty("")
+    value = StringProperty("—")
+    unit = StringProperty("")
+    detail = StringProperty("")
+    fill = ColorProperty(SEVERITY_COLOURS["empty"])
+
+
+class Gauge(Widget):  # type: ignore[misc]
+    """The live cuff pressure while the cuff inflates."""
+
+    value = NumericProperty(0.0)
+    maximum = NumericProperty(300.0)
+    label = StringProperty("")
+
+
+class BaseScreen(Screen):  # type: ignore[misc]
+    controller = ObjectProperty(None, allownone=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._last: object = None
+        super().__init__(**kwargs)
+
+    def intent(self, name: str, *args: Any) -> None:
+        """A tap: forwarded to the presenter by the controller, which schedules a redraw."""
+        if self.controller is not None:
+            self.controller.intent(name, *args)
+
+    def changed(self, view: object) -> bool:
+        """Skip rebuilding widgets when the view model is what is already on screen."""
+        if view == self._last:
+            return False
+        self._last = view
+        return True
+
+    def render(self, presenter: Any) -> None:
+        raise NotImplementedError
+
+
+def button(text: str, on_release: Callable[[], None], *, quiet: bool = False, **kw: Any) -> Any:
+    widget = Factory.QuietButton(text=text, **kw) if quiet else Factory.BigButton(text=text, **kw)
+    widget.bind(on_release=lambda *_: on_release())
+    return widget
+
+
+Factory.register("Tile", cls=Tile)
+Factory.register("Gauge", cls=Gauge)

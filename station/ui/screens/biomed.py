@@ -1,0 +1,85 @@
+"""Biomed: PIN, devices (bind/unbind/test: decoded + raw), settings, outbox, diagnostics."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from kivy.factory import Factory
+
+from station.ui.screens.base import BaseScreen, button
+
+
+class BiomedScreen(BaseScreen):
+    def unlock(self) -> None:
+        pin, self.ids.pin.text = self.ids.pin.text, ""
+        self.intent("unlock", pin)
+
+    def render(self, presenter: Any) -> None:
+        state = presenter.biomed.state.value
+        view = (
+            state,
+            presenter.device_lines(),
+            presenter.test_lines(),
+            presenter.settings_lines(),
+            presenter.biomed.testing,
+        )
+        if not self.changed(view):
+            return
+        locked = state == "locked"
+        self.ids.pin_row.opacity, self.ids.pin_row.disabled = (1, False) if locked else (0, True)
+        self.ids.pin_row.height = 64 if locked else 0
+        rows, nav = self.ids.rows, self.ids.nav
+        rows.clear_widgets()
+        nav.clear_widgets()
+        if locked:
+            self.ids.title.text = "Biomed — enter the PIN"
+            return
+        if state == "devices":
+            self.ids.title.text = "Devices"
+            for line in presenter.device_lines():
+                row = Factory.BoxLayout(size_hint_y=None, height=72, spacing=6)
+                mark = "[bound]" if line.bound else "[not bound]"
+                row.add_widget(Factory.Body(text=f"{line.title}  {mark}\n{line.detail}"))
+                if line.bound:
+                    row.add_widget(
+                        button(
+                            "Test",
+                            partial(self.intent, "test", line.device_id),
+                            size_hint_x=None,
+                            width=110,
+                        )
+                    )
+                    row.add_widget(
+                        button(
+                            "Unbind",
+                            partial(self.intent, "unbind", line.device_id),
+                            quiet=True,
+                            size_hint_x=None,
+                            width=130,
+                        )
+                    )
+                else:
+                    row.add_widget(
+                        button(
+                            "Bind",
+                            partial(self.intent, "bind", line.device_id),
+                            size_hint_x=None,
+                            width=130,
+                        )
+                    )
+                rows.add_widget(row)
+            nav.add_widget(button("Settings", lambda: self.intent("open_settings"), quiet=True))
+            nav.add_widget(button("Export diagnostics", lambda: self.intent("export")))
+        elif state == "device_test":
+            self.ids.title.text = f"Testing {presenter.biomed.testing}: take a measurement"
+            for text in presenter.test_lines() or ("waiting for a reading…",):
+                rows.add_widget(Factory.Body(text=text, font_size=16))
+            nav.add_widget(button("< Devices", lambda: self.intent("back"), quiet=True))
+        else:
+            self.ids.title.text = "Station settings"
+            for text in presenter.settings_lines():
+                rows.add_widget(Factory.Body(text=text))
+            nav.add_widget(button("< Devices", lambda: self.intent("back"), quiet=True))
+            nav.add_widget(button("Export diagnostics", lambda: self.intent("export")))
+        nav.add_widget(button("Lock", lambda: self.intent("lock"), quiet=True))

@@ -1,0 +1,36 @@
+"""Today's list for this room: one big row per appointment."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from kivy.factory import Factory
+
+from station.ui.screens.base import BaseScreen, button
+
+
+class PatientsScreen(BaseScreen):
+    def render(self, presenter: Any) -> None:
+        rows, parked = presenter.patient_rows(), presenter.parked_text()
+        if not self.changed((rows, parked)):
+            return
+        self.ids.rows.clear_widgets()
+        for row in rows:
+            text = f"{row.time}   {row.name}   ·   born {row.birth_date}"
+            self.ids.rows.add_widget(button(text, partial(self.intent, "pick", row.appointment_id)))
+        if not rows:
+            self.ids.rows.add_widget(Factory.Body(text="No appointments on the schedule yet."))
+        box = self.ids.parked_box
+        box.clear_widgets()
+        if parked:
+            box.add_widget(Factory.Body(text=parked))
+            box.add_widget(
+                button(
+                    "Discard it",
+                    lambda: self.intent("discard_parked"),
+                    quiet=True,
+                    size_hint_x=None,
+                    width=200,
+                )
+            )

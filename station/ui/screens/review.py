@@ -1,0 +1,71 @@
+"""Review and send: everything on one screen, critical values acknowledged, then sent."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from kivy.factory import Factory
+
+from station.ui.screens.base import BaseScreen, button
+from station.ui.theme import SEVERITY_COLOURS
+
+
+class ReviewScreen(BaseScreen):
+    def render(self, presenter: Any) -> None:
+        sent = presenter.rooming.state.value == "sent"
+        view = (
+            presenter.review_rows(),
+            presenter.review_summary(),
+            presenter.send_blockers(),
+            presenter.send_status(),
+            sent,
+        )
+        if not self.changed(view):
+            return
+        rows, summary, blockers, status, _ = view
+        box = self.ids.rows
+        box.clear_widgets()
+        for row in rows:
+            line = Factory.BoxLayout(size_hint_y=None, height=64, spacing=6)
+            label = Factory.Body(
+                text=f"{row.title}: {row.value}  ·  {row.source}"
+                + "".join(f"\n   {n}" for n in row.notes)
+            )
+            line.add_widget(label)
+            line.height = max(64, len(row.notes) * 28 + 40)
+            if row.severity in ("critical", "warning", "rejected"):
+                label.color = (1, 1, 1, 1)
+                with label.canvas.before:
+                    from kivy.graphics import Color, Rectangle
+
+                    Color(*SEVERITY_COLOURS[row.severity])
+                    rect = Rectangle(pos=label.pos, size=label.size)
+                label.bind(
+                    pos=lambda w, p, r=rect: setattr(r, "pos", p),
+                    size=lambda w, s, r=rect: setattr(r, "size", s),
+                )
+            if row.needs_ack:
+                line.add_widget(
+                    button(
+                        "Acknowledge — clinician told",
+                        partial(self.intent, "acknowledge", row.entry_id),
+                        size_hint_x=None,
+                        width=260,
+                    )
+                )
+            box.add_widget(line)
+        for text in summary:
+            box.add_widget(Factory.Body(text=text))
+        nav = self.ids.nav
+        nav.clear_widgets()
+        if sent:
+            self.ids.status.text = status
+            nav.add_widget(button("Next patient", lambda: self.intent("next_patient")))
+            return
+        self.ids.status.text = "Before sending: " + "; ".join(blockers) if blockers else ""
+        nav.add_widget(button("<  Vitals", lambda: self.intent("go", "vitals"), quiet=True))
+        nav.add_widget(button("<  Complaint", lambda: self.intent("go", "complaint"), quiet=True))
+        send = button("Send", lambda: self.intent("send"))
+        send.disabled = bool(blockers)
+        nav.add_widget(send)
