@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "station.cli.schemas",
     "station.cli.diagnostics",
     "station.cli.devices",
+    "station.cli.outbox",
 )
 
 EPILOG = """\

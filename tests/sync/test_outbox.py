@@ -101,7 +101,7 @@ def test_a_different_key_cannot_read_the_queue_and_nothing_is_deleted(tmp_path: 
 
 def test_a_corrupt_database_is_reported_loudly(tmp_path: Path) -> None:
     (tmp_path / "outbox.sqlite3").write_bytes(b"this is not a database" * 100)
-    with pytest.raises(OutboxError, match="cannot be opened .* it is not touched"):
+    with pytest.raises(OutboxError, match=r"cannot be opened .* it is not touched"):
         open_box(tmp_path)
     assert (tmp_path / "outbox.sqlite3").read_bytes() == b"this is not a database" * 100
 
