@@ -444,6 +444,9 @@ class Rooming:
             raise IllegalTransitionError(self.state, event, TRANSITIONS)
         self.state = target
 
+    def now(self) -> datetime:
+        return self._clock()
+
     def _touch(self) -> datetime:
         now = self._clock()
         self._last_activity = now
