@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ def test_help_lists_every_subcommand_and_each_has_examples(
     names = sorted(sub.choices)  # type: ignore[arg-type]
     assert len(names) == len(COMMAND_MODULES)
     for name in names:
-        assert f"    {name} " in out
+        assert re.search(rf"^ {{4}}{re.escape(name)}\b", out, re.MULTILINE), name
         code, help_text, _ = run(capsys, name, "--help")
         assert code == 0 and "examples:\n  station " in help_text, name
 
