@@ -11,4 +11,9 @@ os.environ.setdefault("KIVY_NO_FILELOG", "1")
 os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
 
 # Fixture modules for the real parts; each part's owner adds its module here.
-pytest_plugins: list[str] = ["tests.fixtures.ble", "tests.fixtures.broker"]
+pytest_plugins: list[str] = [
+    "tests.fixtures.ble",
+    "tests.fixtures.broker",
+    "tests.fixtures.serial",
+    "tests.fixtures.kivy",
+]

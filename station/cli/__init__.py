@@ -18,6 +18,8 @@ COMMAND_MODULES = (
     "station.cli.decode",
     "station.cli.schemas",
     "station.cli.diagnostics",
+    "station.cli.profiles",
+    "station.cli.simulate",
     "station.cli.devices",
     "station.cli.outbox",
 )

@@ -98,7 +98,14 @@ class FramedDecoder(ABC):
             return []
         raw = bytes(self._noise)
         self._noise.clear()
+        event = self._unframed_event(raw)
+        if event is not None:
+            return [event]
         return [self.bad(f"{len(raw)} byte(s) outside any frame (noise) skipped", raw)]
+
+    def _unframed_event(self, raw: bytes) -> StreamEvent | None:
+        """A run of unframed bytes that means something on its own (e.g. a one-byte ACK)."""
+        return None
 
     def _resync_or_bad(self, buf: bytearray, length: int, problem: str, expected: str) -> Scan:
         """A frame at 0 failed its check: noise before a valid frame, or one damaged frame?

@@ -183,6 +183,20 @@ class Nonin2Decoder(_PacketDecoder):
         return ((msb & 0x03) << 7) | (lsb & 0x7F)
 
 
+# Answers to the data-format selection command `02 70 02 02 <fmt> 03`, between frames.
+FORMAT_REPLIES = {b"\x06": DeviceEventCode.ACK, b"\x15": DeviceEventCode.NAK}
+
+
+def format_reply(codec: str, raw: bytes) -> DeviceEvent | None:
+    code = FORMAT_REPLIES.get(raw)
+    return None if code is None else DeviceEvent(codec=codec, code=code, raw_hex=raw.hex())
+
+
+def select_format_command(data_format: int) -> bytes:
+    """STX, op 0x70, length 2, 0x02, the format, ETX."""
+    return bytes([0x02, 0x70, 0x02, 0x02, data_format, 0x03])
+
+
 class Nonin7Decoder(_PacketDecoder):
     """Format #7: `status, pleth MSB, pleth LSB, float, checksum`; 16-bit HR; STAT2 at 7."""
 
@@ -191,6 +205,9 @@ class Nonin7Decoder(_PacketDecoder):
 
     def _looks_like_start(self, buf: bytearray, start: int) -> bool:
         return bool(buf[start] & STATUS_ALWAYS)
+
+    def _unframed_event(self, raw: bytes) -> StreamEvent | None:
+        return format_reply(self.name, raw)
 
     def _status(self, frame: bytes) -> int:
         return frame[0]
@@ -237,6 +254,9 @@ class Nonin8Decoder(FramedDecoder):
 
     name: ClassVar[str] = "serial:nonin-8"
     version: ClassVar[str] = VERSION
+
+    def _unframed_event(self, raw: bytes) -> StreamEvent | None:
+        return format_reply(self.name, raw)
 
     def _scan(self, buf: bytearray) -> Scan:
         if not buf[0] & 0x80:

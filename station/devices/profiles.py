@@ -1,0 +1,350 @@
+"""Firmware profiles: one TOML file per device model, read into strict pydantic models and checked.
+
+A profile says how to recognise a device (BLE advertisement or USB identity), how to talk to it
+(line settings, codecs, polling), how it behaves (clock, stored readings, bonding) and what its
+manufacturer says it can measure. Biomed staff add a device by adding a file, not code.
+
+API for the links and the device manager:
+- `load_profiles()` -> `{id: FirmwareProfile}` from `profile_dirs()`; raises ConfigError.
+- `load_profile(path)` / `find_profile(id_or_path)` -> one profile; raises ConfigError.
+- `check_profile_files(paths)` -> the ConfigErrors of every bad file (nothing raised).
+- `FirmwareProfile.device_ranges()` -> what `station.validation.validate(device_ranges=...)` takes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from station.config import describe_validation_error
+from station.devices.codecs.serial.events import DeviceEventCode
+from station.errors import ConfigError
+from station.models import VALUE_FIELDS, Kind
+
+# The profiles shipped with the station, and where a site adds its own.
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "firmware_profiles"
+SITE_DIR = Path("/etc/station/firmware_profiles")
+DIRS_ENV = "STATION_PROFILE_DIRS"  # os.pathsep-separated; replaces the default list
+
+PROFILE_ID = r"^[a-z0-9][a-z0-9-]{1,63}$"
+HEX_BYTES = r"^\s*[0-9A-Fa-f]{2}(\s*[0-9A-Fa-f]{2})*\s*$"
+CODEC_NAME = r"^(ble|serial):[a-z0-9-]+$"
+# The Bluetooth codecs of the GATT codecs issue, by their agreed names: a profile may name them
+# before that package registers them. Every other codec must be registered.
+AGREED_BLE_CODECS = frozenset(
+    f"ble:{name}"
+    for name in (
+        *("2a35", "2a36", "2a1c", "2a1d", "2a9d", "2a9e"),
+        *("2a5e", "2a5f", "2a60", "2a52", "2a2b", "nonin-3230"),
+    )
+)
+# Device kinds (what a device measures); the hand-entered kinds never come from a profile.
+DEVICE_KINDS = (
+    Kind.BLOOD_PRESSURE,
+    Kind.CUFF_PRESSURE,
+    Kind.PULSE_OXIMETRY,
+    Kind.TEMPERATURE,
+    Kind.BODY_WEIGHT,
+)
+
+HexBytes = Annotated[str, Field(pattern=HEX_BYTES)]
+
+
+def hex_bytes(text: str) -> bytes:
+    return bytes.fromhex("".join(text.split()))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Transport(StrEnum):
+    BLE = "ble"
+    SERIAL = "serial"
+
+
+class Parity(StrEnum):
+    NONE = "none"
+    EVEN = "even"
+    ODD = "odd"
+    MARK = "mark"
+    SPACE = "space"
+
+
+class FlowControl(StrEnum):
+    NONE = "none"
+    RTSCTS = "rtscts"
+    XONXOFF = "xonxoff"
+
+
+class LineSettings(_Strict):
+    baud: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
+    data_bits: Literal[7, 8] = 8
+    parity: Parity = Parity.NONE
+    stop_bits: Literal[1, 2] = 1
+    flow_control: FlowControl = FlowControl.NONE
+
+
+class UsbId(_Strict):
+    """USB vendor and product id as `lsusb` prints them (4 lower-case hex digits each)."""
+
+    vendor_id: Annotated[str, Field(pattern=r"^[0-9a-f]{4}$")]
+    product_id: Annotated[str, Field(pattern=r"^[0-9a-f]{4}$")]
+    note: str = ""  # e.g. "FTDI RS-232 adapter": the id of the adapter, not the device
+
+
+class Poll(_Strict):
+    """For request/response protocols: what to send, and how often."""
+
+    command_hex: HexBytes
+    interval_s: Annotated[float, Field(ge=0.05, le=3600)]
+
+    @property
+    def command(self) -> bytes:
+        return hex_bytes(self.command_hex)
+
+
+class SerialSection(_Strict):
+    line: LineSettings
+    usb: list[UsbId] = []
+    by_id_pattern: str | None = None  # glob on /dev/serial/by-id names, e.g. "usb-FTDI_*"
+    init_hex: list[HexBytes] = []  # sent once after opening (e.g. select a data format)
+    poll: Poll | None = None
+    # Sent when the device says something: e.g. SunTech "measurement complete" -> get BP data.
+    on_event: dict[DeviceEventCode, HexBytes] = {}
+    # Named commands other parts may send (start, abort, zero ...).
+    commands: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")], HexBytes] = {}
+
+    @model_validator(mode="after")
+    def _recognisable(self) -> SerialSection:
+        if not self.usb and not self.by_id_pattern:
+            raise ValueError(
+                "serial: give usb (vendor_id/product_id) or by_id_pattern, or both, so the "
+                "station can find the port after a replug"
+            )
+        return self
+
+    @property
+    def init_commands(self) -> list[bytes]:
+        return [hex_bytes(text) for text in self.init_hex]
+
+    def event_reply(self, code: DeviceEventCode) -> bytes | None:
+        text = self.on_event.get(code)
+        return None if text is None else hex_bytes(text)
+
+    def command(self, name: str) -> bytes:
+        try:
+            return hex_bytes(self.commands[name])
+        except KeyError:
+            known = ", ".join(sorted(self.commands)) or "none"
+            raise KeyError(f"no command {name!r}; this profile has: {known}") from None
+
+
+class BleMatch(_Strict):
+    service_uuids: list[UUID] = []
+    name_pattern: str | None = None  # a regular expression on the advertised local name
+    manufacturer_id: Annotated[int, Field(ge=0, le=0xFFFF)] | None = None
+
+    @field_validator("name_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return pattern
+
+    @model_validator(mode="after")
+    def _something(self) -> BleMatch:
+        if not self.service_uuids and not self.name_pattern and self.manufacturer_id is None:
+            raise ValueError("match: give service_uuids, name_pattern or manufacturer_id")
+        return self
+
+
+class BleSection(_Strict):
+    match: BleMatch
+
+
+class Behaviour(_Strict):
+    sets_clock_on_connect: bool = False  # the station writes the date/time when it connects
+    sends_stored_on_connect: bool = False  # dumps earlier readings at connect (safety guard!)
+    needs_bonding: bool = False
+    passkey: bool = False  # pairing needs a passkey typed on the station's screen
+    use_start_notify: bool = False  # bleak: StartNotify instead of AcquireNotify
+
+
+class MeasurementRange(_Strict):
+    low: float
+    high: float
+    accuracy: str = ""  # as the manufacturer states it, e.g. "±3 mmHg"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MeasurementRange:
+        if self.low >= self.high:
+            raise ValueError(f"low {self.low:g} must be below high {self.high:g}")
+        return self
+
+
+class Quirk(_Strict):
+    firmware: str  # which firmware versions, as the manufacturer names them ("all", "< 2.1")
+    note: str
+
+
+class FirmwareProfile(_Strict):
+    id: Annotated[str, Field(pattern=PROFILE_ID)]
+    vendor: Annotated[str, Field(min_length=1)]
+    model: Annotated[str, Field(min_length=1)]
+    kinds: Annotated[list[Kind], Field(min_length=1)]
+    transport: Transport
+    codecs: Annotated[list[Annotated[str, Field(pattern=CODEC_NAME)]], Field(min_length=1)]
+    source: str = ""  # the manufacturer's document (and revision) the profile follows
+    serial: SerialSection | None = None
+    ble: BleSection | None = None
+    behaviour: Behaviour = Behaviour()
+    ranges: dict[str, MeasurementRange] = {}  # value field -> manufacturer's stated range
+    quirks: list[Quirk] = []
+    notes: str = ""
+
+    @field_validator("kinds")
+    @classmethod
+    def _device_kinds(cls, kinds: list[Kind]) -> list[Kind]:
+        for kind in kinds:
+            if kind not in DEVICE_KINDS:
+                allowed = ", ".join(k.value for k in DEVICE_KINDS)
+                raise ValueError(f"{kind.value!r} is entered by hand; expected one of {allowed}")
+        return kinds
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FirmwareProfile:
+        from station.devices.codecs.registry import all_codecs
+
+        problems: list[str] = []
+        wanted = self.transport.value
+        section = self.serial if self.transport == Transport.SERIAL else self.ble
+        other = "ble" if self.transport == Transport.SERIAL else "serial"
+        if section is None:
+            problems.append(f"{wanted}: missing: a {wanted} profile needs a [{wanted}] table")
+        if getattr(self, other) is not None:
+            problems.append(f"{other}: not allowed in a {wanted} profile")
+        registered = all_codecs()
+        for i, name in enumerate(self.codecs):
+            if not name.startswith(f"{wanted}:"):
+                problems.append(f"codecs[{i}]: {name!r} is not a {wanted} codec")
+            elif name not in registered and name not in AGREED_BLE_CODECS:
+                known = ", ".join(n for n in registered if n.startswith(wanted))
+                problems.append(f"codecs[{i}]: unknown codec {name!r}; expected one of {known}")
+        fields = {f for kind in self.kinds for f in VALUE_FIELDS[kind]}
+        for name in self.ranges:
+            if name not in fields:
+                problems.append(
+                    f"ranges.{name}: not a value of this profile's kinds; expected one of "
+                    + ", ".join(sorted(fields))
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def device_ranges(self) -> dict[str, tuple[float, float]]:
+        """The manufacturer's stated ranges, as `validate(device_ranges=...)` takes them."""
+        return {name: (r.low, r.high) for name, r in self.ranges.items()}
+
+
+# Loading ------------------------------------------------------------------------------------
+
+
+def profile_dirs() -> list[Path]:
+    """Where profiles are read from: $STATION_PROFILE_DIRS, else the bundled and site dirs."""
+    override = os.environ.get(DIRS_ENV)
+    if override:
+        return [Path(p) for p in override.split(os.pathsep) if p]
+    return [BUNDLED_DIR, SITE_DIR]
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for described in describe_validation_error(exc):
+        line = described.replace("docs/configuration.md", "docs/devices.md")
+        # Model-level checks name their own keys, one per line: "(top level): Value error, k: m".
+        head, _, rest = line.partition(": Value error, ")
+        if rest and head == "(top level)":
+            problems.extend(rest.split("\n"))
+        else:
+            problems.append(line.replace("Value error, ", ""))
+    return problems
+
+
+def parse_profile(data: dict[str, Any], source: str, *, stem: str | None = None) -> FirmwareProfile:
+    try:
+        profile = FirmwareProfile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _problems(exc)) from exc
+    if stem is not None and profile.id != stem:
+        raise ConfigError(source, [f"id: {profile.id!r} must match the file name {stem!r}.toml"])
+    return profile
+
+
+def load_profile(path: str | os.PathLike[str]) -> FirmwareProfile:
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(file), ["file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(file), [f"cannot read: {exc}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(file), [f"not valid TOML: {exc}"]) from exc
+    return parse_profile(data, str(file), stem=file.stem)
+
+
+def profile_files(dirs: Iterable[Path] | None = None) -> list[Path]:
+    files: list[Path] = []
+    for directory in profile_dirs() if dirs is None else dirs:
+        if directory.is_dir():
+            files.extend(sorted(directory.glob("*.toml")))
+    return files
+
+
+def check_profile_files(paths: Iterable[Path]) -> list[ConfigError]:
+    """Every problem of every file (and ids given twice); raises nothing."""
+    errors: list[ConfigError] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        try:
+            profile = load_profile(path)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        if profile.id in seen:
+            errors.append(
+                ConfigError(str(path), [f"id: {profile.id!r} also in {seen[profile.id]}"])
+            )
+        seen[profile.id] = path
+    return errors
+
+
+def load_profiles(dirs: Iterable[Path] | None = None) -> dict[str, FirmwareProfile]:
+    """All profiles by id; the first bad file raises ConfigError (file and key named)."""
+    files = profile_files(dirs)
+    errors = check_profile_files(files)
+    if errors:
+        raise errors[0]
+    return {p.id: p for p in (load_profile(f) for f in files)}
+
+
+def find_profile(id_or_path: str, dirs: Iterable[Path] | None = None) -> FirmwareProfile:
+    if id_or_path.endswith(".toml") or os.sep in id_or_path:
+        return load_profile(id_or_path)
+    for path in profile_files(dirs):
+        if path.stem == id_or_path:
+            return load_profile(path)
+    known = ", ".join(p.stem for p in profile_files(dirs)) or "none"
+    raise ConfigError(id_or_path, [f"no profile with this id; known profiles: {known}"])

@@ -1,0 +1,419 @@
+"""Serial device simulators: a pseudo-terminal that streams or answers polls like the device.
+
+`simulator_for(profile, scenario=...)` picks the device model from the profile's codec. The
+simulator owns the master side of a pty; the station opens `simulator.port` (the slave, or a
+symlink standing in for /dev/serial/by-id/...) with real pyserial. Every value it sends is
+recorded in `simulator.sent` (value field -> value), so a test can hold the link to exactly
+what the device said.
+
+Scenarios: normal; noise (garbage between frames); unplug (the port vanishes for a moment and
+comes back under the same symlink, like a USB replug); motion; sensor_off; baud_mismatch (the
+bytes a receiver at the wrong baud would read, see station.devices.simulators.uart).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import select
+import threading
+import time
+import tty
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from station.devices.codecs.serial import suntech
+from station.devices.profiles import FirmwareProfile, Transport
+from station.devices.simulators import frames
+from station.devices.simulators.uart import uart_receive
+
+SCENARIOS = ("normal", "noise", "unplug", "motion", "sensor_off", "baud_mismatch")
+Values = dict[str, float | None]
+
+
+class DeviceModel:
+    """What a device says, as bytes: streamed every `interval_s`, or in answer to the host."""
+
+    interval_s: float | None = None  # None: the device only answers
+
+    def __init__(self, scenario: str, rng: random.Random) -> None:
+        self.scenario = scenario
+        self.rng = rng
+        self.sent: list[Values] = []
+        self._request = bytearray()
+
+    def stream(self, now: float) -> bytes:
+        return b""
+
+    def answer(self, data: bytes, now: float) -> bytes:
+        return b""
+
+    def tick(self, now: float) -> bytes:
+        """Unsolicited output that is not periodic (e.g. "measurement complete")."""
+        return b""
+
+    def _take_lines(self, data: bytes, terminator: bytes) -> list[bytes]:
+        self._request += data
+        lines: list[bytes] = []
+        while (end := self._request.find(terminator)) >= 0:
+            lines.append(bytes(self._request[:end]))
+            del self._request[: end + len(terminator)]
+        return lines
+
+    def pulse(self) -> tuple[int, int]:
+        return self.rng.randint(62, 84), self.rng.randint(95, 99)
+
+
+class NoninModel(DeviceModel):
+    def __init__(self, scenario: str, rng: random.Random, data_format: int) -> None:
+        super().__init__(scenario, rng)
+        self.data_format = data_format
+        self.interval_s = 1.0 if data_format == 8 else 1 / 3  # 25 frames at 75/s, or 1/s
+
+    def stream(self, now: float) -> bytes:
+        hr: int | None
+        spo2: int | None
+        hr, spo2 = self.pulse()
+        status = frames.NONIN_GREEN
+        if self.scenario == "motion":
+            status |= frames.NONIN_ARTIFACT
+        if self.scenario == "sensor_off":
+            hr, spo2, status = None, None, frames.NONIN_SENSOR_DISCONNECT
+        self.sent.append(
+            {
+                "pulse_rate_bpm": None if hr is None else float(hr),
+                "spo2_percent": None if spo2 is None else float(spo2),
+            }
+        )
+        if self.data_format == 2:
+            return frames.nonin2_packet(hr, spo2, status)
+        if self.data_format == 7:
+            return frames.nonin7_packet(hr, spo2, status)
+        fmt8_status = {"motion": 0x04, "sensor_off": 0x40}.get(self.scenario, 0)
+        return frames.nonin8_frame(hr, spo2, fmt8_status)
+
+    def answer(self, data: bytes, now: float) -> bytes:
+        # Format selection `02 70 02 02 <fmt> 03` is acknowledged (06).
+        self._request += data
+        reply = b""
+        while (start := self._request.find(b"\x02\x70\x02\x02")) >= 0 and len(
+            self._request
+        ) >= start + 6:
+            del self._request[: start + 6]
+            reply += b"\x06"
+        return reply
+
+
+class MasimoModel(DeviceModel):
+    interval_s = 1.0
+
+    def __init__(self, scenario: str, rng: random.Random) -> None:
+        super().__init__(scenario, rng)
+        self.clock = datetime(2026, 1, 5, 9, 0, 0)
+
+    def stream(self, now: float) -> bytes:
+        self.clock += timedelta(seconds=1)
+        hr: int | None
+        spo2: int | None
+        hr, spo2 = self.pulse()
+        pi: float | None = round(self.rng.uniform(0.8, 6.0), 2)
+        exception = 0x000800
+        if self.scenario == "motion":
+            exception |= 0x000010 | 0x000400  # interference, low signal IQ
+        if self.scenario == "sensor_off":
+            hr, spo2, pi, exception = None, None, None, 0x000020
+        self.sent.append(
+            {
+                "pulse_rate_bpm": None if hr is None else float(hr),
+                "spo2_percent": None if spo2 is None else float(spo2),
+                "perfusion_index_percent": pi,
+            }
+        )
+        return frames.masimo_line(self.clock, spo2, hr, pi, exception=exception)
+
+
+class SmaModel(DeviceModel):
+    def answer(self, data: bytes, now: float) -> bytes:
+        reply = b""
+        for line in self._take_lines(data, b"\r"):
+            command = line.lstrip(b"\n")
+            if command not in (b"W", b"H"):
+                reply += b"\n?\r"
+                continue
+            weight = round(self.rng.uniform(60.0, 95.0), 1)
+            motion = " "
+            status = " "
+            if self.scenario == "motion":
+                motion = "M"
+            if self.scenario == "sensor_off":  # nobody on the platform
+                weight, status = 0.0, "Z"
+            self.sent.append({"weight_kg": weight})
+            reply += frames.sma_reply(weight, status=status, motion=motion)
+        return reply
+
+
+class MtSicsModel(DeviceModel):
+    def answer(self, data: bytes, now: float) -> bytes:
+        reply = b""
+        for line in self._take_lines(data, b"\r\n"):
+            if line == b"Z":
+                reply += b"Z A\r\n"
+                continue
+            if line not in (b"S", b"SI"):
+                reply += b"ES\r\n"
+                continue
+            weight = round(self.rng.uniform(60.0, 95.0), 2)
+            if self.scenario == "sensor_off":
+                weight = 0.0
+            self.sent.append({"weight_kg": weight})
+            reply += frames.mt_sics_reply(weight, stable=self.scenario != "motion")
+        return reply
+
+
+class SuntechModel(DeviceModel):
+    """Measures when told to start; deflates over `MEASURE_S`; then says K (complete)."""
+
+    MEASURE_S = 1.5
+
+    def __init__(self, scenario: str, rng: random.Random) -> None:
+        super().__init__(scenario, rng)
+        self.started_at: float | None = None
+        self.result: bytes | None = None
+
+    def _pressure(self, now: float) -> int:
+        if self.started_at is None:
+            return 0
+        fraction = min(1.0, (now - self.started_at) / self.MEASURE_S)
+        return int(160 - 130 * fraction)
+
+    def answer(self, data: bytes, now: float) -> bytes:
+        self._request += data
+        reply = b""
+        for command in (
+            suntech.START_ADULT_BP,
+            suntech.ABORT,
+            suntech.GET_BP_DATA,
+            suntech.GET_CUFF_PRESSURE,
+        ):
+            while (at := self._request.find(command)) >= 0:
+                del self._request[: at + len(command)]
+                reply += self._command(command, now)
+        if len(self._request) > 64:  # garbage from the host: forget it, as the module would
+            self._request.clear()
+        return reply
+
+    def _command(self, command: bytes, now: float) -> bytes:
+        if command == suntech.START_ADULT_BP:
+            if self.started_at is not None:
+                return frames.suntech_status("B")
+            self.started_at = now
+            return frames.suntech_status("O")
+        if command == suntech.ABORT:
+            self.started_at = None
+            return frames.suntech_status("A")
+        if command == suntech.GET_CUFF_PRESSURE:
+            return frames.suntech_cuff(self._pressure(now))
+        if self.result is None:
+            return frames.suntech_status("E")
+        return self.result
+
+    def tick(self, now: float) -> bytes:
+        if self.started_at is None or now - self.started_at < self.MEASURE_S:
+            return b""
+        self.started_at = None
+        systolic, diastolic = self.rng.randint(105, 135), self.rng.randint(65, 85)
+        heart_rate = self.rng.randint(60, 85)
+        mean = (systolic + 2 * diastolic) // 3
+        error = {"motion": 2, "sensor_off": 87}.get(self.scenario, 0)
+        if error:
+            self.sent.append({"systolic_mmhg": None, "diastolic_mmhg": None})
+            self.result = frames.suntech_bp(0, 0, 0, 0, error=error)
+        else:
+            self.sent.append(
+                {
+                    "systolic_mmhg": float(systolic),
+                    "diastolic_mmhg": float(diastolic),
+                    "mean_arterial_mmhg": float(mean),
+                    "pulse_rate_bpm": float(heart_rate),
+                }
+            )
+            self.result = frames.suntech_bp(systolic, diastolic, heart_rate, mean)
+        return frames.suntech_status("K")
+
+
+def model_for(codec: str, scenario: str, rng: random.Random) -> DeviceModel:
+    if codec.startswith("serial:nonin-"):
+        return NoninModel(scenario, rng, int(codec.rsplit("-", 1)[1]))
+    models: dict[str, type[DeviceModel]] = {
+        "serial:masimo-ascii": MasimoModel,
+        "serial:sma": SmaModel,
+        "serial:mt-sics": MtSicsModel,
+        "serial:suntech-advantage": SuntechModel,
+    }
+    if codec not in models:
+        raise ValueError(f"no serial simulator for codec {codec!r}")
+    return models[codec](scenario, rng)
+
+
+class SerialSimulator:
+    """A device on a pty, run by a background thread; `start()`, read `port`, `stop()`."""
+
+    UNPLUG_EVERY_S = 2.0
+    UNPLUGGED_S = 0.6
+
+    def __init__(
+        self,
+        model: DeviceModel,
+        *,
+        baud: int,
+        scenario: str = "normal",
+        seed: int = 1,
+        link_path: str | os.PathLike[str] | None = None,
+        speed: float = 1.0,
+    ) -> None:
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}; expected one of {SCENARIOS}")
+        self.model = model
+        self.scenario = scenario
+        self.baud = baud
+        self.speed = speed
+        self.link_path = None if link_path is None else Path(link_path)
+        self.rng = random.Random(seed ^ 0x5EED)  # noqa: S311 -- simulated noise, not crypto
+        self.received = bytearray()  # every byte the host sent, for tests
+        self.plugged = threading.Event()
+        self.plug_count = 0
+        self._master = -1
+        self._slave = -1
+        self._slave_path = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def sent(self) -> list[Values]:
+        return self.model.sent
+
+    @property
+    def port(self) -> str:
+        return str(self.link_path) if self.link_path else self._slave_path
+
+    # The pty ---------------------------------------------------------------------------------
+    def _plug(self) -> None:
+        self._master, self._slave = os.openpty()
+        # Raw at once: before pyserial opens it the line discipline would echo and buffer lines.
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self._slave_path = os.ttyname(self._slave)
+        if self.link_path:
+            temp = self.link_path.with_name(self.link_path.name + ".new")
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            temp.symlink_to(self._slave_path)
+            temp.replace(self.link_path)
+        self.plug_count += 1
+        self.plugged.set()
+
+    def _unplug(self) -> None:
+        self.plugged.clear()
+        if self.link_path:
+            with contextlib.suppress(FileNotFoundError):
+                self.link_path.unlink()
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = -1
+
+    def _write(self, data: bytes) -> None:
+        if not data or self._master < 0:
+            return
+        if self.scenario == "noise":
+            data = bytes(self.rng.randrange(256) for _ in range(self.rng.randint(1, 6))) + data
+        if self.scenario == "baud_mismatch":
+            data = uart_receive(data, self.baud * 2, self.baud)  # the device is set to 2× baud
+        # Nobody reading and the pty buffer full: the bytes fall on the floor, as on a cable.
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._master, data)
+
+    # The loop --------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._plug()
+        self._thread = threading.Thread(target=self._run, name="serial-simulator", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._unplug()
+
+    def __enter__(self) -> SerialSimulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        interval = None if self.model.interval_s is None else self.model.interval_s / self.speed
+        next_emit = time.monotonic()
+        plugged_at = time.monotonic()
+        unplugged_until: float | None = None
+        while not self._stop.is_set():
+            now = time.monotonic()
+            device_now = now * self.speed
+            if unplugged_until is not None:
+                if now >= unplugged_until:
+                    unplugged_until = None
+                    self._plug()
+                    plugged_at = now
+                else:
+                    self._stop.wait(0.01)
+                    continue
+            if self.scenario == "unplug" and now - plugged_at >= self.UNPLUG_EVERY_S:
+                self._unplug()
+                unplugged_until = now + self.UNPLUGGED_S
+                continue
+            if interval is not None and now >= next_emit:
+                self._write(self.model.stream(device_now))
+                next_emit = max(next_emit + interval, now - interval)
+            self._write(self.model.tick(device_now))
+            wait = 0.01 if interval is None else max(0.0, min(0.01, next_emit - now))
+            try:
+                readable, _, _ = select.select([self._master], [], [], wait)
+            except (OSError, ValueError):
+                continue
+            if readable:
+                try:
+                    data = os.read(self._master, 4096)
+                except (BlockingIOError, OSError):
+                    continue
+                self.received += data
+                self._write(self.model.answer(data, device_now))
+
+
+def simulator_for(
+    profile: FirmwareProfile,
+    *,
+    scenario: str = "normal",
+    seed: int = 1,
+    link_path: str | os.PathLike[str] | None = None,
+    speed: float = 1.0,
+) -> SerialSimulator:
+    """A simulator for a serial profile (its first codec decides the device model)."""
+    if profile.transport != Transport.SERIAL or profile.serial is None:
+        raise ValueError(
+            f"{profile.id} is a Bluetooth LE profile; `station simulate` runs serial devices"
+        )
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}")
+    rng = random.Random(seed)  # noqa: S311 -- simulated values, not crypto
+    model = model_for(profile.codecs[0], scenario, rng)
+    return SerialSimulator(
+        model,
+        baud=profile.serial.line.baud,
+        scenario=scenario,
+        seed=seed,
+        link_path=link_path,
+        speed=speed,
+    )
