@@ -1,0 +1,210 @@
+"""Firmware profiles: shipped files pass the check; a broken one is refused by file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from station.cli import main
+from station.devices.profiles import (
+    BUNDLED_DIR,
+    DIRS_ENV,
+    Transport,
+    find_profile,
+    load_profile,
+    load_profiles,
+    profile_files,
+)
+from station.errors import ConfigError
+from station.models import BloodPressure, Kind
+from station.units import Unit
+from station.validation import validate
+
+GOOD = """\
+id = "acme-scale"
+vendor = "Acme"
+model = "Scale 9000"
+kinds = ["body_weight"]
+transport = "serial"
+codecs = ["serial:sma"]
+
+[serial]
+by_id_pattern = "usb-Acme_*"
+
+[serial.line]
+baud = 9600
+
+[ranges.weight_kg]
+low = 0
+high = 300
+"""
+
+
+@pytest.fixture(autouse=True)
+def only_bundled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DIRS_ENV, str(BUNDLED_DIR))
+
+
+def write(tmp_path: Path, text: str, name: str = "acme-scale") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def test_every_shipped_profile_passes_station_profiles_check(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    files = profile_files()
+    assert len(files) == 19
+    assert main(["profiles", "check"]) == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == ("19 of 19 profile file(s) OK\n", "")
+
+
+def test_profiles_cover_every_serial_codec_and_the_ble_devices() -> None:
+    from station.devices.codecs.registry import all_codecs
+
+    profiles = load_profiles()
+    used = {codec for p in profiles.values() for codec in p.codecs}
+    serial_codecs = {name for name in all_codecs() if name.startswith("serial:")}
+    assert serial_codecs <= used
+    ble = {p.id for p in profiles.values() if p.transport == Transport.BLE}
+    assert ble == {
+        "generic-ble-blood-pressure",
+        "generic-ble-thermometer",
+        "generic-ble-weight-scale",
+        "generic-ble-pulse-oximeter",
+        "and-ua-651ble",
+        "and-uc-352ble",
+        "omron-hem-7155t",
+        "nonin-3230",
+        "masimo-mightysat",
+        "beurer-bm57",
+        "beurer-sbm69",
+    }
+    assert profiles["beurer-sbm69"].behaviour.passkey is True
+    assert profiles["and-ua-651ble"].behaviour.sets_clock_on_connect is True
+
+
+def test_profiles_list_prints_one_line_per_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profiles", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 19
+    assert lines[0].split()[:3] == ["and-ua-651ble", "ble", "blood_pressure"]
+
+
+def test_device_ranges_feed_validation() -> None:
+    profile = find_profile("suntech-advantage")
+    assert profile.device_ranges()["systolic_mmhg"] == (40.0, 260.0)
+    reading = BloodPressure(
+        systolic_mmhg=270.0,
+        diastolic_mmhg=100.0,
+        unit_as_sent=Unit.MMHG,
+        codec="serial:suntech-advantage",
+        codec_version="1",
+    )
+    verdict = validate(reading, device_ranges=profile.device_ranges())
+    assert verdict.status == "rejected"
+    assert verdict.reasons == (
+        "systolic 270 mmHg is outside the range this device measures: expected 40–260 mmHg",
+    )
+
+
+def test_a_good_site_profile_loads(tmp_path: Path) -> None:
+    profile = load_profile(write(tmp_path, GOOD))
+    assert (profile.id, profile.kinds, profile.device_ranges()) == (
+        "acme-scale",
+        [Kind.BODY_WEIGHT],
+        {"weight_kg": (0.0, 300.0)},
+    )
+
+
+BROKEN = [
+    (
+        "baud = 9600",
+        "baud = 9601",
+        [
+            "serial.line.baud: Input should be 1200, 2400, 4800, 9600, 19200, 38400, 57600 or "
+            "115200; got 9601"
+        ],
+    ),
+    (
+        "baud = 9600",
+        'baud = 9600\nparty = "none"',
+        ["serial.line.party: unknown key (a typo?); see docs/devices.md for the keys"],
+    ),
+    (
+        'codecs = ["serial:sma"]',
+        'codecs = ["serial:smaa"]',
+        [
+            "codecs[0]: unknown codec 'serial:smaa'; expected one of serial:masimo-ascii, "
+            "serial:mt-sics, serial:nonin-2, serial:nonin-7, serial:nonin-8, serial:sma, "
+            "serial:suntech-advantage"
+        ],
+    ),
+    (
+        'codecs = ["serial:sma"]',
+        'codecs = ["ble:2a35"]',
+        ["codecs[0]: 'ble:2a35' is not a serial codec"],
+    ),
+    (
+        "[ranges.weight_kg]",
+        "[ranges.weight_lb]",
+        [
+            "ranges.weight_lb: not a value of this profile's kinds; expected one of bmi_kg_m2, "
+            "height_cm, weight_kg"
+        ],
+    ),
+    ("high = 300", "high = -1", ["ranges.weight_kg: low 0 must be below high -1"]),
+    (
+        'by_id_pattern = "usb-Acme_*"',
+        'by_id_pattern_x = "usb-Acme_*"',
+        ["serial.by_id_pattern_x: unknown key (a typo?); see docs/devices.md for the keys"],
+    ),
+    (
+        'transport = "serial"',
+        'transport = "usb"',
+        ["transport: Input should be 'ble' or 'serial'; got 'usb'"],
+    ),
+    ('vendor = "Acme"\n', "", ["vendor: missing: this key is required"]),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "problems"), BROKEN, ids=[b[1][:24] for b in BROKEN])
+def test_a_broken_profile_is_refused_with_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, problems: list[str]
+) -> None:
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(ConfigError) as raised:
+        load_profile(path)
+    assert raised.value.problems == problems
+    assert main(["profiles", "check", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert err == "".join(f"{path}: {p}\n" for p in problems)
+    assert out == "0 of 1 profile file(s) OK\n"
+
+
+def test_file_name_must_match_the_id(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_profile(write(tmp_path, GOOD, name="acme"))
+    assert raised.value.problems == ["id: 'acme-scale' must match the file name 'acme'.toml"]
+
+
+def test_invalid_toml_and_a_missing_transport_section(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_profile(write(tmp_path, GOOD + "oops = \n"))
+    assert raised.value.problems[0].startswith("not valid TOML: ")
+    no_serial = GOOD.partition("[serial]")[0] + "[ranges.weight_kg]\nlow = 0\nhigh = 300\n"
+    with pytest.raises(ConfigError) as raised:
+        load_profile(write(tmp_path, no_serial))
+    assert raised.value.problems == ["serial: missing: a serial profile needs a [serial] table"]
+
+
+def test_find_profile_names_the_known_ids_when_unknown() -> None:
+    with pytest.raises(ConfigError) as raised:
+        find_profile("nonin-9999")
+    assert raised.value.problems[0].startswith(
+        "no profile with this id; known profiles: and-ua-651ble, and-uc-352ble, "
+    )
