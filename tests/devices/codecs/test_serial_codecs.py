@@ -210,3 +210,44 @@ def test_suntech_bp_data_and_cuff_pressure() -> None:
             raw_hex=bp.hex(),
         ),
     ]
+
+
+def test_station_decode_reads_a_raw_stream_on_stdin_and_reports_bad_frames() -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    case = Path(__file__).resolve().parents[2] / "captures" / "suntech-advantage"
+    data = bytes.fromhex(
+        "".join(
+            line.split("#")[0]
+            for line in (case / "corrupted_checksum.hex").read_text().splitlines()
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "station", "decode", "serial:suntech-advantage", "-"],
+        input=data,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    expected = json.loads((case / "corrupted_checksum.json").read_text())
+    readings = [e for e in expected if "kind" in e]
+    assert result.returncode == 0
+    assert [json.loads(line) for line in result.stdout.splitlines()] == readings
+    assert result.stderr.decode() == (
+        "station: serial:suntech-advantage: checksum 37 does not match (expected 27 (0x100 "
+        "minus the sum of the preceding bytes)); frame 3e 05 96 00 37\n"
+    )
+    garbage = subprocess.run(
+        [sys.executable, "-m", "station", "decode", "serial:nonin-2", "-"],
+        input=b"\x00" * 10,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert garbage.returncode == 2
+    assert garbage.stderr.decode().endswith(
+        "station: serial:nonin-2: nothing decodable found in the input\n"
+    )
