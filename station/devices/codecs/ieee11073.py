@@ -150,6 +150,8 @@ def _encode(fmt: _Format, value: float | None) -> int:
     # Integers go out with exponent 0 (120 mmHg is 0x0078) when the mantissa fits;
     # fractions with the fewest decimals that express them exactly.
     exponent = max(min(0, exponent_of_digits), fmt.exponent_min)
+    # Skip exponents whose mantissa has more digits than the format holds (at most 2 tries).
+    exponent = max(exponent, decimal.adjusted() - len(str(fmt.mantissa_max)) + 1)
     while exponent <= fmt.exponent_max:
         mantissa = int(decimal.scaleb(-exponent).to_integral_value(rounding=ROUND_HALF_EVEN))
         if fmt.mantissa_min <= mantissa <= fmt.mantissa_max:
