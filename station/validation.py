@@ -193,7 +193,10 @@ def with_plausibility_flag(reading: AnyReading) -> AnyReading:
     """
     if reading.kind == Kind.CUFF_PRESSURE or not plausibility_problems(reading):
         return reading
-    return reading.model_copy(update={"flags": (*reading.flags, Flag.IMPLAUSIBLE)})
+    # Rebuilt through validation (not model_copy) so the flags stay sorted and unique.
+    data = reading.model_dump()
+    data["flags"] = (*reading.flags, Flag.IMPLAUSIBLE)
+    return type(reading).model_validate(data)
 
 
 # --------------------------------------------------------------------------------------------

@@ -244,6 +244,9 @@ def test_codec_side_plausibility_flag_adds_only_a_flag() -> None:
     impossible = make(Kind.PULSE_OXIMETRY, spo2_percent=127.0)
     flagged = with_plausibility_flag(impossible)
     assert flagged.flags == (Flag.IMPLAUSIBLE,)
+    # Flags stay sorted, so the flagged reading equals itself read back from JSON.
+    noisy = make(Kind.PULSE_OXIMETRY, spo2_percent=127.0, flags=(Flag.POOR_SIGNAL,))
+    assert with_plausibility_flag(noisy).flags == (Flag.IMPLAUSIBLE, Flag.POOR_SIGNAL)
     assert flagged.model_dump(exclude={"flags"}) == impossible.model_dump(exclude={"flags"})
     possible = make(Kind.PULSE_OXIMETRY, spo2_percent=85.0)
     assert with_plausibility_flag(possible) is possible
