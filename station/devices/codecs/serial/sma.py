@@ -27,7 +27,10 @@ STATUS: dict[str, Flag | None] = {
     "E": Flag.ZERO_ERROR,
     "I": Flag.ZERO_ERROR,  # initial zero error
     "T": Flag.TARE_ERROR,
+    "e": Flag.MEASUREMENT_UNAVAILABLE,  # weight not being displayed (Cardinal 190 manual)
 }
+# Gross / net / tare; lower case is the high-resolution reply to H.
+GROSS_NET = {"G": False, "N": True, "g": False, "n": True}
 UNITS: dict[str, Unit] = {"kg": Unit.KG, "lb": Unit.LB}
 WEIGHT = re.compile(r" *[-+]? *\d+(?:\.\d+)?|[- ]+")
 EXPECTED_REPLY = "<LF> s r n m f <10-char weight> <3-char unit> <CR> (20 bytes)"
@@ -70,11 +73,11 @@ class SmaDecoder(FramedDecoder):
         status, weight_range, gross_net, motion = text[0], text[1], text[2], text[3]
         weight_text, unit_text = text[5:15], text[15:18].strip()
         if status not in STATUS:
-            return [self.bad(f"status {status!r} unknown", raw, "one of ' ZOUEIT'")]
+            return [self.bad(f"status {status!r} unknown", raw, "one of ' ZOUEITe'")]
         if not weight_range.isdigit():
             return [self.bad(f"range {weight_range!r} is not a digit", raw, "1–8")]
-        if gross_net not in "GNT":
-            return [self.bad(f"gross/net {gross_net!r} unknown", raw, "G, N or T")]
+        if gross_net not in GROSS_NET and gross_net != "T":
+            return [self.bad(f"gross/net {gross_net!r} unknown", raw, "G, N, T, g or n")]
         if motion not in " M":
             return [self.bad(f"motion {motion!r} unknown", raw, "M or a space")]
         if not WEIGHT.fullmatch(weight_text):
@@ -103,7 +106,7 @@ class SmaDecoder(FramedDecoder):
         flags = {flag for flag in (STATUS[status],) if flag is not None}
         if motion == "M":
             flags.add(Flag.IN_MOTION)
-        if gross_net == "N":
+        if GROSS_NET[gross_net]:
             flags.add(Flag.NET_WEIGHT)
         weight_kg = None if value is None else (lb_to_kg(value) if unit == Unit.LB else value)
         reading = BodyWeight(
