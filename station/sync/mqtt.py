@@ -359,7 +359,19 @@ class MqttLink:
             except queue.Empty:
                 kind, data = "tick", None
             try:
-                self._handle(kind, data)
+                # Take every event already waiting, so a window of PUBACKs is one commit.
+                batch = [(kind, data)]
+                while len(batch) < 4 * self._window:
+                    try:
+                        batch.append(self._events.get_nowait())
+                    except queue.Empty:
+                        break
+                acks = [d for k, d in batch if k == "puback"]
+                if acks:
+                    self._pubacks(acks)
+                for kind, data in batch:
+                    if kind != "puback":
+                        self._handle(kind, data)
                 for result in self._lookups.expired(time.monotonic()):
                     self._call(self._handlers.on_lookup, result)
                 if self.connected:
@@ -391,8 +403,6 @@ class MqttLink:
             self._refused.clear()
             for device in self._devices:
                 self._publish_device(device.id, Presence.ONLINE, device.profile)
-        elif kind == "puback":
-            self._puback(*data)
         elif kind == "inbound":
             self._inbound(*data)
         elif kind == "lookup":
@@ -433,19 +443,23 @@ class MqttLink:
                 self._inflight[info.mid] = row.message_id
                 self._inflight_ids.add(row.message_id)
 
-    def _puback(self, mid: int, reason_code: ReasonCode) -> None:
-        message_id = self._inflight.pop(mid, None)
-        if message_id is None:
-            return  # a status or lookup message; nothing queued to remove
-        self._inflight_ids.discard(message_id)
-        if reason_code.is_failure:
-            # Kept in the outbox: a refused message is not a delivered one (ACL, quota).
-            self._refused.add(message_id)
-            log.error("broker refused message %s (%s); kept in the outbox", message_id,
-                      reason_code)
-            return
-        self._outbox.delivered(message_id)
-        self.delivered_count += 1
+    def _pubacks(self, acks: list[tuple[int, ReasonCode]]) -> None:
+        delivered: list[UUID] = []
+        for mid, reason_code in acks:
+            message_id = self._inflight.pop(mid, None)
+            if message_id is None:
+                continue  # a status or lookup message; nothing queued to remove
+            self._inflight_ids.discard(message_id)
+            if reason_code.is_failure:
+                # Kept in the outbox: a refused message is not a delivered one (ACL, quota).
+                self._refused.add(message_id)
+                log.error("broker refused message %s (%s); kept in the outbox", message_id,
+                          reason_code)
+                continue
+            delivered.append(message_id)
+        if delivered:
+            self._outbox.delivered(*delivered)
+            self.delivered_count += len(delivered)
 
     def _inbound(self, channel: Channel, body: bytes) -> None:
         try:
