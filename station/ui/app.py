@@ -35,7 +35,7 @@ from station.models import CuffPressure, Mode
 from station.rooming import Medication, Rooming, ScheduledPatient
 from station.ui.ports import EventSink, MemoryOutbox, MemorySpeaker, Speaker, VitalsOutbox
 from station.ui.presenters import BiomedPresenter, ExamPresenter, LobbyPresenter
-from station.ui.screens.base import BaseScreen
+from station.ui.screens.base import BaseScreen, attach
 from station.ui.screens.biomed import BiomedScreen
 from station.ui.screens.complaint import ComplaintScreen
 from station.ui.screens.confirm import ConfirmScreen
@@ -214,8 +214,7 @@ class StationUI:
             ids.english.background_color = theme.button if view.language == "en" else theme.quiet
             ids.spanish.background_color = theme.button if view.language == "es" else theme.quiet
             ids.message.text = view.message
-            ids.warning.opacity = 1 if view.warning else 0
-            ids.warning.disabled = not view.warning
+            attach(self.root, ids.warning, shown=bool(view.warning))
             ids.warning_text.text = view.warning
             ids.still_here.text = view.text["still_here"]
         else:

@@ -491,6 +491,15 @@ class ExamPresenter(_Base):
             assert kind is not None
             entry = self.rooming.latest(kind)
             count = sum(1 for e in self.rooming.entries if e.kind == kind)
+            scale = self.rooming.latest(Kind.BODY_WEIGHT)
+            scale_height = getattr(scale.reading, "height_cm", None) if scale else None
+            if key == "height" and entry is None and scale is not None and scale_height:
+                # A scale with a height rod measures both; its height fills this tile.
+                value, unit = _shown("height_cm", scale_height, self.display, 1)
+                tiles.append(
+                    Tile(key, TILE_TITLES[key], value, unit, _source(scale), (), "ok", True, 1)
+                )
+                continue
             if entry is None:
                 unit = _value_text_empty(kind, self.display)
                 tiles.append(Tile(key, TILE_TITLES[key], "—", unit, "", (), "empty", True, 0))

@@ -27,7 +27,7 @@ def test_every_accepted_submission_arrives_despite_sigkill_at_random_points(
         [sys.executable, "-m", "tests.sync.station_zygote", str(tmp_path),
          mosquitto_broker.host, str(mosquitto_broker.port)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
-        stderr=(tmp_path / "station.log").open("w"),
+        stderr=subprocess.DEVNULL,  # station log lines (ids and counts only) are not checked here
     )
     assert zygote.stdin is not None and zygote.stdout is not None
     rng = random.Random(20260302)

@@ -65,3 +65,15 @@ def button(text: str, on_release: Callable[[], None], *, quiet: bool = False, **
 
 Factory.register("Tile", cls=Tile)
 Factory.register("Gauge", cls=Gauge)
+
+
+def attach(parent: Any, widget: Any, shown: bool, index: int = 0) -> None:
+    """Show or hide a widget by putting it in or taking it out of the tree.
+
+    Hiding by opacity or zero height is not enough: a disabled widget (or its children)
+    still swallows the touches that land where it sits.
+    """
+    if shown and widget.parent is None:
+        parent.add_widget(widget, index=index)
+    elif not shown and widget.parent is not None:
+        widget.parent.remove_widget(widget)

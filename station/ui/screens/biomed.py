@@ -7,10 +7,13 @@ from typing import Any
 
 from kivy.factory import Factory
 
-from station.ui.screens.base import BaseScreen, button
+from station.ui.screens.base import BaseScreen, attach, button
 
 
 class BiomedScreen(BaseScreen):
+    def on_kv_post(self, base_widget: Any) -> None:
+        self._pin_row, self._panel = self.ids.pin_row, self.ids.pin_row.parent
+
     def unlock(self) -> None:
         pin, self.ids.pin.text = self.ids.pin.text, ""
         self.intent("unlock", pin)
@@ -27,8 +30,7 @@ class BiomedScreen(BaseScreen):
         if not self.changed(view):
             return
         locked = state == "locked"
-        self.ids.pin_row.opacity, self.ids.pin_row.disabled = (1, False) if locked else (0, True)
-        self.ids.pin_row.height = 64 if locked else 0
+        attach(self._panel, self._pin_row, shown=locked, index=2)
         rows, nav = self.ids.rows, self.ids.nav
         rows.clear_widgets()
         nav.clear_widgets()

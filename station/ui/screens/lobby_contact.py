@@ -6,11 +6,19 @@ from typing import Any
 
 from kivy.properties import BooleanProperty
 
-from station.ui.screens.base import BaseScreen
+from station.ui.screens.base import BaseScreen, attach
 
 
 class LobbyContactScreen(BaseScreen):
     changing = BooleanProperty(False)
+
+    def on_kv_post(self, base_widget: Any) -> None:
+        self._box, self._panel = self.ids.change_box, self.ids.change_box.parent
+        attach(self._panel, self._box, shown=False)
+
+    def on_changing(self, _instance: Any, changing: bool) -> None:
+        # Below the e-mail line: two widgets (spacer, buttons) come after it.
+        attach(self._panel, self._box, shown=changing, index=2)
 
     def render(self, presenter: Any) -> None:
         view = presenter.view()

@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 from kivy.factory import Factory
+from kivy.metrics import dp
 
 from station.ui.screens.base import BaseScreen, button
 from station.ui.theme import SEVERITY_COLOURS
@@ -33,7 +34,8 @@ class ReviewScreen(BaseScreen):
                 + "".join(f"\n   {n}" for n in row.notes)
             )
             line.add_widget(label)
-            line.height = max(64, len(row.notes) * 28 + 40)
+            # The row grows with its text (flag words wrap); never below a touch target.
+            label.bind(height=lambda _w, h, ln=line: setattr(ln, "height", max(dp(64), h)))
             if row.severity in ("critical", "warning", "rejected"):
                 label.color = (1, 1, 1, 1)
                 with label.canvas.before:

@@ -6,8 +6,9 @@ from functools import partial
 from typing import Any
 
 from kivy.factory import Factory
+from kivy.metrics import dp
 
-from station.ui.screens.base import BaseScreen, Tile, button
+from station.ui.screens.base import BaseScreen, Tile, attach, button
 from station.ui.theme import SEVERITY_COLOURS
 
 KEYS = ("7", "8", "9", "Del", "4", "5", "6", ".", "1", "2", "3", "0")
@@ -20,6 +21,8 @@ class VitalsScreen(BaseScreen):
         self._pad: Any = None
         self._tiles: dict[str, Tile] = {}
         self._tray: object = None
+        self._nav: Any = None
+        self._panel: Any = None
         super().__init__(**kwargs)
 
     def on_kv_post(self, base_widget: Any) -> None:
@@ -38,13 +41,14 @@ class VitalsScreen(BaseScreen):
                 widget = button(text, partial(self.intent, name), quiet=name != "keypad_ok")
             self._pad.ids.keypad.add_widget(widget)
         self.ids.body.add_widget(self._grid)
+        self._nav, self._panel = self.ids.nav, self.ids.nav.parent
 
     def render(self, presenter: Any) -> None:
         # The gauge moves at 10 Hz while the cuff inflates: update it alone, cheaply.
         cuff = presenter.live_cuff()
         gauge = self.ids.gauge
         gauge.opacity = 1 if cuff is not None else 0
-        gauge.height = 48 if cuff is not None else 0
+        gauge.height = dp(48) if cuff is not None else 0
         gauge.value = cuff or 0.0
         gauge.label = f"Cuff inflating: {cuff:.0f} mmHg" if cuff is not None else ""
         self._render_tray(presenter.tray_cards())
@@ -55,9 +59,9 @@ class VitalsScreen(BaseScreen):
                 body.clear_widgets()
                 body.add_widget(self._pad)
             self._render_pad(pad)
-            self.ids.nav.opacity, self.ids.nav.disabled = 0, True
+            attach(self._panel, self._nav, shown=False)
             return
-        self.ids.nav.opacity, self.ids.nav.disabled = 1, False
+        attach(self._panel, self._nav, shown=True)
         if self._grid.parent is None:
             body.clear_widgets()
             body.add_widget(self._grid)
