@@ -756,7 +756,10 @@ class LobbyPresenter(_Base):
         self.speak()
 
     def typed(self, family_name: str | None = None, birth_date: str | None = None) -> None:
-        self.checkin.type_draft(family_name=family_name, birth_date=birth_date)
+        # Field text also changes when a screen clears itself on leaving; only typing on the
+        # find screen is the patient's input.
+        if self.checkin.state == CheckinState.FIND:
+            self.checkin.type_draft(family_name=family_name, birth_date=birth_date)
 
     def find(self) -> None:
         self._run(self.checkin.look_up)

@@ -23,3 +23,7 @@ class LobbyFindScreen(BaseScreen):
         self.ids.dob_label.text = view.text["dob"]
         self.ids.back.text = view.text["back"]
         self.ids.find.text = view.text["find"]
+
+    def on_leave(self, *args: Any) -> None:
+        # Found, missed, backed out or wiped: nothing typed stays in these fields.
+        self.ids.name.text = self.ids.dob.text = ""

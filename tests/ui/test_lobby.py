@@ -1,0 +1,157 @@
+"""Lobby self check-in on real Kivy widgets offscreen: Spanish, help, idle warning and wipe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from station.checkin import Checkin, CheckinRecord, ContactChange, HelpRequest
+from station.ui.app import demo_appointments
+from station.ui.ports import MemoryOutbox, MemorySpeaker
+from station.ui.presenters import LobbyPresenter
+from tests.fixtures.kivy import Driver
+from tests.workflows.helpers import FakeClock
+
+pytestmark = pytest.mark.ui
+
+NOW = datetime(2026, 3, 2, 8, 45, tzinfo=UTC)
+
+
+def lobby(
+    make_ui: Callable[..., Driver],
+) -> tuple[Driver, LobbyPresenter, MemoryOutbox, MemorySpeaker, FakeClock]:
+    clock = FakeClock(NOW)
+    checkin = Checkin(clock=clock, staff_pin="7788")
+    checkin.set_appointments(demo_appointments())
+    outbox, speaker = MemoryOutbox(), MemorySpeaker()
+    presenter = LobbyPresenter(checkin, outbox, speaker)
+    return make_ui("lobby", presenter), presenter, outbox, speaker, clock
+
+
+def field(driver: Driver, screen_id: str) -> object:
+    return driver.ui.screen.ids[screen_id]
+
+
+def test_check_in_in_spanish_end_to_end(make_ui: Callable[..., Driver]) -> None:
+    driver, presenter, outbox, speaker, clock = lobby(make_ui)
+    driver.shot("lobby_welcome")
+    driver.tap("Español")
+    assert {"Bienvenido", "Registre su llegada para su cita", "Pedir ayuda"} <= set(driver.texts())
+    driver.shot("lobby_welcome_es")
+    driver.tap("Registrarme")
+    assert "Busque su cita" in driver.texts()
+    driver.type_into(field(driver, "name"), "zztest")
+    driver.type_into(field(driver, "dob"), "03/14/1961")
+    driver.shot("lobby_find_es")
+    driver.tap("Buscar")
+    texts = driver.texts()
+    assert "¿Siguen siendo correctos estos datos?" in texts
+    assert "Teléfono: •••-•••-0199" in texts
+    assert "Correo electrónico: c•••@example.com" in texts
+    driver.shot("lobby_contact_es")
+    driver.tap("Algo cambió")
+    driver.type_into(field(driver, "new_phone"), "555-010-0123")
+    driver.tap("Enviar el cambio a la recepción")
+    assert "¿Cuál es el motivo de su visita hoy?" in driver.texts()
+    driver.type_into(field(driver, "reason"), "tos y fiebre")
+    driver.shot("lobby_reason_es")
+    clock.advance(40)
+    driver.tap("Listo")
+    assert "Ya está registrado" in driver.texts()
+    driver.shot("lobby_done_es")
+    assert outbox.checkins == [
+        CheckinRecord(
+            appointment_id="APT-DEMO-0003",
+            checked_in_at=NOW.replace(second=40),
+            language="es",
+            reason_for_visit="tos y fiebre",
+            contact_change=ContactChange(phone="555-010-0123"),
+        )
+    ]
+    # Spoken prompts read each screen and its choices, in the patient's language.
+    assert speaker.said[0] == (
+        "es",
+        "Bienvenido. Registre su llegada para su cita. Registrarme",
+    )
+    assert (
+        "es",
+        "Ya está registrado. Por favor, tome asiento. Le llamaremos pronto. "
+        "En la recepción actualizarán sus datos.",
+    ) in speaker.said
+    driver.tap("Listo")
+    assert (presenter.screen, presenter.checkin.holds_patient_data) == ("lobby_welcome", False)
+    assert "Welcome" in driver.texts()  # back to the default language for the next patient
+
+
+def test_a_miss_says_only_see_the_front_desk(make_ui: Callable[..., Driver]) -> None:
+    driver, presenter, _, _, _ = lobby(make_ui)
+    driver.tap("Check in")
+    driver.type_into(field(driver, "name"), "ZZTEST")
+    driver.type_into(field(driver, "dob"), "03/15/1961")  # right name, wrong birth date
+    driver.tap("Find")
+    texts = driver.texts()
+    assert "Please see the front desk" in texts
+    assert "The front desk will help you check in." in texts
+    assert not any("ZZTEST" in t or "1961" in t for t in texts)
+    driver.shot("lobby_not_found")
+    driver.tap("Start over")
+    assert presenter.screen == "lobby_welcome"
+
+
+def test_qr_scan_and_help_button(make_ui: Callable[..., Driver]) -> None:
+    driver, presenter, outbox, _, _ = lobby(make_ui)
+    driver.scan("qr-demo-0003")
+    assert presenter.screen == "lobby_contact"
+    driver.tap("Ask for help")
+    assert outbox.help_requests == [
+        HelpRequest(screen=presenter.checkin.state, language="en", requested_at=NOW)
+    ]
+    assert "Help is on the way." in driver.texts()
+
+
+def test_idle_warning_then_full_wipe(make_ui: Callable[..., Driver]) -> None:
+    driver, presenter, _, _, clock = lobby(make_ui)
+    driver.tap("Larger text")
+    driver.tap("Check in")
+    driver.type_into(field(driver, "name"), "ZZTEST")
+    driver.type_into(field(driver, "dob"), "03/14")
+    clock.advance(60)
+    driver.pump(3)  # the idle timer runs on the Kivy clock
+    assert "Are you still there?\nThis screen will clear in 30 seconds." in driver.texts()
+    driver.shot("lobby_idle_warning")
+    clock.advance(30)
+    driver.pump(3)
+    assert presenter.screen == "lobby_welcome"
+    assert presenter.checkin.holds_patient_data is False
+    # Nothing the patient typed is left in any widget, on screen or off it.
+    find = driver.ui.sm.get_screen("lobby_find")
+    assert (find.ids.name.text, find.ids.dob.text) == ("", "")
+    every_text = [getattr(w, "text", "") for w in driver.widgets()]
+    every_text += [getattr(w, "text", "") for s in driver.ui.sm.screens for w in s.walk()]
+    assert not any("ZZTEST" in t or "03/14" in t for t in every_text)
+    assert "Are you still there?\nThis screen will clear in 30 seconds." not in driver.texts()
+
+
+def test_still_here_dismisses_the_warning(make_ui: Callable[..., Driver]) -> None:
+    driver, presenter, _, _, clock = lobby(make_ui)
+    driver.scan("qr-demo-0003")
+    clock.advance(61)
+    driver.pump(3)
+    driver.tap("I am still here")
+    clock.advance(60)
+    driver.pump(3)
+    assert presenter.screen == "lobby_contact"
+
+
+def test_staff_pin_leaves_kiosk_mode(make_ui: Callable[..., Driver]) -> None:
+    driver, presenter, _, _, _ = lobby(make_ui)
+    driver.type_into(field(driver, "pin"), "1111")
+    driver.tap("Staff")
+    assert "PIN not accepted" in driver.texts()
+    driver.type_into(field(driver, "pin"), "7788")
+    driver.tap("Staff")
+    assert presenter.screen == "lobby_message"
+    driver.tap("Return to check-in")
+    assert presenter.screen == "lobby_welcome"
