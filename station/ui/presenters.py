@@ -930,6 +930,13 @@ class BiomedPresenter(_Base):
     def unlock(self, pin: str) -> None:
         _try(self, lambda: self.biomed.unlock(pin))
 
+    def tick(self) -> bool:
+        """The idle lock; True when it locked the screen."""
+        locked = self.biomed.tick()
+        if locked:
+            self.message = "locked after inactivity"
+        return locked
+
     def lock(self) -> None:
         _try(self, self.biomed.lock)
 
