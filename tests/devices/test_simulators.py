@@ -98,7 +98,7 @@ def test_unplug_scenario_removes_and_restores_the_stable_name(
     assert first.startswith("/dev/pts/")
 
 
-@settings(derandomize=True, max_examples=40, deadline=None)
+@settings(derandomize=True, database=None, max_examples=40, deadline=None)
 @given(st.binary(max_size=64), st.sampled_from([1200, 9600, 19200, 115200]))
 def test_uart_at_the_right_baud_reads_exactly_what_was_sent(data: bytes, baud: int) -> None:
     assert uart_receive(data, baud, baud) == data

@@ -60,9 +60,6 @@ class FramedDecoder(ABC):
     def __init__(self) -> None:
         self._buf = bytearray()
         self._noise = bytearray()
-        self._offset = 0  # stream offset of the buffer's first byte
-        # Stream offset of the frame `_decode` is looking at (frames are placed by offset).
-        self.frame_offset = 0
 
     def feed(self, data: bytes) -> list[StreamEvent]:
         self._buf += data
@@ -75,16 +72,15 @@ class FramedDecoder(ABC):
                 count = max(1, scan.count)
                 self._noise += self._buf[:count]
                 del self._buf[:count]
-                self._offset += count
+                self._on_damage()
                 if len(self._noise) >= MAX_NOISE_RUN:
                     out.extend(self._flush_noise())
                 continue
             out.extend(self._flush_noise())
             raw = bytes(self._buf[: scan.length])
             del self._buf[: scan.length]
-            self.frame_offset = self._offset
-            self._offset += scan.length
             if isinstance(scan, Bad):
+                self._on_damage()
                 out.append(self.bad(scan.problem, raw, scan.expected))
             else:
                 out.extend(self._decode(raw))
@@ -102,6 +98,9 @@ class FramedDecoder(ABC):
         if event is not None:
             return [event]
         return [self.bad(f"{len(raw)} byte(s) outside any frame (noise) skipped", raw)]
+
+    def _on_damage(self) -> None:  # noqa: B027 -- an optional hook, not abstract
+        """Bytes were skipped as noise or reported as a damaged frame."""
 
     def _unframed_event(self, raw: bytes) -> StreamEvent | None:
         """A run of unframed bytes that means something on its own (e.g. a one-byte ACK)."""

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import ClassVar
 
-from station.devices.codecs.base import StreamCodec, StreamEvent
+from station.devices.codecs.base import BadFrame, StreamCodec, StreamEvent
 from station.devices.codecs.serial._stream import LineDecoder
 from station.devices.codecs.serial.events import DeviceEvent, DeviceEventCode
 from station.models import BodyWeight, Flag
@@ -24,6 +24,7 @@ ERRORS = {
 }
 UNITS: dict[str, Unit] = {"kg": Unit.KG, "lb": Unit.LB}
 EXPECTED = "'S S <weight> <unit>', 'S D …', 'S I', 'S +', 'S -', 'Z A', ES, ET or EL"
+NOT_REPLY = "not an MT-SICS level 0 reply"
 # The first letters of every reply: where a record starts after noise.
 START = re.compile(r"(?:SI? |Z |E[STL]$)")
 
@@ -38,19 +39,21 @@ class MtSicsDecoder(LineDecoder):
     max_line = 80
 
     def _decode_line(self, raw: bytes, text: bytes) -> Sequence[StreamEvent]:
-        line = text.decode("ascii", "replace").strip("\r ")
-        out: list[StreamEvent] = []
-        start = START.search(line)
-        if start and start.start():
-            noise = line[: start.start()]
-            out.append(
-                self.bad(
-                    f"{len(noise)} byte(s) before a reply skipped (noise or a truncated reply)",
-                    noise.encode("ascii", "replace"),
+        # latin-1 maps byte for byte, so a character offset is a byte offset into `raw`.
+        line = text.decode("latin-1")
+        # A reply may follow noise or a reply cut short without its line end: try each place
+        # a reply can start and take the first that parses; what comes before is reported.
+        for found in START.finditer(line):
+            at = found.start()
+            events = self._reply(raw[at:], line[at:].strip(" "))
+            if events and not (isinstance(events[0], BadFrame) and events[0].problem == NOT_REPLY):
+                if not at:
+                    return events
+                skipped = self.bad(
+                    f"{at} byte(s) before a reply skipped (noise or a reply cut short)", raw[:at]
                 )
-            )
-            line = line[start.start() :]
-        return [*out, *self._reply(raw, line)]
+                return [skipped, *events]
+        return [self.bad(NOT_REPLY, raw, EXPECTED)]
 
     def _reply(self, raw: bytes, line: str) -> list[StreamEvent]:
         if match := WEIGHT_REPLY.fullmatch(line):
@@ -103,7 +106,7 @@ class MtSicsDecoder(LineDecoder):
             return [DeviceEvent(codec=self.name, code=code, detail=line, raw_hex=raw.hex())]
         if line in ERRORS:
             return [DeviceEvent(codec=self.name, code=ERRORS[line], raw_hex=raw.hex())]
-        return [self.bad("not an MT-SICS level 0 reply", raw, EXPECTED)]
+        return [self.bad(NOT_REPLY, raw, EXPECTED)]
 
 
 CODECS = [

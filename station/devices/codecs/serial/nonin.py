@@ -54,16 +54,16 @@ def checksum(frame: bytes | bytearray) -> int:
 class _PacketDecoder(FramedDecoder):
     """Formats #2 and #7: 5-byte frames, 25 frames a packet, the first marked by SYNC.
 
-    A reading is emitted as soon as the packet's HR and SpO2 frames (0–2) have arrived intact;
-    its flags are the status bits of those frames. A frame whose place in the packet is not
-    known (after noise or a truncated frame) is held back until the next SYNC frame.
+    A reading is emitted as soon as the packet's HR and SpO2 frames (0–2) have arrived intact
+    and in place; its flags are the status bits of those frames. After noise or a damaged
+    frame the place of the next frame is not known, so frames are ignored until the next SYNC.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._last_start: int | None = None  # offset and packet index of the last good frame
-        self._last_index = 0
-        self._packet: list[bytes | None] = []
+        # Index of the next frame in its packet; None after noise or damage, until a SYNC.
+        self._next_index: int | None = None
+        self._packet: list[bytes] = []
         self._revision: int | None = None
 
     # Format-specific parts -----------------------------------------------------------------
@@ -101,35 +101,32 @@ class _PacketDecoder(FramedDecoder):
         return Frame(FRAME_LEN)
 
     # Decoding --------------------------------------------------------------------------------
+    def _on_damage(self) -> None:
+        # Noise or a damaged frame: the next frame's place in its packet is not known. Frames
+        # are never placed by counting bytes across damage (5 noise bytes would shift them).
+        self._next_index = None
+
     def _decode(self, raw: bytes) -> Sequence[StreamEvent]:
-        start = self.frame_offset
         status = self._status(raw)
         index: int | None
         if status & SYNC_BIT:
             index = 0
             self._packet = []
-        elif self._last_start is not None and (start - self._last_start) % FRAME_LEN == 0:
-            index = self._last_index + (start - self._last_start) // FRAME_LEN
-            if index >= FRAMES_PER_PACKET:
-                index = None  # a SYNC frame was lost: wait for the next one
+        elif self._next_index is not None and self._next_index < FRAMES_PER_PACKET:
+            index = self._next_index
         else:
             index = None
         if index is None:
-            self._last_start = None
+            self._next_index = None
             return []
-        self._last_start, self._last_index = start, index
-        # Frames lost to damage leave a hole (None) at their index.
-        self._packet.extend([None] * (index - len(self._packet)))
+        self._next_index = index + 1
         self._packet.append(raw)
         return self._on_frame(index, raw)
 
     def _on_frame(self, index: int, raw: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         if index == IDX_SPO2:
-            first = self._packet[: IDX_SPO2 + 1]
-            if all(frame is not None for frame in first):
-                frames = [frame for frame in first if frame is not None]
-                out.append(self._reading(frames))
+            out.append(self._reading(self._packet[: IDX_SPO2 + 1]))
         elif index == IDX_REVISION:
             revision = raw[3]
             if revision != self._revision:
