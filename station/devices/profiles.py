@@ -272,7 +272,10 @@ def profile_dirs() -> list[Path]:
 def _problems(exc: ValidationError) -> list[str]:
     problems: list[str] = []
     for described in describe_validation_error(exc):
-        line = described.replace("docs/configuration.md", "docs/devices.md")
+        line = described.replace("docs/configuration.md", "docs/devices.md").replace(
+            f"text matching {PROFILE_ID}",
+            "lower-case letters, digits and '-' (2–64 characters), the same as the file name",
+        )
         # Model-level checks name their own keys, one per line: "(top level): Value error, k: m".
         head, _, rest = line.partition(": Value error, ")
         if rest and head == "(top level)":

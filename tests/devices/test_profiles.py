@@ -168,6 +168,14 @@ BROKEN = [
         ["transport: Input should be 'ble' or 'serial'; got 'usb'"],
     ),
     ('vendor = "Acme"\n', "", ["vendor: missing: this key is required"]),
+    (
+        'id = "acme-scale"',
+        'id = "Acme Scale"',
+        [
+            "id: got 'Acme Scale', expected lower-case letters, digits and '-' (2–64 "
+            "characters), the same as the file name"
+        ],
+    ),
 ]
 
 

@@ -165,3 +165,25 @@ def test_decoder_reports_the_format_selection_ack() -> None:
     assert Nonin7Decoder().feed(b"\x06") == []  # held: more noise may follow
     events = Nonin7Decoder().feed(b"\x06" + bytes([0x81, 0, 0, 0, 0x81]))
     assert events[0] == DeviceEvent(codec="serial:nonin-7", code=DeviceEventCode.ACK, raw_hex="06")
+
+
+def test_station_simulate_port_path_makes_a_stable_symlink(tmp_path: Path) -> None:
+    link = tmp_path / "usb-FTDI_SIM-if00-port0"
+    with subprocess.Popen(
+        [sys.executable, "-m", "station", "simulate", "sma-scale", "--port", str(link)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == str(link)
+            assert os.readlink(link).startswith("/dev/pts/")
+            with serial.Serial(str(link), 9600, timeout=0.05) as port:
+                reply = exchange(port, b"\nW\r", b"\r")
+            assert len(reply) == 20 and reply.endswith(b"kg \r")
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=5)
+    assert process.returncode == 130
+    assert not link.exists()  # the simulator removes its symlink when it stops
