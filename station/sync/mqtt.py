@@ -376,12 +376,13 @@ class MqttLink:
                     self._call(self._handlers.on_lookup, result)
                 if self.connected:
                     self._fill_window()
-                    depth = self._outbox.stats().depth
-                    # Keep the retained status honest: on change when idle, else every 30 s.
+                    # Keep the retained status honest: when the queue empties, else every
+                    # 30 s (counting rows on every event would cost more than the sending).
+                    depth = self._outbox.stats().depth if not self._inflight else -1
                     stale = time.monotonic() - last_status > 30
-                    if stale or (depth == 0 and depth_published != 0):
+                    if stale or (depth >= 0 and depth != depth_published):
                         self._publish_status()
-                        last_status, depth_published = time.monotonic(), depth
+                        depth_published, last_status = depth, time.monotonic()
             except Exception:
                 # The worker must survive anything (a full disk is logged by the outbox
                 # error and retried on the next event); it never takes the station down.
