@@ -56,10 +56,10 @@ def test_every_shipped_profile_passes_station_profiles_check(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     files = profile_files()
-    assert len(files) == 19
+    assert len(files) == len(list(BUNDLED_DIR.glob("*.toml"))) >= 19
     assert main(["profiles", "check"]) == 0
     out, err = capsys.readouterr()
-    assert (out, err) == ("19 of 19 profile file(s) OK\n", "")
+    assert (out, err) == (f"{len(files)} of {len(files)} profile file(s) OK\n", "")
 
 
 def test_profiles_cover_every_serial_codec_and_the_ble_devices() -> None:
@@ -90,7 +90,7 @@ def test_profiles_cover_every_serial_codec_and_the_ble_devices() -> None:
 def test_profiles_list_prints_one_line_per_profile(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["profiles", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 19
+    assert [line.split()[0] for line in lines] == [p.stem for p in profile_files()]
     assert lines[0].split()[:3] == ["and-ua-651ble", "ble", "blood_pressure"]
 
 
