@@ -13,6 +13,7 @@ from station import __version__
 COMMAND_MODULES = (
     "station.cli.run",
     "station.cli.demo",
+    "station.cli.ui",
     "station.cli.config_cmd",
     "station.cli.validate",
     "station.cli.decode",

@@ -376,24 +376,30 @@ def cuff_frames(peak_mmhg: float = 170.0, steps: int = 30) -> list[CuffPressure]
 def feed_demo_devices(ui: StationUI, *, seed: int = 1, frame_s: float = 0.1) -> threading.Thread:
     """A device thread: cuff inflation at 10 Hz, then one reading per simulated device.
 
-    Runs once the MA has confirmed a patient; everything reaches the screen via `deliver`.
+    Runs each time the MA confirms a patient; everything reaches the screen via `deliver`.
     """
     from station.demo import simulated_readings
 
     presenter: ExamPresenter = ui.presenter
     rng = random.Random(seed)  # noqa: S311 - simulated vitals, not secrets
 
-    def run() -> None:
-        while presenter.rooming.state.value != "vitals":
+    def wait_for(states: tuple[str, ...]) -> None:
+        # Reading one attribute from this thread is safe; changing anything is not.
+        while presenter.rooming.state.value not in states:
             time.sleep(0.05)
-        for frame in cuff_frames():
-            ui.deliver(partial(presenter.device_reading, frame, "cuff"))
-            time.sleep(frame_s)
-        at = datetime.now() + timedelta(seconds=1)
-        names = ("cuff", "oximeter", "thermometer", "scale")
-        for name, reading in zip(names, simulated_readings(rng, at), strict=True):
-            ui.deliver(partial(presenter.device_reading, reading, name))
-            time.sleep(frame_s * 5)
+
+    def run() -> None:
+        while True:
+            wait_for(("vitals",))
+            for frame in cuff_frames():
+                ui.deliver(partial(presenter.device_reading, frame, "cuff"))
+                time.sleep(frame_s)
+            at = datetime.now() + timedelta(seconds=1)
+            names = ("cuff", "oximeter", "thermometer", "scale")
+            for name, reading in zip(names, simulated_readings(rng, at), strict=True):
+                ui.deliver(partial(presenter.device_reading, reading, name))
+                time.sleep(frame_s * 5)
+            wait_for(("signed_out", "signed_in", "sent"))
 
     thread = threading.Thread(target=run, name="demo-devices", daemon=True)
     thread.start()

@@ -1,0 +1,96 @@
+"""`station ui`: the touchscreen for one mode (exam, lobby, biomed) on simulated devices."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from station.cli.common import add_command, fail
+
+EXAMPLES = """\
+  station ui                                   # exam-mode rooming on simulated devices
+  station ui --mode lobby                      # patient self check-in kiosk (en/es)
+  station ui --mode biomed                     # device binding and tests (demo PIN 2468)
+  station ui --mode exam --screenshot exam.png # no display: render the first screen to a PNG"""
+
+HOW_TO_VIEW = """\
+station: no display here (DISPLAY / WAYLAND_DISPLAY unset and no Pi console).
+  - on the Pi: run it on the touchscreen console (the station service does this), or
+  - over SSH: `ssh -X` to forward the window, or
+  - headless: `station ui --screenshot screen.png` renders offscreen to a PNG, and
+    `station demo --headless` prints what each rooming would send."""
+
+
+def register(sub: Any) -> None:
+    parser = add_command(
+        sub,
+        "ui",
+        summary="open the touchscreen UI (exam, lobby or biomed) on simulated devices",
+        description="Opens the station's screens with obviously fake patients (ZZTEST) and "
+        "simulated devices whose readings are marked mode=demo. Demo badge BADGE-DEMO or "
+        "PIN 1234 signs the MA in; the lobby's staff PIN is 0000; biomed's PIN is 2468.",
+        examples=EXAMPLES,
+    )
+    parser.add_argument("--mode", choices=("exam", "lobby", "biomed"), default="exam")
+    parser.add_argument(
+        "--size", default="800x480", help="window size, WIDTHxHEIGHT (default 800x480)"
+    )
+    parser.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="render offscreen, save the first screen to this file and exit",
+    )
+    parser.set_defaults(func=run)
+
+
+def _has_display() -> bool:
+    return bool(
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("SDL_VIDEODRIVER")
+        or Path("/dev/dri/card0").exists()  # the Pi's KMS console
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        width, height = (int(part) for part in args.size.lower().split("x"))
+    except ValueError:
+        return fail(f"--size {args.size!r}: expected WIDTHxHEIGHT, like 800x480")
+    if args.screenshot:
+        os.environ["SDL_VIDEODRIVER"] = "offscreen"
+    elif not _has_display():
+        print(HOW_TO_VIEW, file=sys.stderr)
+        return 2
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    from kivy.config import Config
+
+    Config.set("graphics", "width", str(width))
+    Config.set("graphics", "height", str(height))
+    from station.ui.app import StationApp, StationUI, build_presenter, feed_demo_devices
+
+    if args.screenshot:
+        from kivy.base import EventLoop
+        from kivy.core.window import Window
+
+        EventLoop.ensure_window()
+        ui = StationUI(args.mode, build_presenter(args.mode))
+        Window.add_widget(ui.root)
+        for _ in range(4):
+            EventLoop.idle()
+        ui.root.export_to_png(args.screenshot)
+        print(f"station: wrote {args.screenshot}")
+        return 0
+
+    def factory() -> StationUI:
+        ui = StationUI(args.mode, build_presenter(args.mode))
+        if args.mode == "exam":
+            feed_demo_devices(ui)
+        return ui
+
+    StationApp(factory).run()
+    return 0

@@ -1,0 +1,46 @@
+"""`station ui` in its own process (Kivy's window belongs to one process)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ui
+
+
+def station(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "station", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("mode", ["exam", "lobby", "biomed"])
+def test_screenshot_renders_the_first_screen_of_each_mode(mode: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{mode}.png"
+    result = station("ui", "--mode", mode, "--size", "1280x800", "--screenshot", str(out))
+    assert (result.returncode, result.stdout) == (0, f"station: wrote {out}\n")
+    header = out.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    # IHDR width and height: the window size asked for.
+    assert (int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")) == (
+        1280,
+        800,
+    )
+
+
+def test_bad_size_is_a_clear_error() -> None:
+    result = station("ui", "--size", "big")
+    assert (result.returncode, result.stderr) == (
+        2,
+        "station: --size 'big': expected WIDTHxHEIGHT, like 800x480\n",
+    )
