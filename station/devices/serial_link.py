@@ -36,6 +36,7 @@ from station.devices.codecs.registry import get_codec
 from station.devices.codecs.serial.events import DeviceEvent
 from station.devices.profiles import FirmwareProfile, FlowControl, LineSettings, Parity
 from station.errors import StationError
+from station.models import AnyReading, Mode
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,9 @@ class SerialLink:
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
         read_timeout_s: float = 0.02,
+        reading_mode: Mode = Mode.REAL,
     ) -> None:
+        """`reading_mode` DEMO or TEST marks every reading (a simulator is not a patient)."""
         if profile.serial is None:
             raise ValueError(f"{profile.id} is not a serial profile")
         spec = get_codec(profile.codecs[0])
@@ -157,6 +160,7 @@ class SerialLink:
         self._list_ports = list_ports_fn
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._read_timeout_s = read_timeout_s
+        self._reading_mode = reading_mode
         self._outbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -256,6 +260,11 @@ class SerialLink:
         except (serial.SerialException, OSError) as exc:
             raise SerialLinkError(f"{self.port}: write failed: {exc}") from exc
 
+    def _marked(self, event: StreamEvent) -> StreamEvent:
+        if self._reading_mode != Mode.REAL and isinstance(event, AnyReading):
+            return event.model_copy(update={"mode": self._reading_mode})
+        return event
+
     def _session(self, port: serial.Serial) -> None:
         """One connection, from open to unplug (SerialLinkError) or stop."""
         decoder = self._codec.new_decoder()
@@ -291,7 +300,7 @@ class SerialLink:
                     bad_in_a_row, good_seen = 0, True
                     if self._state == LinkState.GARBLED:
                         self._status(LinkState.CONNECTED)
-                self._emit(event)
+                self._emit(self._marked(event))
                 if isinstance(event, DeviceEvent):
                     reply = self._section.event_reply(event.code)
                     if reply is not None:

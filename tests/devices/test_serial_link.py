@@ -24,7 +24,7 @@ from station.devices.serial_link import (
     find_port,
 )
 from station.devices.simulators import frames
-from station.models import AnyReading, Flag, Kind
+from station.models import AnyReading, Flag, Kind, Mode
 from tests.fixtures.serial import SimulatorFactory
 
 pytestmark = pytest.mark.serial
@@ -206,6 +206,16 @@ def test_garbage_between_frames_loses_no_reading(
     assert any(isinstance(e, BadFrame) for e in collector.events)  # the noise was reported
     [bp] = collector.readings(Kind.BLOOD_PRESSURE)
     assert values(bp, list(simulator.sent[0])) == simulator.sent[0]
+
+
+def test_a_demo_link_marks_every_reading_demo(
+    serial_simulator: SimulatorFactory, start_link: Callable[..., SerialLink], collector: Collector
+) -> None:
+    profile = PROFILES["nonin-xpod-3012lp"]
+    serial_simulator(profile)
+    start_link(profile, collector, reading_mode=Mode.DEMO)
+    collector.wait(lambda: len(collector.readings()) >= 2)
+    assert {r.mode for r in collector.readings()} == {Mode.DEMO}
 
 
 def test_babbling_masimo_still_delivers_every_record(
