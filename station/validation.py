@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from station.models import AnyReading, Flag, Kind
 
@@ -622,8 +622,11 @@ class ClinicalFlag(BaseModel):
     code: str
     severity: Severity
     message: str
-    # Not part of the printed verdict: whether the station suggests taking it again.
-    retake: bool = Field(default=False, exclude=True)
+
+    @property
+    def retake(self) -> bool:
+        """Whether the station suggests taking it again: every warning and critical flag."""
+        return self.severity != Severity.INFO
 
 
 class Verdict(BaseModel):
@@ -686,9 +689,7 @@ def validate(
         if rule.code not in seen_codes:
             seen_codes.add(rule.code)
             flags.append(
-                ClinicalFlag(
-                    code=rule.code, severity=Severity.WARNING, message=rule.message, retake=True
-                )
+                ClinicalFlag(code=rule.code, severity=Severity.WARNING, message=rule.message)
             )
 
     if reasons:
@@ -712,7 +713,6 @@ def validate(
                     code=clinical.code,
                     severity=clinical.severity,
                     message=clinical.message,
-                    retake=clinical.severity != Severity.INFO,
                 )
             )
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}

@@ -138,8 +138,7 @@ def test_abnormal_is_not_invalid_a_crisis_is_accepted_and_flagged_critical() -> 
     assert verdict.status == "accepted"
     assert verdict.flags == (ClinicalFlag(
         code="hypertensive_crisis", severity=Severity.CRITICAL,
-        message="systolic 180 or above: hypertensive crisis — retake now and tell the clinician",
-        retake=True),)
+        message="systolic 180 or above: hypertensive crisis — retake now and tell the clinician",),)
     assert verdict.critical and verdict.retake_suggested
 
 
@@ -217,9 +216,9 @@ def test_device_quality_flags_become_retake_in_plain_words() -> None:
     verdict = validate(reading)
     assert verdict == Verdict(status="accepted", flags=(
         ClinicalFlag(code="retake_body_movement", severity=Severity.WARNING,
-                     message="patient moved during the measurement — retake?", retake=True),
+                     message="patient moved during the measurement — retake?"),
         ClinicalFlag(code="retake_cuff_loose", severity=Severity.WARNING,
-                     message="cuff may be loose — retake?", retake=True),
+                     message="cuff may be loose — retake?"),
     ))
     assert verdict.retake_suggested and not verdict.critical
 

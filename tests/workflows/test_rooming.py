@@ -632,7 +632,6 @@ def test_a_full_rooming_record_keeps_every_reading_and_wipes_the_session() -> No
             code="retake_cuff_loose",
             severity=Severity.WARNING,
             message="cuff may be loose — retake?",
-            retake=True,
         ),
     )
     # The patient's data has left the station's memory; the list no longer offers them.
