@@ -37,15 +37,6 @@ DIRS_ENV = "STATION_PROFILE_DIRS"  # os.pathsep-separated; replaces the default 
 PROFILE_ID = r"^[a-z0-9][a-z0-9-]{1,63}$"
 HEX_BYTES = r"^\s*[0-9A-Fa-f]{2}(\s*[0-9A-Fa-f]{2})*\s*$"
 CODEC_NAME = r"^(ble|serial):[a-z0-9-]+$"
-# The Bluetooth codecs of the GATT codecs issue, by their agreed names: a profile may name them
-# before that package registers them. Every other codec must be registered.
-AGREED_BLE_CODECS = frozenset(
-    f"ble:{name}"
-    for name in (
-        *("2a35", "2a36", "2a1c", "2a1d", "2a9d", "2a9e"),
-        *("2a5e", "2a5f", "2a60", "2a52", "2a2b", "nonin-3230"),
-    )
-)
 # Device kinds (what a device measures); the hand-entered kinds never come from a profile.
 DEVICE_KINDS = (
     Kind.BLOOD_PRESSURE,
@@ -239,7 +230,7 @@ class FirmwareProfile(_Strict):
         for i, name in enumerate(self.codecs):
             if not name.startswith(f"{wanted}:"):
                 problems.append(f"codecs[{i}]: {name!r} is not a {wanted} codec")
-            elif name not in registered and name not in AGREED_BLE_CODECS:
+            elif name not in registered:
                 known = ", ".join(n for n in registered if n.startswith(wanted))
                 problems.append(f"codecs[{i}]: unknown codec {name!r}; expected one of {known}")
         fields = {f for kind in self.kinds for f in VALUE_FIELDS[kind]}
