@@ -127,6 +127,8 @@ class StationUI:
         self.sm.transition = NoTransition()
         for cls in MODE_SCREENS[mode]:
             self.sm.add_widget(cls(controller=self))
+        # ids are weak proxies; the idle-warning overlay is detached when not shown.
+        self._warning = self.root.ids.warning.__self__ if mode == "lobby" else None
         self.redraw = Clock.create_trigger(self._render, 0)
         self.renders = 0
         self._hid = ""
@@ -214,7 +216,7 @@ class StationUI:
             ids.english.background_color = theme.button if view.language == "en" else theme.quiet
             ids.spanish.background_color = theme.button if view.language == "es" else theme.quiet
             ids.message.text = view.message
-            attach(self.root, ids.warning, shown=bool(view.warning))
+            attach(self.root, self._warning, shown=bool(view.warning))
             ids.warning_text.text = view.warning
             ids.still_here.text = view.text["still_here"]
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -242,3 +243,18 @@ def test_offline_banner_shows_the_queued_count(make_ui: Callable[..., Driver]) -
     assert "OFFLINE — 1 queued" in driver.texts()
     assert "Saved on this station — will send when the network is back" in driver.texts()
     driver.shot("exam_offline")
+
+
+def test_regression_detached_nav_survives_garbage_collection(
+    make_ui: Callable[..., Driver],
+) -> None:
+    """Kivy ids are weak proxies: the vitals nav, detached while the keypad is open, was
+    collected by a full GC and the next redraw raised ReferenceError."""
+    driver, presenter, _, _ = exam(make_ui)
+    to_vitals(driver)
+    driver.tap(next(t for t in driver.widgets() if getattr(t, "key", "") == "rr"))
+    gc.collect()
+    driver.tap("Cancel")
+    assert presenter.keypad is None
+    driver.tap("Review  >")
+    assert presenter.screen == "review"

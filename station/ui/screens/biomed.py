@@ -12,7 +12,9 @@ from station.ui.screens.base import BaseScreen, attach, button
 
 class BiomedScreen(BaseScreen):
     def on_kv_post(self, base_widget: Any) -> None:
-        self._pin_row, self._panel = self.ids.pin_row, self.ids.pin_row.parent
+        # ids are weak proxies: keep the real widget, or it is collected while detached.
+        self._pin_row = self.ids.pin_row.__self__
+        self._panel = self._pin_row.parent
 
     def unlock(self) -> None:
         pin, self.ids.pin.text = self.ids.pin.text, ""

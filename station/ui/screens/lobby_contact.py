@@ -13,7 +13,9 @@ class LobbyContactScreen(BaseScreen):
     changing = BooleanProperty(False)
 
     def on_kv_post(self, base_widget: Any) -> None:
-        self._box, self._panel = self.ids.change_box, self.ids.change_box.parent
+        # ids are weak proxies: keep the real widget, or it is collected while detached.
+        self._box = self.ids.change_box.__self__
+        self._panel = self._box.parent
         attach(self._panel, self._box, shown=False)
 
     def on_changing(self, _instance: Any, changing: bool) -> None:

@@ -41,7 +41,9 @@ class VitalsScreen(BaseScreen):
                 widget = button(text, partial(self.intent, name), quiet=name != "keypad_ok")
             self._pad.ids.keypad.add_widget(widget)
         self.ids.body.add_widget(self._grid)
-        self._nav, self._panel = self.ids.nav, self.ids.nav.parent
+        # ids are weak proxies: keep the real widget, or it is collected while detached.
+        self._nav = self.ids.nav.__self__
+        self._panel = self._nav.parent
 
     def render(self, presenter: Any) -> None:
         # The gauge moves at 10 Hz while the cuff inflates: update it alone, cheaply.
