@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,7 +45,7 @@ from station.sync.contract import (
     to_json,
     topic,
 )
-from station.sync.outbox import Outbox
+from station.sync.outbox import Outbox, Pending
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,12 @@ class MqttLink:
         self._inflight: dict[int, UUID] = {}  # paho mid -> message id awaiting PUBACK
         self._inflight_ids: set[UUID] = set()
         self._refused: set[UUID] = set()  # broker said no (ACL); retried on the next connect
-        self._after_seq = 0
+        self._acked: set[UUID] = set()  # PUBACKed, row not yet deleted (commit pending)
+        # Rows read from the outbox (in send order) but not yet handed to paho: one read
+        # per window of messages instead of one per PUBACK. A cache only; the rows stay in
+        # the database until their PUBACK.
+        self._ahead: deque[Pending] = deque()
+        self._after_seq = 0  # the last seq read into `_ahead`
         self.delivered_count = 0  # PUBACKs handled, for status and the benchmark
 
     # ------------------------------------------------------------------ public, any thread
@@ -376,6 +382,10 @@ class MqttLink:
                     self._call(self._handlers.on_lookup, result)
                 if self.connected:
                     self._fill_window()
+                # The deletes for these PUBACKs commit (fsync) while paho sends the window
+                # just refilled; PUBACKs arriving meanwhile make the next commit bigger.
+                self._commit_delivered()
+                if self.connected:
                     # Keep the retained status honest: when the queue empties, else every
                     # 30 s (counting rows on every event would cost more than the sending).
                     depth = self._outbox.stats().depth if not self._inflight else -1
@@ -388,6 +398,10 @@ class MqttLink:
                 # error and retried on the next event); it never takes the station down.
                 log.exception("MQTT outbox worker: error handling %s", kind)
                 time.sleep(0.5)
+        try:
+            self._commit_delivered()  # so what the broker has is not sent again next start
+        except Exception:
+            log.exception("MQTT outbox worker: deliveries not recorded at stop; resent later")
 
     def _call(self, handler: Callable[[Any], None] | None, value: Any) -> None:
         if handler is None:
@@ -400,6 +414,7 @@ class MqttLink:
     def _handle(self, kind: str, data: Any) -> None:
         if kind == "connected":
             # A fresh connection: resend everything still queued that paho does not hold.
+            self._ahead.clear()
             self._after_seq = 0
             self._refused.clear()
             for device in self._devices:
@@ -415,6 +430,7 @@ class MqttLink:
             self._protocol = paho.MQTTv311
             self._inflight.clear()
             self._inflight_ids.clear()
+            self._ahead.clear()
             self._after_seq = 0
             if old is not None:
                 old.disconnect()
@@ -426,26 +442,27 @@ class MqttLink:
         if client is None:
             return
         while self.connected and len(self._inflight) < self._window:
-            rows = self._outbox.pending(self._window - len(self._inflight),
-                                        after_seq=self._after_seq)
-            if not rows:
-                return
-            for row in rows:
-                self._after_seq = row.seq
-                if row.message_id in self._inflight_ids or row.message_id in self._refused:
-                    continue
-                info = client.publish(row.topic, row.payload, QOS, retain=row.retain)
-                # NO_CONN still queues it in paho, which sends it on reconnect.
-                if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
-                    log.warning("publish of %s not accepted by paho (rc %s); retried later",
-                                row.message_id, info.rc)
-                    self._after_seq = row.seq - 1
+            if not self._ahead:
+                rows = self._outbox.pending(self._window, after_seq=self._after_seq)
+                if not rows:
                     return
-                self._inflight[info.mid] = row.message_id
-                self._inflight_ids.add(row.message_id)
+                self._ahead.extend(rows)
+                self._after_seq = rows[-1].seq
+            row = self._ahead.popleft()
+            if (row.message_id in self._inflight_ids or row.message_id in self._refused
+                    or row.message_id in self._acked):
+                continue
+            info = client.publish(row.topic, row.payload, QOS, retain=row.retain)
+            # NO_CONN still queues it in paho, which sends it on reconnect.
+            if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+                log.warning("publish of %s not accepted by paho (rc %s); retried later",
+                            row.message_id, info.rc)
+                self._ahead.appendleft(row)  # first in line again: order is kept
+                return
+            self._inflight[info.mid] = row.message_id
+            self._inflight_ids.add(row.message_id)
 
     def _pubacks(self, acks: list[tuple[int, ReasonCode]]) -> None:
-        delivered: list[UUID] = []
         for mid, reason_code in acks:
             message_id = self._inflight.pop(mid, None)
             if message_id is None:
@@ -457,10 +474,17 @@ class MqttLink:
                 log.error("broker refused message %s (%s); kept in the outbox", message_id,
                           reason_code)
                 continue
-            delivered.append(message_id)
-        if delivered:
-            self._outbox.delivered(*delivered)
-            self.delivered_count += len(delivered)
+            self._acked.add(message_id)
+
+    def _commit_delivered(self) -> None:
+        """Remove the PUBACKed rows from the outbox, one transaction for all of them. On an
+        outbox error they stay in `_acked` (and are not resent) and are retried next time."""
+        if not self._acked:
+            return
+        delivered = list(self._acked)
+        self._outbox.delivered(*delivered)
+        self._acked.difference_update(delivered)
+        self.delivered_count += len(delivered)
 
     def _inbound(self, channel: Channel, body: bytes) -> None:
         try:
