@@ -33,7 +33,7 @@ from station.checkin import Appointment, Checkin
 from station.config import DisplaySection, Settings, parse_settings
 from station.models import CuffPressure, Mode
 from station.rooming import Medication, Rooming, ScheduledPatient
-from station.ui.ports import EventSink, MemoryOutbox, MemorySpeaker, Speaker, VitalsOutbox
+from station.ui.ports import MemoryOutbox, MemorySpeaker, Speaker, VitalsOutbox
 from station.ui.presenters import BiomedPresenter, ExamPresenter, LobbyPresenter
 from station.ui.screens.base import BaseScreen, attach
 from station.ui.screens.biomed import BiomedScreen
@@ -315,7 +315,7 @@ def build_presenter(
     *,
     clock: Callable[[], datetime] = utc_now,
     outbox: VitalsOutbox | None = None,
-    events: EventSink | None = None,
+    events: Any = None,
     speaker: Speaker | None = None,
     display: DisplaySection | None = None,
 ) -> Any:

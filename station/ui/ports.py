@@ -35,10 +35,14 @@ class VitalsOutbox(Protocol):
     def online(self) -> bool: ...
 
 
-class EventSink(Protocol):
-    """Station -> practice events other than vitals: `alert`, `checkin`, help requests."""
+class AlertSink(Protocol):
+    """Where the exam station reports an acknowledged critical value."""
 
     def alert(self, alert: AlertRequest) -> None: ...
+
+
+class LobbySink(Protocol):
+    """Lobby -> practice: the finished check-in, and "ask for help" for the front desk."""
 
     def checkin(self, record: CheckinRecord) -> None: ...
 

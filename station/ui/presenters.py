@@ -33,7 +33,7 @@ from station.rooming import (
     display_value,
     record_to_submission,
 )
-from station.ui.ports import EventSink, SendState, Speaker, VitalsOutbox
+from station.ui.ports import AlertSink, LobbySink, SendState, Speaker, VitalsOutbox
 from station.validation import Severity
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
@@ -241,7 +241,7 @@ class ExamPresenter(_Base):
         self,
         rooming: Rooming,
         outbox: VitalsOutbox,
-        events: EventSink,
+        events: AlertSink,
         device_names: dict[str, str] | None = None,
     ) -> None:
         self.rooming = rooming
@@ -710,7 +710,7 @@ LOBBY_SCREEN: dict[CheckinState, str] = {
 
 
 class LobbyPresenter(_Base):
-    def __init__(self, checkin: Checkin, events: EventSink, speaker: Speaker) -> None:
+    def __init__(self, checkin: Checkin, events: LobbySink, speaker: Speaker) -> None:
         self.checkin = checkin
         self.events = events
         self.speaker = speaker

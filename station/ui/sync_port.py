@@ -1,0 +1,158 @@
+"""The screens' outbox port over the real sync layer (durable Outbox + MqttLink).
+
+`SyncOutbox` is what the composition root plugs into the presenters instead of the in-memory
+twin: Send stores the vitals payload (and one `alert` per acknowledged critical value)
+durably and returns; the practice system's ack later turns "saved" into "received". The
+schedule converters turn the retained `schedule` message into the workflows' models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from station.checkin import Appointment, CheckinRecord
+from station.rooming import AlertRequest, Medication, ScheduledPatient
+from station.submission import PatientIdentifiers, Submission
+from station.sync import payloads
+from station.sync.contract import Channel, SchedulePayload, to_json
+from station.sync.mqtt import MqttLink
+from station.sync.outbox import DeliveryState, Outbox
+from station.ui.ports import SendState
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SyncOutbox:
+    """VitalsOutbox and AlertSink for the exam station, over the sync layer."""
+
+    def __init__(
+        self,
+        link: MqttLink,
+        outbox: Outbox,
+        *,
+        site: str,
+        station_id: str,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._link = link
+        self._outbox = outbox
+        self._site = site
+        self._station_id = station_id
+        self._clock = clock
+
+    def submit(self, submission: Submission) -> UUID:
+        now = self._clock()
+        message_id = uuid4()
+        vitals = payloads.vitals(
+            submission,
+            message_id=message_id,
+            site=self._site,
+            station_id=self._station_id,
+            sent_at=now,
+        )
+        self._link.submit(Channel.VITALS, to_json(vitals), message_id)
+        alert_ids = [uuid4() for _ in range(payloads.critical_count(submission))]
+        for alert in payloads.alerts(
+            submission,
+            message_ids=alert_ids,
+            site=self._site,
+            station_id=self._station_id,
+            sent_at=now,
+        ):
+            self._link.submit(Channel.ALERT, to_json(alert), alert.message_id)
+        return message_id
+
+    def send_state(self, message_id: UUID) -> SendState:
+        received = self._outbox.state(message_id) == DeliveryState.RECEIVED
+        return SendState.RECEIVED if received else SendState.SAVED
+
+    def queued(self) -> int:
+        return self._outbox.stats().depth
+
+    def online(self) -> bool:
+        return self._link.connected
+
+    def alert(self, alert: AlertRequest) -> None:
+        # The `alert` message carries the reading and the patient, so it is built from the
+        # submission at Send (payloads.alerts); the acknowledgement itself is recorded there.
+        del alert
+
+
+class SyncCheckins:
+    """LobbySink's check-in half over the sync layer: `checkin` messages, durably queued.
+
+    The contract's check-in carries the patient's identifiers, so the lobby keeps today's
+    schedule here (from the retained `schedule` message) to fill them in.
+    """
+
+    def __init__(
+        self,
+        link: MqttLink,
+        *,
+        site: str,
+        station_id: str,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self._link = link
+        self._site = site
+        self._station_id = station_id
+        self._clock = clock
+        self._patients: dict[str, PatientIdentifiers] = {}
+
+    def set_schedule(self, payload: SchedulePayload) -> None:
+        self._patients = {a.appointment_id: a.patient for a in payload.appointments}
+
+    def checkin(self, record: CheckinRecord) -> UUID:
+        message_id = uuid4()
+        body = payloads.checkin(
+            appointment_id=record.appointment_id,
+            patient=self._patients[record.appointment_id],
+            contact_details_confirmed=record.contact_change is None,
+            # The contract carries the request, not the new details: staff ask at the desk.
+            contact_update_requested=record.contact_change is not None,
+            reason_for_visit=record.reason_for_visit,
+            checked_in_at=record.checked_in_at,
+            message_id=message_id,
+            site=self._site,
+            station_id=self._station_id,
+            sent_at=self._clock(),
+        )
+        self._link.submit(Channel.CHECKIN, to_json(body), message_id)
+        return message_id
+
+
+def schedule_to_patients(payload: SchedulePayload) -> tuple[ScheduledPatient, ...]:
+    """Today's list for the exam station, start times in the station's local time."""
+    return tuple(
+        ScheduledPatient(
+            appointment_id=a.appointment_id,
+            mrn=a.patient.mrn,
+            family_name=a.patient.family_name,
+            given_name=a.patient.given_name,
+            birth_date=a.patient.birth_date,
+            start_time=a.starts_at.astimezone().strftime("%H:%M"),
+            room=a.room,
+            provider=a.provider,
+            medications=tuple(Medication(name=m) for m in a.medications_to_review),
+            reason_for_visit=a.reason,
+        )
+        for a in payload.appointments
+    )
+
+
+def schedule_to_appointments(payload: SchedulePayload) -> tuple[Appointment, ...]:
+    """The lobby's lookup list. The schedule carries no contact details or QR tokens yet,
+    so the contact screen says "none on file" and QR codes are not matched locally."""
+    return tuple(
+        Appointment(
+            appointment_id=a.appointment_id,
+            family_name=a.patient.family_name,
+            given_name=a.patient.given_name,
+            birth_date=a.patient.birth_date,
+        )
+        for a in payload.appointments
+    )

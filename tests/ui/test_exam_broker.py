@@ -1,0 +1,169 @@
+"""A full rooming on real widgets through the real sync layer and a real Mosquitto broker:
+the schedule arrives retained, Send publishes vitals (+ alert), the practice's ack shows up."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from station.config import BrokerSection
+from station.models import AnyReading, Mode
+from station.rooming import Rooming
+from station.submission import PatientIdentifiers
+from station.sync.contract import (
+    AckPayload,
+    Appointment,
+    Channel,
+    SchedulePayload,
+    VitalsPayload,
+    to_json,
+    topic,
+)
+from station.sync.mqtt import Inbound, MqttLink
+from station.sync.outbox import Outbox
+from station.ui.presenters import ExamPresenter
+from station.ui.sync_port import SyncOutbox, schedule_to_patients
+from station.validation import validate
+from tests.fixtures.broker import Broker
+from tests.fixtures.kivy import Driver
+from tests.workflows.helpers import FakeClock, bp, spo2
+
+pytestmark = [pytest.mark.ui, pytest.mark.broker]
+SITE, STATION = "clinic-test", "exam-7"
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+PATIENT = PatientIdentifiers(
+    mrn="TEST100042", family_name="ZZTEST", given_name="Echo", birth_date=date(1979, 1, 30)
+)
+SCHEDULE = SchedulePayload(
+    message_id=uuid.UUID(int=7),
+    site=SITE,
+    station_id=STATION,
+    sent_at=NOW,
+    schedule_date=NOW.date(),
+    appointments=(
+        Appointment(
+            appointment_id="APT-TEST-0042",
+            patient=PATIENT,
+            starts_at=NOW,
+            reason="cough for a week",
+            medications_to_review=("albuterol inhaler",),
+        ),
+    ),
+)
+
+
+class Practice:
+    """The practice system's side: publishes the schedule, collects what the station sends."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.received: dict[str, list[dict[str, object]]] = {}
+        self._lock = threading.Lock()
+        subscribed = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="practice-test")
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"rooming/v1/{SITE}/+/+", 1)
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        assert subscribed.wait(10)
+
+    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        channel = msg.topic.rsplit("/", 1)[-1]
+        with self._lock:
+            self.received.setdefault(channel, []).append(json.loads(msg.payload))
+
+    def got(self, channel: str) -> list[dict[str, object]]:
+        with self._lock:
+            return list(self.received.get(channel, []))
+
+    def publish(self, channel: Channel, body: bytes, *, retain: bool = False) -> None:
+        self.client.publish(topic(SITE, STATION, channel), body, qos=1, retain=retain)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def practice(mosquitto_broker: Broker) -> Iterator[Practice]:
+    side = Practice(mosquitto_broker)
+    side.publish(Channel.SCHEDULE, to_json(SCHEDULE), retain=True)
+    yield side
+    side.close()
+
+
+def test_rooming_publishes_vitals_and_alert_and_shows_the_ack(
+    make_ui: Callable[..., Driver], mosquitto_broker: Broker, practice: Practice, tmp_path: Path
+) -> None:
+    clock = FakeClock(NOW)
+    rooming = Rooming(clock=clock, credentials={"BADGE-7": "ma-007"}, mode=Mode.DEMO)
+    outbox = Outbox(tmp_path / "outbox.sqlite3", tmp_path / "outbox.key")
+    holder: dict[str, Driver] = {}
+
+    def on_schedule(payload: SchedulePayload) -> None:  # MQTT thread: hand over
+        holder["ui"].ui.deliver(lambda: rooming.set_schedule(schedule_to_patients(payload)))
+
+    def on_ack(payload: AckPayload) -> None:
+        holder["ui"].ui.deliver(lambda: None)  # just a redraw: the outbox knows
+
+    link = MqttLink(
+        BrokerSection(host=mosquitto_broker.host, port=mosquitto_broker.port, require_tls=False),
+        site=SITE,
+        station_id=STATION,
+        outbox=outbox,
+        handlers=Inbound(on_schedule=on_schedule, on_ack=on_ack),
+        reconnect_min_s=0,
+        reconnect_max_s=1,
+    )
+    sync = SyncOutbox(link, outbox, site=SITE, station_id=STATION, clock=clock)
+    presenter = ExamPresenter(rooming, sync, sync)
+    driver = make_ui("exam", presenter)
+    holder["ui"] = driver
+    link.start()
+    try:
+        assert link.wait_connected(10)
+        driver.scan("BADGE-7")
+        row = f"{NOW.astimezone():%H:%M}   ZZTEST, Echo   ·   born 01/30/1979"
+        driver.until(lambda: row in driver.texts())
+        driver.tap(row)
+        driver.tap("Yes — both match")
+        readings: list[tuple[AnyReading, str]] = [(bp(182, 96), "cuff"), (spo2(96), "oximeter")]
+        for reading, device in readings:
+            driver.ui.deliver(lambda r=reading, d=device: presenter.device_reading(r, d))
+        driver.until(lambda: len(rooming.entries) == 2)
+        driver.tap("Review  >")
+        driver.tap("Acknowledge — clinician told")
+        driver.tap("Send")
+        driver.until(lambda: len(practice.got("vitals")) == 1 and len(practice.got("alert")) == 1)
+        vitals = VitalsPayload.model_validate(practice.got("vitals")[0])
+        assert (vitals.appointment_id, vitals.patient, vitals.ma_id, vitals.station_id) == (
+            "APT-TEST-0042",
+            PATIENT,
+            "ma-007",
+            STATION,
+        )
+        assert [(r.reading, r.device_id) for r in vitals.readings] == [(r, d) for r, d in readings]
+        age = (NOW.date() - PATIENT.birth_date).days / 365.25
+        assert [r.verdict for r in vitals.readings] == [
+            validate(r, age_years=age) for r, _ in readings
+        ]
+        assert vitals.reason_for_visit == "cough for a week"
+        alert = practice.got("alert")[0]
+        assert (alert["code"], alert["acknowledged_by"]) == ("hypertensive_crisis", "ma-007")
+        assert "Saved — waiting for the practice system" in driver.texts()
+        # The practice system files it and acks by message_id.
+        ack = AckPayload(message_id=vitals.message_id, acked_at=NOW)
+        practice.publish(Channel.ACK, to_json(ack))
+        driver.until(lambda: "Received by the practice system" in driver.texts())
+        assert "online" in driver.texts()
+    finally:
+        link.stop()
+        outbox.close()
