@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -14,6 +15,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from station.checkin import CheckinRecord, ContactChange
 from station.config import BrokerSection
 from station.models import AnyReading, Mode
 from station.rooming import Rooming
@@ -22,6 +24,7 @@ from station.sync.contract import (
     AckPayload,
     Appointment,
     Channel,
+    CheckinPayload,
     SchedulePayload,
     VitalsPayload,
     to_json,
@@ -30,7 +33,7 @@ from station.sync.contract import (
 from station.sync.mqtt import Inbound, MqttLink
 from station.sync.outbox import Outbox
 from station.ui.presenters import ExamPresenter
-from station.ui.sync_port import SyncOutbox, schedule_to_patients
+from station.ui.sync_port import SyncCheckins, SyncOutbox, schedule_to_patients
 from station.validation import validate
 from tests.fixtures.broker import Broker
 from tests.fixtures.kivy import Driver
@@ -164,6 +167,52 @@ def test_rooming_publishes_vitals_and_alert_and_shows_the_ack(
         practice.publish(Channel.ACK, to_json(ack))
         driver.until(lambda: "Received by the practice system" in driver.texts())
         assert "online" in driver.texts()
+    finally:
+        link.stop()
+        outbox.close()
+
+
+def test_lobby_checkin_is_published_with_the_schedule_identifiers(
+    mosquitto_broker: Broker, practice: Practice, tmp_path: Path
+) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite3", tmp_path / "outbox.key")
+    link = MqttLink(
+        BrokerSection(host=mosquitto_broker.host, port=mosquitto_broker.port, require_tls=False),
+        site=SITE,
+        station_id=STATION,
+        outbox=outbox,
+        reconnect_min_s=0,
+        reconnect_max_s=1,
+    )
+    checkins = SyncCheckins(link, site=SITE, station_id=STATION, clock=lambda: NOW)
+    checkins.set_schedule(SCHEDULE)
+    link.start()
+    try:
+        message_id = checkins.checkin(
+            CheckinRecord(
+                appointment_id="APT-TEST-0042",
+                checked_in_at=NOW,
+                language="es",
+                reason_for_visit="tos",
+                contact_change=ContactChange(phone="555-010-0123"),
+            )
+        )
+        deadline = 500
+        while not practice.got("checkin") and deadline:
+            time.sleep(0.02)
+            deadline -= 1
+        assert CheckinPayload.model_validate(practice.got("checkin")[0]) == CheckinPayload(
+            message_id=message_id,
+            station_id=STATION,
+            site=SITE,
+            sent_at=NOW,
+            appointment_id="APT-TEST-0042",
+            patient=PATIENT,
+            contact_details_confirmed=False,
+            contact_update_requested=True,
+            reason_for_visit="tos",
+            checked_in_at=NOW,
+        )
     finally:
         link.stop()
         outbox.close()
