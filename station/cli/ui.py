@@ -46,25 +46,19 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _has_display() -> bool:
+def has_display() -> bool:
+    """A screen to open a window on (X, Wayland, a real SDL driver, or the Pi's KMS console)."""
+    driver = os.environ.get("SDL_VIDEODRIVER", "")
     return bool(
         os.environ.get("DISPLAY")
         or os.environ.get("WAYLAND_DISPLAY")
-        or os.environ.get("SDL_VIDEODRIVER")
-        or Path("/dev/dri/card0").exists()  # the Pi's KMS console
+        or (driver and driver not in ("offscreen", "dummy"))
+        or Path("/dev/dri/card0").exists()
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        width, height = (int(part) for part in args.size.lower().split("x"))
-    except ValueError:
-        return fail(f"--size {args.size!r}: expected WIDTHxHEIGHT, like 800x480")
-    if args.screenshot:
-        os.environ["SDL_VIDEODRIVER"] = "offscreen"
-    elif not _has_display():
-        print(HOW_TO_VIEW, file=sys.stderr)
-        return 2
+def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
+    """Run the App for one mode on simulated devices until the window is closed."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     from kivy.config import Config
@@ -73,24 +67,48 @@ def run(args: argparse.Namespace) -> int:
     Config.set("graphics", "height", str(height))
     from station.ui.app import StationApp, StationUI, build_presenter, feed_demo_devices
 
-    if args.screenshot:
-        from kivy.base import EventLoop
-        from kivy.core.window import Window
-
-        EventLoop.ensure_window()
-        ui = StationUI(args.mode, build_presenter(args.mode))
-        Window.add_widget(ui.root)
-        for _ in range(4):
-            EventLoop.idle()
-        ui.root.export_to_png(args.screenshot)
-        print(f"station: wrote {args.screenshot}")
-        return 0
-
     def factory() -> StationUI:
-        ui = StationUI(args.mode, build_presenter(args.mode))
-        if args.mode == "exam":
+        ui = StationUI(mode, build_presenter(mode))
+        if mode == "exam":
             feed_demo_devices(ui)
         return ui
 
     StationApp(factory).run()
     return 0
+
+
+def screenshot(mode: str, width: int, height: int, path: str) -> int:
+    """Render the mode's first screen offscreen (no display needed) and save it as a PNG."""
+    os.environ["SDL_VIDEODRIVER"] = "offscreen"
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    from kivy.config import Config
+
+    Config.set("graphics", "width", str(width))
+    Config.set("graphics", "height", str(height))
+    from kivy.base import EventLoop
+    from kivy.core.window import Window
+
+    from station.ui.app import StationUI, build_presenter
+
+    EventLoop.ensure_window()
+    ui = StationUI(mode, build_presenter(mode))
+    Window.add_widget(ui.root)
+    for _ in range(4):
+        EventLoop.idle()
+    ui.root.export_to_png(path)
+    print(f"station: wrote {path}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        width, height = (int(part) for part in args.size.lower().split("x"))
+    except ValueError:
+        return fail(f"--size {args.size!r}: expected WIDTHxHEIGHT, like 800x480")
+    if args.screenshot:
+        return screenshot(args.mode, width, height, args.screenshot)
+    if not has_display():
+        print(HOW_TO_VIEW, file=sys.stderr)
+        return 2
+    return open_ui(args.mode, width, height)

@@ -44,3 +44,22 @@ def test_bad_size_is_a_clear_error() -> None:
         2,
         "station: --size 'big': expected WIDTHxHEIGHT, like 800x480\n",
     )
+
+
+def test_without_a_display_it_says_how_to_view_instead_of_crashing() -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "station", "ui", "--mode", "lobby"],
+        capture_output=True,
+        text=True,
+        env={**env, "KIVY_NO_ARGS": "1"},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("station: no display here")
+    assert "station ui --screenshot screen.png" in result.stderr
