@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--headless",
         action="store_true",
-        help="no screen: print each reading as a JSON line (the default in this build)",
+        help="no screen: print each reading as a JSON line (what it does without a display)",
     )
     parser.add_argument(
         "--broker", metavar="URL", help="publish to this MQTT broker, e.g. mqtt://localhost:1883"
@@ -60,6 +60,12 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--patients {args.patients} must be at least 1")
     if args.broker:
         return fail("--broker needs the sync layer, which this build does not have yet")
+    if not args.headless:
+        from station.cli import ui
+
+        if ui.has_display():
+            return ui.open_ui("exam")  # the exam screens on simulated devices (issue 7)
+        print(ui.HOW_TO_VIEW + "\nstation: running headless instead", file=sys.stderr)
     rng = random.Random(args.seed)  # noqa: S311 - simulated vitals, not secrets
     count = args.patients
     patients = itertools.count() if count is None else range(count)
