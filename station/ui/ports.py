@@ -117,8 +117,9 @@ class EspeakSpeaker:
 
     VOICES: ClassVar[dict[str, str]] = {"en": "en-us", "es": "es-419"}
 
-    def __init__(self, binary: str = "espeak-ng") -> None:
+    def __init__(self, binary: str = "espeak-ng", *, wav_path: str | None = None) -> None:
         self._binary = shutil.which(binary)
+        self._wav = wav_path  # write speech to this file instead of the speaker (tests, bench)
         self._current: subprocess.Popen[bytes] | None = None
 
     @property
@@ -131,8 +132,11 @@ class EspeakSpeaker:
         if self._current is not None and self._current.poll() is None:
             self._current.terminate()
         # Text goes on stdin, not argv: nothing the patient typed ever reaches a command line.
+        command = [self._binary, "-v", self.VOICES.get(language, "en-us"), "--stdin"]
+        if self._wav is not None:
+            command += ["-w", self._wav]
         self._current = subprocess.Popen(
-            [self._binary, "-v", self.VOICES.get(language, "en-us"), "--stdin"],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -140,3 +144,7 @@ class EspeakSpeaker:
         assert self._current.stdin is not None
         self._current.stdin.write(text.encode())
         self._current.stdin.close()
+
+    def wait(self, timeout_s: float = 10.0) -> int | None:
+        """Wait for the prompt being spoken to end; its exit status."""
+        return None if self._current is None else self._current.wait(timeout_s)
