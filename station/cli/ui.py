@@ -66,9 +66,11 @@ def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
     Config.set("graphics", "width", str(width))
     Config.set("graphics", "height", str(height))
     from station.ui.app import StationApp, StationUI, build_presenter, feed_demo_devices
+    from station.ui.ports import EspeakSpeaker
 
     def factory() -> StationUI:
-        ui = StationUI(mode, build_presenter(mode))
+        # The lobby reads each screen aloud (espeak-ng on the Pi; silent if it is missing).
+        ui = StationUI(mode, build_presenter(mode, speaker=EspeakSpeaker()))
         if mode == "exam":
             feed_demo_devices(ui)
         return ui
