@@ -77,3 +77,10 @@ def attach(parent: Any, widget: Any, shown: bool, index: int = 0) -> None:
         parent.add_widget(widget, index=index)
     elif not shown and widget.parent is not None:
         widget.parent.remove_widget(widget)
+
+
+def grow_with(row: Any, label: Any) -> None:
+    """A list row grows with its wrapped text; never below a 64 dp touch target."""
+    from kivy.metrics import dp
+
+    label.bind(height=lambda _w, h: setattr(row, "height", max(dp(64), h + dp(8))))

@@ -7,7 +7,7 @@ from typing import Any
 
 from kivy.factory import Factory
 
-from station.ui.screens.base import BaseScreen, attach, button
+from station.ui.screens.base import BaseScreen, attach, button, grow_with
 
 
 class BiomedScreen(BaseScreen):
@@ -44,7 +44,9 @@ class BiomedScreen(BaseScreen):
             for line in presenter.device_lines():
                 row = Factory.BoxLayout(size_hint_y=None, height=72, spacing=6)
                 mark = "[bound]" if line.bound else "[not bound]"
-                row.add_widget(Factory.Body(text=f"{line.title}  {mark}\n{line.detail}"))
+                label = Factory.Body(text=f"{line.title}  {mark}\n{line.detail}")
+                row.add_widget(label)
+                grow_with(row, label)
                 if line.bound:
                     row.add_widget(
                         button(

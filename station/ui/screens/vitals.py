@@ -8,7 +8,7 @@ from typing import Any
 from kivy.factory import Factory
 from kivy.metrics import dp
 
-from station.ui.screens.base import BaseScreen, Tile, attach, button
+from station.ui.screens.base import BaseScreen, Tile, attach, button, grow_with
 from station.ui.theme import SEVERITY_COLOURS
 
 KEYS = ("7", "8", "9", "Del", "4", "5", "6", ".", "1", "2", "3", "0")
@@ -90,7 +90,9 @@ class VitalsScreen(BaseScreen):
         box.clear_widgets()
         for card in cards:
             row = Factory.BoxLayout(size_hint_y=None, height=64, spacing=6)
-            row.add_widget(Factory.Body(text=f"Held back: {card.text} — {card.reason}"))
+            label = Factory.Body(text=f"Held back: {card.text} — {card.reason}")
+            row.add_widget(label)
+            grow_with(row, label)
             row.add_widget(
                 button(
                     "Accept to this patient",
