@@ -49,6 +49,7 @@ from station.sync.outbox import Outbox, Pending
 
 log = logging.getLogger(__name__)
 
+COMMIT_BACKLOG_WINDOWS = 4  # PUBACKed-but-not-yet-deleted rows allowed, in windows
 QOS = 1  # a clinical record may arrive twice (dedup by message_id), never zero times
 UNSUPPORTED_PROTOCOL = 132  # MQTT 5 CONNACK reason; a 3.1.1 broker answers return code 1
 
@@ -156,7 +157,14 @@ class MqttLink:
         self._inflight: dict[int, UUID] = {}  # paho mid -> message id awaiting PUBACK
         self._inflight_ids: set[UUID] = set()
         self._refused: set[UUID] = set()  # broker said no (ACL); retried on the next connect
-        self._acked: set[UUID] = set()  # PUBACKed, row not yet deleted (commit pending)
+        # PUBACKed, row not yet deleted: handed to the committer thread, which removes them
+        # from the outbox in one transaction per batch while the worker keeps sending.
+        # Guarded by `_commit_cond`; not resent meanwhile.
+        self._acked: set[UUID] = set()
+        self._to_commit: list[UUID] = []
+        self._commit_cond = threading.Condition()
+        self._committer: threading.Thread | None = None
+        self._committer_stop = False
         # Rows read from the outbox (in send order) but not yet handed to paho: one read
         # per window of messages instead of one per PUBACK. A cache only; the rows stay in
         # the database until their PUBACK.
@@ -177,6 +185,10 @@ class MqttLink:
         self._client = self._make_client()
         self._stopping.clear()
         self._worker = threading.Thread(target=self._run, name="mqtt-outbox", daemon=True)
+        self._committer_stop = False
+        self._committer = threading.Thread(target=self._commit_loop, name="mqtt-outbox-commit",
+                                           daemon=True)
+        self._committer.start()
         self._worker.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -185,6 +197,12 @@ class MqttLink:
         self._events.put(("stop", None))
         if self._worker is not None:
             self._worker.join(timeout_s)
+        # After the worker: it may have handed over a last batch of PUBACKs.
+        with self._commit_cond:
+            self._committer_stop = True
+            self._commit_cond.notify()
+        if self._committer is not None:
+            self._committer.join(timeout_s)
         client = self._client
         if client is not None:
             if self._connected.is_set():
@@ -382,13 +400,10 @@ class MqttLink:
                     self._call(self._handlers.on_lookup, result)
                 if self.connected:
                     self._fill_window()
-                # The deletes for these PUBACKs commit (fsync) while paho sends the window
-                # just refilled; PUBACKs arriving meanwhile make the next commit bigger.
-                self._commit_delivered()
-                if self.connected:
                     # Keep the retained status honest: when the queue empties, else every
                     # 30 s (counting rows on every event would cost more than the sending).
-                    depth = self._outbox.stats().depth if not self._inflight else -1
+                    idle = not self._inflight and not self._uncommitted()
+                    depth = self._outbox.stats().depth if idle else -1
                     stale = time.monotonic() - last_status > 30
                     if stale or (depth >= 0 and depth != depth_published):
                         self._publish_status()
@@ -398,10 +413,6 @@ class MqttLink:
                 # error and retried on the next event); it never takes the station down.
                 log.exception("MQTT outbox worker: error handling %s", kind)
                 time.sleep(0.5)
-        try:
-            self._commit_delivered()  # so what the broker has is not sent again next start
-        except Exception:
-            log.exception("MQTT outbox worker: deliveries not recorded at stop; resent later")
 
     def _call(self, handler: Callable[[Any], None] | None, value: Any) -> None:
         if handler is None:
@@ -441,6 +452,12 @@ class MqttLink:
         client = self._client
         if client is None:
             return
+        with self._commit_cond:
+            acked = set(self._acked)
+        # Backpressure: when deletes fall behind by more than a few windows, wait for the
+        # committer (it wakes this worker) instead of piling up rows the broker has.
+        if len(acked) >= COMMIT_BACKLOG_WINDOWS * self._window:
+            return
         while self.connected and len(self._inflight) < self._window:
             if not self._ahead:
                 rows = self._outbox.pending(self._window, after_seq=self._after_seq)
@@ -450,7 +467,7 @@ class MqttLink:
                 self._after_seq = rows[-1].seq
             row = self._ahead.popleft()
             if (row.message_id in self._inflight_ids or row.message_id in self._refused
-                    or row.message_id in self._acked):
+                    or row.message_id in acked):
                 continue
             info = client.publish(row.topic, row.payload, QOS, retain=row.retain)
             # NO_CONN still queues it in paho, which sends it on reconnect.
@@ -463,6 +480,7 @@ class MqttLink:
             self._inflight_ids.add(row.message_id)
 
     def _pubacks(self, acks: list[tuple[int, ReasonCode]]) -> None:
+        delivered: list[UUID] = []
         for mid, reason_code in acks:
             message_id = self._inflight.pop(mid, None)
             if message_id is None:
@@ -474,17 +492,44 @@ class MqttLink:
                 log.error("broker refused message %s (%s); kept in the outbox", message_id,
                           reason_code)
                 continue
-            self._acked.add(message_id)
+            delivered.append(message_id)
+        if delivered:
+            with self._commit_cond:
+                self._acked.update(delivered)
+                self._to_commit.extend(delivered)
+                self._commit_cond.notify()
 
-    def _commit_delivered(self) -> None:
-        """Remove the PUBACKed rows from the outbox, one transaction for all of them. On an
-        outbox error they stay in `_acked` (and are not resent) and are retried next time."""
-        if not self._acked:
-            return
-        delivered = list(self._acked)
-        self._outbox.delivered(*delivered)
-        self._acked.difference_update(delivered)
-        self.delivered_count += len(delivered)
+    def _uncommitted(self) -> int:
+        with self._commit_cond:
+            return len(self._acked)
+
+    def _commit_loop(self) -> None:
+        """The committer thread: delete PUBACKed rows, everything waiting in one transaction
+        (the longer an fsync takes, the more PUBACKs the next one covers). On an outbox
+        error the ids are kept and retried; at stop, one last try, then they are left to be
+        resent on the next start (at least once, never lost)."""
+        while True:
+            with self._commit_cond:
+                while not self._to_commit and not self._committer_stop:
+                    self._commit_cond.wait()
+                if not self._to_commit:
+                    return
+                batch, self._to_commit = self._to_commit, []
+            try:
+                self._outbox.delivered(*batch)
+            except Exception:
+                log.exception("MQTT outbox: %d deliveries not recorded yet; retrying",
+                              len(batch))
+                with self._commit_cond:
+                    if self._committer_stop:
+                        return
+                    self._to_commit[:0] = batch
+                    self._commit_cond.wait(0.5)
+                continue
+            with self._commit_cond:
+                self._acked.difference_update(batch)
+            self.delivered_count += len(batch)
+            self._events.put(("wake", None))  # room for more if the worker held back
 
     def _inbound(self, channel: Channel, body: bytes) -> None:
         try:

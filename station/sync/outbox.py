@@ -108,7 +108,12 @@ def _utc_now() -> datetime:
 
 
 class Outbox:
-    """Thread-safe: the UI thread puts, the MQTT thread deletes on PUBACK."""
+    """Thread-safe: the UI thread puts, the MQTT threads read and delete on PUBACK.
+
+    Two connections to the one file: writes (put, delivered, ack) go through one, reads of
+    the queue (pending, stats) through the other, so reading the next window never waits
+    behind the fsync of a commit (WAL readers see the last committed state).
+    """
 
     def __init__(
         self,
@@ -120,7 +125,8 @@ class Outbox:
         self._path = db_path
         self._clock = clock
         self._aead = AESGCM(load_or_create_key(key_path))
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the write connection
+        self._read_lock = threading.Lock()  # the read connection
         try:
             self._db = sqlite3.connect(
                 db_path, isolation_level=None, check_same_thread=False, timeout=30
@@ -132,6 +138,9 @@ class Outbox:
                 raise OutboxError(f"outbox {db_path} is corrupt: {check}; see `station outbox "
                                   "export` to recover what is readable")
             self._db.executescript(SCHEMA)
+            self._reader = sqlite3.connect(
+                db_path, isolation_level=None, check_same_thread=False, timeout=30
+            )
         except sqlite3.DatabaseError as exc:
             raise OutboxError(
                 f"outbox {db_path} cannot be opened ({exc}); it is not touched — move it "
@@ -139,7 +148,8 @@ class Outbox:
             ) from exc
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
+            self._reader.close()
             self._db.close()
 
     @contextlib.contextmanager
@@ -186,8 +196,8 @@ class Outbox:
 
     def pending(self, limit: int = 100, *, after_seq: int = 0) -> list[Pending]:
         """The oldest undelivered messages in send order, decrypted."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._read_lock:
+            rows = self._reader.execute(
                 "SELECT seq, message_id, topic, retain, nonce, ciphertext FROM outbox "
                 "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
@@ -246,13 +256,17 @@ class Outbox:
         return DeliveryState.RECEIVED if row[0] else DeliveryState.DELIVERED
 
     def stats(self) -> OutboxStats:
-        with self._lock:
-            depth, oldest = self._db.execute(
-                "SELECT COUNT(*), MIN(enqueued_at) FROM outbox"
-            ).fetchone()
-            (awaiting,) = self._db.execute(
-                "SELECT COUNT(*) FROM delivery WHERE acknowledged_at IS NULL"
-            ).fetchone()
+        with self._read_lock:
+            self._reader.execute("BEGIN")  # one snapshot for both counts
+            try:
+                depth, oldest = self._reader.execute(
+                    "SELECT COUNT(*), MIN(enqueued_at) FROM outbox"
+                ).fetchone()
+                (awaiting,) = self._reader.execute(
+                    "SELECT COUNT(*) FROM delivery WHERE acknowledged_at IS NULL"
+                ).fetchone()
+            finally:
+                self._reader.execute("COMMIT")
         return OutboxStats(
             depth=depth,
             oldest_enqueued_at=datetime.fromisoformat(oldest) if oldest else None,
