@@ -31,6 +31,7 @@ from kivy.uix.textinput import TextInput
 from station.biomed import Biomed, DeviceRow
 from station.checkin import Appointment, Checkin
 from station.config import DisplaySection, Settings, parse_settings
+from station.guard import WrongPatientGuard
 from station.models import CuffPressure, Mode
 from station.rooming import Medication, Rooming, ScheduledPatient
 from station.ui.ports import MemoryOutbox, MemorySpeaker, Speaker, VitalsOutbox
@@ -307,7 +308,12 @@ def demo_settings() -> Settings:
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    # Aware, in the station's zone: device clocks send local wall time without a zone,
+    # and the guard reads those in the zone of this clock.
+    return datetime.now(UTC).astimezone()
+
+
+DEMO_DEVICES = ("cuff", "oximeter", "thermometer", "scale")
 
 
 def build_presenter(
@@ -327,7 +333,8 @@ def build_presenter(
             clock=clock, credentials=DEMO_CREDENTIALS, display=display, mode=Mode.DEMO
         )
         rooming.set_schedule(demo_schedule(clock().date()))
-        return ExamPresenter(rooming, box, sink)
+        guard = WrongPatientGuard(clock, DEMO_DEVICES)
+        return ExamPresenter(rooming, box, sink, guard=guard)
     if mode == "lobby":
         checkin = Checkin(clock=clock, staff_pin=DEMO_STAFF_PIN)
         checkin.set_appointments(demo_appointments())
@@ -397,7 +404,7 @@ def feed_demo_devices(ui: StationUI, *, seed: int = 1, frame_s: float = 0.1) -> 
                 ui.deliver(partial(presenter.device_reading, frame, "cuff"))
                 time.sleep(frame_s)
             at = datetime.now() + timedelta(seconds=1)
-            names = ("cuff", "oximeter", "thermometer", "scale")
+            names = DEMO_DEVICES
             for name, reading in zip(names, simulated_readings(rng, at), strict=True):
                 ui.deliver(partial(presenter.device_reading, reading, name))
                 time.sleep(frame_s * 5)

@@ -18,9 +18,11 @@ from station.biomed import Biomed, DeviceRow
 from station.checkin import Checkin, CheckinState, ContactChange, TickResult
 from station.config import DisplaySection
 from station.errors import StationError
+from station.guard import Attached, Live, Outcome, Unassigned, WrongPatientGuard
 from station.models import AnyReading, Kind
 from station.rooming import (
     COMMON_COMPLAINTS,
+    CONFIRMED_STATES,
     MANUAL_FIELDS,
     IllegalTransitionError,
     MedicationStatus,
@@ -242,12 +244,13 @@ class ExamPresenter(_Base):
         rooming: Rooming,
         outbox: VitalsOutbox,
         events: AlertSink,
-        device_names: dict[str, str] | None = None,
+        *,
+        guard: WrongPatientGuard | None = None,
     ) -> None:
         self.rooming = rooming
         self.outbox = outbox
         self.events = events
-        self.device_names = device_names or {}
+        self.guard = guard
         self.message = ""
         self.keypad: KeypadView | None = None
         self._keypad_kind: Kind | None = None
@@ -284,6 +287,7 @@ class ExamPresenter(_Base):
     def confirm(self) -> None:
         self._tap()
         _try(self, self.rooming.confirm_identifiers)
+        self._sync_guard()
 
     def not_this_patient(self) -> None:
         self._tap()
@@ -305,8 +309,47 @@ class ExamPresenter(_Base):
     def device_reading(
         self, reading: AnyReading, device_id: str, held_reason: str | None = None
     ) -> None:
-        """On the Kivy thread (the app hands it over with Clock.schedule_once)."""
-        self.rooming.on_device_reading(reading, device_id, held_reason=held_reason)
+        """On the Kivy thread (the app hands it over with Clock.schedule_once).
+
+        With a wrong-patient guard, every reading goes through it first: unbound devices
+        are ignored, connect bursts held, doubtful readings sent to the tray with its words.
+        """
+        if self.guard is None or held_reason is not None:
+            self.rooming.on_device_reading(reading, device_id, held_reason=held_reason)
+            return
+        self._sync_guard()
+        self._apply(self.guard.offer(device_id, reading))
+
+    def device_connected(self, device_id: str) -> None:
+        if self.guard is not None:
+            self.guard.device_connected(device_id)
+
+    def _sync_guard(self) -> None:
+        """The guard's session is the rooming's confirmed patient, opened at confirmation."""
+        guard = self.guard
+        if guard is None:
+            return
+        patient = self.rooming.patient
+        confirmed = self.rooming.state in CONFIRMED_STATES and patient is not None
+        current = guard.session.session_id if guard.session else None
+        if confirmed and patient is not None and current != patient.appointment_id:
+            guard.open_session(patient.appointment_id)
+        elif not confirmed and current is not None:
+            guard.close_session()
+
+    def _apply(self, outcomes: list[Outcome]) -> None:
+        assert self.guard is not None
+        for outcome in outcomes:
+            if isinstance(outcome, Attached | Live):
+                self.rooming.on_device_reading(outcome.reading, outcome.device_id)
+            elif isinstance(outcome, Unassigned):
+                entry = outcome.entry
+                self.rooming.on_device_reading(
+                    entry.reading, entry.device_id, held_reason=entry.describe()
+                )
+                # One tray, the rooming's: the MA accepts or discards there.
+                self.guard.discard(entry.entry_id)
+            # Held: judged when its window closes (tick). Ignored: not this station's device.
 
     def accept_tray(self, item_id: int) -> None:
         self._tap()
@@ -354,7 +397,10 @@ class ExamPresenter(_Base):
         _try(self, self.rooming.next_patient)
 
     def tick(self) -> bool:
-        """The inactivity timer; True when it signed the MA out."""
+        """The inactivity timer and the guard's burst windows; True when it signed out."""
+        if self.guard is not None:
+            self._sync_guard()
+            self._apply(self.guard.flush())
         out = self.rooming.tick()
         if out:
             self.keypad = None
