@@ -65,6 +65,9 @@ def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
 
     Config.set("graphics", "width", str(width))
     Config.set("graphics", "height", str(height))
+    if mode == "lobby":
+        # A kiosk has no keyboard: dock Kivy's on-screen one (a USB keyboard still works).
+        Config.set("kivy", "keyboard_mode", "systemanddock")
     from station.ui.app import StationApp, StationUI, build_presenter, feed_demo_devices
     from station.ui.ports import EspeakSpeaker
 
