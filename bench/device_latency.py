@@ -52,7 +52,9 @@ async def measure(fake: object, thermo: object, *, station: bool) -> list[float]
 
     runner = None
     if station:
-        binding = BoundDevice(id="thermo", profile="gatt-thermometer", address=peripheral.address)
+        binding = BoundDevice(
+            id="thermo", profile="generic-ble-thermometer", address=peripheral.address
+        )
         guard = WrongPatientGuard(datetime.now, ["thermo"], GuardSection(connect_burst_window_s=0))
         guard.open_session("BENCH")
 

@@ -25,7 +25,15 @@ def test_bind_list_unbind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main([*sd, "bind", CUFF.lower(), "--profile", "and-ua-651ble", "--id", "cuff"]) == 0
     assert (
         main(
-            [*sd, "bind", "/dev/serial/by-id/usb-Nonin-if00", "--profile", "nonin-x", "--id", "ox"]
+            [
+                *sd,
+                "bind",
+                "/dev/serial/by-id/usb-Nonin-if00",
+                "--profile",
+                "nonin-xpod-3012lp",
+                "--id",
+                "ox",
+            ]
         )
         == 0
     )
@@ -33,7 +41,7 @@ def test_bind_list_unbind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out.splitlines()
     assert out[-2:] == [
         "cuff         and-ua-651ble          AA:BB:CC:DD:EE:01",
-        "ox           nonin-x                /dev/serial/by-id/usb-Nonin-if00",
+        "ox           nonin-xpod-3012lp      /dev/serial/by-id/usb-Nonin-if00",
     ]
     assert main([*sd, "unbind", "cuff"]) == 0
     assert main([*sd, "unbind", "cuff"]) == 2
@@ -46,7 +54,9 @@ def test_bind_refuses_unknown_ble_profile(
     code = main(["devices", "--state-dir", str(tmp_path), "bind", CUFF, "--profile", "nope"])
     assert code == 2
     err = capsys.readouterr().err
-    assert err.startswith("station: unknown BLE profile 'nope'; expected one of: and-ua-651ble, ")
+    assert err.startswith(
+        "station: unknown Bluetooth profile 'nope'; expected one of: and-ua-651ble, "
+    )
     assert not (tmp_path / "bindings.json").exists()
 
 
@@ -88,8 +98,9 @@ def test_scan_shows_profiles_and_binding(fake_bluez: FakeBlueZ, tmp_path: Path) 
         re.sub(r" -5[89] dBm", " RSSI", " ".join(line.split())) for line in proc.stdout.splitlines()
     ]
     assert lines == [
-        "AA:BB:CC:DD:EE:01 RSSI A&D_UA-651BLE and-ua-651ble,gatt-blood-pressure bound as cuff",
-        "AA:BB:CC:DD:EE:99 RSSI Cuff-next-door gatt-blood-pressure not bound",
+        "AA:BB:CC:DD:EE:01 RSSI A&D_UA-651BLE and-ua-651ble,generic-ble-blood-pressure "
+        "bound as cuff",
+        "AA:BB:CC:DD:EE:99 RSSI Cuff-next-door generic-ble-blood-pressure not bound",
     ]
 
 
@@ -107,7 +118,7 @@ def test_test_command_prints_one_reading_decoded_and_raw(
                 "bind",
                 CUFF,
                 "--profile",
-                "gatt-blood-pressure",
+                "generic-ble-blood-pressure",
                 "--id",
                 "cuff",
             ]

@@ -17,7 +17,7 @@ from station.errors import ConfigError
 EXAMPLES = """\
   station devices scan --seconds 5              # BLE devices in range, with matching profiles
   station devices bind AA:BB:CC:DD:EE:01 --profile and-ua-651ble --id cuff
-  station devices bind /dev/serial/by-id/usb-Nonin-if00 --profile nonin-xpod-format2 --id ox
+  station devices bind /dev/serial/by-id/usb-Nonin-if00 --profile nonin-xpod-3012lp --id ox
   station devices list
   station devices test cuff --seconds 60        # wait for one reading: decoded + raw
   station devices log cuff                      # raw frames as they arrive (Ctrl-C to stop)
@@ -75,16 +75,29 @@ def _store(args: argparse.Namespace) -> Any:
     return BindingStore(_state_dir(args))
 
 
+def _profiles() -> Any:
+    from station.devices.profiles import load_profiles
+
+    return load_profiles()
+
+
 def run_bind(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from station.config import describe_validation_error
-    from station.devices.ble_link import BLE_PROFILES
+    from station.devices.profiles import Transport
 
     is_ble = bool(ADDRESS.match(args.target))
-    if is_ble and args.profile not in BLE_PROFILES:
-        known = ", ".join(sorted(BLE_PROFILES))
-        return fail(f"unknown BLE profile {args.profile!r}; expected one of: {known}")
+    wanted = Transport.BLE if is_ble else Transport.SERIAL
+    try:
+        profiles = _profiles()
+    except ConfigError as exc:
+        return fail(str(exc))
+    profile = profiles.get(args.profile)
+    if profile is None or profile.transport != wanted:
+        what = "Bluetooth" if is_ble else "serial"
+        known = ", ".join(sorted(p.id for p in profiles.values() if p.transport == wanted))
+        return fail(f"unknown {what} profile {args.profile!r}; expected one of: {known}")
     device_id = args.device_id or args.profile
     try:
         device = BoundDevice(
@@ -128,10 +141,16 @@ def run_scan(args: argparse.Namespace) -> int:
     from bleak import BleakScanner
     from bleak.exc import BleakError
 
-    from station.devices.ble_link import BLE_PROFILES, match_profiles, uuid128
+    from station.devices.profiles import match_profiles
 
+    try:
+        profiles = _profiles()
+    except ConfigError as exc:
+        return fail(str(exc))
     bound = {d.address: d.id for d in _store(args).list() if d.address}
-    uuids = sorted({uuid128(u) for p in BLE_PROFILES.values() for u in p.service_uuids})
+    uuids = sorted(
+        {str(u) for p in profiles.values() if p.ble is not None for u in p.ble.match.service_uuids}
+    )
 
     async def scan() -> dict[str, Any]:
         found = await BleakScanner.discover(args.seconds, service_uuids=uuids, return_adv=True)
@@ -144,9 +163,10 @@ def run_scan(args: argparse.Namespace) -> int:
     rows = sorted(found.values(), key=lambda pair: pair[0].address)
     for device, adv in rows:
         name = adv.local_name or device.name or "?"
-        profiles = ",".join(match_profiles(adv.service_uuids, name)) or "-"
+        matched = match_profiles(profiles.values(), adv.service_uuids, name, adv.manufacturer_data)
         status = f"bound as {bound[device.address]}" if device.address in bound else "not bound"
-        print(f"{device.address}  {adv.rssi:>4} dBm  {name:<18} {profiles:<34} {status}")
+        names = ",".join(matched) or "-"
+        print(f"{device.address}  {adv.rssi:>4} dBm  {name:<18} {names:<34} {status}")
     if not rows:
         print(f"nothing found in {args.seconds:g} s")
     return 0

@@ -1,14 +1,15 @@
 """The Bluetooth LE link (bleak): scans, connects only to bound devices, turns GATT into events.
 
 One `BleLink` runs one continuous scan filtered by the health-service UUIDs of the bound
-profiles. An advert from a bound address (and a name the profile accepts) starts a
-connection; anything else is only remembered for `station devices scan`. On connect the
-link reads the feature / battery / firmware characteristics, writes the device clock where
-the profile says so, subscribes to the measurement characteristics (StartNotify, never
-AcquireNotify: devices that send before the CCCD write completes lose data otherwise) and
-optionally asks RACP for the stored records. When the device goes away the link waits for
-its next advert: a cuff that sleeps between measurements is normal. Failed connects back
-off exponentially.
+devices' firmware profiles (firmware_profiles/*.toml: the `[ble]` table says what to match,
+read, write and subscribe; biomed adds a model with a file, not code). An advert from a
+bound address (and a name the profile accepts) starts a connection; anything else is only
+remembered for `station devices scan`. On connect the link reads the feature / battery /
+firmware characteristics, writes the device clock where the profile says so, subscribes to
+the measurement characteristics (StartNotify, never AcquireNotify: devices that send before
+the CCCD write completes lose data otherwise) and optionally asks RACP for the stored
+records. When the device goes away the link waits for its next advert: a cuff that sleeps
+between measurements is normal. Failed connects back off exponentially.
 
 Events go to one sink callback, called on the link's asyncio loop; the device manager does
 the thread hand-off. Notification handling is idempotent: a callback from an earlier
@@ -38,7 +39,15 @@ from pydantic import BaseModel, ConfigDict
 from station.config import BoundDevice
 from station.devices.codecs.base import FrameCodec
 from station.devices.codecs.registry import get_codec
-from station.errors import FrameError
+from station.devices.profiles import (
+    BleSection,
+    ClockWrite,
+    FirmwareProfile,
+    load_profiles,
+    match_profiles,
+    uuid128,
+)
+from station.errors import ConfigError, FrameError
 from station.models import AnyReading, Mode
 
 log = logging.getLogger(__name__)
@@ -49,11 +58,6 @@ DUPLICATE_WINDOW_S = 0.25
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 CONNECT_TIMEOUT_S = 15.0
-
-
-def uuid128(uuid: str) -> str:
-    text = uuid.lower().removeprefix("0x")
-    return f"0000{text}-0000-1000-8000-00805f9b34fb" if len(text) == 4 else text
 
 
 # Standard GATT pieces every profile may use.
@@ -68,128 +72,26 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Pairing(StrEnum):
-    NONE = "none"  # no bond needed
-    JUST_WORKS = "just_works"  # bond, nothing to type (agent: NoInputNoOutput)
-    PASSKEY = "passkey"  # the device shows a passkey the MA types on the screen
-
-
-class ClockWrite(StrEnum):
-    NONE = "none"
-    DATE_TIME = "date_time"  # A&D: write 0x2A08 on connect
-    CURRENT_TIME = "current_time"  # Omron and others: write 0x2A2B
-
-
-class BleProfile(_Frozen):
-    """How to talk to one model over BLE: what to match, read, write and subscribe."""
-
-    id: str
-    summary: str
-    service_uuids: tuple[str, ...]  # advertised; the scan filter and the first match rule
-    name_prefixes: tuple[str, ...] = ()  # advertised name must start with one (empty: any)
-    measurements: Mapping[str, str]  # characteristic UUID -> codec name; subscribed
-    features: Mapping[str, str] = {}  # characteristic UUID -> codec name; read on connect
-    clock: ClockWrite = ClockWrite.NONE
-    racp: bool = False
-    use_start_notify: bool = True
-    pairing: Pairing = Pairing.NONE
-
-    def matches(self, service_uuids: Iterable[str], name: str | None) -> bool:
-        advertised = {uuid128(u) for u in service_uuids}
-        if not advertised & {uuid128(u) for u in self.service_uuids}:
-            return False
-        return not self.name_prefixes or any(
-            (name or "").startswith(prefix) for prefix in self.name_prefixes
-        )
-
-
-def _p(**kw: object) -> BleProfile:
-    return BleProfile.model_validate(kw)
-
-
-NONIN_3230_SERVICE = "46a970e0-0d5f-11e2-8b5e-0002a5d5c51b"
-NONIN_3230_MEASUREMENT = "0aad7ea0-0d60-11e2-8e3c-0002a5d5c51b"
-
-# The BLE side of the device profiles, by profile id.
-BLE_PROFILES: dict[str, BleProfile] = {
-    p.id: p
-    for p in (
-        _p(
-            id="gatt-blood-pressure",
-            summary="any cuff with the standard Blood Pressure service (0x1810)",
-            service_uuids=("1810",),
-            measurements={"2a35": "ble:2a35", "2a36": "ble:2a36"},
-            features={"2a49": "ble:2a49"},
-            racp=True,  # subscribed only when the cuff has it
-        ),
-        _p(
-            id="and-ua-651ble",
-            summary="A&D UA-651BLE cuff: wants its Date Time written on connect",
-            service_uuids=("1810",),
-            name_prefixes=("A&D_UA-651", "UA-651"),
-            measurements={"2a35": "ble:2a35", "2a36": "ble:2a36"},
-            features={"2a49": "ble:2a49"},
-            clock=ClockWrite.DATE_TIME,
-        ),
-        _p(
-            id="beurer-bm57",
-            summary="Beurer BM57-class cuff: stored readings over RACP, passkey at first pairing",
-            service_uuids=("1810",),
-            name_prefixes=("BM57", "BM54", "SBM69"),
-            measurements={"2a35": "ble:2a35", "2a36": "ble:2a36"},
-            features={"2a49": "ble:2a49"},
-            clock=ClockWrite.CURRENT_TIME,
-            racp=True,
-            pairing=Pairing.PASSKEY,
-        ),
-        _p(
-            id="gatt-thermometer",
-            summary="any thermometer with the standard Health Thermometer service (0x1809)",
-            service_uuids=("1809",),
-            measurements={"2a1c": "ble:2a1c"},
-            features={"2a1d": "ble:2a1d"},
-        ),
-        _p(
-            id="gatt-weight-scale",
-            summary="any scale with the standard Weight Scale service (0x181D)",
-            service_uuids=("181d",),
-            measurements={"2a9d": "ble:2a9d"},
-            features={"2a9e": "ble:2a9e"},
-            clock=ClockWrite.DATE_TIME,
-        ),
-        _p(
-            id="gatt-pulse-oximeter",
-            summary="any oximeter with the standard Pulse Oximeter service (0x1822)",
-            service_uuids=("1822",),
-            measurements={"2a5e": "ble:2a5e", "2a5f": "ble:2a5f"},
-            features={"2a60": "ble:2a60"},
-        ),
-        _p(
-            id="nonin-3230",
-            summary="Nonin 3230 WristOx (proprietary oximetry service)",
-            service_uuids=(NONIN_3230_SERVICE,),
-            name_prefixes=("Nonin3230",),
-            measurements={NONIN_3230_MEASUREMENT: "ble:nonin-3230"},
-            pairing=Pairing.JUST_WORKS,
-        ),
-    )
-}
-
-
-def ble_profile(profile_id: str) -> BleProfile:
-    try:
-        return BLE_PROFILES[profile_id]
-    except KeyError:
-        known = ", ".join(sorted(BLE_PROFILES))
-        raise KeyError(f"unknown BLE profile {profile_id!r}; known: {known}") from None
-
-
-def match_profiles(service_uuids: Iterable[str], name: str | None) -> list[str]:
-    """Profile ids whose match rules accept this advert, most specific (named) first."""
-    uuids = list(service_uuids)
-    found = [p for p in BLE_PROFILES.values() if p.matches(uuids, name)]
-    found.sort(key=lambda p: (not p.name_prefixes, p.id))
-    return [p.id for p in found]
+def ble_profiles(
+    bindings: Iterable[BoundDevice], profiles: Mapping[str, FirmwareProfile]
+) -> dict[str, FirmwareProfile]:
+    """The firmware profile of every Bluetooth binding, by address; ConfigError names a bad one."""
+    found: dict[str, FirmwareProfile] = {}
+    problems: list[str] = []
+    for binding in bindings:
+        if binding.address is None:
+            continue
+        profile = profiles.get(binding.profile)
+        if profile is None:
+            known = ", ".join(sorted(p.id for p in profiles.values() if p.ble is not None))
+            problems.append(f"{binding.id}: unknown profile {binding.profile!r}; known: {known}")
+        elif profile.ble is None:
+            problems.append(f"{binding.id}: profile {binding.profile!r} is not a Bluetooth profile")
+        else:
+            found[binding.address.upper()] = profile
+    if problems:
+        raise ConfigError("bindings", problems)
+    return found
 
 
 def encode_date_time(when: datetime) -> bytes:
@@ -309,7 +211,8 @@ class Seen(_Frozen):
 @dataclass
 class _Device:
     binding: BoundDevice
-    profile: BleProfile
+    profile: FirmwareProfile
+    ble: BleSection
     generation: int = 0
     state: LinkState = LinkState.SLEEPING
     task: asyncio.Task[None] | None = None
@@ -317,6 +220,7 @@ class _Device:
     retry_at: float = 0.0
     backoff_s: float = BACKOFF_FIRST_S
     last_frames: dict[str, tuple[bytes, float]] = field(default_factory=dict)
+    pending: set[asyncio.Task[None]] = field(default_factory=set)  # e.g. a clock write
 
 
 class BleLink:
@@ -331,25 +235,31 @@ class BleLink:
         mode: Mode = Mode.REAL,
         fetch_stored: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
-        pair: Callable[[str], bool] | None = None,
+        profiles: Mapping[str, FirmwareProfile] | None = None,
     ) -> None:
+        """`profiles`: the firmware profiles by id (default: `load_profiles()`)."""
         self._sink = sink
         self._clock = clock
         self._mode = mode
         self._fetch_stored = fetch_stored
         self._monotonic = monotonic
+        self._profiles = dict(load_profiles() if profiles is None else profiles)
+        bound = list(bindings)
+        by_address = ble_profiles(bound, self._profiles)
         self._devices: dict[str, _Device] = {}
-        for binding in bindings:
+        for binding in bound:
             if binding.address is None:
                 continue
-            self._devices[binding.address.upper()] = _Device(binding, ble_profile(binding.profile))
+            profile = by_address[binding.address.upper()]
+            assert profile.ble is not None  # ble_profiles() checked it
+            self._devices[binding.address.upper()] = _Device(binding, profile, profile.ble)
         self.seen: dict[str, Seen] = {}
         self._scanner: BleakScanner | None = None
         self._stopped = asyncio.Event()
 
     @property
     def service_uuids(self) -> list[str]:
-        return sorted({uuid128(u) for d in self._devices.values() for u in d.profile.service_uuids})
+        return sorted({str(u) for d in self._devices.values() for u in d.ble.match.service_uuids})
 
     def state(self, device_id: str) -> LinkState | None:
         for device in self._devices.values():
@@ -371,6 +281,8 @@ class BleLink:
             with contextlib.suppress(BleakError):
                 await scanner.stop()
             for device in self._devices.values():
+                for pending in list(device.pending):
+                    pending.cancel()
                 if device.task is not None:
                     device.task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, BleakError):
@@ -385,17 +297,21 @@ class BleLink:
     def _on_advert(self, ble_device: BLEDevice, adv: AdvertisementData) -> None:
         address = ble_device.address.upper()
         device = self._devices.get(address)
+        name = adv.local_name or ble_device.name
+        makers = list(adv.manufacturer_data)
         self.seen[address] = Seen(
             address=address,
-            name=adv.local_name or ble_device.name,
+            name=name,
             rssi=adv.rssi,
             service_uuids=tuple(adv.service_uuids),
-            profiles=tuple(match_profiles(adv.service_uuids, adv.local_name or ble_device.name)),
+            profiles=tuple(
+                match_profiles(self._profiles.values(), adv.service_uuids, name, makers)
+            ),
             bound_id=device.binding.id if device else None,
         )
         if device is None:
             return  # the cuff in the next room: seen, never connected
-        if not device.profile.matches(adv.service_uuids, adv.local_name or ble_device.name):
+        if not device.ble.match.accepts(adv.service_uuids, name, makers):
             return
         if device.task is not None and not device.task.done():
             return
@@ -418,7 +334,7 @@ class BleLink:
             ble_device,
             disconnected_callback=lambda _c: gone.set(),
             timeout=CONNECT_TIMEOUT_S,
-            pair=device.profile.pairing is not Pairing.NONE,
+            pair=device.profile.pairs,
         )
         device.client = client
         try:
@@ -443,7 +359,8 @@ class BleLink:
                 await client.disconnect()
 
     async def _set_up(self, device: _Device, client: BleakClient, generation: int) -> None:
-        profile = device.profile
+        profile = device.ble
+        start_notify = device.profile.behaviour.use_start_notify
         chars = {c.uuid: c for s in client.services for c in s.characteristics}
         battery: int | None = None
         firmware: str | None = None
@@ -464,7 +381,15 @@ class BleLink:
                 continue
             raw = bytes(await client.read_gatt_char(char))
             self._sink(self._decode_feature(device, char.uuid, codec_name, raw))
-        await self._write_clock(device, client, chars)
+        if profile.clock is ClockWrite.CURRENT_TIME_AFTER_NOTIFY:
+            if CURRENT_TIME in chars:
+                await client.start_notify(
+                    chars[CURRENT_TIME],
+                    self._current_time_handler(device, generation, client, chars),
+                    bluez={"use_start_notify": start_notify},
+                )
+        else:
+            await self._write_clock(device, client, chars)
         for uuid, codec_name in profile.measurements.items():
             char = chars.get(uuid128(uuid))
             if char is None:
@@ -472,13 +397,13 @@ class BleLink:
             await client.start_notify(
                 char,
                 self._handler(device, generation, char.uuid, codec_name),
-                bluez={"use_start_notify": profile.use_start_notify},
+                bluez={"use_start_notify": start_notify},
             )
         if profile.racp and RACP in chars:
             await client.start_notify(
                 chars[RACP],
                 self._racp_handler(device, generation),
-                bluez={"use_start_notify": profile.use_start_notify},
+                bluez={"use_start_notify": start_notify},
             )
             if self._fetch_stored:
                 await client.write_gatt_char(chars[RACP], RACP_REPORT_ALL, response=True)
@@ -486,7 +411,7 @@ class BleLink:
     async def _write_clock(
         self, device: _Device, client: BleakClient, chars: Mapping[str, BleakGATTCharacteristic]
     ) -> None:
-        kind = device.profile.clock
+        kind = device.ble.clock
         if kind is ClockWrite.NONE:
             return
         uuid = DATE_TIME if kind is ClockWrite.DATE_TIME else CURRENT_TIME
@@ -497,13 +422,34 @@ class BleLink:
         value = encode_date_time(now) if kind is ClockWrite.DATE_TIME else encode_current_time(now)
         try:
             await client.write_gatt_char(char, value, response=True)
-        except BleakError as exc:
+        except (BleakError, TimeoutError, OSError) as exc:
             # Some models refuse the write; their readings are then judged by the guard's skew.
             log.warning("device %s refused the clock write: %s", device.binding.id, exc)
             return
         self._sink(
             ClockWritten(device_id=device.binding.id, characteristic=uuid, written_hex=value.hex())
         )
+
+    def _current_time_handler(
+        self,
+        device: _Device,
+        generation: int,
+        client: BleakClient,
+        chars: Mapping[str, BleakGATTCharacteristic],
+    ) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
+        """Omron: write the time once, after the first Current Time notification."""
+        done = False
+
+        def on_time(_char: BleakGATTCharacteristic, _value: bytearray) -> None:
+            nonlocal done
+            if done or generation != device.generation:
+                return
+            done = True
+            task = asyncio.ensure_future(self._write_clock(device, client, chars))
+            device.pending.add(task)
+            task.add_done_callback(device.pending.discard)
+
+        return on_time
 
     def _decode_feature(self, device: _Device, uuid: str, codec_name: str, raw: bytes) -> LinkEvent:
         try:

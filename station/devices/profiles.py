@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from station.config import describe_validation_error
 from station.devices.codecs.serial.events import DeviceEventCode
@@ -47,10 +55,31 @@ DEVICE_KINDS = (
 )
 
 HexBytes = Annotated[str, Field(pattern=HEX_BYTES)]
+CodecName = Annotated[str, Field(pattern=CODEC_NAME)]
 
 
 def hex_bytes(text: str) -> bytes:
     return bytes.fromhex("".join(text.split()))
+
+
+def uuid128(uuid: str) -> str:
+    """A GATT UUID as BlueZ spells it: "2A35" or "0x2a35" -> "00002a35-0000-1000-8000-…"."""
+    text = uuid.strip().lower().removeprefix("0x")
+    return f"0000{text}-0000-1000-8000-00805f9b34fb" if len(text) == 4 else text
+
+
+def _gatt_uuid(text: str) -> str:
+    full = uuid128(text)
+    try:
+        UUID(full)
+    except ValueError:
+        raise ValueError(
+            'not a GATT UUID; expected 4 hex digits ("2a35") or a 128-bit UUID'
+        ) from None
+    return full
+
+
+GattUuid = Annotated[str, AfterValidator(_gatt_uuid)]
 
 
 class _Strict(BaseModel):
@@ -160,17 +189,46 @@ class BleMatch(_Strict):
             raise ValueError("match: give service_uuids, name_pattern or manufacturer_id")
         return self
 
+    def accepts(
+        self, service_uuids: Iterable[str], name: str | None, manufacturer_ids: Iterable[int] = ()
+    ) -> bool:
+        """Whether an advert passes every rule this profile gives (rules not given pass)."""
+        if self.service_uuids:
+            wanted = {str(u) for u in self.service_uuids}
+            if not wanted & {uuid128(u) for u in service_uuids}:
+                return False
+        if self.name_pattern is not None and not re.search(self.name_pattern, name or ""):
+            return False
+        return self.manufacturer_id is None or self.manufacturer_id in set(manufacturer_ids)
+
+
+class ClockWrite(StrEnum):
+    """Which clock characteristic the station writes, and when."""
+
+    NONE = "none"
+    DATE_TIME = "date_time"  # Date Time 0x2A08, right after connecting (A&D)
+    CURRENT_TIME = "current_time"  # Current Time 0x2A2B, right after connecting
+    # Current Time 0x2A2B, after the device's first Current Time notification (Omron)
+    CURRENT_TIME_AFTER_NOTIFY = "current_time_after_notify"
+
 
 class BleSection(_Strict):
     match: BleMatch
+    # characteristic UUID (0x2A35 as "2a35", or 128-bit) -> codec; subscribed on connect
+    measurements: Annotated[dict[GattUuid, CodecName], Field(min_length=1)]
+    # characteristic UUID -> codec; read once on connect (e.g. Blood Pressure Feature 0x2A49)
+    features: dict[GattUuid, CodecName] = {}
+    clock: ClockWrite = ClockWrite.NONE
+    racp: bool = False  # subscribe to Record Access Control Point 0x2A52 when the device has it
 
 
 class Behaviour(_Strict):
-    sets_clock_on_connect: bool = False  # the station writes the date/time when it connects
     sends_stored_on_connect: bool = False  # dumps earlier readings at connect (safety guard!)
-    needs_bonding: bool = False
-    passkey: bool = False  # pairing needs a passkey typed on the station's screen
-    use_start_notify: bool = False  # bleak: StartNotify instead of AcquireNotify
+    needs_bonding: bool = False  # Bluetooth: bond (pair) before reading
+    passkey: bool = False  # Bluetooth: bonding asks for the passkey the device shows
+    # Bluetooth: StartNotify instead of AcquireNotify, so a device that sends before the
+    # descriptor write completes loses nothing (bleak 2.x defaults to AcquireNotify).
+    use_start_notify: bool = True
 
 
 class MeasurementRange(_Strict):
@@ -196,7 +254,7 @@ class FirmwareProfile(_Strict):
     model: Annotated[str, Field(min_length=1)]
     kinds: Annotated[list[Kind], Field(min_length=1)]
     transport: Transport
-    codecs: Annotated[list[Annotated[str, Field(pattern=CODEC_NAME)]], Field(min_length=1)]
+    codecs: Annotated[list[CodecName], Field(min_length=1)]
     source: str = ""  # the manufacturer's document (and revision) the profile follows
     serial: SerialSection | None = None
     ble: BleSection | None = None
@@ -233,6 +291,7 @@ class FirmwareProfile(_Strict):
             elif name not in registered:
                 known = ", ".join(n for n in registered if n.startswith(wanted))
                 problems.append(f"codecs[{i}]: unknown codec {name!r}; expected one of {known}")
+        problems.extend(self._ble_problems())
         fields = {f for kind in self.kinds for f in VALUE_FIELDS[kind]}
         for name in self.ranges:
             if name not in fields:
@@ -244,9 +303,55 @@ class FirmwareProfile(_Strict):
             raise ValueError("\n".join(problems))
         return self
 
+    def _ble_problems(self) -> list[str]:
+        problems: list[str] = []
+        b = self.behaviour
+        if self.ble is None:
+            for key in ("needs_bonding", "passkey"):
+                if getattr(b, key):
+                    problems.append(
+                        f"behaviour.{key}: Bluetooth only; remove it from a serial profile"
+                    )
+            return problems
+        if b.passkey and not b.needs_bonding:
+            problems.append(
+                "behaviour.passkey: the passkey is asked while bonding; set needs_bonding = true"
+            )
+        for table in ("measurements", "features"):
+            for uuid, codec in getattr(self.ble, table).items():
+                if codec not in self.codecs:
+                    problems.append(
+                        f"ble.{table}.{_short(uuid)}: codec {codec!r} is not in codecs; "
+                        "add it there"
+                    )
+        return problems
+
+    @property
+    def pairs(self) -> bool:
+        """Bluetooth: the station bonds with the device (just works, or with a passkey)."""
+        return self.behaviour.needs_bonding or self.behaviour.passkey
+
     def device_ranges(self) -> dict[str, tuple[float, float]]:
         """The manufacturer's stated ranges, as `validate(device_ranges=...)` takes them."""
         return {name: (r.low, r.high) for name, r in self.ranges.items()}
+
+
+def _short(uuid: str) -> str:
+    """00002a35-0000-1000-8000-00805f9b34fb -> 2a35; vendor UUIDs stay whole."""
+    return uuid[4:8] if uuid.endswith("-0000-1000-8000-00805f9b34fb") else uuid
+
+
+def match_profiles(
+    profiles: Iterable[FirmwareProfile],
+    service_uuids: Iterable[str],
+    name: str | None,
+    manufacturer_ids: Iterable[int] = (),
+) -> list[str]:
+    """Ids of the BLE profiles whose match rules accept this advert, model-specific first."""
+    uuids, makers = list(service_uuids), list(manufacturer_ids)
+    found = [p for p in profiles if p.ble is not None and p.ble.match.accepts(uuids, name, makers)]
+    found.sort(key=lambda p: (p.ble is None or p.ble.match.name_pattern is None, p.id))
+    return [p.id for p in found]
 
 
 # Loading ------------------------------------------------------------------------------------

@@ -22,10 +22,10 @@ from station.devices.ble_link import (
     RacpReply,
     ReadingArrived,
     StateChanged,
-    match_profiles,
 )
 from station.devices.codecs.gatt import blood_pressure
 from station.devices.pairing import AgentRegistration
+from station.devices.profiles import load_profiles, match_profiles
 from station.devices.simulators.ble import (
     BloodPressureCuff,
     Nonin3230,
@@ -33,6 +33,7 @@ from station.devices.simulators.ble import (
     Thermometer,
 )
 from station.devices.simulators.fakebluez import FakeBlueZ
+from station.errors import ConfigError
 from station.models import BloodPressure, CuffPressure, Mode
 from station.units import Unit
 from tests.fixtures.ble import BleLoop
@@ -44,7 +45,7 @@ CUFF = "AA:BB:CC:DD:EE:01"
 NEXT_DOOR = "AA:BB:CC:DD:EE:99"
 
 
-def cuff_binding(profile: str = "gatt-blood-pressure", address: str = CUFF) -> BoundDevice:
+def cuff_binding(profile: str = "generic-ble-blood-pressure", address: str = CUFF) -> BoundDevice:
     return BoundDevice(id="cuff", profile=profile, address=address)
 
 
@@ -121,7 +122,7 @@ def test_unbound_cuff_next_door_is_seen_but_never_connected(
         assert (seen.bound_id, seen.name, seen.profiles) == (
             None,
             "A&D_UA-651BLE",
-            ("and-ua-651ble", "gatt-blood-pressure"),
+            ("and-ua-651ble", "generic-ble-blood-pressure"),
         )
         await asyncio.sleep(0.2)  # several more adverts from next door
 
@@ -298,7 +299,9 @@ def test_same_notification_twice_is_delivered_once(
         await asyncio.sleep(0.1)
 
     rec = run_link(
-        ble_loop, [BoundDevice(id="thermo", profile="gatt-thermometer", address=CUFF)], scenario
+        ble_loop,
+        [BoundDevice(id="thermo", profile="generic-ble-thermometer", address=CUFF)],
+        scenario,
     )
     assert len(rec.readings()) == 2
 
@@ -336,7 +339,7 @@ def test_passkey_pairing_through_the_station_agent(
         registration = await AgentRegistration.register(prompt=prompt, allowed=lambda a: a == CUFF)
         try:
             rec = Recorder()
-            link = BleLink([cuff_binding("beurer-bm57")], rec, clock=lambda: NOW)
+            link = BleLink([cuff_binding("beurer-sbm69")], rec, clock=lambda: NOW)
             runner = asyncio.create_task(link.run())
             await rec.until(lambda: link.state("cuff") is LinkState.CONNECTED)
             link.stop()
@@ -365,7 +368,7 @@ def test_wrong_passkey_fails_pairing_and_never_connects(
         assert fake_bluez.agent.capability == "KeyboardOnly"
         try:
             rec = Recorder()
-            link = BleLink([cuff_binding("beurer-bm57")], rec, clock=lambda: NOW)
+            link = BleLink([cuff_binding("beurer-sbm69")], rec, clock=lambda: NOW)
             runner = asyncio.create_task(link.run())
             await rec.until(lambda: LinkState.ERROR in rec.states())
             link.stop()
@@ -413,10 +416,55 @@ def test_nonin_3230_just_works_pairing_and_frames(fake_bluez: FakeBlueZ, ble_loo
     assert values == [(97.0, 72.0, Mode.DEMO), (96.0, 73.0, Mode.DEMO)]
 
 
-def test_profile_match_rules() -> None:
-    assert match_profiles(["00001810-0000-1000-8000-00805f9b34fb"], "A&D_UA-651BLE") == [
+def test_profile_match_rules_come_from_the_firmware_profiles() -> None:
+    profiles = load_profiles().values()
+    bps = "00001810-0000-1000-8000-00805f9b34fb"
+    assert match_profiles(profiles, [bps], "A&D_UA-651BLE") == [
         "and-ua-651ble",
-        "gatt-blood-pressure",
+        "generic-ble-blood-pressure",
     ]
-    assert match_profiles(["1810"], "Some cuff") == ["gatt-blood-pressure"]
-    assert match_profiles(["180d"], "Heart strap") == []
+    assert match_profiles(profiles, ["1810"], "BLESmart_0000015E") == [
+        "omron-hem-7155t",
+        "generic-ble-blood-pressure",
+    ]
+    assert match_profiles(profiles, ["1810"], "Some cuff") == ["generic-ble-blood-pressure"]
+    assert match_profiles(profiles, ["180d"], "Heart strap") == []
+
+
+def test_omron_clock_is_written_after_its_first_current_time_notification(
+    fake_bluez: FakeBlueZ, ble_loop: BleLoop
+) -> None:
+    cuff = BloodPressureCuff(fake_bluez, CUFF, "BLESmart_0000015E", clock_characteristic="2a2b")
+
+    async def scenario(link: BleLink, rec: Recorder) -> None:
+        await rec.until(lambda: len(rec.of(ClockWritten)) == 1)
+
+    rec = run_link(ble_loop, [cuff_binding("omron-hem-7155t")], scenario)
+    assert cuff.time_notified
+    # 2026-03-02 09:30:00, Monday (1), 0/256 s, adjust reason 1 (manual update)
+    assert cuff.clock_written == [bytes.fromhex("ea070302091e00010001")]
+    assert rec.of(ClockWritten) == [
+        ClockWritten(
+            device_id="cuff",
+            characteristic="00002a2b-0000-1000-8000-00805f9b34fb",
+            written_hex="ea070302091e00010001",
+        )
+    ]
+    assert fake_bluez.peripherals[CUFF].paired  # Omron bonds (one host at a time)
+
+
+def test_a_binding_to_an_unknown_or_serial_profile_is_refused() -> None:
+    with pytest.raises(ConfigError) as raised:
+        BleLink(
+            [
+                cuff_binding("nonin-xpod-3012lp"),
+                BoundDevice(id="x", profile="acme-9000", address=NEXT_DOOR),
+            ],
+            lambda _e: None,
+        )
+    assert raised.value.problems[0] == (
+        "cuff: profile 'nonin-xpod-3012lp' is not a Bluetooth profile"
+    )
+    assert raised.value.problems[1].startswith(
+        "x: unknown profile 'acme-9000'; known: and-ua-651ble, and-uc-352ble, beurer-bm57, "
+    )

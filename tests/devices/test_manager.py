@@ -20,7 +20,7 @@ from station.models import BloodPressure, Mode
 from tests.fixtures.ble import BleLoop
 
 CUFF = "AA:BB:CC:DD:EE:01"
-BINDING = BoundDevice(id="cuff", profile="gatt-blood-pressure", address=CUFF)
+BINDING = BoundDevice(id="cuff", profile="generic-ble-blood-pressure", address=CUFF)
 
 
 class Collector:
@@ -125,7 +125,7 @@ def test_bindings_persist_atomically_and_refuse_duplicates(tmp_path: Path) -> No
     store.bind(oxi)
     assert BindingStore(tmp_path).list() == (BINDING, oxi)
     with pytest.raises(ValueError, match="address AA:BB:CC:DD:EE:01 is already bound as 'cuff'"):
-        store.bind(BoundDevice(id="cuff2", profile="gatt-blood-pressure", address=CUFF))
+        store.bind(BoundDevice(id="cuff2", profile="generic-ble-blood-pressure", address=CUFF))
     assert store.unbind(CUFF.lower()) == BINDING
     assert store.list() == (oxi,)
     with pytest.raises(LookupError, match="nothing bound as 'cuff'; bound: oximeter"):

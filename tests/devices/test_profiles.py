@@ -10,6 +10,7 @@ from station.cli import main
 from station.devices.profiles import (
     BUNDLED_DIR,
     DIRS_ENV,
+    ClockWrite,
     Transport,
     find_profile,
     load_profile,
@@ -84,7 +85,45 @@ def test_profiles_cover_every_serial_codec_and_the_ble_devices() -> None:
         "beurer-sbm69",
     }
     assert profiles["beurer-sbm69"].behaviour.passkey is True
-    assert profiles["and-ua-651ble"].behaviour.sets_clock_on_connect is True
+    assert profiles["and-ua-651ble"].ble is not None
+    assert profiles["and-ua-651ble"].ble.clock is ClockWrite.DATE_TIME
+
+
+def test_the_ble_facts_of_the_shipped_profiles() -> None:
+    """What the reference says real devices do, as the link reads it from the files."""
+    profiles = load_profiles()
+    ble = {p.id: p for p in profiles.values() if p.ble is not None}
+    facts = {
+        pid: (p.ble.clock, p.ble.racp, p.behaviour.needs_bonding, p.behaviour.passkey)
+        for pid, p in ble.items()
+        if p.ble is not None
+    }
+    assert facts == {
+        "and-ua-651ble": (ClockWrite.DATE_TIME, False, True, False),
+        "and-uc-352ble": (ClockWrite.DATE_TIME, False, True, False),
+        "beurer-bm57": (ClockWrite.NONE, False, True, False),
+        "beurer-sbm69": (ClockWrite.NONE, False, True, True),
+        "generic-ble-blood-pressure": (ClockWrite.NONE, True, False, False),
+        "generic-ble-pulse-oximeter": (ClockWrite.NONE, True, False, False),
+        "generic-ble-thermometer": (ClockWrite.NONE, False, False, False),
+        "generic-ble-weight-scale": (ClockWrite.NONE, False, False, False),
+        "masimo-mightysat": (ClockWrite.NONE, False, False, False),
+        "nonin-3230": (ClockWrite.NONE, False, True, False),
+        "omron-hem-7155t": (ClockWrite.CURRENT_TIME_AFTER_NOTIFY, True, True, False),
+    }
+    nonin = ble["nonin-3230"].ble
+    assert nonin is not None
+    assert nonin.measurements == {"0aad7ea0-0d60-11e2-8e3c-0002a5d5c51b": "ble:nonin-3230"}
+    cuff = ble["generic-ble-blood-pressure"].ble
+    assert cuff is not None
+    assert (cuff.measurements, cuff.features) == (
+        {
+            "00002a35-0000-1000-8000-00805f9b34fb": "ble:2a35",
+            "00002a36-0000-1000-8000-00805f9b34fb": "ble:2a36",
+        },
+        {"00002a49-0000-1000-8000-00805f9b34fb": "ble:2a49"},
+    )
+    assert all(p.behaviour.use_start_notify for p in ble.values())
 
 
 def test_profiles_list_prints_one_line_per_profile(capsys: pytest.CaptureFixture[str]) -> None:
@@ -216,3 +255,107 @@ def test_find_profile_names_the_known_ids_when_unknown() -> None:
     assert raised.value.problems[0].startswith(
         "no profile with this id; known profiles: and-ua-651ble, and-uc-352ble, "
     )
+
+
+GOOD_BLE = """\
+id = "acme-cuff"
+vendor = "Acme"
+model = "Cuff 2"
+kinds = ["blood_pressure"]
+transport = "ble"
+codecs = ["ble:2a35", "ble:2a49"]
+
+[ble]
+clock = "date_time"
+
+[ble.match]
+service_uuids = ["00001810-0000-1000-8000-00805f9b34fb"]
+name_pattern = "^ACME"
+
+[ble.measurements]
+2A35 = "ble:2a35"
+
+[ble.features]
+0x2a49 = "ble:2a49"
+
+[behaviour]
+needs_bonding = true
+passkey = true
+"""
+
+
+def test_a_good_site_ble_profile_loads_with_uuids_spelled_as_bluez_does(tmp_path: Path) -> None:
+    profile = load_profile(write(tmp_path, GOOD_BLE, name="acme-cuff"))
+    assert profile.ble is not None
+    assert (profile.ble.measurements, profile.ble.features, profile.ble.clock, profile.pairs) == (
+        {"00002a35-0000-1000-8000-00805f9b34fb": "ble:2a35"},
+        {"00002a49-0000-1000-8000-00805f9b34fb": "ble:2a49"},
+        ClockWrite.DATE_TIME,
+        True,
+    )
+    assert profile.ble.match.accepts(["1810"], "ACME cuff 2")
+    assert not profile.ble.match.accepts(["1810"], "Other cuff")
+    assert not profile.ble.match.accepts(["1809"], "ACME thermometer")
+
+
+BROKEN_BLE = [
+    (
+        '2A35 = "ble:2a35"',
+        '2A35 = "ble:2a36"',
+        ["ble.measurements.2a35: codec 'ble:2a36' is not in codecs; add it there"],
+    ),
+    (
+        '2A35 = "ble:2a35"',
+        '2A3 = "ble:2a35"',
+        [
+            "ble.measurements.2A3.[key]: not a GATT UUID; expected 4 hex digits "
+            "(\"2a35\") or a 128-bit UUID; got '2A3'"
+        ],
+    ),
+    (
+        'clock = "date_time"',
+        'clock = "on_connect"',
+        [
+            "ble.clock: Input should be 'none', 'date_time', 'current_time' or "
+            "'current_time_after_notify'; got 'on_connect'"
+        ],
+    ),
+    (
+        "needs_bonding = true\n",
+        "",
+        ["behaviour.passkey: the passkey is asked while bonding; set needs_bonding = true"],
+    ),
+    (
+        '[ble.measurements]\n2A35 = "ble:2a35"\n',
+        "",
+        ["ble.measurements: missing: this key is required"],
+    ),
+    (
+        'clock = "date_time"',
+        'clock = "date_time"\nclok = "none"',
+        ["ble.clok: unknown key (a typo?); see docs/devices.md for the keys"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problems"), BROKEN_BLE, ids=[b[1][:24] or b[0][:24] for b in BROKEN_BLE]
+)
+def test_a_broken_ble_profile_is_refused_with_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, problems: list[str]
+) -> None:
+    assert old in GOOD_BLE
+    path = write(tmp_path, GOOD_BLE.replace(old, new), name="acme-cuff")
+    with pytest.raises(ConfigError) as raised:
+        load_profile(path)
+    assert raised.value.problems == problems
+    assert main(["profiles", "check", str(path)]) == 2
+    assert capsys.readouterr().err == "".join(f"{path}: {p}\n" for p in problems)
+
+
+def test_bonding_keys_are_refused_in_a_serial_profile(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_profile(write(tmp_path, GOOD + "\n[behaviour]\nneeds_bonding = true\n"))
+    assert raised.value.problems == [
+        "behaviour.needs_bonding: Bluetooth only; remove it from a serial profile"
+    ]

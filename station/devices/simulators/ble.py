@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from station.devices.codecs.gatt import blood_pressure, nonin, plx, racp, thermometer, weight
+from station.devices.codecs.gatt import (
+    blood_pressure,
+    current_time,
+    nonin,
+    plx,
+    racp,
+    thermometer,
+    weight,
+)
 from station.devices.simulators.fakebluez import (
     FakeBlueZ,
     FakeCharacteristic,
@@ -93,7 +101,13 @@ class BleSimulator:
 
 
 class BloodPressureCuff(BleSimulator):
-    """A standard Blood Pressure service cuff (0x1810) with live cuff pressure."""
+    """A standard Blood Pressure service cuff (0x1810) with live cuff pressure.
+
+    `clock_characteristic`: "2a08" (Date Time, A&D), "2a2b" (Current Time, notified on
+    subscribe as Omron does) or None.
+    """
+
+    DEVICE_CLOCK = datetime(2025, 1, 1, 0, 0, 0)  # a clock nobody set
 
     def __init__(
         self,
@@ -113,6 +127,7 @@ class BloodPressureCuff(BleSimulator):
         self.stored = list(stored)
         self.dump_stored_on_connect = dump_stored_on_connect
         self.refuse_clock_write = refuse_clock_write
+        self.time_notified = False
         chars = [
             FakeCharacteristic("2a35", ("indicate",), on_subscribe=self._on_subscribe),
             FakeCharacteristic("2a36", ("notify",)),
@@ -127,7 +142,18 @@ class BloodPressureCuff(BleSimulator):
             ),
             FakeCharacteristic("2a52", ("write", "indicate"), on_write=self._on_racp),
         ]
-        if clock_characteristic is not None:
+        if clock_characteristic == "2a2b":
+            # Current Time: Omron notifies its own time first and expects the write after it.
+            chars.append(
+                FakeCharacteristic(
+                    "2a2b",
+                    ("read", "write", "notify"),
+                    current_time.encode(self.DEVICE_CLOCK),
+                    on_write=self._on_clock,
+                    on_subscribe=self._notify_time,
+                )
+            )
+        elif clock_characteristic is not None:
             chars.append(
                 FakeCharacteristic(clock_characteristic, ("read", "write"), on_write=self._on_clock)
             )
@@ -155,6 +181,10 @@ class BloodPressureCuff(BleSimulator):
         if self.refuse_clock_write:
             raise GattError("org.bluez.Error.NotPermitted", "Write not permitted")
         await self._record_clock(data)
+
+    async def _notify_time(self) -> None:
+        self.time_notified = True
+        await self.fake.notify(self.peripheral, "2a2b", current_time.encode(self.DEVICE_CLOCK))
 
     async def _on_subscribe(self) -> None:
         # Omron, Beurer, Microlife: stored readings go out as soon as indications are on.
