@@ -1,8 +1,12 @@
 """Drain 10,000 queued vitals submissions from the outbox to a real Mosquitto.
 
 Prints messages per second for the station's path (encrypted SQLite outbox -> MqttLink,
-QoS 1, rows deleted on PUBACK) beside a baseline of bare paho QoS 1 publishing of the same
-payloads with the same in-flight window, in the same run, and the ratio (target >= 0.5).
+QoS 1, each PUBACK committed to the outbox with FULL sync) beside a baseline of bare paho
+QoS 1 publishing of the same payloads to the same broker with the same in-flight limit, in
+the same run, and the ratio (target >= 0.5). Both clocks run from connect to the last
+PUBACK (the station's: to the last PUBACK recorded in SQLite). The baseline runs before and
+after the drain and the faster of the two is used (the box may be busy). The secure
+overwrite of delivered rows, which the station does once PUBACKs stop, is timed apart.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from tests.fixtures.broker import start_broker  # noqa: E402
 from tests.sync.samples import AT, MESSAGE_ID, submission  # noqa: E402
 
 COUNT = 10_000
-WINDOW = 32
+# The in-flight limit for both: the Receive Maximum our brokers grant (max_inflight_messages
+# 100 in deploy/mosquitto/mosquitto.conf and in the test fixture); paho's default is 20.
+WINDOW = 100
 SITE, STATION = "clinic-north", "exam-3"
 
 
@@ -61,10 +67,10 @@ def baseline(host: str, port: int, items: list[tuple[uuid.UUID, bytes]]) -> floa
     client.max_inflight_messages_set(WINDOW)
     client.max_queued_messages_set(0)
     client.on_publish = on_publish
-    client.connect(host, port)
-    client.loop_start()
     t = topic(SITE, "baseline", Channel.VITALS)
     start = time.perf_counter()
+    client.connect(host, port)
+    client.loop_start()
     for _, body in items:
         client.publish(t, body, 1)
     done.wait(300)
@@ -75,7 +81,7 @@ def baseline(host: str, port: int, items: list[tuple[uuid.UUID, bytes]]) -> floa
 
 
 def station(host: str, port: int, items: list[tuple[uuid.UUID, bytes]], work: Path) -> tuple[
-        float, float]:
+        float, float, float]:
     outbox = Outbox(work / "outbox.sqlite3", work / "outbox.key")
     t = topic(SITE, STATION, Channel.VITALS)
     start = time.perf_counter()
@@ -92,12 +98,17 @@ def station(host: str, port: int, items: list[tuple[uuid.UUID, bytes]], work: Pa
     while link.delivered_count < len(items):
         time.sleep(0.005)
     elapsed = time.perf_counter() - start
+    stats = outbox.stats()
+    if stats.depth:
+        raise SystemExit(f"outbox still holds {stats.depth} rows after every PUBACK was counted")
+    # The link overwrites delivered rows once PUBACKs stop; time it until none is left.
+    purge_start = time.perf_counter()
+    while outbox.stats().purge_backlog:
+        time.sleep(0.05)
+    purge_s = time.perf_counter() - purge_start
     link.stop()
-    depth = outbox.stats().depth
     outbox.close()
-    if depth:
-        raise SystemExit(f"outbox still holds {depth} rows after every PUBACK was counted")
-    return len(items) / elapsed, put_rate
+    return len(items) / elapsed, put_rate, purge_s
 
 
 def main() -> int:
@@ -105,16 +116,21 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         broker = start_broker(Path(tmp) / "broker")
         try:
-            base = baseline(broker.host, broker.port, items)
-            drained, put_rate = station(broker.host, broker.port, items, Path(tmp))
+            before = baseline(broker.host, broker.port, items)
+            drained, put_rate, purge_s = station(broker.host, broker.port, items, Path(tmp))
+            after = baseline(broker.host, broker.port, items)
         finally:
             broker.kill()
+    base = max(before, after)
     ratio = drained / base
     print(f"payload size:              {len(items[0][1])} bytes, {COUNT} messages, "
-          f"in-flight window {WINDOW}")
+          f"in-flight limit {WINDOW} for both (paho max_inflight_messages)")
     print(f"outbox put (fsync each):   {put_rate:8.0f} msgs/s")
-    print(f"baseline bare paho QoS 1:  {base:8.0f} msgs/s")
+    print(f"baseline bare paho QoS 1:  {base:8.0f} msgs/s (runs: {before:.0f} before, "
+          f"{after:.0f} after)")
     print(f"outbox drain via MqttLink: {drained:8.0f} msgs/s")
+    print(f"then secure purge of the {COUNT} delivered rows: {purge_s:.1f} s "
+          "(off the sending path)")
     print(f"ratio: {ratio:.2f} (target >= 0.5)")
     return 0 if ratio >= 0.5 else 1
 

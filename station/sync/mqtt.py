@@ -4,7 +4,8 @@ paho-mqtt 2.x, callback API v2, MQTT 5 with a 3.1.1 fallback. The caller never w
 network: `submit` commits to the outbox and returns. One worker thread owns all sending
 state; paho's callbacks only hand events to it through a queue (paho calls `on_publish`
 while holding its own lock, so doing work there invites deadlocks). A row leaves the outbox
-only on the broker's PUBACK. Logs carry message ids and counts, never payloads.
+only on the broker's PUBACK, recorded by a committer thread so the sending never waits for
+an fsync. Logs carry message ids and counts, never payloads.
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ from station.sync.outbox import Outbox, Pending
 
 log = logging.getLogger(__name__)
 
-COMMIT_BACKLOG_WINDOWS = 4  # PUBACKed-but-not-yet-deleted rows allowed, in windows
+COMMIT_BACKLOG_WINDOWS = 4  # PUBACKed-but-not-yet-recorded rows allowed, in windows
+# Overwriting a delivered 15 kB row costs more than sending it, so it waits until no PUBACK
+# has come for this long, and goes in batches small enough not to delay an MA's "saved".
+PURGE_AFTER_IDLE_S = 0.2
+PURGE_BATCH = 64
 QOS = 1  # a clinical record may arrive twice (dedup by message_id), never zero times
 UNSUPPORTED_PROTOCOL = 132  # MQTT 5 CONNACK reason; a 3.1.1 broker answers return code 1
 
@@ -157,8 +162,8 @@ class MqttLink:
         self._inflight: dict[int, UUID] = {}  # paho mid -> message id awaiting PUBACK
         self._inflight_ids: set[UUID] = set()
         self._refused: set[UUID] = set()  # broker said no (ACL); retried on the next connect
-        # PUBACKed, row not yet deleted: handed to the committer thread, which removes them
-        # from the outbox in one transaction per batch while the worker keeps sending.
+        # PUBACKed, delivery not yet committed: handed to the committer thread, which
+        # records them in one transaction per batch while the worker keeps sending.
         # Guarded by `_commit_cond`; not resent meanwhile.
         self._acked: set[UUID] = set()
         self._to_commit: list[UUID] = []
@@ -454,7 +459,7 @@ class MqttLink:
             return
         with self._commit_cond:
             acked = set(self._acked)
-        # Backpressure: when deletes fall behind by more than a few windows, wait for the
+        # Backpressure: when recording PUBACKs falls behind by more than a few windows, wait for the
         # committer (it wakes this worker) instead of piling up rows the broker has.
         if len(acked) >= COMMIT_BACKLOG_WINDOWS * self._window:
             return
@@ -504,32 +509,47 @@ class MqttLink:
             return len(self._acked)
 
     def _commit_loop(self) -> None:
-        """The committer thread: delete PUBACKed rows, everything waiting in one transaction
-        (the longer an fsync takes, the more PUBACKs the next one covers). On an outbox
-        error the ids are kept and retried; at stop, one last try, then they are left to be
-        resent on the next start (at least once, never lost)."""
+        """The committer thread: record PUBACKs, everything waiting in one transaction (the
+        longer an fsync takes, the more PUBACKs the next one covers). On an outbox error the
+        ids are kept and retried; at stop, one last try, then they are left to be resent on
+        the next start (at least once, never lost). When no PUBACK has come for a while, it
+        overwrites delivered rows (`Outbox.purge`), a small batch at a time."""
+        purge_due = True  # rows delivered before a restart are purged too
+        purging = False  # purge batches back to back until a PUBACK comes
         while True:
             with self._commit_cond:
-                while not self._to_commit and not self._committer_stop:
-                    self._commit_cond.wait()
-                if not self._to_commit:
+                if not self._to_commit and not self._committer_stop:
+                    wait_s = None if not purge_due else 0.0 if purging else PURGE_AFTER_IDLE_S
+                    self._commit_cond.wait(wait_s)
+                if self._committer_stop and not self._to_commit:
                     return
                 batch, self._to_commit = self._to_commit, []
-            try:
-                self._outbox.delivered(*batch)
-            except Exception:
-                log.exception("MQTT outbox: %d deliveries not recorded yet; retrying",
-                              len(batch))
+            if batch:
+                purging = False
+                try:
+                    self._outbox.delivered(*batch)
+                except Exception:
+                    log.exception("MQTT outbox: %d deliveries not recorded yet; retrying",
+                                  len(batch))
+                    with self._commit_cond:
+                        if self._committer_stop:
+                            return
+                        self._to_commit[:0] = batch
+                        self._commit_cond.wait(0.5)
+                    continue
                 with self._commit_cond:
-                    if self._committer_stop:
-                        return
-                    self._to_commit[:0] = batch
-                    self._commit_cond.wait(0.5)
+                    self._acked.difference_update(batch)
+                self.delivered_count += len(batch)
+                purge_due = True
+                self._events.put(("wake", None))  # room for more if the worker held back
                 continue
-            with self._commit_cond:
-                self._acked.difference_update(batch)
-            self.delivered_count += len(batch)
-            self._events.put(("wake", None))  # room for more if the worker held back
+            try:
+                purge_due = purging = self._outbox.purge(PURGE_BATCH) == PURGE_BATCH
+            except Exception:
+                log.exception("MQTT outbox: delivered rows not purged yet; retrying")
+                purging = False
+                with self._commit_cond:
+                    self._commit_cond.wait(0.5)
 
     def _inbound(self, channel: Channel, body: bytes) -> None:
         try:

@@ -1,11 +1,14 @@
 """The durable outbox: every message committed to SQLite before the MA is told "saved".
 
 SQLite in WAL mode with synchronous=FULL, one transaction per message, so a power cut or a
-SIGKILL loses nothing that `put` returned for. Rows leave only when the broker's PUBACK
-arrives (`delivered`); the practice system's `ack` is recorded separately (`acknowledged`).
-Payloads are encrypted at rest with AES-GCM (an SD card can walk out of an exam room); the
-topic and the message id are bound to the ciphertext as associated data. A full disk or a
-corrupt file raises `OutboxError` with what happened; nothing is dropped silently.
+SIGKILL loses nothing that `put` returned for. A message leaves the queue only when the
+broker's PUBACK arrives (`delivered`: a small row in `delivery`, committed with FULL sync,
+marks it); its encrypted row is purged later, in batches, with secure_delete on (`purge`),
+so the costly overwrite of 15 kB rows is off the sending path. The practice system's `ack`
+is recorded separately (`acknowledged`). Payloads are encrypted at rest with AES-GCM (an SD
+card can walk out of an exam room); the topic and the message id are bound to the
+ciphertext as associated data. A full disk or a corrupt file raises `OutboxError` with what
+happened; nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -40,12 +43,19 @@ CREATE TABLE IF NOT EXISTS outbox (
     nonce BLOB NOT NULL,
     ciphertext BLOB NOT NULL
 );
+-- Lets `stats` count the queue without reading the 15 kB rows' table pages.
+CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (message_id, enqueued_at);
+-- A row is queued until its message_id is here; then `purge` overwrites and removes it.
 CREATE TABLE IF NOT EXISTS delivery (
     message_id TEXT PRIMARY KEY,
     delivered_at TEXT NOT NULL,      -- the broker's PUBACK
     acknowledged_at TEXT             -- the practice system's ack
 );
 """
+
+
+class _AlreadyDeliveredError(Exception):
+    """Raised inside `put`'s transaction to roll it back."""
 
 
 class OutboxError(StationError):
@@ -73,6 +83,7 @@ class OutboxStats:
     depth: int
     oldest_enqueued_at: datetime | None
     delivered_awaiting_ack: int
+    purge_backlog: int = 0  # delivered rows whose encrypted payload is not yet overwritten
 
     def oldest_age_s(self, now: datetime) -> float | None:
         if self.oldest_enqueued_at is None:
@@ -133,6 +144,9 @@ class Outbox:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            # Delivered payloads are overwritten, not just unlinked (Debian builds SQLite
+            # this way; said here so the station does not depend on the build).
+            self._db.execute("PRAGMA secure_delete=ON")
             (check,) = self._db.execute("PRAGMA quick_check").fetchone()
             if check != "ok":
                 raise OutboxError(f"outbox {db_path} is corrupt: {check}; see `station outbox "
@@ -178,17 +192,24 @@ class Outbox:
                 ) from exc
 
     def put(self, message_id: UUID, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Commit one message (durable when this returns). A repeated message_id is refused."""
+        """Commit one message (durable when this returns). A repeated message_id is refused,
+        queued or already delivered (it is the practice system's idempotency key)."""
         nonce = os.urandom(NONCE_BYTES)
         ciphertext = self._aead.encrypt(nonce, payload, self._aad(message_id, topic))
         try:
             with self._transaction("queue a message") as db:
+                if db.execute("SELECT 1 FROM delivery WHERE message_id = ?",
+                              (str(message_id),)).fetchone():
+                    raise _AlreadyDeliveredError
                 db.execute(
                     "INSERT INTO outbox (message_id, topic, retain, enqueued_at, nonce, "
                     "ciphertext) VALUES (?, ?, ?, ?, ?, ?)",
                     (str(message_id), topic, int(retain), self._clock().isoformat(), nonce,
                      ciphertext),
                 )
+        except _AlreadyDeliveredError:
+            raise OutboxError(f"message {message_id} was already delivered; a new "
+                              "submission needs a new message id") from None
         except OutboxError as exc:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
                 raise OutboxError(f"message {message_id} is already queued") from exc
@@ -199,7 +220,8 @@ class Outbox:
         with self._read_lock:
             rows = self._reader.execute(
                 "SELECT seq, message_id, topic, retain, nonce, ciphertext FROM outbox "
-                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                "WHERE seq > ? AND NOT EXISTS (SELECT 1 FROM delivery WHERE "
+                "delivery.message_id = outbox.message_id) ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
         out = []
@@ -216,16 +238,27 @@ class Outbox:
         return out
 
     def delivered(self, *message_ids: UUID) -> None:
-        """The broker's PUBACKs: remove these from the queue and remember them, in one
-        transaction (one fsync for a window of PUBACKs, not one each)."""
+        """The broker's PUBACKs: these leave the queue (never read by `pending` again), in
+        one transaction (one fsync for a window of PUBACKs, not one each). Their rows are
+        overwritten later by `purge`."""
         now = self._clock().isoformat()
-        keys = [(str(mid),) for mid in message_ids]
         with self._transaction("record a delivery") as db:
-            db.executemany("DELETE FROM outbox WHERE message_id = ?", keys)
             db.executemany(
                 "INSERT OR IGNORE INTO delivery (message_id, delivered_at) VALUES (?, ?)",
-                [(key, now) for (key,) in keys],
+                [(str(mid), now) for mid in message_ids],
             )
+
+    def purge(self, limit: int = 64) -> int:
+        """Overwrite and remove up to `limit` delivered rows (oldest first), in one
+        transaction; returns how many. Small batches: `put` waits while this commits."""
+        with self._transaction("purge delivered messages") as db:
+            cursor = db.execute(
+                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE EXISTS "
+                "(SELECT 1 FROM delivery WHERE delivery.message_id = outbox.message_id) "
+                "ORDER BY seq LIMIT ?)",
+                (limit,),
+            )
+            return cursor.rowcount
 
     def acknowledged(self, message_id: UUID) -> bool:
         """The practice system's ack; False if this station never delivered that message."""
@@ -244,13 +277,14 @@ class Outbox:
 
     def state(self, message_id: UUID) -> DeliveryState:
         with self._lock:
-            if self._db.execute(
-                "SELECT 1 FROM outbox WHERE message_id = ?", (str(message_id),)
-            ).fetchone():
-                return DeliveryState.QUEUED
             row = self._db.execute(
                 "SELECT acknowledged_at FROM delivery WHERE message_id = ?", (str(message_id),)
             ).fetchone()
+            queued = row is None and self._db.execute(
+                "SELECT 1 FROM outbox WHERE message_id = ?", (str(message_id),)
+            ).fetchone()
+        if queued:
+            return DeliveryState.QUEUED
         if row is None:
             return DeliveryState.UNKNOWN
         return DeliveryState.RECEIVED if row[0] else DeliveryState.DELIVERED
@@ -260,8 +294,10 @@ class Outbox:
             self._reader.execute("BEGIN")  # one snapshot for both counts
             try:
                 depth, oldest = self._reader.execute(
-                    "SELECT COUNT(*), MIN(enqueued_at) FROM outbox"
+                    "SELECT COUNT(*), MIN(enqueued_at) FROM outbox WHERE NOT EXISTS "
+                    "(SELECT 1 FROM delivery WHERE delivery.message_id = outbox.message_id)"
                 ).fetchone()
+                (rows,) = self._reader.execute("SELECT COUNT(*) FROM outbox").fetchone()
                 (awaiting,) = self._reader.execute(
                     "SELECT COUNT(*) FROM delivery WHERE acknowledged_at IS NULL"
                 ).fetchone()
@@ -271,6 +307,7 @@ class Outbox:
             depth=depth,
             oldest_enqueued_at=datetime.fromisoformat(oldest) if oldest else None,
             delivered_awaiting_ack=awaiting,
+            purge_backlog=rows - depth,
         )
 
     @staticmethod

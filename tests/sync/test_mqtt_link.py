@@ -90,6 +90,31 @@ def test_submissions_arrive_once_each_and_leave_the_outbox_only_after_puback(
         consumer.close()
 
 
+def test_a_small_window_keeps_order_across_many_reads_and_purges_what_was_delivered(
+    mosquitto_broker: Broker, outbox: Outbox
+) -> None:
+    consumer = Consumer(mosquitto_broker)
+    link = MqttLink(plain(mosquitto_broker), site=SITE, station_id=STATION, outbox=outbox,
+                    inflight_window=3)
+    ids = [uuid.uuid4() for _ in range(40)]
+    body = vitals_bytes(ids[0])
+    for mid in ids:  # 14 reads of 3 rows, PUBACKs recorded in batches by the committer
+        link.submit(Channel.VITALS, body.replace(str(ids[0]).encode(), str(mid).encode()), mid)
+    link.start()
+    try:
+        assert consumer.wait_for({str(m) for m in ids}, 15) == set()
+        assert consumer.order == [str(m) for m in ids]
+        assert wait_until(lambda: link.delivered_count == 40)
+        assert [outbox.state(m) for m in ids] == [DeliveryState.DELIVERED] * 40
+        # Once PUBACKs stop, the delivered rows are overwritten and removed.
+        assert wait_until(lambda: outbox.stats().purge_backlog == 0)
+        assert outbox.stats().depth == 0
+        assert outbox.pending() == []
+    finally:
+        link.stop()
+        consumer.close()
+
+
 def test_zero_loss_while_the_broker_is_stopped_and_restarted_several_times(
     persistent_broker: Broker, outbox: Outbox
 ) -> None:

@@ -121,3 +121,48 @@ def test_a_full_disk_is_reported_and_loses_nothing_already_queued(tmp_path: Path
     db = sqlite3.connect(tmp_path / "outbox.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     db.close()
+
+
+def test_delivered_rows_leave_the_queue_at_once_and_are_overwritten_by_purge(
+    tmp_path: Path,
+) -> None:
+    box = open_box(tmp_path)
+    ids = [uuid.UUID(int=i + 1) for i in range(5)]
+    for i, mid in enumerate(ids):
+        box.put(mid, "t", f"body {i}".encode())
+    (secret,) = box._db.execute(
+        "SELECT ciphertext FROM outbox WHERE message_id = ?", (str(ids[1]),)
+    ).fetchone()
+    box.delivered(ids[1], ids[3])  # PUBACKs can come for any rows in the window
+    assert [p.message_id for p in box.pending()] == [ids[0], ids[2], ids[4]]
+    assert [p.message_id for p in box.pending(after_seq=1)] == [ids[2], ids[4]]
+    stats = box.stats()
+    assert (stats.depth, stats.purge_backlog, stats.delivered_awaiting_ack) == (3, 2, 2)
+    assert [box.state(m) for m in ids] == [
+        DeliveryState.QUEUED, DeliveryState.DELIVERED, DeliveryState.QUEUED,
+        DeliveryState.DELIVERED, DeliveryState.QUEUED]
+    assert box.purge(1) == 1
+    assert box.purge(64) == 1
+    assert box.purge(64) == 0
+    assert box.stats().purge_backlog == 0
+    # Purged means gone: only the undelivered rows remain, and a delivered message keeps
+    # its state.
+    rows = box._db.execute("SELECT message_id FROM outbox ORDER BY seq").fetchall()
+    assert rows == [(str(ids[0]),), (str(ids[2]),), (str(ids[4]),)]
+    assert box.state(ids[1]) == DeliveryState.DELIVERED
+    box.close()  # the last connection checkpoints the WAL into the file and removes it
+    raw = (tmp_path / "outbox.sqlite3").read_bytes()
+    assert secret[:64] not in raw  # overwritten (secure_delete), not just unlinked
+
+
+def test_a_delivered_message_id_cannot_be_queued_again(tmp_path: Path) -> None:
+    box = open_box(tmp_path)
+    box.put(uuid.UUID(int=1), "t", b"one")
+    box.delivered(uuid.UUID(int=1))
+    box.purge()
+    with pytest.raises(OutboxError, match="already delivered; a new submission needs a new "
+                                          "message id"):
+        box.put(uuid.UUID(int=1), "t", b"again")
+    assert box.pending() == []
+    assert box.stats().depth == 0
+    box.close()
