@@ -9,7 +9,7 @@ handed to the UI through a callback (the MA types the number the device shows).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from enum import StrEnum
 from typing import Annotated
 
@@ -23,6 +23,8 @@ from dbus_fast.annotations import (
     DBusUInt32,
 )
 from dbus_fast.service import ServiceInterface, method
+
+from station.config import BoundDevice
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +123,18 @@ class AgentRegistration:
     @classmethod
     async def register(
         cls,
+        bindings: Iterable[BoundDevice] | Callable[[], Iterable[BoundDevice]],
         *,
         prompt: PasskeyPrompt | None = None,
-        allowed: Callable[[str], bool] = lambda _address: True,
     ) -> AgentRegistration:
+        """Register the agent; only the Bluetooth addresses in `bindings` may bond.
+
+        Pass `BindingStore(...).list` (a callable) so a device biomed binds later may pair
+        without restarting the agent; a plain list is read once. There is no allow-all.
+        """
         capability = Capability.KEYBOARD_ONLY if prompt else Capability.NO_INPUT_NO_OUTPUT
         bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
-        agent = PairingAgent(prompt, allowed)
+        agent = PairingAgent(prompt, bound_addresses(bindings))
         bus.export(AGENT_PATH, agent)
         try:
             await _call(bus, "RegisterAgent", "os", [AGENT_PATH, str(capability)])
@@ -144,6 +151,19 @@ class AgentRegistration:
         finally:
             self.bus.disconnect()
             await self.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+
+
+def bound_addresses(
+    bindings: Iterable[BoundDevice] | Callable[[], Iterable[BoundDevice]],
+) -> Callable[[str], bool]:
+    """`allowed(address)` for the agent: is this address bound to the station (now)?"""
+    if callable(bindings):
+        source = bindings
+        return lambda address: (
+            address.upper() in {d.address for d in source() if d.address is not None}
+        )
+    fixed = {d.address for d in bindings if d.address is not None}
+    return lambda address: address.upper() in fixed
 
 
 async def _call(bus: MessageBus, member: str, signature: str, body: list[object]) -> None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from station.config import BoundDevice
+from station.devices.bindings import BindingStore
 from station.devices.ble_link import (
     RACP_DELETE_ALL,
     RACP_REPORT_COUNT,
@@ -336,7 +338,9 @@ def test_passkey_pairing_through_the_station_agent(
         await rec.until(lambda: link.state("cuff") is LinkState.CONNECTED)
 
     async def main() -> Recorder:
-        registration = await AgentRegistration.register(prompt=prompt, allowed=lambda a: a == CUFF)
+        registration = await AgentRegistration.register(
+            [cuff_binding("beurer-sbm69")], prompt=prompt
+        )
         try:
             rec = Recorder()
             link = BleLink([cuff_binding("beurer-sbm69")], rec, clock=lambda: NOW)
@@ -363,7 +367,9 @@ def test_wrong_passkey_fails_pairing_and_never_connects(
         return 111111
 
     async def main() -> Recorder:
-        registration = await AgentRegistration.register(prompt=prompt)
+        registration = await AgentRegistration.register(
+            [cuff_binding("beurer-sbm69")], prompt=prompt
+        )
         assert fake_bluez.agent is not None
         assert fake_bluez.agent.capability == "KeyboardOnly"
         try:
@@ -388,7 +394,9 @@ def test_nonin_3230_just_works_pairing_and_frames(fake_bluez: FakeBlueZ, ble_loo
     nonin = Nonin3230(fake_bluez, CUFF)
 
     async def main() -> Recorder:
-        registration = await AgentRegistration.register()
+        registration = await AgentRegistration.register(
+            [BoundDevice(id="ox", profile="nonin-3230", address=CUFF)]
+        )
         assert fake_bluez.agent is not None
         assert fake_bluez.agent.capability == "NoInputNoOutput"
         try:
@@ -414,6 +422,58 @@ def test_nonin_3230_just_works_pairing_and_frames(fake_bluez: FakeBlueZ, ble_loo
     assert nonin.peripheral.paired
     values = [(r.spo2_percent, r.pulse_rate_bpm, r.mode) for r in rec.readings()]  # type: ignore[attr-defined]
     assert values == [(97.0, 72.0, Mode.DEMO), (96.0, 73.0, Mode.DEMO)]
+
+
+def test_the_agent_rejects_an_unbound_device_asking_to_pair(
+    fake_bluez: FakeBlueZ, ble_loop: BleLoop, tmp_path: Path
+) -> None:
+    """Only bound addresses may bond: a passkey cuff next door asking to pair is refused
+    before anyone is asked to type a number, and binding it later lets it pair."""
+    from bleak import BleakClient, BleakScanner
+    from bleak.exc import BleakError
+
+    BloodPressureCuff(fake_bluez, CUFF, "SBM69", passkey=123456)
+    BloodPressureCuff(fake_bluez, NEXT_DOOR, "SBM69", passkey=654321)
+    store = BindingStore(tmp_path)
+    store.bind(cuff_binding("beurer-sbm69"))
+    asked: list[str] = []
+
+    async def prompt(address: str) -> int | None:
+        asked.append(address)
+        return {CUFF: 123456, NEXT_DOOR: 654321}[address]
+
+    async def pair(address: str) -> str:
+        device = await BleakScanner.find_device_by_address(address, timeout=5)
+        assert device is not None
+        client = BleakClient(device, pair=True)
+        try:
+            await client.connect()
+        except BleakError as exc:
+            return f"refused: {exc}"
+        await client.disconnect()
+        return "paired"
+
+    async def main() -> tuple[str, str, str, list[tuple[str, str]]]:
+        registration = await AgentRegistration.register(store.list, prompt=prompt)
+        try:
+            next_door = await pair(NEXT_DOOR)
+            mine = await pair(CUFF)
+            store.bind(BoundDevice(id="cuff2", profile="beurer-sbm69", address=NEXT_DOOR))
+            next_door_bound = await pair(NEXT_DOOR)
+            return next_door, mine, next_door_bound, list(registration.agent.requests)
+        finally:
+            await registration.unregister()
+
+    next_door, mine, next_door_bound, requests = ble_loop.run(main())
+    assert next_door.startswith("refused: ") and "Authentication" in next_door
+    assert (mine, next_door_bound) == ("paired", "paired")
+    assert asked == [CUFF, NEXT_DOOR]  # the unbound request never reached the screen
+    assert requests == [
+        ("RequestPasskey", NEXT_DOOR),
+        ("RequestPasskey", CUFF),
+        ("RequestPasskey", NEXT_DOOR),
+    ]
+    assert fake_bluez.peripherals[CUFF].paired
 
 
 def test_profile_match_rules_come_from_the_firmware_profiles() -> None:
