@@ -6,12 +6,18 @@ every reading through the wrong-patient guard, and hands the results to one cons
 callback. The lock makes it safe to call from any thread; the consumer is called outside
 the lock, on the calling thread, so a UI consumer must hop to its own loop (Kivy:
 `Clock.schedule_once`) and never touch a widget directly.
+
+The manager owns the links: `start_serial_links()` opens a `SerialLink` per serial binding
+(each on its own thread), `ble_link()` makes the one `BleLink` for the Bluetooth bindings
+(the caller runs it on its asyncio loop), `stop_links()` stops the serial ones. Both feed
+the same status table and guard.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -20,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from station.config import BoundDevice
 from station.devices.ble_link import (
+    BleLink,
     DeviceInfo,
     FrameRejected,
     LinkEvent,
@@ -27,8 +34,14 @@ from station.devices.ble_link import (
     ReadingArrived,
     StateChanged,
 )
+from station.devices.codecs.base import BadFrame
+from station.devices.codecs.serial.events import DeviceEvent, DeviceEventCode
+from station.devices.profiles import FirmwareProfile, load_profiles
+from station.devices.serial_link import LinkEvent as SerialEvent
+from station.devices.serial_link import LinkState as SerialState
+from station.devices.serial_link import LinkStatus, SerialLink
 from station.guard import Attached, Held, Ignored, Live, Outcome, Unassigned, WrongPatientGuard
-from station.models import AnyReading, CuffPressure
+from station.models import AnyReading, CuffPressure, Mode
 
 
 class DeviceState(StrEnum):
@@ -67,6 +80,13 @@ class DeviceStatus(BaseModel):
     live_cuff_pressure_mmhg: float | None = None
 
 
+_FROM_SERIAL = {
+    SerialState.CONNECTED: DeviceState.CONNECTED,
+    SerialState.DISCONNECTED: DeviceState.ERROR,  # unplugged or not found: reopening
+    SerialState.GARBLED: DeviceState.ERROR,  # nothing decodes: baud rate or parity
+    SerialState.STOPPED: DeviceState.UNSEEN,
+}
+
 ManagerUpdate = Attached | Unassigned | Live | Ignored | DeviceStatus
 Consumer = Callable[[ManagerUpdate], None]
 
@@ -83,11 +103,85 @@ class DeviceManager:
         self._guard = guard
         self._consumer = consumer
         self._clock = clock
+        self._bindings = {b.id: b for b in bindings}
         self._status: dict[str, DeviceStatus] = {
             b.id: DeviceStatus(device_id=b.id, profile=b.profile, address=b.address, port=b.port)
-            for b in bindings
+            for b in self._bindings.values()
         }
+        self._serial_links: dict[str, SerialLink] = {}
+        # Serial devices that dump stored readings when opened; the others stream live data,
+        # and a connect burst window would send every reading of a streaming oximeter to the tray.
+        self._serial_dumps: set[str] = set()
         guard.set_bound(self._status)
+
+    # ---- the links ---------------------------------------------------------------------------
+
+    def start_serial_links(
+        self,
+        profiles: Mapping[str, FirmwareProfile] | None = None,
+        *,
+        reading_mode: Mode = Mode.REAL,
+        **link_options: object,
+    ) -> list[SerialLink]:
+        """Open one SerialLink per serial binding (its port, its profile) and start it.
+
+        `reading_mode` DEMO or TEST when the other ends are simulators; `link_options` go to
+        `SerialLink` (e.g. backoff). A binding to an unknown or Bluetooth profile raises
+        ConfigError before anything starts.
+        """
+        from station.errors import ConfigError
+
+        known = dict(load_profiles() if profiles is None else profiles)
+        chosen: list[tuple[BoundDevice, FirmwareProfile]] = []
+        problems: list[str] = []
+        for binding in self._bindings.values():
+            if binding.port is None or binding.id in self._serial_links:
+                continue
+            profile = known.get(binding.profile)
+            if profile is None or profile.serial is None:
+                what = "unknown profile" if profile is None else "not a serial profile:"
+                problems.append(f"{binding.id}: {what} {binding.profile!r}")
+            else:
+                chosen.append((binding, profile))
+        if problems:
+            raise ConfigError("bindings", problems)
+        started: list[SerialLink] = []
+        for binding, profile in chosen:
+            if profile.behaviour.sends_stored_on_connect:
+                self._serial_dumps.add(binding.id)
+            link = SerialLink(
+                profile,
+                self.serial_sink(binding.id),
+                port=binding.port,
+                reading_mode=reading_mode,
+                **link_options,  # type: ignore[arg-type]
+            )
+            self._serial_links[binding.id] = link
+            link.start()
+            started.append(link)
+        return started
+
+    def stop_links(self) -> None:
+        """Stop every serial link (each reports `stopped`)."""
+        links = list(self._serial_links.values())
+        self._serial_links.clear()
+        for link in links:
+            link.stop()
+
+    def serial_link(self, device_id: str) -> SerialLink | None:
+        """The running link of a serial device, e.g. to send it a named command."""
+        return self._serial_links.get(device_id)
+
+    def ble_link(
+        self, profiles: Mapping[str, FirmwareProfile] | None = None, **options: object
+    ) -> BleLink:
+        """The BleLink for the Bluetooth bindings, reporting here; run `link.run()` on a loop."""
+        bindings = [b for b in self._bindings.values() if b.address is not None]
+        return BleLink(bindings, self.handle, profiles=profiles, **options)  # type: ignore[arg-type]
+
+    def serial_sink(self, device_id: str) -> Callable[[SerialEvent], None]:
+        """The `on_event` callback of a SerialLink for `device_id`."""
+        return lambda event: self.handle_serial(device_id, event)
 
     def status(self) -> list[DeviceStatus]:
         with self._lock:
@@ -107,6 +201,49 @@ class DeviceManager:
             updates.extend(o for o in outcomes if not isinstance(o, Held))
         for update in updates:
             self._consumer(update)
+
+    def handle_serial(self, device_id: str, event: SerialEvent) -> None:
+        """Take one event from a SerialLink (its thread)."""
+        if isinstance(event, LinkStatus):
+            updates: list[ManagerUpdate] = []
+            with self._lock:
+                current = self._status.get(device_id)
+                if current is None:
+                    return
+                if event.state is SerialState.CONNECTED and device_id in self._serial_dumps:
+                    self._guard.device_connected(device_id)
+                detail = event.detail or None
+                self._set(
+                    device_id,
+                    updates,
+                    state=_FROM_SERIAL[event.state],
+                    last_error=detail if detail else current.last_error,
+                    live_cuff_pressure_mmhg=None,
+                )
+            for update in updates:
+                self._consumer(update)
+            return
+        if isinstance(event, BadFrame):
+            problem = f"{event.codec}: {event.problem}"
+            if event.expected:
+                problem += f" (expected {event.expected})"
+            self.handle(
+                FrameRejected(
+                    device_id=device_id,
+                    characteristic="serial",
+                    problem=problem,
+                    raw_hex=event.raw_hex,
+                )
+            )
+        elif isinstance(event, DeviceEvent):
+            if event.code is DeviceEventCode.FIRMWARE_REVISION:
+                self.handle(DeviceInfo(device_id=device_id, firmware_revision=event.detail))
+        elif isinstance(event, AnyReading):
+            self.handle(
+                ReadingArrived(
+                    device_id=device_id, reading=event, received_monotonic_s=time.monotonic()
+                )
+            )
 
     def tick(self) -> None:
         """Release connect bursts whose window closed; call it about every 100 ms."""

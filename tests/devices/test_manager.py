@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,11 +14,14 @@ from station.config import BoundDevice, GuardSection
 from station.devices.bindings import BindingStore
 from station.devices.ble_link import BleLink, LinkState, StateChanged
 from station.devices.manager import DeviceManager, DeviceState, DeviceStatus, ManagerUpdate
+from station.devices.profiles import find_profile
 from station.devices.simulators.ble import BloodPressureCuff, StoredBp
 from station.devices.simulators.fakebluez import FakeBlueZ
+from station.errors import ConfigError
 from station.guard import Attached, Ignored, Live, TrayReason, Unassigned, WrongPatientGuard
 from station.models import BloodPressure, Mode
 from tests.fixtures.ble import BleLoop
+from tests.fixtures.serial import SimulatorFactory, by_id_name
 
 CUFF = "AA:BB:CC:DD:EE:01"
 BINDING = BoundDevice(id="cuff", profile="generic-ble-blood-pressure", address=CUFF)
@@ -131,3 +135,67 @@ def test_bindings_persist_atomically_and_refuse_duplicates(tmp_path: Path) -> No
     with pytest.raises(LookupError, match="nothing bound as 'cuff'; bound: oximeter"):
         store.unbind("cuff")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bindings.json"]  # no temp files left
+
+
+def test_manager_owns_serial_links_streaming_readings_attach_and_unplug_is_an_error(
+    by_id_dir: Path, serial_simulator: SimulatorFactory
+) -> None:
+    """A Nonin Xpod on a pty, bound by its by-id name: the manager opens it with SerialLink,
+    its streamed readings attach (no connect-burst hold for a device that streams live), the
+    status table holds it beside a Bluetooth cuff, and an unplug shows as an error."""
+    profile = find_profile("nonin-xpod-3012lp")
+    simulator = serial_simulator(profile, speed=3.0)
+    port = str(by_id_dir / by_id_name(profile))
+    oximeter = BoundDevice(id="oximeter", profile=profile.id, port=port)
+    guard = WrongPatientGuard(datetime.now, [], GuardSection())  # default 5 s burst window
+    guard.open_session("ROOMING-ZZTEST-2")
+    out = Collector()
+    manager = DeviceManager([BINDING, oximeter], guard, out, datetime.now)
+    [link] = manager.start_serial_links(reading_mode=Mode.DEMO, backoff_max_s=0.2)
+    try:
+        assert manager.serial_link("oximeter") is link
+        deadline = time.monotonic() + 8
+        while len(out.of(Attached)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        attached = out.of(Attached)
+        assert len(attached) >= 4
+        assert {a.device_id for a in attached} == {"oximeter"}  # type: ignore[union-attr]
+        readings = [a.reading for a in attached]  # type: ignore[union-attr]
+        got = [(r.spo2_percent, r.pulse_rate_bpm, r.mode) for r in readings]  # type: ignore[union-attr]
+        sent = [(s["spo2_percent"], s["pulse_rate_bpm"], Mode.DEMO) for s in simulator.sent]
+        first = sent.index(got[0])
+        assert sent[first : first + len(got)] == got
+        assert out.of(Unassigned) == []
+        status = {s.device_id: s for s in manager.status()}
+        assert (status["oximeter"].state, status["oximeter"].port) == (DeviceState.CONNECTED, port)
+        assert status["oximeter"].last_reading == readings[-1]
+        assert status["cuff"].state is DeviceState.UNSEEN
+        simulator.stop()  # unplugged: the port and its by-id name vanish
+        deadline = time.monotonic() + 5
+        while manager.status()[1].state is not DeviceState.ERROR and time.monotonic() < deadline:
+            time.sleep(0.02)
+        gone = manager.status()[1]
+        assert gone.state is DeviceState.ERROR
+        assert gone.last_error is not None and port in gone.last_error
+    finally:
+        manager.stop_links()
+    assert manager.status()[1].state is DeviceState.UNSEEN  # stopped: not being read
+
+
+def test_serial_links_refuse_a_binding_to_an_unknown_or_bluetooth_profile() -> None:
+    guard = WrongPatientGuard(datetime.now, [])
+    manager = DeviceManager(
+        [
+            BoundDevice(id="ox", profile="nonin-9999", port="/dev/ttyUSB0"),
+            BoundDevice(id="cuff", profile="and-ua-651ble", port="/dev/ttyUSB1"),
+        ],
+        guard,
+        Collector(),
+        datetime.now,
+    )
+    with pytest.raises(ConfigError) as raised:
+        manager.start_serial_links()
+    assert raised.value.problems == [
+        "ox: unknown profile 'nonin-9999'",
+        "cuff: not a serial profile: 'and-ua-651ble'",
+    ]
