@@ -126,7 +126,7 @@ class MqttLink:
         outbox: Outbox,
         handlers: Inbound | None = None,
         devices: Sequence[BoundDevice] = (),
-        inflight_window: int = 32,
+        inflight_window: int = 100,
         reconnect_min_s: int = 1,
         reconnect_max_s: int = 30,
         lookup_timeout_s: float = 5.0,
@@ -144,7 +144,11 @@ class MqttLink:
         self._outbox = outbox
         self._handlers = handlers or Inbound()
         self._devices = tuple(devices)
+        # QoS 1 messages awaiting PUBACK, at most; 100 is what deploy/mosquitto grants
+        # (max_inflight_messages, sent as MQTT 5 Receive Maximum). A broker that grants
+        # fewer lowers it for that connection (`_send_window`): paho does not.
         self._window = inflight_window
+        self._send_window = inflight_window
         self._reconnect = (reconnect_min_s, reconnect_max_s)
         self._clock = clock
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -314,7 +318,8 @@ class MqttLink:
         self._connected.set()
         log.info("%s: connected (%s)", self._where(),
                  "MQTT 5" if self._protocol == paho.MQTTv5 else "MQTT 3.1.1")
-        self._events.put(("connected", None))
+        granted = getattr(properties, "ReceiveMaximum", None) if properties else None
+        self._events.put(("connected", granted))
 
     def _on_disconnect(
         self,
@@ -429,6 +434,9 @@ class MqttLink:
 
     def _handle(self, kind: str, data: Any) -> None:
         if kind == "connected":
+            # Keep a slot for the status/lookup/device messages paho sends beside the rows.
+            granted = data if isinstance(data, int) else self._window + 1
+            self._send_window = max(1, min(self._window, granted - 1))
             # A fresh connection: resend everything still queued that paho does not hold.
             self._ahead.clear()
             self._after_seq = 0
@@ -463,7 +471,7 @@ class MqttLink:
         # committer (it wakes this worker) instead of piling up rows the broker has.
         if len(acked) >= COMMIT_BACKLOG_WINDOWS * self._window:
             return
-        while self.connected and len(self._inflight) < self._window:
+        while self.connected and len(self._inflight) < self._send_window:
             if not self._ahead:
                 rows = self._outbox.pending(self._window, after_seq=self._after_seq)
                 if not rows:

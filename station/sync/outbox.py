@@ -228,7 +228,9 @@ class Outbox:
         for seq, message_id, topic, retain, nonce, ciphertext in rows:
             mid = UUID(message_id)
             try:
-                payload = self._aead.decrypt(nonce, ciphertext, self._aad(mid, topic))
+                # The stored text is str(UUID) already (put wrote it), so no re-formatting.
+                payload = self._aead.decrypt(nonce, ciphertext,
+                                             f"{message_id}|{topic}".encode())
             except InvalidTag as exc:
                 raise OutboxError(
                     f"outbox row {seq} (message {mid}) does not decrypt with this station's "

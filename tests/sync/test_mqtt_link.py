@@ -31,7 +31,7 @@ from station.sync.contract import (
 from station.sync.inbound import LookupOutcome, LookupResult
 from station.sync.mqtt import Inbound, MqttLink
 from station.sync.outbox import DeliveryState, Outbox
-from tests.fixtures.broker import Broker
+from tests.fixtures.broker import Broker, start_broker
 from tests.sync.consumer import Consumer, outbox_paths
 from tests.sync.samples import AT, PATIENT, submission
 
@@ -113,6 +113,26 @@ def test_a_small_window_keeps_order_across_many_reads_and_purges_what_was_delive
     finally:
         link.stop()
         consumer.close()
+
+
+def test_the_window_shrinks_to_the_receive_maximum_the_broker_grants(tmp_path: Path) -> None:
+    broker = start_broker(tmp_path / "broker", extra="max_inflight_messages 5")
+    box = Outbox(*outbox_paths(tmp_path))
+    consumer = Consumer(broker)
+    link = MqttLink(plain(broker), site=SITE, station_id=STATION, outbox=box)
+    ids = [uuid.uuid4() for _ in range(12)]
+    for mid in ids:
+        link.submit(Channel.VITALS, json.dumps({"message_id": str(mid)}).encode(), mid)
+    link.start()
+    try:
+        assert consumer.wait_for({str(m) for m in ids}, 15) == set()
+        assert consumer.order == [str(m) for m in ids]
+        assert link._send_window == 4  # 5 granted, one kept for status/lookup messages
+    finally:
+        link.stop()
+        consumer.close()
+        box.close()
+        broker.kill()
 
 
 def test_zero_loss_while_the_broker_is_stopped_and_restarted_several_times(
