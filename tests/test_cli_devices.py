@@ -1,4 +1,5 @@
-"""`station devices`: bind/unbind/list in-process; scan and test as real processes (fake BlueZ)."""
+"""`station devices`: bind/unbind/list in-process; scan, test and log as real processes against
+the fake BlueZ and serial simulators on ptys."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ from pathlib import Path
 import pytest
 
 from station.cli import main
+from station.devices.codecs.registry import get_codec
+from station.devices.profiles import find_profile
 from station.devices.simulators.ble import BloodPressureCuff
 from station.devices.simulators.fakebluez import FakeBlueZ
+from station.models import PulseOximetry
+from tests.fixtures.serial import SimulatorFactory, by_id_name
 
 CUFF = "AA:BB:CC:DD:EE:01"
 NEXT_DOOR = "AA:BB:CC:DD:EE:99"
@@ -85,7 +90,17 @@ def test_scan_shows_profiles_and_binding(fake_bluez: FakeBlueZ, tmp_path: Path) 
         == 0
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "station", "devices", "scan", "--seconds", "0.5"],
+        [
+            sys.executable,
+            "-m",
+            "station",
+            "devices",
+            "scan",
+            "--seconds",
+            "0.5",
+            "--transport",
+            "ble",
+        ],
         env=_env(tmp_path),
         capture_output=True,
         text=True,
@@ -145,4 +160,149 @@ def test_test_command_prints_one_reading_decoded_and_raw(
         117.0,
         75.0,
         raw.split()[1],
+    )
+
+
+def _cli(tmp_path: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "station", "devices", *args],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_scan_lists_plugged_in_serial_ports_with_profiles_and_binding(
+    tmp_path: Path, by_id_dir: Path, serial_simulator: SimulatorFactory
+) -> None:
+    oximeter = find_profile("nonin-xpod-3012lp")
+    rad8 = find_profile("masimo-rad-8")
+    serial_simulator(oximeter)
+    serial_simulator(rad8)
+    ox_port = by_id_dir / by_id_name(oximeter)
+    assert (
+        main(
+            [
+                "devices",
+                "--state-dir",
+                str(tmp_path),
+                "bind",
+                str(ox_port),
+                "--profile",
+                oximeter.id,
+                "--id",
+                "ox",
+            ]
+        )
+        == 0
+    )
+    proc = _cli(tmp_path, "scan", "--transport", "serial", "--by-id-dir", str(by_id_dir))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        f"{by_id_dir / by_id_name(rad8)}  -  masimo-rad-8,masimo-radical-7,nonin-oem-iii-df7,"
+        "nonin-oem-iii-df8,suntech-advantage,mettler-toledo-mt-sics,sma-scale  not bound",
+        f"{ox_port}  -  nonin-xpod-3012lp,mettler-toledo-mt-sics,sma-scale  bound as ox",
+    ]
+
+
+def test_test_command_on_a_serial_device_prints_one_reading_decoded_and_raw(
+    tmp_path: Path, by_id_dir: Path, serial_simulator: SimulatorFactory
+) -> None:
+    profile = find_profile("nonin-xpod-3012lp")
+    simulator = serial_simulator(profile)
+    port = by_id_dir / by_id_name(profile)
+    assert (
+        main(
+            [
+                "devices",
+                "--state-dir",
+                str(tmp_path),
+                "bind",
+                str(port),
+                "--profile",
+                profile.id,
+                "--id",
+                "ox",
+            ]
+        )
+        == 0
+    )
+    proc = _cli(tmp_path, "test", "ox", "--seconds", "10")
+    assert proc.returncode == 0, proc.stderr
+    raw, decoded = proc.stdout.splitlines()
+    assert raw.startswith("serial ")
+    reading = PulseOximetry.model_validate_json(decoded)
+    # the printed reading is exactly what the codec makes of the printed bytes ...
+    decoder = get_codec("serial:nonin-2").new_decoder()  # type: ignore[union-attr]
+    assert decoder.feed(bytes.fromhex(raw.removeprefix("serial "))) == [reading]
+    # ... and those are values the simulated oximeter sent
+    sent = {"spo2_percent": reading.spo2_percent, "pulse_rate_bpm": reading.pulse_rate_bpm}
+    assert sent in simulator.sent
+    assert proc.stderr.startswith(f"# connected {port}\n")
+
+
+def test_log_command_on_a_serial_device_prints_frames_as_they_arrive(
+    tmp_path: Path, by_id_dir: Path, serial_simulator: SimulatorFactory
+) -> None:
+    profile = find_profile("masimo-rad-8")
+    simulator = serial_simulator(profile, speed=8.0)
+    port = by_id_dir / by_id_name(profile)
+    assert (
+        main(
+            [
+                "devices",
+                "--state-dir",
+                str(tmp_path),
+                "bind",
+                str(port),
+                "--profile",
+                profile.id,
+                "--id",
+                "ox",
+            ]
+        )
+        == 0
+    )
+    proc = _cli(tmp_path, "log", "ox", "--seconds", "1.5")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) >= 4
+    decoder = get_codec("serial:masimo-ascii").new_decoder()  # type: ignore[union-attr]
+    got = []
+    for line in lines:
+        kind, raw = line.split()
+        assert kind == "serial"
+        [reading] = decoder.feed(bytes.fromhex(raw))
+        got.append({k: getattr(reading, k) for k in simulator.sent[0]})
+    first = simulator.sent.index(got[0])
+    assert simulator.sent[first : first + len(got)] == got
+
+
+def test_test_command_names_a_serial_device_that_is_not_plugged_in(tmp_path: Path) -> None:
+    port = tmp_path / "usb-FTDI_nothing-if00-port0"
+    assert (
+        main(
+            [
+                "devices",
+                "--state-dir",
+                str(tmp_path),
+                "bind",
+                str(port),
+                "--profile",
+                "masimo-rad-8",
+                "--id",
+                "ox",
+            ]
+        )
+        == 0
+    )
+    proc = _cli(tmp_path, "test", "ox", "--seconds", "0.5")
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr == (
+        f"# disconnected: {port}: no such port (unplugged?)\n"
+        "# stopped\n"
+        "station: no reading from ox in 0.5 s\n"
     )

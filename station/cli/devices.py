@@ -15,7 +15,8 @@ from station.config import BoundDevice
 from station.errors import ConfigError
 
 EXAMPLES = """\
-  station devices scan --seconds 5              # BLE devices in range, with matching profiles
+  station devices scan --seconds 5              # BLE in range + serial plugged in, with profiles
+  station devices scan --transport serial       # only the serial ports (no Bluetooth needed)
   station devices bind AA:BB:CC:DD:EE:01 --profile and-ua-651ble --id cuff
   station devices bind /dev/serial/by-id/usb-Nonin-if00 --profile nonin-xpod-3012lp --id ox
   station devices list
@@ -40,8 +41,20 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--state-dir", type=Path, metavar="DIR", help="where bindings.json lives")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    scan = actions.add_parser("scan", help="list BLE devices in range with their profiles")
+    scan = actions.add_parser(
+        "scan", help="list BLE devices in range and serial ports plugged in, with their profiles"
+    )
     scan.add_argument("--seconds", type=float, default=5.0, help="how long to listen (5)")
+    scan.add_argument(
+        "--transport", choices=("all", "ble", "serial"), default="all", help="what to scan (all)"
+    )
+    scan.add_argument(
+        "--by-id-dir",
+        type=Path,
+        default=Path("/dev/serial/by-id"),
+        metavar="DIR",
+        help="where the stable serial names are (/dev/serial/by-id)",
+    )
     scan.set_defaults(func=run_scan)
     bind = actions.add_parser("bind", help="bind a device (BLE address or serial port)")
     bind.add_argument("target", metavar="ADDRESS-OR-PORT")
@@ -138,16 +151,25 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_scan(args: argparse.Namespace) -> int:
+    try:
+        profiles = _profiles()
+        bindings = _store(args).list()
+    except ConfigError as exc:
+        return fail(str(exc))
+    code = 0
+    if args.transport in ("all", "ble"):
+        code = _scan_ble(args, profiles, {d.address: d.id for d in bindings if d.address})
+    if args.transport in ("all", "serial"):
+        _scan_serial(args, profiles, {d.port: d.id for d in bindings if d.port})
+    return code
+
+
+def _scan_ble(args: argparse.Namespace, profiles: Any, bound: dict[str, str]) -> int:
     from bleak import BleakScanner
     from bleak.exc import BleakError
 
     from station.devices.profiles import match_profiles
 
-    try:
-        profiles = _profiles()
-    except ConfigError as exc:
-        return fail(str(exc))
-    bound = {d.address: d.id for d in _store(args).list() if d.address}
     uuids = sorted(
         {str(u) for p in profiles.values() if p.ble is not None for u in p.ble.match.service_uuids}
     )
@@ -159,7 +181,7 @@ def run_scan(args: argparse.Namespace) -> int:
     try:
         found = asyncio.run(scan())
     except (BleakError, OSError) as exc:
-        return fail(f"cannot scan: {exc} (is Bluetooth on and BlueZ running?)")
+        return fail(f"cannot scan Bluetooth: {exc} (is Bluetooth on and BlueZ running?)")
     rows = sorted(found.values(), key=lambda pair: pair[0].address)
     for device, adv in rows:
         name = adv.local_name or device.name or "?"
@@ -168,8 +190,21 @@ def run_scan(args: argparse.Namespace) -> int:
         names = ",".join(matched) or "-"
         print(f"{device.address}  {adv.rssi:>4} dBm  {name:<18} {names:<34} {status}")
     if not rows:
-        print(f"nothing found in {args.seconds:g} s")
+        print(f"no Bluetooth device found in {args.seconds:g} s")
     return 0
+
+
+def _scan_serial(args: argparse.Namespace, profiles: Any, bound: dict[str, str]) -> None:
+    from station.devices.serial_link import scan_ports
+
+    ports = scan_ports(profiles.values(), by_id_dir=args.by_id_dir)
+    for port in ports:
+        who = bound.get(port.path) or bound.get(port.device)
+        status = f"bound as {who}" if who else "not bound"
+        names = ",".join(port.profiles) or "-"
+        print(f"{port.path}  {port.usb or '-'}  {names}  {status}")
+    if not ports:
+        print(f"no serial port plugged in (looked in {args.by_id_dir} and USB serial ports)")
 
 
 def _one(args: argparse.Namespace) -> BoundDevice | None:
@@ -178,13 +213,70 @@ def _one(args: argparse.Namespace) -> BoundDevice | None:
 
 
 def _watch(args: argparse.Namespace, *, raw_only: bool) -> int:
-    from station.devices.ble_link import BleLink, LinkEvent, RawFrame, ReadingArrived, StateChanged
-
     device = _one(args)
     if device is None:
         return fail(f"no device bound as {args.device_id!r}; see `station devices list`")
-    if device.address is None:
-        return fail(f"{device.id} is a serial device; use the serial link's tools for it")
+    try:
+        profiles = _profiles()
+    except ConfigError as exc:
+        return fail(str(exc))
+    if device.port is not None:
+        return _watch_serial(args, device, profiles, raw_only=raw_only)
+    return _watch_ble(args, device, profiles, raw_only=raw_only)
+
+
+def _watch_serial(
+    args: argparse.Namespace, device: BoundDevice, profiles: Any, *, raw_only: bool
+) -> int:
+    import threading
+
+    from station.devices.codecs.base import BadFrame
+    from station.devices.serial_link import LinkEvent, LinkStatus, SerialLink
+    from station.devices.serial_link import LinkState as SerialState
+    from station.models import AnyReading
+
+    profile = profiles.get(device.profile)
+    if profile is None or profile.serial is None:
+        return fail(f"{device.id}: {device.profile!r} is not a serial profile")
+    done = threading.Event()
+
+    def on_event(event: LinkEvent) -> None:
+        if done.is_set():
+            return  # `test` has its reading; the link is being stopped
+        if isinstance(event, LinkStatus):
+            where = f" {event.port}" if event.state is SerialState.CONNECTED else ""
+            detail = f": {event.detail}" if event.detail else ""
+            print(f"# {event.state}{where}{detail}", file=sys.stderr, flush=True)
+        elif isinstance(event, AnyReading):
+            print(f"serial {event.raw_hex}", flush=True)
+            if not raw_only:
+                print(event.model_dump_json(), flush=True)
+                if event.kind != "cuff_pressure":
+                    done.set()
+        elif isinstance(event, BadFrame):
+            print(f"bad {event.raw_hex}  # {event.problem}", flush=True)
+        else:
+            code = getattr(event, "code", type(event).__name__)
+            print(f"event {code} {getattr(event, 'raw_hex', '')}", flush=True)
+
+    link = SerialLink(profile, on_event, port=device.port)
+    link.start()
+    try:
+        got = done.wait(args.seconds)
+    except KeyboardInterrupt:
+        got = False
+    finally:
+        link.stop()
+    if raw_only or got:
+        return 0
+    print(f"station: no reading from {device.id} in {args.seconds:g} s", file=sys.stderr)
+    return 1
+
+
+def _watch_ble(
+    args: argparse.Namespace, device: BoundDevice, profiles: Any, *, raw_only: bool
+) -> int:
+    from station.devices.ble_link import BleLink, LinkEvent, RawFrame, ReadingArrived, StateChanged
 
     async def watch() -> int:
         done = asyncio.Event()
@@ -202,7 +294,7 @@ def _watch(args: argparse.Namespace, *, raw_only: bool) -> int:
                     result["code"] = 0
                     done.set()
 
-        link = BleLink([device], sink)
+        link = BleLink([device], sink, profiles=profiles)
         runner = asyncio.create_task(link.run())
         try:
             await asyncio.wait_for(done.wait(), args.seconds)

@@ -122,6 +122,70 @@ def find_port(
     raise SerialLinkError(f"no port found for {profile.id}: looked for {'; '.join(looked)}")
 
 
+class PortSeen(BaseModel):
+    """A serial port that is plugged in, with the serial profiles that would match it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str  # the stable /dev/serial/by-id name when there is one, else the device node
+    device: str  # what it points at, e.g. /dev/ttyUSB0
+    usb: str | None = None  # "vendor:product" as lsusb prints it
+    description: str = ""
+    profiles: tuple[str, ...] = ()
+
+
+def _literal_length(pattern: str) -> int:
+    return sum(1 for ch in pattern if ch not in "*?[]")
+
+
+def scan_ports(
+    profiles: Iterable[FirmwareProfile],
+    *,
+    by_id_dir: Path = BY_ID_DIR,
+    list_ports_fn: PortLister = list_ports.comports,
+) -> list[PortSeen]:
+    """Plugged-in serial ports (by-id names first, then USB ports without one) and, for each,
+    the serial profiles whose by-id glob or USB vendor:product match, most specific first."""
+    serial_profiles = [p for p in profiles if p.serial is not None]
+    usb_info: dict[str, Any] = {}
+    for info in list_ports_fn():
+        if info.vid is not None:
+            usb_info[str(Path(info.device).resolve())] = info
+    entries: list[tuple[str, str]] = []
+    if by_id_dir.is_dir():
+        for link in sorted(by_id_dir.iterdir()):
+            if link.exists():  # a dangling name: the device was just unplugged
+                entries.append((str(link), str(link.resolve())))
+    named = {device for _, device in entries}
+    entries.extend((device, device) for device in sorted(usb_info) if device not in named)
+    seen: list[PortSeen] = []
+    for path, device in entries:
+        info = usb_info.get(device)
+        vid_pid = None if info is None else f"{info.vid:04x}:{info.pid:04x}"
+        scored: list[tuple[int, str]] = []
+        for profile in serial_profiles:
+            section = profile.serial
+            assert section is not None
+            pattern = section.by_id_pattern
+            in_by_id = path.startswith(f"{by_id_dir}/")
+            if pattern and in_by_id and fnmatch.fnmatch(Path(path).name, pattern):
+                scored.append((_literal_length(pattern), profile.id))
+                continue
+            if vid_pid and any(f"{u.vendor_id}:{u.product_id}" == vid_pid for u in section.usb):
+                scored.append((0, profile.id))
+        scored.sort(key=lambda pair: (-pair[0], pair[1]))
+        seen.append(
+            PortSeen(
+                path=path,
+                device=device,
+                usb=vid_pid,
+                description="" if info is None else str(info.description or ""),
+                profiles=tuple(pid for _, pid in scored),
+            )
+        )
+    return seen
+
+
 def open_port(port: str, line: LineSettings, *, read_timeout_s: float = 0.02) -> serial.Serial:
     try:
         return serial.Serial(port, timeout=read_timeout_s, write_timeout=1.0, **serial_kwargs(line))

@@ -19,9 +19,11 @@ from station.devices.serial_link import (
     LinkEvent,
     LinkState,
     LinkStatus,
+    PortSeen,
     SerialLink,
     SerialLinkError,
     find_port,
+    scan_ports,
 )
 from station.devices.simulators import frames
 from station.models import AnyReading, Flag, Kind, Mode
@@ -290,3 +292,29 @@ def test_find_port_by_usb_vendor_and_product(tmp_path: Path) -> None:
     assert str(raised.value) == (
         f"no port found for nonin-oem-iii-df7: looked for {tmp_path}/usb-FTDI_*; USB 0403:6001"
     )
+
+
+def test_scan_ports_names_the_matching_profiles_by_by_id_glob_and_usb_id(
+    by_id_dir: Path, pty_pair: tuple[int, str]
+) -> None:
+    # A by-id name on a real pty, and a USB port without one (its vid:pid from the lister:
+    # USB enumeration cannot run here, so the lowest seam is handed the port's ids).
+    _master, slave = pty_pair
+    (by_id_dir / "usb-Acme_Nonin_Xpod_0001-if00-port0").symlink_to(slave)
+    (by_id_dir / "usb-FTDI_gone-if00-port0").symlink_to(by_id_dir / "unplugged")  # dangling
+    usb = SimpleNamespace(device="/dev/ttyUSB7", vid=0x067B, pid=0x2303, description="PL2303")
+    seen = scan_ports(PROFILES.values(), by_id_dir=by_id_dir, list_ports_fn=lambda: [usb])
+    assert seen == [
+        PortSeen(
+            path=str(by_id_dir / "usb-Acme_Nonin_Xpod_0001-if00-port0"),
+            device=str(Path(slave).resolve()),
+            profiles=("nonin-xpod-3012lp", "mettler-toledo-mt-sics", "sma-scale"),
+        ),
+        PortSeen(
+            path="/dev/ttyUSB7",
+            device="/dev/ttyUSB7",
+            usb="067b:2303",
+            description="PL2303",
+            profiles=("sma-scale",),
+        ),
+    ]
