@@ -4,9 +4,17 @@ BLE: a simulated thermometer on the fake BlueZ (private dbus-daemon) indicates 1
 readings one after another. The baseline is a bare bleak notification callback that does
 nothing; the station path is BleLink -> codec -> DeviceManager -> wrong-patient guard ->
 the consumer receiving `Attached`. Both are timed from the moment the simulator hands the
-frame to D-Bus (perf_counter, one process) to the callback. Prints p50/p99 and the station's
-own overhead (p99 difference; target < 5 ms). Serial: see docs/device-links.md (not measured
-here yet).
+frame to D-Bus (perf_counter, one process) to the callback.
+
+Serial: Masimo ASCII 1 records (the serial simulator's frame builder, a 1 Hz oximeter's
+line) are written one at a time to the master side of a raw pty; the clock starts just
+before the write of the record (its last byte included). The baseline is bare pyserial
+reading the slave side the way the link does (`read(max(1, in_waiting))`) until the whole
+record is in, nothing decoded; the station path is SerialLink -> stream codec ->
+DeviceManager -> guard -> the consumer receiving `Attached`.
+
+Prints p50/p99 of each and the station's own overhead (p99 difference; target < 5 ms) and
+the ratio. `--transport ble|serial` runs one half only.
 """
 
 from __future__ import annotations
@@ -101,7 +109,109 @@ async def fake_drop(fake: object, peripheral: object) -> None:
         await asyncio.sleep(0.01)
 
 
+def serial_latencies(*, station: bool) -> list[float]:
+    """Write N Masimo records to a pty; time each until pyserial / the session has it."""
+    import queue
+    import threading
+    import tty
+
+    import serial
+
+    from station.config import BoundDevice, GuardSection
+    from station.devices.manager import DeviceManager, DeviceState, DeviceStatus
+    from station.devices.profiles import find_profile
+    from station.devices.serial_link import open_port
+    from station.devices.simulators import frames
+    from station.guard import Attached, WrongPatientGuard
+
+    profile = find_profile("masimo-rad-8")
+    assert profile.serial is not None
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    arrived: queue.SimpleQueue[float] = queue.SimpleQueue()
+    stop = threading.Event()
+    records = [
+        frames.masimo_line(datetime.now().replace(microsecond=0), 95 + i % 5, 60 + i % 40, 2.5)
+        for i in range(N)
+    ]
+    latencies: list[float] = []
+    try:
+        if station:
+            guard = WrongPatientGuard(datetime.now, [], GuardSection(connect_burst_window_s=0))
+            guard.open_session("BENCH")
+            connected = threading.Event()
+
+            def consumer(update: object) -> None:
+                if isinstance(update, Attached):
+                    arrived.put(time.perf_counter())
+                elif isinstance(update, DeviceStatus) and update.state is DeviceState.CONNECTED:
+                    connected.set()
+
+            binding = BoundDevice(id="ox", profile=profile.id, port=path)
+            manager = DeviceManager([binding], guard, consumer, datetime.now)
+            manager.start_serial_links({profile.id: profile})
+            assert connected.wait(5)
+        else:
+            port = open_port(path, profile.serial.line)
+
+            def reader() -> None:
+                buffer = bytearray()
+                want = len(records[0])
+                while not stop.is_set():
+                    try:
+                        data = port.read(max(1, port.in_waiting))
+                    except serial.SerialException:
+                        return
+                    buffer += data
+                    while len(buffer) >= want:
+                        del buffer[:want]
+                        arrived.put(time.perf_counter())
+
+            thread = threading.Thread(target=reader, daemon=True)
+            thread.start()
+        for record in records:
+            sent = time.perf_counter()
+            os.write(master, record)
+            got = arrived.get(timeout=5)
+            latencies.append((got - sent) * 1000)
+    finally:
+        stop.set()
+        if station:
+            manager.stop_links()
+        else:
+            thread.join(2)
+            port.close()
+        os.close(master)
+        os.close(slave)
+    return latencies
+
+
+def report(title: str, baseline: str, base: list[float], full: list[float]) -> None:
+    print(f"{title + f', {N} readings, ms':<30}     p50      p99")
+    print(f"  {'baseline: ' + baseline:<28} {pct(base, 50):7.3f}  {pct(base, 99):7.3f}")
+    print(f"  {'station: link..session':<28} {pct(full, 50):7.3f}  {pct(full, 99):7.3f}")
+    overhead = pct(full, 99) - pct(base, 99)
+    ratio = pct(full, 99) / pct(base, 99)
+    verdict = "OK" if overhead < 5 else "OVER TARGET"
+    print(f"  overhead p99 {overhead:.3f} ms (target < 5 ms: {verdict}); ratio p99 {ratio:.2f}x")
+
+
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transport", choices=("all", "ble", "serial"), default="all")
+    args = parser.parse_args()
+    if args.transport in ("all", "ble"):
+        ble_main()
+    if args.transport in ("all", "serial"):
+        base = serial_latencies(station=False)
+        full = serial_latencies(station=True)
+        report("Serial", "bare pyserial", base, full)
+
+
+def ble_main() -> None:
     from station.devices.simulators.ble import Thermometer
     from station.devices.simulators.fakebluez import FakeBlueZ, PrivateBus
 
@@ -121,13 +231,7 @@ def main() -> None:
     finally:
         fake.stop()
         bus.stop()
-    print(f"BLE, {N} readings, ms          p50      p99")
-    print(f"  baseline (bare bleak cb)  {pct(base, 50):7.3f}  {pct(base, 99):7.3f}")
-    print(f"  station (link..session)   {pct(full, 50):7.3f}  {pct(full, 99):7.3f}")
-    overhead = pct(full, 99) - pct(base, 99)
-    ratio = pct(full, 99) / pct(base, 99)
-    verdict = "OK" if overhead < 5 else "OVER TARGET"
-    print(f"  overhead p99 {overhead:.3f} ms (target < 5 ms: {verdict}); ratio p99 {ratio:.2f}x")
+    report("BLE", "bare bleak callback", base, full)
 
 
 if __name__ == "__main__":
