@@ -465,11 +465,9 @@ class MqttLink:
         client = self._client
         if client is None:
             return
-        with self._commit_cond:
-            acked = set(self._acked)
-        # Backpressure: when recording PUBACKs falls behind by more than a few windows, wait for the
-        # committer (it wakes this worker) instead of piling up rows the broker has.
-        if len(acked) >= COMMIT_BACKLOG_WINDOWS * self._window:
+        # Backpressure: when recording PUBACKs falls behind by more than a few windows, wait
+        # for the committer (it wakes this worker) instead of piling up rows the broker has.
+        if self._uncommitted() >= COMMIT_BACKLOG_WINDOWS * self._window:
             return
         while self.connected and len(self._inflight) < self._send_window:
             if not self._ahead:
@@ -479,9 +477,11 @@ class MqttLink:
                 self._ahead.extend(rows)
                 self._after_seq = rows[-1].seq
             row = self._ahead.popleft()
-            if (row.message_id in self._inflight_ids or row.message_id in self._refused
-                    or row.message_id in acked):
+            if row.message_id in self._inflight_ids or row.message_id in self._refused:
                 continue
+            with self._commit_cond:
+                if row.message_id in self._acked:  # re-read after a reconnect
+                    continue
             info = client.publish(row.topic, row.payload, QOS, retain=row.retain)
             # NO_CONN still queues it in paho, which sends it on reconnect.
             if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
