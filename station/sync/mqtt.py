@@ -187,6 +187,12 @@ class MqttLink:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def inflight_limit(self) -> int:
+        """Queued rows awaiting PUBACK at most on this connection (the window, lowered to
+        the broker's Receive Maximum less the slot kept for status messages)."""
+        return self._send_window
+
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
 
