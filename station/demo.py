@@ -1,15 +1,38 @@
-"""The demo pipeline: simulated patients and devices through the real validation, no hardware.
+"""The demo: fake patients and simulated devices, through the real pipeline or the validation only.
 
 Simulated readings are marked `mode=demo` so they can never be mistaken for a patient's.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
-from collections.abc import Iterator
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from station.app import HeadlessHost, StationServices
+from station.config import Settings, parse_settings
+from station.devices.codecs.serial import suntech
+from station.devices.profiles import FirmwareProfile, load_profiles
+from station.devices.simulators.serial import (
+    DeviceModel,
+    SerialSimulator,
+    SuntechModel,
+    model_for,
+)
 from station.models import (
     AnyReading,
     BloodPressure,
@@ -19,6 +42,11 @@ from station.models import (
     Temperature,
     TemperatureSite,
 )
+from station.rooming import COMMON_COMPLAINTS
+from station.submission import PatientIdentifiers
+from station.sync.contract import AckPayload, Channel, SchedulePayload, to_json, topic
+from station.sync.contract import Appointment as ScheduleAppointment
+from station.ui.presenters import ExamPresenter
 from station.units import Unit
 from station.validation import Verdict, validate, with_plausibility_flag
 
@@ -100,3 +128,404 @@ def room_patient(
 ) -> list[tuple[AnyReading, Verdict]]:
     age = patient.age_years(now.date())
     return [check(r, age) for r in simulated_readings(rng, now + timedelta(seconds=5))]
+
+
+# ------------------------------------------------------------------------------------------
+# The end-to-end demo: a local broker, the practice system's side, serial simulators on ptys
+# ------------------------------------------------------------------------------------------
+# Everything below runs real parts (Mosquitto, paho, pyserial on pseudo-terminals); only the
+# patients, the devices' far ends and the practice system are stand-ins.
+
+DEMO_SITE = "demo-clinic"
+DEMO_STATION = "exam-1"
+DEMO_BADGE = "BADGE-DEMO"
+# (device id, firmware profile): serial simulators through the real SerialLink.
+DEMO_SERIAL_DEVICES = (
+    ("cuff", "suntech-advantage"),
+    ("oximeter", "nonin-oem-iii-df8"),
+    ("scale", "sma-scale"),
+)
+DEMO_KINDS = frozenset({"blood_pressure", "pulse_oximetry", "body_weight"})
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class DemoBroker:
+    """A Mosquitto of the demo's own on a free loopback port: plain TCP, loopback only."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            raise RuntimeError("mosquitto is not installed (Debian package `mosquitto`; "
+                               "`make demo` installs it)")
+        conf = self.directory / "mosquitto.conf"
+        lines = [f"listener {self.port} {self.host}", "allow_anonymous true",
+                 "persistence false", "log_dest stderr", "log_type error"]
+        if os.geteuid() == 0:
+            lines.append("user root")
+        conf.write_text("\n".join(lines) + "\n")
+        with (self.directory / "mosquitto.log").open("ab") as log_file:
+            self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log_file,
+                                          stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited with status {self._proc.returncode}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"mosquitto did not listen on {self.host}:{self.port}")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(10)
+        self._proc = None
+
+
+def schedule_payload(
+    patients: list[DemoPatient], *, site: str, station_id: str, now: datetime
+) -> SchedulePayload:
+    """Today's list as the practice system would publish it (retained)."""
+    start = now.astimezone(UTC).replace(second=0, microsecond=0)
+    return SchedulePayload(
+        message_id=uuid.uuid4(),
+        site=site,
+        station_id=station_id,
+        sent_at=now.astimezone(UTC),
+        schedule_date=now.date(),
+        appointments=tuple(
+            ScheduleAppointment(
+                appointment_id=p.appointment_id,
+                patient=PatientIdentifiers(
+                    mrn=p.mrn, family_name=p.family, given_name=p.given, birth_date=p.birth_date
+                ),
+                starts_at=start + timedelta(minutes=15 * i),
+                reason="demo visit",
+                medications_to_review=("lisinopril 10 mg daily",) if i % 2 == 0 else (),
+            )
+            for i, p in enumerate(patients)
+        ),
+    )
+
+
+class PracticeSystem:
+    """The practice system's side of the contract, for the demo: publishes the retained
+    schedule, files (acks) every vitals, alert and check-in message once per message_id."""
+
+    FILED = ("rooming.vitals/1", "rooming.alert/1", "rooming.checkin/1",
+             "rooming.help_request/1")
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        site: str,
+        station_id: str,
+        on_message: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self._site, self._station_id = site, station_id
+        self._on_message = on_message
+        self.received: list[dict[str, Any]] = []
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="demo-practice-system")
+        self._client.on_connect = self._connected_cb
+        self._client.on_message = self._message
+        self._client.connect_async(host, port, keepalive=30)
+
+    def _topic(self, channel: Channel) -> str:
+        return topic(self._site, self._station_id, channel)
+
+    def _connected_cb(self, client: mqtt.Client, *_args: Any) -> None:
+        for channel in (Channel.VITALS, Channel.ALERT, Channel.CHECKIN):
+            client.subscribe(self._topic(channel), 1)
+        self._connected.set()
+
+    def start(self, schedule: SchedulePayload, timeout_s: float = 10.0) -> None:
+        self._client.loop_start()
+        if not self._connected.wait(timeout_s):
+            raise RuntimeError("the demo practice system could not connect to the broker")
+        info = self._client.publish(self._topic(Channel.SCHEDULE), to_json(schedule), 1,
+                                    retain=True)
+        info.wait_for_publish(timeout_s)
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _message(self, client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            body = json.loads(message.payload)
+        except ValueError:
+            return
+        if not isinstance(body, dict) or body.get("schema") not in self.FILED:
+            return
+        message_id = str(body.get("message_id"))
+        with self._lock:
+            duplicate = message_id in self._seen  # QoS 1: at least once; file it once
+            self._seen.add(message_id)
+            if not duplicate:
+                self.received.append(body)
+        ack = AckPayload(message_id=uuid.UUID(message_id), acked_at=datetime.now(UTC))
+        client.publish(self._topic(Channel.ACK), to_json(ack), 1)
+        if not duplicate and self._on_message is not None:
+            self._on_message(message.topic, body)
+
+
+class OnDemand(DeviceModel):
+    """A simulated device that stays silent until the MA puts it on the patient (`arm`),
+    then gives one measurement: a streaming oximeter would otherwise fill the rooming with
+    a reading a second, and a polled scale with one a poll."""
+
+    def __init__(self, inner: DeviceModel) -> None:
+        super().__init__(inner.scenario, inner.rng)
+        self.inner = inner
+        self.interval_s = inner.interval_s
+        self._armed = threading.Event()
+        self._sent_at_arm = 0
+
+    @property
+    def sent(self) -> list[dict[str, float | None]]:
+        return self.inner.sent
+
+    @sent.setter
+    def sent(self, value: list[dict[str, float | None]]) -> None:
+        del value  # the inner model keeps what was sent
+
+    def arm(self) -> None:
+        self._sent_at_arm = len(self.inner.sent)
+        self._armed.set()
+
+    def _produced(self) -> bool:
+        return len(self.inner.sent) > self._sent_at_arm
+
+    def stream(self, now: float) -> bytes:
+        if not self._armed.is_set():
+            return b""
+        data = self.inner.stream(now)
+        if self._produced():
+            self._armed.clear()
+        return data
+
+    def answer(self, data: bytes, now: float) -> bytes:
+        if not self._armed.is_set():
+            return b""
+        reply = self.inner.answer(data, now)
+        # The cuff reports "complete" first; its result goes out when the host asks for it.
+        finished = self._produced() and (
+            not isinstance(self.inner, SuntechModel) or suntech.GET_BP_DATA in data
+        )
+        if finished:
+            self._armed.clear()
+        return reply
+
+    def tick(self, now: float) -> bytes:
+        return self.inner.tick(now) if self._armed.is_set() else b""
+
+
+@dataclass
+class DemoDevice:
+    device_id: str
+    profile: FirmwareProfile
+    model: OnDemand
+    simulator: SerialSimulator
+
+
+def start_demo_devices(directory: Path, seed: int) -> list[DemoDevice]:
+    """One serial simulator per demo device, on a pty under a stable by-id style name."""
+    profiles = load_profiles()
+    devices: list[DemoDevice] = []
+    for index, (device_id, profile_id) in enumerate(DEMO_SERIAL_DEVICES):
+        profile = profiles[profile_id]
+        assert profile.serial is not None
+        rng = random.Random(seed + index)  # noqa: S311 - simulated values, not secrets
+        model = OnDemand(model_for(profile.codecs[0], "normal", rng))
+        simulator = SerialSimulator(model, baud=profile.serial.line.baud, seed=seed + index,
+                                    link_path=directory / f"usb-DEMO_{device_id}-if00-port0")
+        simulator.start()
+        devices.append(DemoDevice(device_id, profile, model, simulator))
+    return devices
+
+
+def demo_station_settings(
+    broker_host: str, broker_port: int, state_dir: Path, devices: list[DemoDevice]
+) -> Settings:
+    return parse_settings(
+        {
+            "station": {"site": DEMO_SITE, "station_id": DEMO_STATION, "room": "Exam 1"},
+            # Plain TCP only because the broker is the demo's own, on loopback.
+            "broker": {"host": broker_host, "port": broker_port, "require_tls": False},
+            "devices": [
+                {"id": d.device_id, "profile": d.profile.id, "port": d.simulator.port}
+                for d in devices
+            ],
+            "storage": {"state_dir": str(state_dir)},
+        },
+        "demo",
+    )
+
+
+def summarize(body: dict[str, Any]) -> dict[str, Any]:
+    """One printed line per published message: what the practice system received."""
+    out: dict[str, Any] = {"schema": body.get("schema"), "message_id": body.get("message_id")}
+    if body.get("schema") == "rooming.vitals/1":
+        out["appointment_id"] = body["appointment_id"]
+        out["readings"] = [
+            {
+                "kind": r["reading"]["kind"],
+                "device": r.get("device_id"),
+                "mode": r["reading"]["mode"],
+                "accepted": r["verdict"]["status"] == "accepted",
+                "flags": [f["code"] for f in r["verdict"]["flags"]],
+            }
+            for r in body["readings"]
+        ]
+        out["chief_complaint"] = body["chief_complaint"]
+        out["fhir_entries"] = len(body["fhir_bundle"].get("entry", []))
+    elif body.get("schema") == "rooming.alert/1":
+        out["appointment_id"] = body["appointment_id"]
+        out["code"] = body["code"]
+    return out
+
+
+def room_one(
+    host: HeadlessHost,
+    services: StationServices,
+    appointment_id: str,
+    devices: list[DemoDevice],
+    *,
+    timeout_s: float = 30.0,
+) -> None:
+    """What an MA does for one patient, as taps on the real presenter: sign in, pick,
+    confirm, take the vitals on the (simulated) devices, a complaint, review, send; then wait
+    for "received by the practice system"."""
+    presenter = services.presenter
+    assert isinstance(presenter, ExamPresenter)
+    rooming = presenter.rooming
+    host.run_until(lambda: any(p.appointment_id == appointment_id for p in rooming.schedule),
+                   timeout_s, "the schedule from the practice system")
+    if rooming.state.value == "signed_out":
+        host.intent("sign_in", DEMO_BADGE)
+    host.intent("pick", appointment_id)
+    host.intent("confirm")
+    if rooming.state.value != "vitals":
+        raise RuntimeError(f"demo: could not start rooming: {presenter.message}")
+    for device in devices:
+        device.model.arm()  # the MA puts the cuff, the probe and the scale on the patient
+    cuff = services.manager.serial_link("cuff") if services.manager else None
+    if cuff is not None:
+        cuff.send_command("start")
+    host.run_until(lambda: {e.kind.value for e in rooming.entries} >= DEMO_KINDS,
+                   timeout_s, "the device readings")
+    host.intent("go", "complaint")
+    host.intent("toggle_complaint", COMMON_COMPLAINTS[0])
+    host.intent("go", "review")
+    for row in presenter.review_rows():
+        if row.needs_ack:
+            host.intent("acknowledge", row.entry_id)
+    host.intent("send")
+    if presenter.sent_id is None:
+        raise RuntimeError(f"demo: send refused: {presenter.message}")
+    host.run_until(lambda: presenter.send_status() == "Received by the practice system",
+                   timeout_s, "the practice system's ack")
+    host.intent("next_patient")
+
+
+class DemoRig:
+    """The whole demo: broker (its own, or `broker_url`'s), the practice system, the serial
+    simulators, and the station's real services over them. `start()` / `stop()`."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        post: Callable[[Callable[[], object]], None],
+        patients: int,
+        seed: int = 1,
+        broker: tuple[str, int] | None = None,
+        on_message: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        from station.app import Credentials
+        from station.logs import Redactor
+
+        self.directory = directory
+        self.own_broker: DemoBroker | None = None
+        if broker is None:
+            self.own_broker = DemoBroker(directory)
+            self.own_broker.start()
+            broker = (self.own_broker.host, self.own_broker.port)
+        self.broker_host, self.broker_port = broker
+        rng = random.Random(seed)  # noqa: S311 - fake patients, not secrets
+        self.patients = demo_patients(patients, rng)
+        self.devices: list[DemoDevice] = []
+        self.practice: PracticeSystem | None = None
+        self.services: StationServices | None = None
+        self.redactor = Redactor()
+        try:
+            self.devices = start_demo_devices(directory, seed)
+            settings = demo_station_settings(self.broker_host, self.broker_port,
+                                             directory / "state", self.devices)
+            self.practice = PracticeSystem(self.broker_host, self.broker_port, site=DEMO_SITE,
+                                           station_id=DEMO_STATION, on_message=on_message)
+            self.practice.start(schedule_payload(self.patients, site=DEMO_SITE,
+                                                 station_id=DEMO_STATION,
+                                                 now=datetime.now(UTC).astimezone()))
+            self.services = StationServices(
+                settings, post=post, redactor=self.redactor, reading_mode=Mode.DEMO,
+                credentials=Credentials(ma={DEMO_BADGE: "ma-demo", "1234": "ma-demo"},
+                                        staff_pin="0000", biomed_pin="2468"),
+            )
+        except BaseException:
+            self.stop()
+            raise
+        self._armed_for: str | None = None
+
+    def start(self) -> None:
+        assert self.services is not None
+        self.services.start()
+
+    def stop(self) -> None:
+        if self.services is not None and self.services.started:
+            self.services.stop()
+        if self.practice is not None:
+            self.practice.stop()
+        for device in self.devices:
+            device.simulator.stop()
+        if self.own_broker is not None:
+            self.own_broker.stop()
+
+    def auto_devices(self) -> None:
+        """On the UI thread, after each change: when the MA confirms a patient on screen, the
+        simulated devices take one measurement each (the cuff is started from the station)."""
+        assert self.services is not None
+        presenter = self.services.presenter
+        if not isinstance(presenter, ExamPresenter):
+            return
+        patient = presenter.rooming.patient
+        confirmed = presenter.rooming.state.value == "vitals" and patient is not None
+        if confirmed and patient is not None and self._armed_for != patient.appointment_id:
+            self._armed_for = patient.appointment_id
+            for device in self.devices:
+                device.model.arm()
+            cuff = self.services.manager.serial_link("cuff") if self.services.manager else None
+            if cuff is not None:
+                cuff.send_command("start")
+        elif not confirmed and presenter.rooming.state.value in ("signed_in", "signed_out"):
+            self._armed_for = None

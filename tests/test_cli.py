@@ -115,20 +115,6 @@ def test_ten_thousand_characters_of_garbage_are_refused_cleanly(
         "' is not a finite number\n")
 
 
-def test_headless_demo_rooms_n_fake_patients_and_exits(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    code, out, err = run(capsys, "demo", "--headless", "--patients", "2", "--seed", "3")
-    assert code == 0
-    lines = [json.loads(line) for line in out.splitlines()]
-    assert [line["appointment_id"] for line in lines] == ["APT-DEMO-0001"] * 4 + [
-        "APT-DEMO-0002"] * 4
-    assert [line["reading"]["kind"] for line in lines[:4]] == [
-        "blood_pressure", "pulse_oximetry", "temperature", "body_weight"]
-    assert {line["reading"]["mode"] for line in lines} == {"demo"}
-    assert err.count("# rooming ZZTEST, ") == 2
-
-
 def test_checked_in_schemas_match_the_models() -> None:
     assert schemas.stale() == [], "run `station schemas write` and commit docs/schemas/"
 

@@ -1,88 +1,185 @@
-"""`station demo`: the station on simulated devices and obviously fake patients."""
+"""`station demo`: the station on simulated devices and obviously fake patients, end to end."""
 
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
-import random
 import sys
-import time
-from datetime import datetime
+import tempfile
+import threading
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from station.cli.common import add_command, fail
-from station.demo import demo_patients, room_patient
 
 EXAMPLES = """\
-  station demo --headless                  # room fake patients forever, print what is sent
-  station demo --headless --patients 3     # room three fake patients end to end, then exit
-  station demo --headless --patients 1 --seed 7"""
+  station demo                             # the exam screens (or headless without a display)
+  station demo --headless --patients 2     # room two fake patients end to end, then exit
+  station demo --headless                  # keep rooming fake patients until Ctrl-C
+  station demo --headless --broker mqtt://127.0.0.1:1883   # publish to your own broker"""
+
+NOTICE = (
+    "# demo: local Mosquitto on {host}:{port}, PLAIN TCP on loopback (require_tls = false for "
+    "this demo broker only; `station run` refuses plain TCP unless its settings allow it)"
+)
 
 
 def register(sub: Any) -> None:
     parser = add_command(
         sub,
         "demo",
-        summary="run the station on simulated devices and fake patients",
-        description="Rooms obviously fake patients (ZZTEST) with simulated devices through the "
-        "real validation and prints each reading as it would be sent. Simulated readings are "
-        "marked mode=demo.",
+        summary="run the station end to end on simulated devices and fake patients",
+        description="Starts a local Mosquitto, publishes a retained schedule of obviously "
+        "fake patients (ZZTEST) as the practice system would, runs simulated serial devices "
+        "on pseudo-terminals through the real serial links, codecs, wrong-patient guard, "
+        "validation, rooming, outbox and MQTT, and a stand-in practice system that acks every "
+        "message. With a display it opens the exam screens (badge BADGE-DEMO or PIN 1234); "
+        "headless it rooms the patients itself and prints each message the practice system "
+        "received as a JSON line. Simulated readings are marked mode=demo.",
         examples=EXAMPLES,
     )
     parser.add_argument(
         "--headless",
         action="store_true",
-        help="no screen: print each reading as a JSON line (what it does without a display)",
+        help="no screen: room the patients automatically, print each published message",
     )
     parser.add_argument(
-        "--broker", metavar="URL", help="publish to this MQTT broker, e.g. mqtt://localhost:1883"
+        "--broker",
+        metavar="URL",
+        help="use this MQTT broker (mqtt://HOST:PORT, plain TCP) instead of starting one",
     )
     parser.add_argument(
         "--patients",
         type=int,
         metavar="N",
-        help="room N patients end to end and exit (default: until Ctrl-C)",
+        help="headless: room N patients end to end and exit (default: until Ctrl-C)",
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument(
-        "--interval",
-        type=float,
-        default=2.0,
-        metavar="SECONDS",
-        help="pause between patients when running forever (default 2)",
-    )
     parser.set_defaults(func=run)
+
+
+def parse_broker(url: str) -> tuple[str, int]:
+    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+    if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+        raise ValueError(f"--broker {url!r}: expected mqtt://HOST:PORT (plain TCP)")
+    try:
+        port = parts.port or 1883
+    except ValueError as exc:
+        raise ValueError(f"--broker {url!r}: the port is not a number 1-65535") from exc
+    return parts.hostname, port
 
 
 def run(args: argparse.Namespace) -> int:
     if args.patients is not None and args.patients < 1:
         return fail(f"--patients {args.patients} must be at least 1")
+    broker = None
     if args.broker:
-        return fail("--broker needs the sync layer, which this build does not have yet")
-    if not args.headless:
+        try:
+            broker = parse_broker(args.broker)
+        except ValueError as exc:
+            return fail(str(exc))
+    headless = args.headless
+    if not headless:
         from station.cli import ui
 
-        if ui.has_display():
-            return ui.open_ui("exam")  # the exam screens on simulated devices (issue 7)
-        print(ui.HOW_TO_VIEW + "\nstation: running headless instead", file=sys.stderr)
-    rng = random.Random(args.seed)  # noqa: S311 - simulated vitals, not secrets
-    count = args.patients
-    patients = itertools.count() if count is None else range(count)
-    for index in patients:
-        patient = demo_patients(index + 1, rng)[index]
-        now = datetime.now().replace(microsecond=0)
-        print(
-            f"# rooming {patient.family}, {patient.given} ({patient.appointment_id})",
-            file=sys.stderr,
-        )
-        for reading, verdict in room_patient(patient, rng, now):
-            line = {
-                "appointment_id": patient.appointment_id,
-                "reading": reading.model_dump(mode="json"),
-                "verdict": verdict.model_dump(mode="json"),
-            }
-            print(json.dumps(line), flush=True)
-        if count is None:
-            time.sleep(args.interval)
+        if not ui.has_display():
+            print(ui.HOW_TO_VIEW + "\nstation: running headless instead", file=sys.stderr)
+            headless = True
+    with tempfile.TemporaryDirectory(prefix="station-demo-") as tmp:
+        if headless:
+            return _headless(Path(tmp), args.patients, args.seed, broker)
+        return _with_screens(Path(tmp), args.seed, broker)
+
+
+def _headless(directory: Path, count: int | None, seed: int, broker: tuple[str, int] | None) -> int:
+    from station.app import HeadlessHost
+    from station.demo import DemoRig, room_one, summarize
+
+    lock = threading.Lock()
+
+    def printed(_topic: str, body: dict[str, Any]) -> None:
+        with lock:
+            print(json.dumps(summarize(body)), flush=True)
+
+    host = HeadlessHost()
+    try:
+        rig = DemoRig(directory, post=host.post, patients=count or 8, seed=seed, broker=broker,
+                      on_message=printed)
+    except RuntimeError as exc:
+        return fail(str(exc), 1)
+    if rig.own_broker is not None:
+        print(NOTICE.format(host=rig.broker_host, port=rig.broker_port), file=sys.stderr)
+    assert rig.services is not None
+    host.services = rig.services
+    rig.start()
+    try:
+        order = range(count) if count is not None else itertools.cycle(range(len(rig.patients)))
+        for index in order:
+            patient = rig.patients[index]
+            print(f"# rooming {patient.family}, {patient.given} ({patient.appointment_id})",
+                  file=sys.stderr, flush=True)
+            room_one(host, rig.services, patient.appointment_id, rig.devices)
+            print(f"# {patient.appointment_id}: received by the practice system",
+                  file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        pass
+    except TimeoutError as exc:
+        print(f"station: demo stopped: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        rig.stop()
+    return 0
+
+
+def _with_screens(directory: Path, seed: int, broker: tuple[str, int] | None) -> int:
+    import os
+
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    from kivy.config import Config
+
+    Config.set("graphics", "width", "800")
+    Config.set("graphics", "height", "480")
+    from station.demo import DemoRig
+    from station.ui.app import StationApp, StationUI
+
+    ui_box: list[StationUI] = []
+    pending: list[Any] = []
+
+    def post(action: Any) -> None:
+        if ui_box:
+            ui_box[0].deliver(action)
+        else:
+            pending.append(action)
+
+    try:
+        rig = DemoRig(directory, post=post, patients=3, seed=seed, broker=broker)
+    except RuntimeError as exc:
+        return fail(str(exc), 1)
+    if rig.own_broker is not None:
+        print(NOTICE.format(host=rig.broker_host, port=rig.broker_port), file=sys.stderr)
+    print("# demo: sign in with badge BADGE-DEMO or PIN 1234; devices measure when you "
+          "confirm a patient", file=sys.stderr)
+    services = rig.services
+    assert services is not None
+
+    def changed() -> None:
+        services.after_ui_change()
+        rig.auto_devices()
+
+    def factory() -> StationUI:
+        ui = StationUI("exam", services.presenter, on_change=changed)
+        ui_box.append(ui)
+        for action in pending:
+            ui.deliver(action)
+        pending.clear()
+        return ui
+
+    rig.start()
+    try:
+        StationApp(factory).run()
+    finally:
+        rig.stop()
     return 0

@@ -37,4 +37,4 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from station import app
 
-    return app.run_station(settings)
+    return app.run_station(settings, config_path(args.config))

@@ -115,6 +115,22 @@ class AlertPayload(_Envelope):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
+class HelpRequestPayload(_Envelope):
+    """The lobby's "ask for help" button: someone at this kiosk needs the front desk now.
+
+    On the `alert` topic (beside AlertPayload; tell them apart by `schema`): the front desk
+    already watches it, and the deployment ACL lets a station write it. Never who asked:
+    the screen and language only, so the desk knows what kind of help to bring.
+    """
+
+    schema_: Literal["rooming.help_request/1"] = Field("rooming.help_request/1", alias="schema")
+    screen: Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]  # the check-in step, e.g. find
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+    requested_at: datetime
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
 class Presence(StrEnum):
     ONLINE = "online"
     OFFLINE = "offline"  # the last will, or a clean shutdown
@@ -272,6 +288,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "vitals.schema.json": _schema(VitalsPayload),
     "checkin.schema.json": _schema(CheckinPayload),
     "alert.schema.json": _schema(AlertPayload),
+    "help-request.schema.json": _schema(HelpRequestPayload),
     "status.schema.json": _schema(StatusPayload),
     "device-status.schema.json": _schema(DeviceStatusPayload),
     "lookup-request.schema.json": _schema(LookupRequest),

@@ -15,6 +15,7 @@ from station.sync.contract import (
     AlertPayload,
     CheckinPayload,
     DeviceStatusPayload,
+    HelpRequestPayload,
     LookupKind,
     LookupRequest,
     Presence,
@@ -118,6 +119,27 @@ def checkin(
         contact_update_requested=contact_update_requested,
         reason_for_visit=reason_for_visit,
         checked_in_at=checked_in_at,
+    )
+
+
+def help_request(
+    *,
+    screen: str,
+    language: str,
+    requested_at: datetime,
+    message_id: UUID,
+    site: str,
+    station_id: str,
+    sent_at: datetime,
+) -> HelpRequestPayload:
+    return HelpRequestPayload(
+        message_id=message_id,
+        station_id=station_id,
+        site=site,
+        sent_at=sent_at,
+        screen=screen,
+        language=language,
+        requested_at=requested_at,
     )
 
 

@@ -119,10 +119,20 @@ ENTER_KEYS = (13, 271)  # Return and keypad Enter: how HID badge and QR readers 
 class StationUI:
     """One mode's screens over one presenter. Only the Kivy thread calls in, except `deliver`."""
 
-    def __init__(self, mode: str, presenter: Any, *, tick_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        mode: str,
+        presenter: Any,
+        *,
+        tick_interval_s: float = 1.0,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         load_kv()
         self.mode = mode
         self.presenter = presenter
+        # The composition root's hook after every intent, hand-over and tick (on this thread):
+        # it keeps the guard's session in step with the rooming.
+        self._on_change = on_change or (lambda: None)
         self.root = ROOTS[mode](controller=self)
         self.sm = self.root.ids.sm
         self.sm.transition = NoTransition()
@@ -147,6 +157,7 @@ class StationUI:
 
     def intent(self, name: str, *args: Any) -> None:
         getattr(self.presenter, name)(*args)
+        self._on_change()
         self.redraw()
 
     def deliver(self, action: Callable[[], object]) -> None:
@@ -154,12 +165,14 @@ class StationUI:
 
         def run(_dt: float) -> None:
             action()
+            self._on_change()
             self.redraw()
 
         Clock.schedule_once(run, 0)
 
     def _tick(self, _dt: float) -> None:
         self.presenter.tick()
+        self._on_change()
         self.redraw()
 
     # -- badge and QR readers type like a keyboard -------------------------------------------

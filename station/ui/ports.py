@@ -44,7 +44,7 @@ class AlertSink(Protocol):
 class LobbySink(Protocol):
     """Lobby -> practice: the finished check-in, and "ask for help" for the front desk."""
 
-    def checkin(self, record: CheckinRecord) -> None: ...
+    def checkin(self, record: CheckinRecord) -> object: ...  # the real one returns the id
 
     def help(self, request: HelpRequest) -> None: ...
 

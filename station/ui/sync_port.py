@@ -8,15 +8,16 @@ schedule converters turn the retained `schedule` message into the workflows' mod
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from station.checkin import Appointment, CheckinRecord
+from station.checkin import Appointment, CheckinRecord, HelpRequest
 from station.rooming import AlertRequest, Medication, ScheduledPatient
 from station.submission import PatientIdentifiers, Submission
 from station.sync import payloads
-from station.sync.contract import Channel, SchedulePayload, to_json
+from station.sync.contract import AckPayload, AckStatus, Channel, SchedulePayload, to_json
 from station.sync.mqtt import MqttLink
 from station.sync.outbox import DeliveryState, Outbox
 from station.ui.ports import SendState
@@ -43,6 +44,8 @@ class SyncOutbox:
         self._site = site
         self._station_id = station_id
         self._clock = clock
+        self._acked: set[UUID] = set()
+        self._acked_lock = threading.Lock()
 
     def submit(self, submission: Submission) -> UUID:
         now = self._clock()
@@ -66,8 +69,18 @@ class SyncOutbox:
             self._link.submit(Channel.ALERT, to_json(alert), alert.message_id)
         return message_id
 
+    def note_ack(self, ack: AckPayload) -> None:
+        """The practice system filed a message (MQTT thread). Kept here as well as in the
+        outbox: an ack can overtake the outbox's record of the broker's PUBACK, and the
+        outbox then does not mark it (logged as "did not deliver"); the MA must still see it."""
+        if ack.status == AckStatus.RECEIVED:
+            with self._acked_lock:
+                self._acked.add(ack.message_id)
+
     def send_state(self, message_id: UUID) -> SendState:
-        received = self._outbox.state(message_id) == DeliveryState.RECEIVED
+        with self._acked_lock:
+            acked = message_id in self._acked
+        received = acked or self._outbox.state(message_id) == DeliveryState.RECEIVED
         return SendState.RECEIVED if received else SendState.SAVED
 
     def queued(self) -> int:
@@ -123,6 +136,24 @@ class SyncCheckins:
         )
         self._link.submit(Channel.CHECKIN, to_json(body), message_id)
         return message_id
+
+
+class SyncLobby(SyncCheckins):
+    """The lobby's LobbySink over the sync layer: check-ins, and "ask for help" as a
+    `rooming.help_request/1` message on the `alert` topic for the front desk."""
+
+    def help(self, request: HelpRequest) -> None:
+        message_id = uuid4()
+        body = payloads.help_request(
+            screen=request.screen.value,
+            language=request.language,
+            requested_at=request.requested_at,
+            message_id=message_id,
+            site=self._site,
+            station_id=self._station_id,
+            sent_at=self._clock(),
+        )
+        self._link.submit(Channel.ALERT, to_json(body), message_id)
 
 
 def schedule_to_patients(payload: SchedulePayload) -> tuple[ScheduledPatient, ...]:

@@ -1,0 +1,84 @@
+"""`station demo --headless`: fake patients roomed end to end through the real pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.fixtures.broker import Broker
+
+DEMO_KINDS = ["blood_pressure", "body_weight", "pulse_oximetry"]
+
+
+def _station(*args: str, timeout_s: float = 90.0) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SDL_VIDEODRIVER": "offscreen"}
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    return subprocess.run(
+        [sys.executable, "-m", "station", *args],
+        capture_output=True, text=True, timeout=timeout_s, env=env, check=False,
+    )
+
+
+def test_headless_demo_rooms_two_patients_through_its_own_broker_and_exits() -> None:
+    done = _station("demo", "--headless", "--patients", "2", "--seed", "3")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    # One vitals message per patient, as the stand-in practice system received it.
+    assert [line["schema"] for line in lines] == ["rooming.vitals/1"] * 2
+    assert [line["appointment_id"] for line in lines] == ["APT-DEMO-0001", "APT-DEMO-0002"]
+    for line in lines:
+        assert sorted(r["kind"] for r in line["readings"]) == DEMO_KINDS
+        assert sorted(r["device"] for r in line["readings"]) == ["cuff", "oximeter", "scale"]
+        assert {r["mode"] for r in line["readings"]} == {"demo"}
+        assert line["chief_complaint"] == "cough"
+        # The Bundle as station.sync.fhir builds it for these three devices' readings.
+        assert line["fhir_entries"] == 11
+    assert len({line["message_id"] for line in lines}) == 2
+    assert "PLAIN TCP on loopback" in done.stderr
+    assert done.stderr.count("received by the practice system") == 2
+
+
+def test_headless_demo_publishes_to_an_external_broker(mosquitto_broker: Broker) -> None:
+    seen: list[dict[str, Any]] = []
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-watcher")
+
+    def on_connect(c: mqtt.Client, *_a: Any) -> None:
+        c.subscribe("rooming/v1/demo-clinic/exam-1/vitals", 1)
+
+    client.on_connect = on_connect
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.on_message = lambda _c, _u, m: seen.append(json.loads(m.payload))
+    client.connect(mosquitto_broker.host, mosquitto_broker.port)
+    client.loop_start()
+    try:
+        assert subscribed.wait(10)
+        url = f"mqtt://{mosquitto_broker.host}:{mosquitto_broker.port}"
+        done = _station("demo", "--headless", "--patients", "1", "--broker", url)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    assert done.returncode == 0, done.stderr
+    assert "PLAIN TCP" not in done.stderr  # not its own broker
+    (vitals,) = {m["message_id"]: m for m in seen}.values()
+    assert vitals["schema"] == "rooming.vitals/1"
+    assert vitals["appointment_id"] == "APT-DEMO-0001"
+    assert vitals["patient"]["family_name"] == "ZZTEST"
+    assert vitals["patient"]["mrn"] == "TEST100000"
+    assert sorted(r["reading"]["kind"] for r in vitals["readings"]) == DEMO_KINDS
+
+
+def test_demo_refuses_a_broker_url_it_cannot_use() -> None:
+    done = _station("demo", "--headless", "--broker", "https://example.org")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "station: --broker 'https://example.org': expected mqtt://HOST:PORT (plain TCP)\n"
+    )
