@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -496,12 +496,18 @@ def credentials_path(config_file: Path | None) -> Path:
     return base / CREDENTIALS_FILE
 
 
-def run_station(settings: Settings, config_file: Path | None = None) -> int:
-    """`station run`: services + Kivy screens until SIGTERM or the window closes."""
+def start_logging(stream: TextIO | None = None) -> tuple[Redactor, Callable[[], None]]:
+    """The station's logging, scrubbed by one Redactor that the services teach today's
+    patients to (schedule, typed text). Returns it and the undo."""
     from station.logs import RecentErrors, setup_logging
 
     redactor = Redactor()
-    undo_logging = setup_logging(redactor, recent=RecentErrors())
+    return redactor, setup_logging(redactor, stream=stream, recent=RecentErrors())
+
+
+def run_station(settings: Settings, config_file: Path | None = None) -> int:
+    """`station run`: services + Kivy screens until SIGTERM or the window closes."""
+    redactor, undo_logging = start_logging()
     try:
         credentials = load_credentials(credentials_path(config_file))
     except ConfigError as exc:
@@ -520,19 +526,9 @@ def run_station(settings: Settings, config_file: Path | None = None) -> int:
 
 
 def _run_with_kivy(settings: Settings, credentials: Credentials, redactor: Redactor) -> int:
-    os.environ.setdefault("KIVY_NO_ARGS", "1")
-    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
-    from kivy.config import Config
-
-    Config.set("graphics", "rotation", str(settings.display.rotation))
-    if settings.station.mode == StationMode.LOBBY:
-        Config.set("kivy", "keyboard_mode", "systemanddock")
-    from kivy.clock import Clock
-
-    from station.ui.app import StationApp, StationUI
     from station.ui.ports import EspeakSpeaker
 
-    ui_box: list[StationUI] = []
+    ui_box: list[Any] = []  # the StationUI, once Kivy has built it
     pending: list[Callable[[], object]] = []
 
     def post(action: Callable[[], object]) -> None:
@@ -545,6 +541,19 @@ def _run_with_kivy(settings: Settings, credentials: Credentials, redactor: Redac
     speaker = EspeakSpeaker() if settings.station.mode == StationMode.LOBBY else None
     services = StationServices(settings, post=post, credentials=credentials, redactor=redactor,
                                speaker=speaker)
+    # Services first: a refusal (plain TCP, bad outbox key) comes before Kivy takes over
+    # stderr and before any window opens.
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    from kivy.config import Config
+
+    Config.set("graphics", "rotation", str(settings.display.rotation))
+    if settings.station.mode == StationMode.LOBBY:
+        Config.set("kivy", "keyboard_mode", "systemanddock")
+    from kivy.clock import Clock
+
+    from station.ui.app import StationApp, StationUI
+
     notifier = Notifier.from_environment()
     watchdog = Watchdog.from_environment(notifier)
 
