@@ -5,6 +5,7 @@ Simulated readings are marked `mode=demo` so they can never be mistaken for a pa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -176,8 +177,9 @@ class DemoBroker:
             lines.append("user root")
         conf.write_text("\n".join(lines) + "\n")
         with (self.directory / "mosquitto.log").open("ab") as log_file:
+            # Its own session: Ctrl-C stops the demo, which then stops the broker last.
             self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log_file,
-                                          stderr=subprocess.STDOUT)
+                                          stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -262,6 +264,9 @@ class PracticeSystem:
         self._client.loop_start()
         if not self._connected.wait(timeout_s):
             raise RuntimeError("the demo practice system could not connect to the broker")
+        self.publish_schedule(schedule, timeout_s)
+
+    def publish_schedule(self, schedule: SchedulePayload, timeout_s: float = 10.0) -> None:
         info = self._client.publish(self._topic(Channel.SCHEDULE), to_json(schedule), 1,
                                     retain=True)
         info.wait_for_publish(timeout_s)
@@ -500,6 +505,21 @@ class DemoRig:
     def start(self) -> None:
         assert self.services is not None
         self.services.start()
+
+    def next_batch(self) -> list[DemoPatient]:
+        """A new day's list (fresh appointment ids): a sent patient leaves the station's list,
+        so rooming forever needs more patients."""
+        assert self.practice is not None
+        offset = int(self.patients[-1].appointment_id.rsplit("-", 1)[1])
+        self.patients = [
+            dataclasses.replace(p, appointment_id=f"APT-DEMO-{offset + i + 1:04d}",
+                                mrn=f"TEST{100000 + offset + i}")
+            for i, p in enumerate(self.patients)
+        ]
+        self.practice.publish_schedule(schedule_payload(
+            self.patients, site=DEMO_SITE, station_id=DEMO_STATION,
+            now=datetime.now(UTC).astimezone()))
+        return self.patients
 
     def stop(self) -> None:
         if self.services is not None and self.services.started:

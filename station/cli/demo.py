@@ -9,10 +9,14 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from station.cli.common import add_command, fail
+
+if TYPE_CHECKING:
+    from station.app import HeadlessHost
+    from station.demo import DemoPatient, DemoRig
 
 EXAMPLES = """\
   station demo                             # the exam screens (or headless without a display)
@@ -95,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _headless(directory: Path, count: int | None, seed: int, broker: tuple[str, int] | None) -> int:
     from station.app import HeadlessHost
-    from station.demo import DemoRig, room_one, summarize
+    from station.demo import DemoRig, summarize
 
     lock = threading.Lock()
 
@@ -115,14 +119,10 @@ def _headless(directory: Path, count: int | None, seed: int, broker: tuple[str, 
     host.services = rig.services
     rig.start()
     try:
-        order = range(count) if count is not None else itertools.cycle(range(len(rig.patients)))
-        for index in order:
-            patient = rig.patients[index]
-            print(f"# rooming {patient.family}, {patient.given} ({patient.appointment_id})",
-                  file=sys.stderr, flush=True)
-            room_one(host, rig.services, patient.appointment_id, rig.devices)
-            print(f"# {patient.appointment_id}: received by the practice system",
-                  file=sys.stderr, flush=True)
+        batches = itertools.count() if count is None else range(1)
+        for batch in batches:
+            for patient in rig.patients if batch == 0 else rig.next_batch():
+                _room(host, rig, patient)
     except KeyboardInterrupt:
         pass
     except TimeoutError as exc:
@@ -131,6 +131,17 @@ def _headless(directory: Path, count: int | None, seed: int, broker: tuple[str, 
     finally:
         rig.stop()
     return 0
+
+
+def _room(host: HeadlessHost, rig: DemoRig, patient: DemoPatient) -> None:
+    from station.demo import room_one
+
+    assert rig.services is not None
+    print(f"# rooming {patient.family}, {patient.given} ({patient.appointment_id})",
+          file=sys.stderr, flush=True)
+    room_one(host, rig.services, patient.appointment_id, rig.devices)
+    print(f"# {patient.appointment_id}: received by the practice system",
+          file=sys.stderr, flush=True)
 
 
 def _with_screens(directory: Path, seed: int, broker: tuple[str, int] | None) -> int:
