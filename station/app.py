@@ -233,6 +233,10 @@ class StationServices:
         self.sync = SyncOutbox(self.link, self.outbox, site=station.site,
                                station_id=station.station_id)
         if self.mode == StationMode.EXAM:
+            if not credentials.ma:
+                self.outbox.close()
+                raise ConfigError("credentials", ["[ma]: empty: an exam station needs at least "
+                                                  "one MA badge or PIN to sign in with"])
             self.guard = LockedGuard(clock, [b.id for b in self.bindings], settings.guard)
             self.manager = DeviceManager(self.bindings, self.guard, self._from_devices, clock)
             rooming = Rooming(clock=clock, credentials=credentials.ma, display=settings.display,
@@ -243,6 +247,7 @@ class StationServices:
             self.presenter = ExamPresenter(rooming, self.sync, self.sync)
         else:
             if credentials.staff_pin is None:
+                self.outbox.close()
                 raise ConfigError("credentials", ["staff_pin: missing: a lobby kiosk needs a "
                                                   "staff PIN to leave kiosk mode"])
             self.lobby = SyncLobby(self.link, site=station.site, station_id=station.station_id)
