@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import pytest
@@ -34,7 +35,7 @@ def kg(weight: float | None, *flags: Flag, n: int = 0) -> BodyWeight:
                       codec_version="1", raw_hex=f"{n:04x}")
 
 
-def feed_all(capture: SpotCapture, readings: list[AnyReading], start_s: float = 0.0,
+def feed_all(capture: SpotCapture, readings: Sequence[AnyReading], start_s: float = 0.0,
              every_s: float = 1.0) -> list[Step]:
     return [capture.feed(r, start_s + i * every_s) for i, r in enumerate(readings)]
 
