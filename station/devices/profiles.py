@@ -32,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from station.capture import CAPTURE_KINDS, CaptureOverrides, Delivery
 from station.config import describe_validation_error
 from station.devices.codecs.serial.events import DeviceEventCode
 from station.errors import ConfigError
@@ -229,6 +230,15 @@ class Behaviour(_Strict):
     # Bluetooth: StartNotify instead of AcquireNotify, so a device that sends before the
     # descriptor write completes loses nothing (bleak 2.x defaults to AcquireNotify).
     use_start_notify: bool = True
+    # How readings arrive: "spot" (one per measurement, passed on as it is) or "streaming"
+    # (a reading a second or a poll while measuring: one spot value is captured per episode,
+    # see station.capture). Every shipped profile says which.
+    delivery: Delivery = Delivery.SPOT
+    # Streaming devices: codecs whose readings are spot measurements all the same (PLX
+    # Spot-check 0x2A5E on an oximeter that also streams PLX Continuous 0x2A5F).
+    spot_codecs: list[CodecName] = []
+    # Streaming devices: thresholds that replace station.capture's defaults for this model.
+    capture: CaptureOverrides | None = None
 
 
 class MeasurementRange(_Strict):
@@ -292,6 +302,7 @@ class FirmwareProfile(_Strict):
                 known = ", ".join(n for n in registered if n.startswith(wanted))
                 problems.append(f"codecs[{i}]: unknown codec {name!r}; expected one of {known}")
         problems.extend(self._ble_problems())
+        problems.extend(self._delivery_problems())
         fields = {f for kind in self.kinds for f in VALUE_FIELDS[kind]}
         for name in self.ranges:
             if name not in fields:
@@ -324,6 +335,31 @@ class FirmwareProfile(_Strict):
                         f"ble.{table}.{_short(uuid)}: codec {codec!r} is not in codecs; "
                         "add it there"
                     )
+        return problems
+
+    def _delivery_problems(self) -> list[str]:
+        b = self.behaviour
+        problems: list[str] = []
+        if b.delivery is Delivery.STREAMING:
+            if not CAPTURE_KINDS & set(self.kinds):
+                captured = " and ".join(sorted(k.value for k in CAPTURE_KINDS))
+                problems.append(
+                    f"behaviour.delivery: 'streaming' is captured for {captured} only; this "
+                    "profile measures " + ", ".join(k.value for k in self.kinds)
+                    + " (use 'spot')"
+                )
+            for i, codec in enumerate(b.spot_codecs):
+                if codec not in self.codecs:
+                    problems.append(
+                        f"behaviour.spot_codecs[{i}]: codec {codec!r} is not in codecs; add it "
+                        "there"
+                    )
+            return problems
+        for key in ("spot_codecs", "capture"):
+            if getattr(b, key):
+                problems.append(
+                    f"behaviour.{key}: only for delivery = 'streaming'; this profile is 'spot'"
+                )
         return problems
 
     @property
