@@ -55,6 +55,9 @@ COMMIT_BACKLOG_WINDOWS = 4  # PUBACKed-but-not-yet-recorded rows allowed, in win
 # has come for this long, and goes in batches small enough not to delay an MA's "saved".
 PURGE_AFTER_IDLE_S = 0.2
 PURGE_BATCH = 64
+# PUBACKs handed to the worker per wake-up (fewer when that is all that is in flight): the
+# window refills a batch at a time instead of one slot per PUBACK.
+ACK_BATCH = 16
 QOS = 1  # a clinical record may arrive twice (dedup by message_id), never zero times
 UNSUPPORTED_PROTOCOL = 132  # MQTT 5 CONNACK reason; a 3.1.1 broker answers return code 1
 
@@ -152,6 +155,10 @@ class MqttLink:
         self._reconnect = (reconnect_min_s, reconnect_max_s)
         self._clock = clock
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        # PUBACKs from paho's thread: deque appends and pops are atomic, so no lock; the
+        # flag says a "puback" event is already on its way to the worker.
+        self._acks: deque[tuple[int, ReasonCode]] = deque()
+        self._acks_signalled = False
         self._protocol = (
             paho.MQTTv311 if broker.protocol == "mqttv311" else paho.MQTTv5
         )
@@ -357,7 +364,12 @@ class MqttLink:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        self._events.put(("puback", (mid, reason_code)))
+        # One append per PUBACK and one wake-up per batch: the worker takes every PUBACK
+        # waiting when it wakes (a Queue.put per PUBACK cost more than the sending).
+        self._acks.append((mid, reason_code))
+        if not self._acks_signalled and self._acks_due():
+            self._acks_signalled = True
+            self._events.put(("puback", None))
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         channel = inbound.channel_of(message.topic, self._site, self._station_id)
@@ -395,7 +407,12 @@ class MqttLink:
         depth_published = -1
         while not self._stopping.is_set():
             try:
-                kind, data = self._events.get(timeout=0.5)
+                if self._acks and self._acks_due():
+                    # Acks arrived while this thread was busy and the batch is complete:
+                    # paho's thread will not signal it, so take it now.
+                    kind, data = self._events.get_nowait()
+                else:
+                    kind, data = self._events.get(timeout=0.5)
             except queue.Empty:
                 kind, data = "tick", None
             try:
@@ -406,9 +423,7 @@ class MqttLink:
                         batch.append(self._events.get_nowait())
                     except queue.Empty:
                         break
-                acks = [d for k, d in batch if k == "puback"]
-                if acks:
-                    self._pubacks(acks)
+                self._pubacks(self._take_acks())
                 for kind, data in batch:
                     if kind != "puback":
                         self._handle(kind, data)
@@ -498,7 +513,23 @@ class MqttLink:
             self._inflight[info.mid] = row.message_id
             self._inflight_ids.add(row.message_id)
 
+    def _acks_due(self) -> bool:
+        """A batch of PUBACKs is waiting, or every row in flight is acked (no more will
+        come to fill the batch). Read on both threads; len() of a deque/dict is atomic."""
+        return len(self._acks) >= min(ACK_BATCH, len(self._inflight))
+
+    def _take_acks(self) -> list[tuple[int, ReasonCode]]:
+        # Clear the flag before draining: a PUBACK appended after this is either drained
+        # now or signalled anew (at worst one spare wake-up), never left behind.
+        self._acks_signalled = False
+        acks = []
+        while self._acks:
+            acks.append(self._acks.popleft())
+        return acks
+
     def _pubacks(self, acks: list[tuple[int, ReasonCode]]) -> None:
+        if not acks:
+            return
         delivered: list[UUID] = []
         for mid, reason_code in acks:
             message_id = self._inflight.pop(mid, None)
