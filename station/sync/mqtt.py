@@ -10,6 +10,7 @@ an fsync. Logs carry message ids and counts, never payloads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -117,6 +118,20 @@ def tls_context(broker: BrokerSection) -> ssl.SSLContext:
     return context
 
 
+class _ErrorLogger(logging.Logger):
+    """paho's logger for one link: ERROR records go to `sink`, nothing else is formatted
+    (debug lines stop at the level check) and nothing propagates to the station's logs."""
+
+    def __init__(self, sink: Callable[[logging.LogRecord], None]) -> None:
+        super().__init__("station.sync.mqtt.paho", logging.ERROR)
+        self.propagate = False
+        self._sink = sink
+
+    def handle(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):  # never raise into paho's loop
+            self._sink(record)
+
+
 class MqttLink:
     """One broker connection per station; client id = station id."""
 
@@ -167,6 +182,7 @@ class MqttLink:
         self._worker: threading.Thread | None = None
         self._client: paho.Client | None = None
         self._last_transport_error = ""
+        self._paho_errors = _ErrorLogger(self._paho_error)
         self._lookups = inbound.LookupTracker(timeout_s=lookup_timeout_s)
         self._config_rejection: tuple[UUID, tuple[str, ...]] | None = None
         # Worker-thread state only:
@@ -286,7 +302,10 @@ class MqttLink:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
-        client.on_log = self._on_log
+        # paho's errors via a logger that stops at ERROR, not `on_log`: with `on_log` set,
+        # paho formats a debug line for every PUBLISH and PUBACK (a string per message that
+        # bare paho does not build).
+        client.enable_logger(self._paho_errors)
         client.connect_async(broker.host, broker.port, keepalive=broker.keepalive_s)
         client.loop_start()
         return client
@@ -294,11 +313,10 @@ class MqttLink:
     def _where(self) -> str:
         return f"MQTT {self._broker.host}:{self._broker.port}"
 
-    def _on_log(self, client: paho.Client, userdata: Any, level: int, buf: str) -> None:
-        if level == paho.MQTT_LOG_ERR:
-            # e.g. "failed to receive on socket: [SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED]";
-            # kept for the disconnect line, where it explains why the broker hung up.
-            self._last_transport_error = buf
+    def _paho_error(self, record: logging.LogRecord) -> None:
+        # e.g. "failed to receive on socket: [SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED]";
+        # kept for the disconnect line, where it explains why the broker hung up.
+        self._last_transport_error = record.getMessage()
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         # paho calls this inside its `except OSError:` block, so the exception is at hand.
