@@ -27,11 +27,18 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from station.capture import CaptureState
 from station.checkin import Checkin
 from station.config import BoundDevice, Settings, StationMode, describe_validation_error
 from station.devices.bindings import BindingStore
 from station.devices.ble_link import BleLink
-from station.devices.manager import DeviceManager, DeviceState, DeviceStatus, ManagerUpdate
+from station.devices.manager import (
+    DeviceManager,
+    DeviceState,
+    DeviceStatus,
+    LiveValue,
+    ManagerUpdate,
+)
 from station.devices.profiles import FirmwareProfile
 from station.diagnostics import (
     HEALTH_FILE,
@@ -374,11 +381,15 @@ class StationServices:
             self.redactor.remember(Redacted.TEXT, text)
             self._remembered_text = text
 
-    def _apply(self, outcome: Outcome) -> None:
-        """On the UI thread: one guard outcome into the rooming."""
+    def _apply(self, outcome: Outcome | LiveValue) -> None:
+        """On the UI thread: one guard outcome into the rooming, or a streaming device's
+        live value onto its tile (never into the rooming: only its captured reading is)."""
         assert isinstance(self.presenter, ExamPresenter) and self.guard is not None
         rooming = self.presenter.rooming
-        if isinstance(outcome, Live):
+        if isinstance(outcome, LiveValue):
+            self.presenter.device_live(outcome.device_id, outcome.reading,
+                                       outcome.state is CaptureState.SETTLING)
+        elif isinstance(outcome, Live):
             rooming.on_device_reading(outcome.reading, outcome.device_id)
         elif isinstance(outcome, Attached):
             if outcome.session_id == self._session_token:

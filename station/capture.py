@@ -11,8 +11,8 @@ ONE spot value per measurement episode, so every reading of such a device goes t
   retake), the LAST reading of that window is captured and goes on to the wrong-patient
   guard: one of the readings the device actually sent, never an average, nothing altered;
 - every reading of the episode, before and after the capture, is the tile's live value only;
-- the episode ends when the sensor comes off (a sensor-off flag at once; a null value or an
-  empty scale once it has lasted `off_confirm_s`) or nothing arrives for
+- the episode ends when the sensor comes off (a sensor-off flag or an empty scale at once;
+  a null SpO2 once it has lasted `off_confirm_s`) or nothing arrives for
   `end_after_silence_s`; the next episode captures again (a retake: the rooming keeps both).
 
 Spot-check devices (cuffs, thermometers, PLX spot-check 0x2A5E, BLE scales sending one final
@@ -91,9 +91,12 @@ WEIGHT_TOLERANCE_KG = 0.05
 MIN_STABLE_READINGS = 3
 # No reading for this long: the probe was put down (or the device went quiet).
 END_AFTER_SILENCE_S = 10.0
-# A single null / zero (motion, a step on the platform) is not the sensor coming off; taking
-# a probe off or stepping down lasts longer. Device sensor-off flags end the episode at once.
+# A single null SpO2 (motion, a probe shifting) is not the probe coming off; taking it off
+# lasts longer. Device sensor-off flags end the episode at once.
 OFF_CONFIRM_S = 2.0
+# An empty platform is unambiguous (the weight does not drop to zero under someone standing
+# on it): the weighing ends with the first empty reading.
+EMPTY_PLATFORM_CONFIRM_S = 0.0
 # Below this an empty scale reads inside its zero band; the lightest patient weighs more.
 EMPTY_PLATFORM_KG = 0.5
 
@@ -113,7 +116,7 @@ DEFAULT_RULES: dict[Kind, CaptureRule] = {
         tolerance={"weight_kg": WEIGHT_TOLERANCE_KG},
         min_readings=MIN_STABLE_READINGS,
         end_after_silence_s=END_AFTER_SILENCE_S,
-        off_confirm_s=OFF_CONFIRM_S,
+        off_confirm_s=EMPTY_PLATFORM_CONFIRM_S,
         empty_platform_kg=EMPTY_PLATFORM_KG,
     ),
 }

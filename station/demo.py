@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from station.app import HeadlessHost, StationServices
+from station.capture import CaptureState, Delivery
 from station.config import Settings, parse_settings
 from station.devices.codecs.serial import suntech
 from station.devices.profiles import FirmwareProfile, load_profiles
@@ -295,9 +296,8 @@ class PracticeSystem:
 
 
 class OnDemand(DeviceModel):
-    """A simulated device that stays silent until the MA puts it on the patient (`arm`),
-    then gives one measurement: a streaming oximeter would otherwise fill the rooming with
-    a reading a second, and a polled scale with one a poll."""
+    """A simulated spot device (the cuff) that stays silent until the MA starts it (`arm`),
+    then gives one measurement."""
 
     def __init__(self, inner: DeviceModel) -> None:
         super().__init__(inner.scenario, inner.rng)
@@ -345,11 +345,70 @@ class OnDemand(DeviceModel):
         return self.inner.tick(now) if self._armed.is_set() else b""
 
 
+class OnPatient(DeviceModel):
+    """A simulated streaming device (oximeter, polled scale) that streams like the real one
+    all the time: "sensor off" / nobody on the platform until the MA puts it on the patient
+    (`arm`), then a patient at rest until `take_off`. The station's spot capture turns each
+    episode into one reading; the simulator gives it no help."""
+
+    def __init__(self, inner: DeviceModel) -> None:
+        super().__init__("sensor_off", inner.rng)
+        self.inner = inner
+        self.interval_s = inner.interval_s
+        inner.scenario = "sensor_off"
+        self._on_from: int | None = None
+        self._on_until: int | None = None
+
+    @property
+    def sent(self) -> list[dict[str, float | None]]:
+        return self.inner.sent
+
+    @sent.setter
+    def sent(self, value: list[dict[str, float | None]]) -> None:
+        del value  # the inner model keeps what was sent
+
+    @property
+    def on_patient(self) -> bool:
+        return self.inner.scenario == "steady"
+
+    def arm(self) -> None:
+        self._on_from, self._on_until = len(self.inner.sent), None
+        self.inner.scenario = "steady"
+
+    def take_off(self) -> None:
+        if self.on_patient:
+            self._on_until = len(self.inner.sent)
+        self.inner.scenario = "sensor_off"
+
+    def sent_on_patient(self) -> list[dict[str, float | None]]:
+        """What the device sent during the last episode on the patient."""
+        if self._on_from is None:
+            return []
+        return self.inner.sent[self._on_from : self._on_until]
+
+    def stream(self, now: float) -> bytes:
+        return self.inner.stream(now)
+
+    def answer(self, data: bytes, now: float) -> bytes:
+        return self.inner.answer(data, now)
+
+    def tick(self, now: float) -> bytes:
+        return self.inner.tick(now)
+
+
+def demo_model(profile: FirmwareProfile, rng: random.Random) -> OnDemand | OnPatient:
+    """A streaming profile's device streams (OnPatient); a spot one measures when started."""
+    inner = model_for(profile.codecs[0], "normal", rng)
+    if profile.behaviour.delivery is Delivery.STREAMING:
+        return OnPatient(inner)
+    return OnDemand(inner)
+
+
 @dataclass
 class DemoDevice:
     device_id: str
     profile: FirmwareProfile
-    model: OnDemand
+    model: OnDemand | OnPatient
     simulator: SerialSimulator
 
 
@@ -361,7 +420,7 @@ def start_demo_devices(directory: Path, seed: int) -> list[DemoDevice]:
         profile = profiles[profile_id]
         assert profile.serial is not None
         rng = random.Random(seed + index)  # noqa: S311 - simulated values, not secrets
-        model = OnDemand(model_for(profile.codecs[0], "normal", rng))
+        model = demo_model(profile, rng)
         simulator = SerialSimulator(model, baud=profile.serial.line.baud, seed=seed + index,
                                     link_path=directory / f"usb-DEMO_{device_id}-if00-port0")
         simulator.start()
@@ -439,6 +498,7 @@ def room_one(
         cuff.send_command("start")
     host.run_until(lambda: {e.kind.value for e in rooming.entries} >= DEMO_KINDS,
                    timeout_s, "the device readings")
+    take_off(devices, services, host, timeout_s)
     host.intent("go", "complaint")
     host.intent("toggle_complaint", COMMON_COMPLAINTS[0])
     host.intent("go", "review")
@@ -451,6 +511,21 @@ def room_one(
     host.run_until(lambda: presenter.send_status() == "Received by the practice system",
                    timeout_s, "the practice system's ack")
     host.intent("next_patient")
+
+
+def take_off(
+    devices: list[DemoDevice], services: StationServices, host: HeadlessHost, timeout_s: float
+) -> None:
+    """The probe comes off the finger and the patient steps off the scale: wait until the
+    station has seen each episode end, so the next patient's is a new one."""
+    manager = services.manager
+    streaming = [d for d in devices if isinstance(d.model, OnPatient)]
+    for device in streaming:
+        assert isinstance(device.model, OnPatient)
+        device.model.take_off()
+    if manager is not None:
+        host.run_until(lambda: all(manager.capture_state(d.device_id) is CaptureState.IDLE
+                                   for d in streaming), timeout_s, "the probe and scale off")
 
 
 class DemoRig:
@@ -540,6 +615,13 @@ class DemoRig:
             return
         patient = presenter.rooming.patient
         confirmed = presenter.rooming.state.value == "vitals" and patient is not None
+        taken = {e.device for e in presenter.rooming.entries}
+        for device in self.devices:
+            # The reading is in: the MA takes the probe off / the patient steps down.
+            if isinstance(device.model, OnPatient) and device.model.on_patient and (
+                device.device_id in taken or not confirmed
+            ):
+                device.model.take_off()
         if confirmed and patient is not None and self._armed_for != patient.appointment_id:
             self._armed_for = patient.appointment_id
             for device in self.devices:

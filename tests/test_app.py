@@ -21,14 +21,15 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from station.app import Credentials, HeadlessHost, StationServices, start_logging
+from station.capture import CaptureState
 from station.config import Settings, parse_settings
-from station.demo import DemoPatient, OnDemand, PracticeSystem, schedule_payload
+from station.demo import DemoPatient, OnPatient, PracticeSystem, demo_model, schedule_payload
 from station.devices.profiles import load_profiles
-from station.devices.simulators.serial import SerialSimulator, model_for
+from station.devices.simulators.serial import SerialSimulator
 from station.logs import Redactor
-from station.models import Mode
+from station.models import Mode, PulseOximetry
 from station.sync.contract import VitalsPayload
-from station.ui.presenters import ExamPresenter
+from station.ui.presenters import ExamPresenter, Tile
 from tests.fixtures.broker import Broker
 
 SITE, STATION = "test-clinic", "exam-9"
@@ -48,16 +49,18 @@ def _settings(broker: Broker, state_dir: Path, devices: list[tuple[str, str, str
 
 
 @pytest.fixture
-def devices(tmp_path: Path) -> Iterator[dict[str, tuple[OnDemand, SerialSimulator]]]:
-    """An oximeter and a scale on ptys, each giving one measurement when armed."""
+def devices(tmp_path: Path) -> Iterator[dict[str, tuple[OnPatient, SerialSimulator]]]:
+    """An oximeter and a scale on ptys, streaming as the real ones do: sensor off / nobody on
+    the platform until armed, then a patient at rest for as long as they stay on."""
     profiles = load_profiles()
-    started: dict[str, tuple[OnDemand, SerialSimulator]] = {}
+    started: dict[str, tuple[OnPatient, SerialSimulator]] = {}
     for seed, (device_id, profile_id) in enumerate(
         (("oximeter", "nonin-oem-iii-df8"), ("scale", "sma-scale"))
     ):
         profile = profiles[profile_id]
         assert profile.serial is not None
-        model = OnDemand(model_for(profile.codecs[0], "normal", random.Random(seed)))
+        model = demo_model(profile, random.Random(seed))
+        assert isinstance(model, OnPatient)
         simulator = SerialSimulator(model, baud=profile.serial.line.baud,
                                     link_path=tmp_path / f"usb-TEST_{device_id}")
         simulator.start()
@@ -69,7 +72,7 @@ def devices(tmp_path: Path) -> Iterator[dict[str, tuple[OnDemand, SerialSimulato
 
 def test_services_room_a_patient_from_the_pty_devices_to_the_practice_systems_ack(
     mosquitto_broker: Broker,
-    devices: dict[str, tuple[OnDemand, SerialSimulator]],
+    devices: dict[str, tuple[OnPatient, SerialSimulator]],
     tmp_path: Path,
 ) -> None:
     received: list[dict[str, Any]] = []
@@ -97,7 +100,28 @@ def test_services_room_a_patient_from_the_pty_devices_to_the_practice_systems_ac
         host.intent("confirm")
         for model, _ in devices.values():
             model.arm()
-        host.run_until(lambda: len(rooming.entries) == 2, 15, "two readings")
+
+        def spo2_tile() -> Tile:
+            return next(t for t in presenter.tiles() if t.key == "spo2")
+
+        # Settling: the tile shows the live SpO2 with "measuring…"; the rooming has nothing.
+        host.run_until(lambda: spo2_tile().source == "oximeter · measuring…", 10, "live SpO2")
+        live = presenter.live["oximeter"]
+        assert isinstance(live, PulseOximetry) and live.spo2_percent is not None
+        assert spo2_tile() == Tile("spo2", "SpO2", f"{live.spo2_percent:.0f}", "%",
+                                   "oximeter · measuring…", (), "info", True, 0)
+        host.run_until(lambda: len(rooming.entries) == 2, 20, "two readings")
+        assert "measuring" not in spo2_tile().source
+        # The devices keep streaming while on the patient: the tiles' live values move, the
+        # rooming gets nothing more (one spot reading per episode).
+        assert services.manager is not None
+        streamed = {d: len(m.sent) for d, (m, _) in devices.items()}
+        host.run_until(lambda: all(len(m.sent) >= streamed[d] + 2
+                                   for d, (m, _) in devices.items()), 10, "more streaming")
+        assert len(rooming.entries) == 2
+        assert {services.manager.capture_state(d) for d in devices} == {CaptureState.CAPTURED}
+        for model, _ in devices.values():
+            model.take_off()
         host.intent("go", "complaint")
         host.intent("toggle_complaint", "cough")
         host.intent("go", "review")
@@ -122,11 +146,12 @@ def test_services_room_a_patient_from_the_pty_devices_to_the_practice_systems_ac
     # Exactly what the simulated devices sent, through pyserial, the codecs and the guard.
     by_device = {r.device_id: r for r in vitals.readings}
     assert sorted(by_device) == ["oximeter", "scale"]
-    (oximeter_sent,) = devices["oximeter"][0].sent
-    (scale_sent,) = devices["scale"][0].sent
+    oximeter_sent = devices["oximeter"][0].sent_on_patient()
+    scale_sent = devices["scale"][0].sent_on_patient()
     oximetry = by_device["oximeter"].reading.model_dump()
-    assert {k: oximetry[k] for k in oximeter_sent} == oximeter_sent
-    assert by_device["scale"].reading.model_dump()["weight_kg"] == scale_sent["weight_kg"]
+    assert {k: oximetry[k] for k in oximeter_sent[0]} in oximeter_sent
+    assert {"weight_kg": by_device["scale"].reading.model_dump()["weight_kg"]} in scale_sent
+    assert {r.reading.flags for r in vitals.readings} == {()}
     assert {r.reading.mode for r in vitals.readings} == {Mode.TEST}
     assert [r.reading.codec for r in vitals.readings] == ["serial:nonin-8", "serial:sma"] or [
         r.reading.codec for r in vitals.readings] == ["serial:sma", "serial:nonin-8"]

@@ -2,9 +2,11 @@
 
 Links report events on their own threads / loops; the manager keeps each device's status
 (state, battery, firmware revision, last reading, last error, live cuff pressure), runs
-every reading through the wrong-patient guard, and hands the results to one consumer
-callback. The lock makes it safe to call from any thread; the consumer is called outside
-the lock, on the calling thread, so a UI consumer must hop to its own loop (Kivy:
+every reading through the device's spot capture (station.capture: a streaming oximeter or
+polled scale gives ONE captured reading per measurement episode, the rest are `LiveValue`s
+for the tile) and what comes out through the wrong-patient guard, and hands the results to
+one consumer callback. The lock makes it safe to call from any thread; the consumer is
+called outside the lock, on the calling thread, so a UI consumer must hop to its own loop (Kivy:
 `Clock.schedule_once`) and never touch a widget directly.
 
 The manager owns the links: `start_serial_links()` opens a `SerialLink` per serial binding
@@ -24,6 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from station.capture import CaptureState, Delivery, SpotCapture
 from station.config import BoundDevice
 from station.devices.ble_link import (
     BleLink,
@@ -40,6 +43,7 @@ from station.devices.profiles import FirmwareProfile, load_profiles
 from station.devices.serial_link import LinkEvent as SerialEvent
 from station.devices.serial_link import LinkState as SerialState
 from station.devices.serial_link import LinkStatus, SerialLink
+from station.errors import ConfigError
 from station.guard import Attached, Held, Ignored, Live, Outcome, Unassigned, WrongPatientGuard
 from station.models import AnyReading, CuffPressure, Mode
 
@@ -87,7 +91,22 @@ _FROM_SERIAL = {
     SerialState.STOPPED: DeviceState.UNSEEN,
 }
 
-ManagerUpdate = Attached | Unassigned | Live | Ignored | DeviceStatus
+class LiveValue(BaseModel):
+    """A streaming device's latest reading, for its tile only: never attached, never trayed.
+
+    `reading` None: the episode ended (sensor off, scale empty, silence) and the tile's live
+    value goes. `state` settling: "measuring…"; captured: the spot value has gone to the guard.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    update: Literal["live_value"] = "live_value"
+    device_id: str
+    reading: AnyReading | None
+    state: CaptureState
+
+
+ManagerUpdate = Attached | Unassigned | Live | Ignored | DeviceStatus | LiveValue
 Consumer = Callable[[ManagerUpdate], None]
 
 
@@ -98,7 +117,12 @@ class DeviceManager:
         guard: WrongPatientGuard,
         consumer: Consumer,
         clock: Callable[[], datetime],
+        *,
+        profiles: Mapping[str, FirmwareProfile] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`profiles` say each device's delivery (default: the installed profiles, read on
+        first need); `monotonic` times capture episodes (seconds; tests pass their own)."""
         self._lock = threading.Lock()
         self._guard = guard
         self._consumer = consumer
@@ -112,6 +136,11 @@ class DeviceManager:
         # Serial devices that dump stored readings when opened; the others stream live data,
         # and a connect burst window would send every reading of a streaming oximeter to the tray.
         self._serial_dumps: set[str] = set()
+        self._profiles: dict[str, FirmwareProfile] | None = (
+            None if profiles is None else dict(profiles)
+        )
+        self._monotonic = monotonic
+        self._captures: dict[str, SpotCapture] = {}
         guard.set_bound(self._status)
 
     # ---- the links ---------------------------------------------------------------------------
@@ -129,9 +158,9 @@ class DeviceManager:
         `SerialLink` (e.g. backoff). A binding to an unknown or Bluetooth profile raises
         ConfigError before anything starts.
         """
-        from station.errors import ConfigError
-
         known = dict(load_profiles() if profiles is None else profiles)
+        if self._profiles is None:
+            self._profiles = known
         chosen: list[tuple[BoundDevice, FirmwareProfile]] = []
         problems: list[str] = []
         for binding in self._bindings.values():
@@ -157,6 +186,8 @@ class DeviceManager:
                 **link_options,  # type: ignore[arg-type]
             )
             self._serial_links[binding.id] = link
+            with self._lock:
+                self._capture_for(binding.id)  # built here, not on the first reading's path
             link.start()
             started.append(link)
         return started
@@ -177,6 +208,11 @@ class DeviceManager:
     ) -> BleLink:
         """The BleLink for the Bluetooth bindings, reporting here; run `link.run()` on a loop."""
         bindings = [b for b in self._bindings.values() if b.address is not None]
+        with self._lock:
+            if profiles is not None and self._profiles is None:
+                self._profiles = dict(profiles)
+            for binding in bindings:
+                self._capture_for(binding.id)
         return BleLink(bindings, self.handle, profiles=profiles, **options)  # type: ignore[arg-type]
 
     def serial_sink(self, device_id: str) -> Callable[[SerialEvent], None]:
@@ -246,11 +282,54 @@ class DeviceManager:
             )
 
     def tick(self) -> None:
-        """Release connect bursts whose window closed; call it about every 100 ms."""
+        """Release connect bursts whose window closed and end streaming episodes that went
+        silent; call it about every 100 ms."""
+        updates: list[ManagerUpdate] = []
         with self._lock:
-            released = [o for o in self._guard.flush() if not isinstance(o, Held)]
-        for update in released:
+            updates.extend(o for o in self._guard.flush() if not isinstance(o, Held))
+            now_s = self._monotonic()
+            for device_id in sorted(self._captures):
+                step = self._captures[device_id].expire(now_s)
+                if step.episode_ended:
+                    self._episode_ended(device_id, updates)
+        for update in updates:
             self._consumer(update)
+
+    def capture_state(self, device_id: str) -> CaptureState | None:
+        """Where a device's capture is (None: not bound)."""
+        with self._lock:
+            capture = self._captures.get(device_id)
+            if capture is None and device_id in self._bindings:
+                capture = self._capture_for(device_id)
+            return None if capture is None else capture.state
+
+    # ---- capture ----------------------------------------------------------------------------
+
+    def _capture_for(self, device_id: str) -> SpotCapture:
+        """The device's capture, from its profile's delivery (call with the lock held)."""
+        capture = self._captures.get(device_id)
+        if capture is not None:
+            return capture
+        if self._profiles is None:
+            try:
+                self._profiles = load_profiles()
+            except ConfigError:
+                # start_serial_links reports a bad profile file; until then a device is
+                # treated as spot, which passes everything to the guard as before.
+                self._profiles = {}
+        profile = self._profiles.get(self._bindings[device_id].profile)
+        if profile is None:
+            capture = SpotCapture(Delivery.SPOT)
+        else:
+            b = profile.behaviour
+            capture = SpotCapture(b.delivery, b.capture, spot_codecs=b.spot_codecs)
+        self._captures[device_id] = capture
+        return capture
+
+    def _episode_ended(self, device_id: str, updates: list[ManagerUpdate]) -> None:
+        updates.append(LiveValue(device_id=device_id, reading=None, state=CaptureState.IDLE))
+        if self._status[device_id].state is DeviceState.MEASURING:
+            self._set(device_id, updates, state=DeviceState.CONNECTED)
 
     def _set(self, device_id: str, updates: list[ManagerUpdate], **changes: object) -> None:
         status = self._status[device_id].model_copy(update=changes)
@@ -295,19 +374,27 @@ class DeviceManager:
                     state=DeviceState.MEASURING,
                     live_cuff_pressure_mmhg=reading.cuff_pressure_mmhg,
                 )
+                return self._guard.offer(device_id, reading)
+            step = self._capture_for(device_id).feed(reading, self._monotonic())
+            if step.state is CaptureState.SETTLING:
+                state = DeviceState.MEASURING  # a streaming episode, nothing captured yet
+            elif current.state is DeviceState.MEASURING:
+                state = DeviceState.CONNECTED
             else:
-                state = (
-                    DeviceState.CONNECTED
-                    if current.state is DeviceState.MEASURING
-                    else current.state
+                state = current.state
+            self._set(
+                device_id,
+                updates,
+                state=state,
+                last_reading=reading,
+                last_reading_at=self._clock(),
+                live_cuff_pressure_mmhg=None,
+            )
+            if step.live is not None or step.episode_ended:
+                updates.append(
+                    LiveValue(device_id=device_id, reading=step.live, state=step.state)
                 )
-                self._set(
-                    device_id,
-                    updates,
-                    state=state,
-                    last_reading=reading,
-                    last_reading_at=self._clock(),
-                    live_cuff_pressure_mmhg=None,
-                )
-            return self._guard.offer(device_id, reading)
+            if step.forward is None:
+                return []  # live only: the episode's spot value is captured once, or never
+            return self._guard.offer(device_id, step.forward)
         return []  # raw frames, features, clock and RACP replies are for logs and the CLI

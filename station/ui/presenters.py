@@ -257,6 +257,9 @@ class ExamPresenter(_Base):
         self._keypad_fields: tuple[str, ...] = ()
         self.sent_id: UUID | None = None
         self.taps = 0  # counted for bench/ui.py's taps-per-rooming figure
+        # Streaming devices' latest readings while an episode settles: device id -> reading.
+        # Shown on the tile with "measuring…"; never an entry (the captured one is).
+        self.live: dict[str, AnyReading] = {}
 
     @property
     def display(self) -> DisplaySection:
@@ -319,6 +322,17 @@ class ExamPresenter(_Base):
             return
         self._sync_guard()
         self._apply(self.guard.offer(device_id, reading))
+
+    def device_live(self, device_id: str, reading: AnyReading | None, measuring: bool) -> None:
+        """On the UI thread: a streaming device's live value (None: the episode ended).
+
+        Only a settling episode's value is shown (`measuring`); once captured, the tile shows
+        the captured entry, like any device reading.
+        """
+        if reading is None or not measuring:
+            self.live.pop(device_id, None)
+        else:
+            self.live[device_id] = reading
 
     def device_connected(self, device_id: str) -> None:
         if self.guard is not None:
@@ -544,6 +558,15 @@ class ExamPresenter(_Base):
                 value, unit = _shown("height_cm", scale_height, self.display, 1)
                 tiles.append(
                     Tile(key, TILE_TITLES[key], value, unit, _source(scale), (), "ok", True, 1)
+                )
+                continue
+            measuring = [(d, r) for d, r in sorted(self.live.items()) if r.kind == kind]
+            if measuring:
+                device_id, reading = measuring[-1]
+                value, unit = _value_text(reading, self.display)
+                tiles.append(
+                    Tile(key, TILE_TITLES[key], value, unit, f"{device_id} · measuring…", (),
+                         "info", True, count)
                 )
                 continue
             if entry is None:

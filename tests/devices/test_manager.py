@@ -5,21 +5,30 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from station.capture import CaptureState
 from station.config import BoundDevice, GuardSection
 from station.devices.bindings import BindingStore
-from station.devices.ble_link import BleLink, LinkState, StateChanged
-from station.devices.manager import DeviceManager, DeviceState, DeviceStatus, ManagerUpdate
+from station.devices.ble_link import BleLink, LinkState, ReadingArrived, StateChanged
+from station.devices.manager import (
+    DeviceManager,
+    DeviceState,
+    DeviceStatus,
+    LiveValue,
+    ManagerUpdate,
+)
 from station.devices.profiles import find_profile
 from station.devices.simulators.ble import BloodPressureCuff, StoredBp
 from station.devices.simulators.fakebluez import FakeBlueZ
 from station.errors import ConfigError
 from station.guard import Attached, Ignored, Live, TrayReason, Unassigned, WrongPatientGuard
-from station.models import BloodPressure, Mode
+from station.models import BloodPressure, Flag, Mode, PulseOximetry
+from station.units import Unit
 from tests.fixtures.ble import BleLoop
 from tests.fixtures.serial import SimulatorFactory, by_id_name
 
@@ -137,49 +146,114 @@ def test_bindings_persist_atomically_and_refuse_duplicates(tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bindings.json"]  # no temp files left
 
 
-def test_manager_owns_serial_links_streaming_readings_attach_and_unplug_is_an_error(
+def test_manager_owns_serial_links_a_streaming_oximeter_attaches_one_reading_per_episode(
     by_id_dir: Path, serial_simulator: SimulatorFactory
 ) -> None:
-    """A Nonin Xpod on a pty, bound by its by-id name: the manager opens it with SerialLink,
-    its streamed readings attach (no connect-burst hold for a device that streams live), the
-    status table holds it beside a Bluetooth cuff, and an unplug shows as an error."""
+    """A Nonin Xpod on a pty, bound by its by-id name, streaming a patient at rest: the
+    manager opens it with SerialLink; of the many readings of one probe-on episode exactly
+    one attaches (the last of 5 s of stable values, exactly as received), the rest are live
+    values for the tile; probe off and on again is a second episode and a second reading;
+    the status table holds it beside a Bluetooth cuff, and an unplug shows as an error."""
     profile = find_profile("nonin-xpod-3012lp")
-    simulator = serial_simulator(profile, speed=3.0)
+    simulator = serial_simulator(profile, scenario="steady", speed=3.0)
     port = str(by_id_dir / by_id_name(profile))
     oximeter = BoundDevice(id="oximeter", profile=profile.id, port=port)
     guard = WrongPatientGuard(datetime.now, [], GuardSection())  # default 5 s burst window
     guard.open_session("ROOMING-ZZTEST-2")
     out = Collector()
-    manager = DeviceManager([BINDING, oximeter], guard, out, datetime.now)
+    # The capture's clock runs as fast as the simulated device's (speed 3): 5 s take 1.7 s.
+    manager = DeviceManager([BINDING, oximeter], guard, out, datetime.now,
+                            monotonic=lambda: time.monotonic() * 3)
+
+    def wait_for(done: Callable[[], bool], seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not done() and time.monotonic() < deadline:
+            manager.tick()
+            time.sleep(0.02)
+        assert done()
+
+    def live() -> list[LiveValue]:
+        return [u for u in out.of(LiveValue) if isinstance(u, LiveValue)]
+
     [link] = manager.start_serial_links(reading_mode=Mode.DEMO, backoff_max_s=0.2)
     try:
         assert manager.serial_link("oximeter") is link
-        deadline = time.monotonic() + 8
-        while len(out.of(Attached)) < 4 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        attached = out.of(Attached)
-        assert len(attached) >= 4
-        assert {a.device_id for a in attached} == {"oximeter"}  # type: ignore[union-attr]
-        readings = [a.reading for a in attached]  # type: ignore[union-attr]
-        got = [(r.spo2_percent, r.pulse_rate_bpm, r.mode) for r in readings]  # type: ignore[union-attr]
-        sent = [(s["spo2_percent"], s["pulse_rate_bpm"], Mode.DEMO) for s in simulator.sent]
-        first = sent.index(got[0])
-        assert sent[first : first + len(got)] == got
+        wait_for(lambda: len(out.of(Attached)) == 1, 8)
+        seen = len(live())
+        wait_for(lambda: len(live()) >= seen + 6, 5)  # the probe stays on: live values only
+        assert len(out.of(Attached)) == 1
+        assert manager.capture_state("oximeter") is CaptureState.CAPTURED
+        simulator.model.scenario = "sensor_off"
+        wait_for(lambda: live()[-1].reading is None, 5)
+        assert live()[-1] == LiveValue(device_id="oximeter", reading=None, state=CaptureState.IDLE)
+        simulator.model.scenario = "steady"
+        wait_for(lambda: len(out.of(Attached)) == 2, 8)
+        attached = [a for a in out.of(Attached) if isinstance(a, Attached)]
+        assert {(a.device_id, a.session_id) for a in attached} == {
+            ("oximeter", "ROOMING-ZZTEST-2")}
+        # Each attached reading is one the device sent, as received: the same object the
+        # tile showed live, with the values the simulator put on the wire.
+        live_readings = [v.reading for v in live()]
+        sent = [(s["spo2_percent"], s["pulse_rate_bpm"]) for s in simulator.sent]
+        for a in attached:
+            assert any(a.reading is r for r in live_readings)
+            assert isinstance(a.reading, PulseOximetry)
+            assert (a.reading.spo2_percent, a.reading.pulse_rate_bpm) in sent
+            assert (a.reading.mode, a.reading.flags) == (Mode.DEMO, ())
         assert out.of(Unassigned) == []
+        states = [u.state for u in out.of(DeviceStatus)]  # type: ignore[union-attr]
+        assert DeviceState.MEASURING in states  # settling: "measuring…"
         status = {s.device_id: s for s in manager.status()}
-        assert (status["oximeter"].state, status["oximeter"].port) == (DeviceState.CONNECTED, port)
-        assert status["oximeter"].last_reading == readings[-1]
+        assert status["oximeter"].port == port
+        assert status["oximeter"].last_reading == live_readings[-1]
         assert status["cuff"].state is DeviceState.UNSEEN
         simulator.stop()  # unplugged: the port and its by-id name vanish
-        deadline = time.monotonic() + 5
-        while manager.status()[1].state is not DeviceState.ERROR and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: manager.status()[1].state is DeviceState.ERROR, 5)
         gone = manager.status()[1]
-        assert gone.state is DeviceState.ERROR
         assert gone.last_error is not None and port in gone.last_error
     finally:
         manager.stop_links()
     assert manager.status()[1].state is DeviceState.UNSEEN  # stopped: not being read
+
+
+def _ox(spo2: float | None, n: int, *flags: Flag) -> PulseOximetry:
+    return PulseOximetry(spo2_percent=spo2, pulse_rate_bpm=None if spo2 is None else 72.0,
+                         flags=flags, unit_as_sent=Unit.PERCENT, codec="serial:masimo-ascii",
+                         codec_version="1", raw_hex=f"{n:04x}")
+
+
+def test_streaming_readings_become_live_values_and_one_capture_spot_readings_pass() -> None:
+    """Exact updates for a streaming oximeter and a spot cuff fed through `handle`."""
+    now = [0.0]
+    t = datetime(2026, 3, 2, 9, 0)
+    guard = WrongPatientGuard(lambda: t, ["ox", "cuff"], GuardSection(connect_burst_window_s=0))
+    guard.open_session("ROOMING-ZZTEST-3")
+    out = Collector()
+    bindings = [BoundDevice(id="ox", profile="masimo-rad-8", port="/dev/ttyUSB0"), BINDING]
+    manager = DeviceManager(bindings, guard, out, lambda: t, monotonic=lambda: now[0])
+    stream = [_ox(97, i) for i in range(7)]
+    for i, reading in enumerate(stream):
+        now[0] = float(i)
+        manager.handle(ReadingArrived(device_id="ox", reading=reading, received_monotonic_s=0))
+    updates = [u for u in out.updates if not isinstance(u, DeviceStatus)]
+    settling = [LiveValue(device_id="ox", reading=r, state=CaptureState.SETTLING)
+                for r in stream[:5]]
+    assert updates == [
+        *settling,
+        LiveValue(device_id="ox", reading=stream[5], state=CaptureState.CAPTURED),
+        Attached(device_id="ox", session_id="ROOMING-ZZTEST-3", reading=stream[5], received_at=t),
+        LiveValue(device_id="ox", reading=stream[6], state=CaptureState.CAPTURED),
+    ]
+    out.updates.clear()
+    now[0] = 16.0  # 10 s of silence: the probe was put down
+    manager.tick()
+    assert out.updates == [LiveValue(device_id="ox", reading=None, state=CaptureState.IDLE)]
+    out.updates.clear()
+    bp = BloodPressure(systolic_mmhg=124, diastolic_mmhg=80, unit_as_sent=Unit.MMHG,
+                       codec="ble:2a35", codec_version="1", measured_at=t, raw_hex="1e")
+    manager.handle(ReadingArrived(device_id="cuff", reading=bp, received_monotonic_s=0))
+    assert [u for u in out.updates if not isinstance(u, DeviceStatus)] == [
+        Attached(device_id="cuff", session_id="ROOMING-ZZTEST-3", reading=bp, received_at=t)]
 
 
 def test_serial_links_refuse_a_binding_to_an_unknown_or_bluetooth_profile() -> None:

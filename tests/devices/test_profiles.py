@@ -389,7 +389,7 @@ def test_a_streaming_site_profile_with_its_own_capture_thresholds_loads(tmp_path
     assert profile.behaviour.capture == CaptureOverrides(stable_s=3, weight_tolerance_kg=0.1)
     assert profile.behaviour.capture.rule_for(Kind.BODY_WEIGHT) == CaptureRule(
         stable_s=3, tolerance={"weight_kg": 0.1}, min_readings=3, end_after_silence_s=10,
-        off_confirm_s=2, empty_platform_kg=0.5)
+        off_confirm_s=0, empty_platform_kg=0.5)
 
 
 BROKEN_DELIVERY = [

@@ -6,9 +6,13 @@ symlink standing in for /dev/serial/by-id/...) with real pyserial. Every value i
 recorded in `simulator.sent` (value field -> value), so a test can hold the link to exactly
 what the device said.
 
-Scenarios: normal; noise (garbage between frames); unplug (the port vanishes for a moment and
-comes back under the same symlink, like a USB replug); motion; sensor_off; baud_mismatch (the
-bytes a receiver at the wrong baud would read, see station.devices.simulators.uart).
+Scenarios: normal (values jump about between frames); steady (a patient sitting still: an
+oximeter's SpO2 and pulse and a scale's weight hold steady as a real patient's do, so the
+station's spot capture settles); noise (garbage between frames); unplug (the port vanishes
+for a moment and comes back under the same symlink, like a USB replug); motion; sensor_off;
+baud_mismatch (the bytes a receiver at the wrong baud would read, see
+station.devices.simulators.uart). A model's `scenario` may be changed while it runs (a test
+takes the probe off with "sensor_off" and puts it back with "steady").
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from station.devices.profiles import FirmwareProfile, Transport
 from station.devices.simulators import frames
 from station.devices.simulators.uart import uart_receive
 
-SCENARIOS = ("normal", "noise", "unplug", "motion", "sensor_off", "baud_mismatch")
+SCENARIOS = ("normal", "steady", "noise", "unplug", "motion", "sensor_off", "baud_mismatch")
 Values = dict[str, float | None]
 
 
@@ -42,6 +46,9 @@ class DeviceModel:
         self.rng = rng
         self.sent: list[Values] = []
         self._request = bytearray()
+        # "steady": the simulated patient's pulse, SpO2 and weight fraction, drawn on first use
+        # (not here, so the other scenarios' seeded values stay what they were).
+        self._steady: tuple[int, int, float] | None = None
 
     def stream(self, now: float) -> bytes:
         return b""
@@ -62,7 +69,21 @@ class DeviceModel:
         return lines
 
     def pulse(self) -> tuple[int, int]:
+        if self.scenario == "steady":
+            # Within the capture tolerances (±1 %, ±3 /min) of one another, as a patient at rest.
+            hr, spo2, _ = self._baseline()
+            return hr + self.rng.randint(-1, 1), spo2 + self.rng.randint(0, 1)
         return self.rng.randint(62, 84), self.rng.randint(95, 99)
+
+    def weight_kg(self, low: float, high: float, digits: int) -> float:
+        if self.scenario == "steady":
+            return round(low + (high - low) * self._baseline()[2], digits)
+        return round(self.rng.uniform(low, high), digits)
+
+    def _baseline(self) -> tuple[int, int, float]:
+        if self._steady is None:
+            self._steady = (self.rng.randint(64, 82), self.rng.randint(95, 98), self.rng.random())
+        return self._steady
 
 
 class NoninModel(DeviceModel):
@@ -141,7 +162,7 @@ class SmaModel(DeviceModel):
             if command not in (b"W", b"H"):
                 reply += b"\n?\r"
                 continue
-            weight = round(self.rng.uniform(60.0, 95.0), 1)
+            weight = self.weight_kg(60.0, 95.0, 1)
             motion = " "
             status = " "
             if self.scenario == "motion":
@@ -163,7 +184,7 @@ class MtSicsModel(DeviceModel):
             if line not in (b"S", b"SI"):
                 reply += b"ES\r\n"
                 continue
-            weight = round(self.rng.uniform(60.0, 95.0), 2)
+            weight = self.weight_kg(60.0, 95.0, 2)
             if self.scenario == "sensor_off":
                 weight = 0.0
             self.sent.append({"weight_kg": weight})
