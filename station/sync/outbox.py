@@ -33,6 +33,8 @@ from station.errors import StationError
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # the GCM standard nonce; random per message (2^32 messages is far away)
 
+READ_MMAP_BYTES = 256 * 1024 * 1024  # ~17,000 queued vitals; rows beyond it are read plainly
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- the send order
@@ -155,6 +157,13 @@ class Outbox:
             self._reader = sqlite3.connect(
                 db_path, isolation_level=None, check_same_thread=False, timeout=30
             )
+            # The reader maps the file rather than copying every page of the 15 kB rows it
+            # reads ahead of sending (a pread per page): measured 30 -> 22 us of CPU per row
+            # while draining. Reads only; every write still goes through the FULL-sync
+            # connection above. The price: a media read error on this connection kills the
+            # process (SIGBUS; systemd restarts it and the queue is intact) instead of
+            # raising OutboxError.
+            self._reader.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
         except sqlite3.DatabaseError as exc:
             raise OutboxError(
                 f"outbox {db_path} cannot be opened ({exc}); it is not touched — move it "
