@@ -11,7 +11,8 @@ line) are written one at a time to the master side of a raw pty; the clock start
 before the write of the record (its last byte included). The baseline is bare pyserial
 reading the slave side the way the link does (`read(max(1, in_waiting))`) until the whole
 record is in, nothing decoded; the station path is SerialLink -> stream codec ->
-DeviceManager -> guard -> the consumer receiving `Attached`.
+DeviceManager -> guard -> the consumer receiving `Attached` (the profile run as a spot device,
+so every record goes the whole way rather than one per stable episode).
 
 Prints p50/p99 of each and the station's own overhead (p99 difference; target < 5 ms) and
 the ratio. `--transport ble|serial` runs one half only.
@@ -119,12 +120,18 @@ def serial_latencies(*, station: bool) -> list[float]:
 
     from station.config import BoundDevice, GuardSection
     from station.devices.manager import DeviceManager, DeviceState, DeviceStatus
-    from station.devices.profiles import find_profile
+    from station.devices.profiles import Delivery, find_profile
     from station.devices.serial_link import open_port
     from station.devices.simulators import frames
     from station.guard import Attached, WrongPatientGuard
 
-    profile = find_profile("masimo-rad-8")
+    # The Masimo streams, so the station keeps one reading per stable episode (capture.py) and
+    # only that one reaches the guard. To time every frame through the whole path (link ->
+    # codec -> manager -> guard -> session), the bench runs the same profile as a spot device.
+    streaming = find_profile("masimo-rad-8")
+    profile = streaming.model_copy(
+        update={"behaviour": streaming.behaviour.model_copy(update={"delivery": Delivery.SPOT})}
+    )
     assert profile.serial is not None
     master, slave = os.openpty()
     tty.setraw(slave)
@@ -149,7 +156,9 @@ def serial_latencies(*, station: bool) -> list[float]:
                     connected.set()
 
             binding = BoundDevice(id="ox", profile=profile.id, port=path)
-            manager = DeviceManager([binding], guard, consumer, datetime.now)
+            manager = DeviceManager(
+                [binding], guard, consumer, datetime.now, profiles={profile.id: profile}
+            )
             manager.start_serial_links({profile.id: profile})
             assert connected.wait(5)
         else:
