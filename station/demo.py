@@ -36,9 +36,11 @@ from station.devices.simulators.serial import (
     model_for,
 )
 from station.models import (
+    VALUE_FIELDS,
     AnyReading,
     BloodPressure,
     BodyWeight,
+    Kind,
     Mode,
     PulseOximetry,
     Temperature,
@@ -169,18 +171,28 @@ class DemoBroker:
     def start(self, timeout_s: float = 10.0) -> None:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
-            raise RuntimeError("mosquitto is not installed (Debian package `mosquitto`; "
-                               "`make demo` installs it)")
+            raise RuntimeError(
+                "mosquitto is not installed (Debian package `mosquitto`; `make demo` installs it)"
+            )
         conf = self.directory / "mosquitto.conf"
-        lines = [f"listener {self.port} {self.host}", "allow_anonymous true",
-                 "persistence false", "log_dest stderr", "log_type error"]
+        lines = [
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            "persistence false",
+            "log_dest stderr",
+            "log_type error",
+        ]
         if os.geteuid() == 0:
             lines.append("user root")
         conf.write_text("\n".join(lines) + "\n")
         with (self.directory / "mosquitto.log").open("ab") as log_file:
             # Its own session: Ctrl-C stops the demo, which then stops the broker last.
-            self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log_file,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
+            self._proc = subprocess.Popen(
+                [binary, "-c", str(conf)],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -230,8 +242,7 @@ class PracticeSystem:
     """The practice system's side of the contract, for the demo: publishes the retained
     schedule, files (acks) every vitals, alert and check-in message once per message_id."""
 
-    FILED = ("rooming.vitals/1", "rooming.alert/1", "rooming.checkin/1",
-             "rooming.help_request/1")
+    FILED = ("rooming.vitals/1", "rooming.alert/1", "rooming.checkin/1", "rooming.help_request/1")
 
     def __init__(
         self,
@@ -268,8 +279,9 @@ class PracticeSystem:
         self.publish_schedule(schedule, timeout_s)
 
     def publish_schedule(self, schedule: SchedulePayload, timeout_s: float = 10.0) -> None:
-        info = self._client.publish(self._topic(Channel.SCHEDULE), to_json(schedule), 1,
-                                    retain=True)
+        info = self._client.publish(
+            self._topic(Channel.SCHEDULE), to_json(schedule), 1, retain=True
+        )
         info.wait_for_publish(timeout_s)
 
     def stop(self) -> None:
@@ -421,8 +433,12 @@ def start_demo_devices(directory: Path, seed: int) -> list[DemoDevice]:
         assert profile.serial is not None
         rng = random.Random(seed + index)  # noqa: S311 - simulated values, not secrets
         model = demo_model(profile, rng)
-        simulator = SerialSimulator(model, baud=profile.serial.line.baud, seed=seed + index,
-                                    link_path=directory / f"usb-DEMO_{device_id}-if00-port0")
+        simulator = SerialSimulator(
+            model,
+            baud=profile.serial.line.baud,
+            seed=seed + index,
+            link_path=directory / f"usb-DEMO_{device_id}-if00-port0",
+        )
         simulator.start()
         devices.append(DemoDevice(device_id, profile, model, simulator))
     return devices
@@ -454,6 +470,12 @@ def summarize(body: dict[str, Any]) -> dict[str, Any]:
         out["readings"] = [
             {
                 "kind": r["reading"]["kind"],
+                # The values as sent (canonical units), so a person watching sees the numbers.
+                "values": {
+                    name: r["reading"][name]
+                    for name in VALUE_FIELDS[Kind(r["reading"]["kind"])]
+                    if r["reading"].get(name) is not None
+                },
                 "device": r.get("device_id"),
                 "mode": r["reading"]["mode"],
                 "accepted": r["verdict"]["status"] == "accepted",
@@ -483,8 +505,11 @@ def room_one(
     presenter = services.presenter
     assert isinstance(presenter, ExamPresenter)
     rooming = presenter.rooming
-    host.run_until(lambda: any(p.appointment_id == appointment_id for p in rooming.schedule),
-                   timeout_s, "the schedule from the practice system")
+    host.run_until(
+        lambda: any(p.appointment_id == appointment_id for p in rooming.schedule),
+        timeout_s,
+        "the schedule from the practice system",
+    )
     if rooming.state.value == "signed_out":
         host.intent("sign_in", DEMO_BADGE)
     host.intent("pick", appointment_id)
@@ -496,8 +521,11 @@ def room_one(
     cuff = services.manager.serial_link("cuff") if services.manager else None
     if cuff is not None:
         cuff.send_command("start")
-    host.run_until(lambda: {e.kind.value for e in rooming.entries} >= DEMO_KINDS,
-                   timeout_s, "the device readings")
+    host.run_until(
+        lambda: {e.kind.value for e in rooming.entries} >= DEMO_KINDS,
+        timeout_s,
+        "the device readings",
+    )
     take_off(devices, services, host, timeout_s)
     host.intent("go", "complaint")
     host.intent("toggle_complaint", COMMON_COMPLAINTS[0])
@@ -508,8 +536,11 @@ def room_one(
     host.intent("send")
     if presenter.sent_id is None:
         raise RuntimeError(f"demo: send refused: {presenter.message}")
-    host.run_until(lambda: presenter.send_status() == "Received by the practice system",
-                   timeout_s, "the practice system's ack")
+    host.run_until(
+        lambda: presenter.send_status() == "Received by the practice system",
+        timeout_s,
+        "the practice system's ack",
+    )
     host.intent("next_patient")
 
 
@@ -524,8 +555,11 @@ def take_off(
         assert isinstance(device.model, OnPatient)
         device.model.take_off()
     if manager is not None:
-        host.run_until(lambda: all(manager.capture_state(d.device_id) is CaptureState.IDLE
-                                   for d in streaming), timeout_s, "the probe and scale off")
+        host.run_until(
+            lambda: all(manager.capture_state(d.device_id) is CaptureState.IDLE for d in streaming),
+            timeout_s,
+            "the probe and scale off",
+        )
 
 
 class DemoRig:
@@ -560,17 +594,34 @@ class DemoRig:
         self.redactor = Redactor()
         try:
             self.devices = start_demo_devices(directory, seed)
-            settings = demo_station_settings(self.broker_host, self.broker_port,
-                                             directory / "state", self.devices)
-            self.practice = PracticeSystem(self.broker_host, self.broker_port, site=DEMO_SITE,
-                                           station_id=DEMO_STATION, on_message=on_message)
-            self.practice.start(schedule_payload(self.patients, site=DEMO_SITE,
-                                                 station_id=DEMO_STATION,
-                                                 now=datetime.now(UTC).astimezone()))
+            settings = demo_station_settings(
+                self.broker_host, self.broker_port, directory / "state", self.devices
+            )
+            self.practice = PracticeSystem(
+                self.broker_host,
+                self.broker_port,
+                site=DEMO_SITE,
+                station_id=DEMO_STATION,
+                on_message=on_message,
+            )
+            self.practice.start(
+                schedule_payload(
+                    self.patients,
+                    site=DEMO_SITE,
+                    station_id=DEMO_STATION,
+                    now=datetime.now(UTC).astimezone(),
+                )
+            )
             self.services = StationServices(
-                settings, post=post, redactor=self.redactor, reading_mode=Mode.DEMO,
-                credentials=Credentials(ma={DEMO_BADGE: "ma-demo", "1234": "ma-demo"},
-                                        staff_pin="0000", biomed_pin="2468"),
+                settings,
+                post=post,
+                redactor=self.redactor,
+                reading_mode=Mode.DEMO,
+                credentials=Credentials(
+                    ma={DEMO_BADGE: "ma-demo", "1234": "ma-demo"},
+                    staff_pin="0000",
+                    biomed_pin="2468",
+                ),
             )
         except BaseException:
             self.stop()
@@ -587,13 +638,19 @@ class DemoRig:
         assert self.practice is not None
         offset = int(self.patients[-1].appointment_id.rsplit("-", 1)[1])
         self.patients = [
-            dataclasses.replace(p, appointment_id=f"APT-DEMO-{offset + i + 1:04d}",
-                                mrn=f"TEST{100000 + offset + i}")
+            dataclasses.replace(
+                p, appointment_id=f"APT-DEMO-{offset + i + 1:04d}", mrn=f"TEST{100000 + offset + i}"
+            )
             for i, p in enumerate(self.patients)
         ]
-        self.practice.publish_schedule(schedule_payload(
-            self.patients, site=DEMO_SITE, station_id=DEMO_STATION,
-            now=datetime.now(UTC).astimezone()))
+        self.practice.publish_schedule(
+            schedule_payload(
+                self.patients,
+                site=DEMO_SITE,
+                station_id=DEMO_STATION,
+                now=datetime.now(UTC).astimezone(),
+            )
+        )
         return self.patients
 
     def stop(self) -> None:
@@ -618,8 +675,10 @@ class DemoRig:
         taken = {e.device for e in presenter.rooming.entries}
         for device in self.devices:
             # The reading is in: the MA takes the probe off / the patient steps down.
-            if isinstance(device.model, OnPatient) and device.model.on_patient and (
-                device.device_id in taken or not confirmed
+            if (
+                isinstance(device.model, OnPatient)
+                and device.model.on_patient
+                and (device.device_id in taken or not confirmed)
             ):
                 device.model.take_off()
         if confirmed and patient is not None and self._armed_for != patient.appointment_id:
