@@ -52,6 +52,24 @@ def test_messages_come_out_in_order_and_leave_only_when_delivered(tmp_path: Path
     box.close()
 
 
+def test_an_ack_that_overtakes_the_puback_record_is_kept_and_the_message_not_resent(
+    tmp_path: Path,
+) -> None:
+    # Regression: the practice system's ack arrived before the committer had recorded the
+    # broker's PUBACK; the ack was dropped ("did not deliver") and the MA never saw "received".
+    box = open_box(tmp_path)
+    first, second = uuid.UUID(int=1), uuid.UUID(int=2)
+    box.put(first, "rooming/v1/s/e/vitals", b"one")
+    box.put(second, "rooming/v1/s/e/vitals", b"two")
+    assert box.acknowledged(first) is True
+    assert box.state(first) == DeliveryState.RECEIVED
+    assert [p.message_id for p in box.pending()] == [second]  # not sent again
+    box.delivered(first)  # the late PUBACK record changes nothing
+    assert box.state(first) == DeliveryState.RECEIVED
+    assert box.stats().delivered_awaiting_ack == 0
+    box.close()
+
+
 def test_queued_messages_survive_reopening(tmp_path: Path) -> None:
     box = open_box(tmp_path)
     box.put(uuid.UUID(int=1), "t", b"kept")
