@@ -1,8 +1,9 @@
 """Biomed workflow: PIN-protected device list, bind/unbind, device test, settings, diagnostics.
 
-Pure like the other workflows: the device inventory and outbox depth are values handed in by
-the composition root; binding returns the new bound-device list for it to write to the
-settings file. The diagnostics bundle is built from fields that cannot hold patient data.
+Pure like the other workflows: the device inventory and the bound list are values handed in
+by the composition root (the device manager, bindings.json); binding returns the new
+bound-device list for it to store. The diagnostics bundle is station.diagnostics' one
+`build_bundle`, fed by the composition root: this module holds no patient data to leak.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from station import __version__
 from station.config import BoundDevice, Settings
 from station.models import AnyReading
 from station.rooming import Clock, IllegalTransitionError, RefusedError
@@ -103,16 +103,6 @@ class SettingsView(_Frozen):
     tls: str
 
 
-class DiagnosticsBundle(_Frozen):
-    """Exported for support. Device health and settings only: no readings, no patients."""
-
-    generated_at: datetime
-    software_version: str
-    settings: SettingsView
-    devices: tuple[DeviceRow, ...]
-    outbox_depth: int
-
-
 def settings_view(settings: Settings) -> SettingsView:
     broker = settings.broker
     if not broker.require_tls:
@@ -186,6 +176,15 @@ class Biomed:
         return True
 
     # -- devices ----------------------------------------------------------------------------
+
+    def set_bound(self, devices: tuple[BoundDevice, ...]) -> None:
+        """What is bound right now (station.toml + bindings.json), not a user action."""
+        self.settings = self.settings.model_copy(update={"devices": list(devices)})
+        self.set_devices(self.devices)
+
+    def require_unlocked(self, what: str) -> None:
+        """Refuses `what` on the PIN screen (export diagnostics, say)."""
+        self._require(what, B.DEVICES, B.SETTINGS, B.DEVICE_TEST)
 
     def set_devices(self, rows: tuple[DeviceRow, ...]) -> None:
         """The device manager's latest view (not a user action)."""
@@ -264,18 +263,8 @@ class Biomed:
         self.testing = None
         self.test_results = ()
 
-    # -- settings, outbox, diagnostics --------------------------------------------------------
+    # -- settings ---------------------------------------------------------------------------
 
     def open_settings(self) -> SettingsView:
         self._fire(BE.OPEN_SETTINGS)
         return settings_view(self.settings)
-
-    def diagnostics(self, outbox_depth: int) -> DiagnosticsBundle:
-        self._require("export diagnostics", B.DEVICES, B.SETTINGS, B.DEVICE_TEST)
-        return DiagnosticsBundle(
-            generated_at=self._clock(),
-            software_version=__version__,
-            settings=settings_view(self.settings),
-            devices=self.devices,
-            outbox_depth=outbox_depth,
-        )

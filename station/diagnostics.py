@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import io
 import json
+import platform
 import re
 import tarfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from station import __version__
 from station.config import Settings
 from station.errors import ConfigError
 from station.logs import Redactor
@@ -36,6 +39,7 @@ SECRET_KEYS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 REMOVED = "[removed]"
+PACKAGES = ("rooming-station", "pyserial", "bleak", "dbus-fast", "kivy", "paho-mqtt", "pydantic")
 
 
 class _Strict(BaseModel):
@@ -89,6 +93,29 @@ def read_health_snapshot(path: Path) -> HealthSnapshot | None:
         raise ConfigError(
             str(path), [f"not a health snapshot: {exc.error_count()} problem(s)"]
         ) from exc
+
+
+def versions() -> dict[str, str]:
+    """The software on this station, for the bundle's versions.json."""
+    found = {"station": __version__, "python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    found["kernel"] = platform.release()
+    found["machine"] = platform.machine()
+    try:
+        release = Path("/etc/os-release").read_text(encoding="utf-8")
+        fields = dict(line.split("=", 1) for line in release.splitlines() if "=" in line)
+        found["os"] = fields.get("PRETTY_NAME", "").strip('"')
+    except OSError:
+        found["os"] = "unknown"
+    return found
+
+
+def bundle_file_name(station_id: str, created_at: datetime) -> str:
+    return f"station-diagnostics-{station_id}-{created_at:%Y%m%dT%H%M%SZ}.tar.gz"
 
 
 def settings_without_secrets(settings: Settings) -> dict[str, Any]:

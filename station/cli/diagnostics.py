@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from station import __version__
 from station.cli.common import add_command, fail
 from station.config import Settings, config_path, load_settings
 from station.diagnostics import (
@@ -23,7 +20,9 @@ from station.diagnostics import (
     HealthSnapshot,
     OutboxDepth,
     build_bundle,
+    bundle_file_name,
     read_health_snapshot,
+    versions,
 )
 from station.errors import ConfigError
 from station.logs import Redactor
@@ -33,7 +32,6 @@ EXAMPLES = """\
   sudo station diagnostics --output /tmp/exam-3.tar.gz
   station diagnostics --config ./station.toml --no-journal --output -  > bundle.tar.gz"""
 
-PACKAGES = ("rooming-station", "pyserial", "bleak", "dbus-fast", "kivy", "paho-mqtt", "pydantic")
 JOURNAL_LINES = 200
 
 
@@ -57,24 +55,6 @@ def register(sub: Any) -> None:
         "--no-journal", action="store_true", help="do not read recent errors from journalctl"
     )
     parser.set_defaults(func=run)
-
-
-def versions() -> dict[str, str]:
-    found = {"station": __version__, "python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    found["kernel"] = platform.release()
-    found["machine"] = platform.machine()
-    try:
-        release = Path("/etc/os-release").read_text(encoding="utf-8")
-        fields = dict(line.split("=", 1) for line in release.splitlines() if "=" in line)
-        found["os"] = fields.get("PRETTY_NAME", "").strip('"')
-    except OSError:
-        found["os"] = "unknown"
-    return found
 
 
 def journal_errors() -> list[str]:
@@ -132,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     output = args.output
     if output is None:
         who = settings.station.station_id if isinstance(settings, Settings) else "unknown"
-        output = f"station-diagnostics-{who}-{now:%Y%m%dT%H%M%SZ}.tar.gz"
+        output = bundle_file_name(who, now)
     common: dict[str, Any] = {
         "created_at": now, "versions": versions(), "settings": settings, "devices": devices,
         "outbox": outbox, "recent_errors": errors, "redactor": Redactor(),

@@ -34,7 +34,7 @@ from station.config import DisplaySection, Settings, parse_settings
 from station.guard import WrongPatientGuard
 from station.models import CuffPressure, Mode
 from station.rooming import Medication, Rooming, ScheduledPatient
-from station.ui.ports import MemoryOutbox, MemorySpeaker, Speaker, VitalsOutbox
+from station.ui.ports import MemoryBiomed, MemoryOutbox, MemorySpeaker, Speaker, VitalsOutbox
 from station.ui.presenters import BiomedPresenter, ExamPresenter, LobbyPresenter
 from station.ui.screens.base import BaseScreen, attach
 from station.ui.screens.biomed import BiomedScreen
@@ -70,6 +70,7 @@ KV_FILES = (
     "biomed.kv",
 )
 MODE_SCREENS: dict[str, tuple[type[BaseScreen], ...]] = {
+    # Biomed is reachable on every station, with the biomed PIN (sign-in / staff PIN field).
     "exam": (
         SignInScreen,
         PatientsScreen,
@@ -77,6 +78,7 @@ MODE_SCREENS: dict[str, tuple[type[BaseScreen], ...]] = {
         VitalsScreen,
         ComplaintScreen,
         ReviewScreen,
+        BiomedScreen,
     ),
     "lobby": (
         LobbyWelcomeScreen,
@@ -84,6 +86,7 @@ MODE_SCREENS: dict[str, tuple[type[BaseScreen], ...]] = {
         LobbyContactScreen,
         LobbyReasonScreen,
         LobbyMessageScreen,
+        BiomedScreen,
     ),
     "biomed": (BiomedScreen,),
 }
@@ -155,8 +158,16 @@ class StationUI:
 
     # -- intents and hand-over ----------------------------------------------------------------
 
+    @property
+    def target(self) -> Any:
+        """Who the showing screen talks to: the biomed presenter while biomed is open on an
+        exam or lobby station, else the mode's presenter."""
+        if self.mode != "biomed" and self.presenter.screen == "biomed":
+            return self.presenter.biomed
+        return self.presenter
+
     def intent(self, name: str, *args: Any) -> None:
-        getattr(self.presenter, name)(*args)
+        getattr(self.target, name)(*args)
         self._on_change()
         self.redraw()
 
@@ -194,6 +205,8 @@ class StationUI:
     def hid_line(self, line: str) -> None:
         if self.mode == "exam" and self.presenter.screen == "signin":
             self.intent("sign_in", line)
+        elif self.mode == "exam" and self.presenter.screen == "patients":
+            self.intent("scan_barcode", line)  # a wristband or appointment slip
         elif self.mode == "lobby" and self.presenter.screen in ("lobby_welcome", "lobby_find"):
             self.intent("scan_qr", line)
 
@@ -209,7 +222,7 @@ class StationUI:
         presenter = self.presenter
         if self.sm.current != presenter.screen:
             self.sm.current = presenter.screen
-        self.screen.render(presenter)
+        self.screen.render(self.target)
         ids = self.root.ids
         if self.mode == "exam":
             banner = presenter.banner()
@@ -352,8 +365,10 @@ def build_presenter(
         checkin = Checkin(clock=clock, staff_pin=DEMO_STAFF_PIN)
         checkin.set_appointments(demo_appointments())
         return LobbyPresenter(checkin, sink, speaker or MemorySpeaker())
-    biomed = Biomed(clock=clock, pin=DEMO_BIOMED_PIN, settings=demo_settings())
-    biomed.set_devices(
+    settings = demo_settings()
+    biomed = Biomed(clock=clock, pin=DEMO_BIOMED_PIN, settings=settings)
+    port = MemoryBiomed(
+        settings,
         (
             DeviceRow(
                 device_id="cuff",
@@ -376,9 +391,10 @@ def build_presenter(
                 present=False,
                 last_error="not seen for 2 days",
             ),
-        )
+        ),
+        clock=clock,
     )
-    return BiomedPresenter(biomed, box)
+    return BiomedPresenter(biomed, port)
 
 
 def cuff_frames(peak_mmhg: float = 170.0, steps: int = 30) -> list[CuffPressure]:

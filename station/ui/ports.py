@@ -6,15 +6,24 @@ without a broker plug in the twins. Nothing here imports Kivy.
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import ClassVar, Protocol
 from uuid import UUID, uuid5
 
+from station.biomed import DeviceRow
 from station.checkin import CheckinRecord, HelpRequest
-from station.rooming import AlertRequest
+from station.config import BoundDevice, Settings
+from station.diagnostics import DeviceState, OutboxDepth, build_bundle, versions
+from station.logs import Redactor
+from station.models import AnyReading
+from station.rooming import AlertRequest, ScheduledPatient
 from station.submission import Submission
 
 
@@ -51,6 +60,58 @@ class LobbySink(Protocol):
 
 class Speaker(Protocol):
     def say(self, text: str, language: str) -> None: ...
+
+
+class BiomedPort(Protocol):
+    """What the biomed screen reads and changes on the running station (device manager,
+    bindings.json, outbox, diagnostics bundle, pushed config). Any error it raises carries
+    the reason in plain words (ValueError / LookupError / OSError)."""
+
+    def device_rows(self) -> tuple[DeviceRow, ...]:
+        """Bound devices with their state, plus devices seen (plugged in / in range)."""
+        ...
+
+    def bound(self) -> tuple[BoundDevice, ...]: ...
+
+    def bind(self, device: BoundDevice) -> None: ...
+
+    def unbind(self, device_id: str) -> None: ...
+
+    def last_reading(self, device_id: str) -> tuple[AnyReading, datetime] | None:
+        """The device's latest decoded reading and when it came (the device test)."""
+        ...
+
+    def outbox_depth(self) -> OutboxDepth: ...
+
+    def export_diagnostics(self) -> str:
+        """Write the diagnostics bundle (no patient data); where it went, in words."""
+        ...
+
+    def config_notice(self) -> str:
+        """"" or what a pushed config changed and that it applies on restart."""
+        ...
+
+
+class LookupOutcome(StrEnum):
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True)
+class LookupAnswer:
+    """The practice system's answer to a scanned barcode, as the exam screen needs it."""
+
+    request_id: UUID
+    outcome: LookupOutcome
+    patient: ScheduledPatient | None = None
+
+
+class PatientLookup(Protocol):
+    """A scanned wristband or appointment barcode -> a lookup; the answer comes later
+    (the composition root hands it to `ExamPresenter.lookup_answered`)."""
+
+    def request(self, barcode: str) -> UUID: ...
 
 
 _NAMESPACE = UUID("6f1d2a8e-7a57-4d1b-9a53-7b3f0c9e2a10")
@@ -148,3 +209,68 @@ class EspeakSpeaker:
     def wait(self, timeout_s: float = 10.0) -> int | None:
         """Wait for the prompt being spoken to end; its exit status."""
         return None if self._current is None else self._current.wait(timeout_s)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MemoryBiomed:
+    """In-memory twin of the running station for the biomed screen (`station ui --mode
+    biomed`, tests): rows and readings set by hand; the bundle is built by the same
+    `build_bundle` as on a station, into memory."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        rows: tuple[DeviceRow, ...],
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.settings = settings
+        self.rows = rows
+        self._bound = tuple(settings.devices)
+        self.readings: dict[str, tuple[AnyReading, datetime]] = {}
+        self.queued = 0
+        self.notice = ""
+        self.bundle = b""
+        self._clock = clock
+
+    def device_rows(self) -> tuple[DeviceRow, ...]:
+        return self.rows
+
+    def bound(self) -> tuple[BoundDevice, ...]:
+        return self._bound
+
+    def bind(self, device: BoundDevice) -> None:
+        if any(d.id == device.id for d in self._bound):
+            raise ValueError(f"id {device.id!r} is already bound; unbind it first")
+        self._bound = (*self._bound, device)
+
+    def unbind(self, device_id: str) -> None:
+        if not any(d.id == device_id for d in self._bound):
+            raise LookupError(f"nothing bound as {device_id!r}")
+        self._bound = tuple(d for d in self._bound if d.id != device_id)
+
+    def last_reading(self, device_id: str) -> tuple[AnyReading, datetime] | None:
+        return self.readings.get(device_id)
+
+    def outbox_depth(self) -> OutboxDepth:
+        return OutboxDepth(pending=self.queued)
+
+    def export_diagnostics(self) -> str:
+        out = io.BytesIO()
+        rows = self.rows
+        build_bundle(
+            out, created_at=self._clock(), versions=versions(), settings=self.settings,
+            devices=lambda: [DeviceState(id=r.device_id, profile=r.profile,
+                                         transport="ble" if r.address else "serial",
+                                         state="in range" if r.present else "not seen",
+                                         detail=r.last_error or "") for r in rows],
+            outbox=self.outbox_depth, recent_errors=list, redactor=Redactor(),
+        )  # fmt: skip
+        self.bundle = out.getvalue()
+        return "in memory (demo)"
+
+    def config_notice(self) -> str:
+        return self.notice

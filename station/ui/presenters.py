@@ -14,10 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from uuid import UUID
 
-from station.biomed import Biomed, DeviceRow
+from station.biomed import Biomed, BiomedState, DeviceRow
 from station.checkin import Checkin, CheckinState, ContactChange, TickResult
 from station.config import DisplaySection
-from station.errors import StationError
 from station.guard import Attached, Live, Outcome, Unassigned, WrongPatientGuard
 from station.models import AnyReading, Kind
 from station.rooming import (
@@ -35,7 +34,17 @@ from station.rooming import (
     display_value,
     record_to_submission,
 )
-from station.ui.ports import AlertSink, LobbySink, SendState, Speaker, VitalsOutbox
+from station.ui.ports import (
+    AlertSink,
+    BiomedPort,
+    LobbySink,
+    LookupAnswer,
+    LookupOutcome,
+    PatientLookup,
+    SendState,
+    Speaker,
+    VitalsOutbox,
+)
 from station.validation import Severity
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
@@ -246,11 +255,17 @@ class ExamPresenter(_Base):
         events: AlertSink,
         *,
         guard: WrongPatientGuard | None = None,
+        biomed: BiomedPresenter | None = None,
+        lookup: PatientLookup | None = None,
     ) -> None:
         self.rooming = rooming
         self.outbox = outbox
         self.events = events
         self.guard = guard
+        # Biomed staff reach their screen from sign-in with the biomed PIN; None: no PIN set.
+        self.biomed = biomed
+        self.lookup = lookup
+        self._lookup_id: UUID | None = None  # the barcode lookup the MA is waiting for
         self.message = ""
         self.keypad: KeypadView | None = None
         self._keypad_kind: Kind | None = None
@@ -267,6 +282,8 @@ class ExamPresenter(_Base):
 
     @property
     def screen(self) -> str:
+        if self.biomed is not None and self.biomed.unlocked:
+            return "biomed"
         return SCREEN_OF[self.rooming.state]
 
     def _tap(self) -> None:
@@ -275,8 +292,48 @@ class ExamPresenter(_Base):
     # -- intents ------------------------------------------------------------------------------
 
     def sign_in(self, credential: str) -> bool:
-        """From the badge reader (it types and presses Enter) or the PIN keypad."""
-        return _try(self, lambda: self.rooming.sign_in(credential))
+        """From the badge reader (it types and presses Enter) or the PIN keypad; the biomed
+        PIN opens the biomed screen instead (its wrong tries count toward biomed's lockout)."""
+        if _try(self, lambda: self.rooming.sign_in(credential)):
+            return True
+        refused = self.message
+        if self.biomed is not None and self.biomed.unlock(credential.strip()):
+            self.message = ""
+            return False
+        self.message = refused  # never say whether it was nearly a biomed PIN
+        return False
+
+    def scan_barcode(self, barcode: str) -> None:
+        """A wristband or appointment barcode scanned on the patient list: ask the practice
+        system who it is; the answer comes to `lookup_answered`."""
+        code = barcode.strip()
+        if self.lookup is None or not code:
+            return
+        if self.rooming.state is not RoomingState.SIGNED_IN:
+            self.message = "scan the barcode on the patient list"
+            return
+        self._lookup_id = self.lookup.request(code)
+        self.message = "looking up the scanned barcode…"
+
+    def lookup_answered(self, answer: LookupAnswer) -> None:
+        """On the UI thread. Found: that patient is picked for the two-identifier check
+        (never confirmed here). Not found / no answer: say so; the list still works."""
+        if answer.request_id != self._lookup_id:
+            return  # an older scan, or one the MA has moved on from
+        self._lookup_id = None
+        if self.rooming.state is not RoomingState.SIGNED_IN:
+            return
+        patient = answer.patient
+        if answer.outcome is LookupOutcome.FOUND and patient is not None:
+            if all(p.appointment_id != patient.appointment_id for p in self.rooming.schedule):
+                self.rooming.set_schedule((*self.rooming.schedule, patient))
+            if _try(self, lambda: self.rooming.pick_patient(patient.appointment_id)):
+                self.message = "scanned: check name and date of birth with the patient"
+        elif answer.outcome is LookupOutcome.NOT_FOUND:
+            self.message = "not found — pick from the list or ask the front desk"
+        else:
+            self.message = ("no answer from the practice system — pick from the list or ask "
+                            "the front desk")
 
     def sign_out(self) -> None:
         self._tap()
@@ -412,6 +469,8 @@ class ExamPresenter(_Base):
 
     def tick(self) -> bool:
         """The inactivity timer and the guard's burst windows; True when it signed out."""
+        if self.biomed is not None and self.biomed.unlocked:
+            self.biomed.tick()
         if self.guard is not None:
             self._sync_guard()
             self._apply(self.guard.flush())
@@ -779,19 +838,30 @@ LOBBY_SCREEN: dict[CheckinState, str] = {
 
 
 class LobbyPresenter(_Base):
-    def __init__(self, checkin: Checkin, events: LobbySink, speaker: Speaker) -> None:
+    def __init__(
+        self,
+        checkin: Checkin,
+        events: LobbySink,
+        speaker: Speaker,
+        *,
+        biomed: BiomedPresenter | None = None,
+    ) -> None:
         self.checkin = checkin
         self.events = events
         self.speaker = speaker
         self.message = ""
         self._catalogs = {lang: translations(lang) for lang in ("en", "es")}
         self.help_sent = False
+        # Biomed staff reach their screen with the biomed PIN in the staff PIN field.
+        self.biomed = biomed
 
     def _(self, text: str) -> str:
         return self._catalogs[self.checkin.language].gettext(text)
 
     @property
     def screen(self) -> str:
+        if self.biomed is not None and self.biomed.unlocked:
+            return "biomed"
         return LOBBY_SCREEN[self.checkin.state]
 
     def _run(self, action: Callable[[], object]) -> bool:
@@ -862,12 +932,20 @@ class LobbyPresenter(_Base):
         self._run(self.checkin.restart)
 
     def staff_exit(self, pin: str) -> None:
-        self._run(lambda: self.checkin.staff_exit(pin))
+        if self._run(lambda: self.checkin.staff_exit(pin)):
+            return
+        refused = self.message
+        if self.biomed is not None and self.biomed.unlock(pin.strip()):
+            self.message = ""
+            return
+        self.message = refused
 
     def staff_return(self) -> None:
         self._run(self.checkin.staff_return)
 
     def tick(self) -> TickResult:
+        if self.biomed is not None and self.biomed.unlocked:
+            self.biomed.tick()
         result = self.checkin.tick()
         if result == TickResult.WIPED:
             self.message = ""
@@ -986,36 +1064,86 @@ class DeviceLine:
 
 
 class BiomedPresenter(_Base):
-    def __init__(self, biomed: Biomed, outbox: VitalsOutbox) -> None:
+    """Biomed over the running station (`BiomedPort`): devices, bind/unbind, device test,
+    settings, outbox, diagnostics, pushed-config notice. `refresh` pulls the port's view on
+    the UI thread (after every hand-over and tick)."""
+
+    def __init__(self, biomed: Biomed, port: BiomedPort) -> None:
         self.biomed = biomed
-        self.outbox = outbox
+        self.port = port
         self.message = ""
         self.exported: str = ""
+        self._tested_at: datetime | None = None  # the last reading recorded in the test view
+        self.refresh()
 
     @property
     def screen(self) -> str:
         return "biomed"
 
-    def unlock(self, pin: str) -> None:
-        _try(self, lambda: self.biomed.unlock(pin))
+    @property
+    def unlocked(self) -> bool:
+        return self.biomed.state is not BiomedState.LOCKED
+
+    def refresh(self) -> None:
+        """The port's current devices and bindings; a new reading of the device under test
+        goes into the test view (decoded + raw), never anywhere else."""
+        self.biomed.set_devices(self.port.device_rows())
+        self.biomed.set_bound(self.port.bound())
+        testing = self.biomed.testing
+        if testing is None or self.biomed.state is not BiomedState.DEVICE_TEST:
+            return
+        latest = self.port.last_reading(testing)
+        if latest is None:
+            return
+        reading, at = latest
+        if self._tested_at is None or at > self._tested_at:
+            self._tested_at = at
+            _try(self, lambda: self.biomed.record_test_reading(testing, reading))
+
+    def unlock(self, pin: str) -> bool:
+        ok = _try(self, lambda: self.biomed.unlock(pin))
+        if ok:
+            self.refresh()
+        return ok
 
     def tick(self) -> bool:
         """The idle lock; True when it locked the screen."""
         locked = self.biomed.tick()
         if locked:
             self.message = "locked after inactivity"
+        else:
+            self.refresh()
         return locked
 
     def lock(self) -> None:
         _try(self, self.biomed.lock)
 
     def bind(self, device_id: str) -> None:
-        _try(self, lambda: self.biomed.bind(device_id))
+        def action() -> None:
+            bound = self.biomed.bind(device_id)  # refuses unknown / already bound / locked
+            self.port.bind(next(d for d in bound if d.id == device_id))
+
+        self._store(action, f"{device_id} bound to this station")
 
     def unbind(self, device_id: str) -> None:
-        _try(self, lambda: self.biomed.unbind(device_id))
+        def action() -> None:
+            self.biomed.unbind(device_id)
+            self.port.unbind(device_id)
+
+        self._store(action, f"{device_id} unbound")
+
+    def _store(self, action: Callable[[], None], done: str) -> None:
+        try:
+            if _try(self, action):
+                self.message = done
+        except (ValueError, LookupError, OSError) as exc:
+            self.message = f"not changed: {exc}"
+        self.refresh()  # what the store holds now, whatever happened
 
     def test(self, device_id: str) -> None:
+        # Only readings from now on: the test is "take a measurement and see it".
+        latest = self.port.last_reading(device_id)
+        self._tested_at = None if latest is None else latest[1]
         _try(self, lambda: self.biomed.open_test(device_id))
 
     def back(self) -> None:
@@ -1028,14 +1156,15 @@ class BiomedPresenter(_Base):
         _try(self, lambda: self.biomed.record_test_reading(device_id, reading))
 
     def export(self) -> str:
-        """The diagnostics bundle as JSON text; the app writes it where biomed asks."""
-        try:
-            bundle = self.biomed.diagnostics(self.outbox.queued())
-        except StationError as exc:
-            self.message = str(exc)
+        """Write the diagnostics bundle (station.diagnostics.build_bundle); where it went."""
+        if not _try(self, lambda: self.biomed.require_unlocked("export diagnostics")):
             return ""
-        self.exported = bundle.model_dump_json(indent=2)
-        self.message = "diagnostics bundle ready (no patient data)"
+        try:
+            self.exported = self.port.export_diagnostics()
+        except OSError as exc:
+            self.message = f"diagnostics bundle not written: {exc.strerror or exc}"
+            return ""
+        self.message = f"diagnostics bundle written (no patient data): {self.exported}"
         return self.exported
 
     def device_lines(self) -> tuple[DeviceLine, ...]:
@@ -1045,13 +1174,21 @@ class BiomedPresenter(_Base):
         from station.biomed import settings_view
 
         view = settings_view(self.biomed.settings)
-        return (
+        depth = self.port.outbox_depth()
+        outbox = f"Outbox: {depth.pending} waiting to send"
+        if depth.oldest_pending_age_s is not None:
+            outbox += f", oldest {depth.oldest_pending_age_s:.0f} s"
+        lines = [
             f"Site: {view.site}",
             f"Station: {view.station_id} ({view.mode}) {view.room}".rstrip(),
             f"Broker: {view.broker}",
             f"TLS: {view.tls}",
-            f"Outbox: {self.outbox.queued()} waiting to send",
-        )
+            outbox,
+        ]
+        notice = self.port.config_notice()
+        if notice:
+            lines.append(notice)
+        return tuple(lines)
 
     def test_lines(self) -> tuple[str, ...]:
         lines = []

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import io
+import json
+import tarfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +14,7 @@ import pytest
 from kivy.uix.button import Button
 
 from station.ui.app import DEMO_BIOMED_PIN, KV_FILES, MODE_SCREENS, build_presenter
+from station.ui.ports import MemoryBiomed
 from station.ui.presenters import BiomedPresenter
 from tests.fixtures.kivy import Driver
 from tests.workflows.helpers import FakeClock, bp
@@ -61,8 +65,15 @@ def test_biomed_unlock_bind_test_settings_export_lock(make_ui: Callable[..., Dri
     } <= set(driver.texts())
     driver.shot("biomed_settings")
     driver.tap("Export diagnostics")
-    assert '"outbox_depth": 0' in presenter.exported
-    assert "ZZTEST" not in presenter.exported and "1e7c00500000" not in presenter.exported
+    assert presenter.message == "diagnostics bundle written (no patient data): in memory (demo)"
+    assert isinstance(presenter.port, MemoryBiomed)
+    with tarfile.open(fileobj=io.BytesIO(presenter.port.bundle)) as tar:
+        files = {m.name.split("/")[-1]: tar.extractfile(m).read()  # type: ignore[union-attr]
+                 for m in tar.getmembers()}
+    assert json.loads(files["outbox.json"]) == {"pending": 0, "oldest_pending_age_s": None}
+    assert [d["id"] for d in json.loads(files["devices.json"])] == ["cuff", "oximeter", "scale"]
+    everything = b"".join(files.values())
+    assert b"ZZTEST" not in everything and b"1e7c00500000" not in everything
     driver.tap("Lock")
     assert presenter.biomed.state.value == "locked"
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 
-from station import __version__
 from station.biomed import (
     TRANSITIONS,
     Biomed,
@@ -15,15 +14,14 @@ from station.biomed import (
     BiomedRefusal,
     BiomedState,
     DeviceRow,
-    DiagnosticsBundle,
     SettingsView,
     TestResult,
     settings_view,
 )
-from station.config import BoundDevice, Settings, parse_settings
+from station.config import BoundDevice, parse_settings
 from station.rooming import IllegalTransitionError, RefusedError
 from station.validation import Verdict
-from tests.workflows.helpers import ALPHA, T0, FakeClock, bp
+from tests.workflows.helpers import T0, FakeClock, bp
 
 B, BE = BiomedState, BiomedEvent
 
@@ -212,19 +210,15 @@ def test_settings_view_and_tls_status() -> None:
     assert settings_view(plain).tls == "off — not for production"
 
 
-def test_diagnostics_bundle_has_no_patient_data() -> None:
-    biomed, clock = drive_to(B.DEVICE_TEST)
-    biomed.record_test_reading("cuff", bp())
-    clock.advance(9)
-    bundle = biomed.diagnostics(outbox_depth=3)
-    assert bundle == DiagnosticsBundle(
-        generated_at=T0 + timedelta(seconds=9),
-        software_version=__version__,
-        settings=settings_view(SETTINGS),
-        devices=biomed.devices,
-        outbox_depth=3,
-    )
-    text = bundle.model_dump_json()
-    for secret in (ALPHA.family_name, ALPHA.mrn, "1e7c00500000"):
-        assert secret not in text
-    assert isinstance(SETTINGS, Settings)
+def test_export_is_refused_while_locked_and_set_bound_marks_rows() -> None:
+    biomed, _ = drive_to(B.DEVICES)
+    biomed.require_unlocked("export diagnostics")  # no refusal once unlocked
+    scale = BoundDevice(id="scale", profile="and-uc-352ble", address="AA:BB:CC:DD:EE:04")
+    biomed.set_bound((scale,))
+    assert {r.device_id: r.bound for r in biomed.devices} == {
+        "scale": True, "cuff": False, "oximeter": False}
+    biomed.lock()
+    with pytest.raises(RefusedError) as refused:
+        biomed.require_unlocked("export diagnostics")
+    assert (refused.value.reason, refused.value.message) == (
+        BiomedRefusal.WRONG_SCREEN, "cannot export diagnostics on the locked screen")
