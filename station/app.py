@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from station.biomed import Biomed, DeviceRow
 from station.capture import CaptureState
 from station.checkin import Checkin
 from station.config import BoundDevice, Settings, StationMode, describe_validation_error
@@ -39,28 +40,42 @@ from station.devices.manager import (
     LiveValue,
     ManagerUpdate,
 )
-from station.devices.profiles import FirmwareProfile
+from station.devices.profiles import FirmwareProfile, load_profiles
+from station.devices.serial_link import BY_ID_DIR, scan_ports
 from station.diagnostics import (
     HEALTH_FILE,
     HealthSnapshot,
     OutboxDepth,
+    build_bundle,
+    bundle_file_name,
+    versions,
     write_health_snapshot,
 )
 from station.diagnostics import DeviceState as HealthDevice
 from station.errors import ConfigError
 from station.guard import Attached, Ignored, Live, Outcome, Unassigned, WrongPatientGuard
-from station.logs import Redacted, Redactor
+from station.logs import RecentErrors, Redacted, Redactor
 from station.models import AnyReading, Mode
 from station.rooming import CONFIRMED_STATES, Rooming, ScheduledPatient
 from station.sdnotify import Notifier, Watchdog
-from station.sync.contract import AckPayload, ConfigPayload, Presence, SchedulePayload
+from station.sync.contract import (
+    AckPayload,
+    ConfigPayload,
+    Presence,
+    SchedulePayload,
+    StationConfigPush,
+)
+from station.sync.contract import Appointment as ContractAppointment
+from station.sync.inbound import LookupResult
 from station.sync.mqtt import Inbound, MqttLink
 from station.sync.outbox import Outbox
 from station.ui.ports import MemorySpeaker, Speaker
-from station.ui.presenters import ExamPresenter, LobbyPresenter
+from station.ui.presenters import BiomedPresenter, ExamPresenter, LobbyPresenter
 from station.ui.sync_port import (
     SyncLobby,
+    SyncLookup,
     SyncOutbox,
+    lookup_answer,
     schedule_to_appointments,
     schedule_to_patients,
 )
@@ -70,6 +85,8 @@ log = logging.getLogger(__name__)
 Post = Callable[[Callable[[], object]], None]
 OUTBOX_FILE = "outbox.sqlite3"  # the name `station outbox` reads too
 CREDENTIALS_FILE = "credentials.toml"  # beside station.toml; readable by the service user only
+PUSHED_CONFIG_FILE = "pushed-config.json"  # the last `config` the practice system pushed
+DIAGNOSTICS_DIR = "diagnostics"  # bundles exported from the biomed screen, in the state dir
 HEALTH_EVERY_S = 10.0
 DEVICE_TICK_S = 0.1  # the guard's connect-burst windows are released this often
 SESSION_CHANGED = "the patient on this station changed while the reading was on its way"
@@ -177,13 +194,62 @@ def filter_schedule(
 def remember_schedule(redactor: Redactor, payload: SchedulePayload) -> None:
     """Today's identifiers are patient data: no log line may carry them from now on."""
     for appointment in payload.appointments:
-        patient = appointment.patient
-        redactor.remember(Redacted.NAME, patient.family_name, patient.given_name,
-                          f"{patient.family_name}, {patient.given_name}")
-        redactor.remember(Redacted.DOB, patient.birth_date)
-        redactor.remember(Redacted.MRN, patient.mrn)
-        if appointment.reason:
-            redactor.remember(Redacted.TEXT, appointment.reason)
+        remember_appointment(redactor, appointment)
+
+
+def remember_appointment(redactor: Redactor, appointment: ContractAppointment) -> None:
+    patient = appointment.patient
+    redactor.remember(Redacted.NAME, patient.family_name, patient.given_name,
+                      f"{patient.family_name}, {patient.given_name}")
+    redactor.remember(Redacted.DOB, patient.birth_date)
+    redactor.remember(Redacted.MRN, patient.mrn)
+    if appointment.reason:
+        redactor.remember(Redacted.TEXT, appointment.reason)
+
+
+class PushedConfig(BaseModel):
+    """The last accepted `config` push, kept in the state directory: applied at start-up
+    (never mid-rooming: devices and guard windows change only on a restart)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_id: str
+    received_at: datetime
+    settings: StationConfigPush
+
+
+def read_pushed_config(state_dir: Path) -> PushedConfig | None:
+    path = state_dir / PUSHED_CONFIG_FILE
+    try:
+        return PushedConfig.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValidationError as exc:
+        raise ConfigError(str(path), describe_validation_error(exc)) from exc
+
+
+def write_pushed_config(state_dir: Path, pushed: PushedConfig) -> None:
+    path = state_dir / PUSHED_CONFIG_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(pushed.model_dump_json(indent=2), encoding="utf-8")
+    tmp.replace(path)  # a reader (the next start) never sees half a file
+
+
+def apply_pushed(settings: Settings, push: StationConfigPush) -> Settings:
+    """The pushed sections replace the file's; what the push leaves out stays."""
+    changes: dict[str, Any] = {}
+    if push.display is not None:
+        changes["display"] = push.display
+    if push.devices is not None:
+        changes["devices"] = list(push.devices)
+    if push.guard is not None:
+        changes["guard"] = push.guard
+    return settings.model_copy(update=changes)
+
+
+def describe_push(push: StationConfigPush) -> str:
+    parts = [name for name in ("display", "devices", "guard") if getattr(push, name) is not None]
+    return ", ".join(parts) or "no settings"
 
 
 class StationServices:
@@ -207,7 +273,15 @@ class StationServices:
         profiles: Mapping[str, FirmwareProfile] | None = None,
         health_every_s: float = HEALTH_EVERY_S,
         link_options: Mapping[str, Any] | None = None,
+        recent_errors: RecentErrors | None = None,
+        by_id_dir: Path = BY_ID_DIR,
+        lookup_timeout_s: float = 5.0,
     ) -> None:
+        state_dir = settings.storage.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.applied_config = read_pushed_config(state_dir)
+        if self.applied_config is not None:
+            settings = apply_pushed(settings, self.applied_config.settings)
         self.settings = settings
         self.redactor = redactor
         self._post = post
@@ -216,20 +290,22 @@ class StationServices:
         self._profiles = profiles
         self._health_every_s = health_every_s
         self._link_options = dict(link_options or {})
+        self._recent_errors = recent_errors
+        self._by_id_dir = by_id_dir
+        self.config_notice = ""  # set from the MQTT thread; a str swap, read by biomed
         station = settings.station
-        state_dir = settings.storage.state_dir
-        state_dir.mkdir(parents=True, exist_ok=True)
         self.health_path = state_dir / HEALTH_FILE
         self.bindings = bound_devices(settings)
         key_path = settings.storage.outbox_key_file or state_dir / "outbox.key"
         self.outbox = Outbox(state_dir / OUTBOX_FILE, key_path)
         handlers = Inbound(on_schedule=self._on_schedule, on_config=self._on_config,
-                           on_ack=self._on_ack)
+                           on_ack=self._on_ack, on_lookup=self._on_lookup)
         try:
             # Refuses plain TCP here (ConfigError) when require_tls and no CA: before anything runs.
             self.link = MqttLink(settings.broker, site=station.site,
                                  station_id=station.station_id, outbox=self.outbox,
-                                 handlers=handlers, devices=self.bindings)
+                                 handlers=handlers, devices=self.bindings,
+                                 lookup_timeout_s=lookup_timeout_s)
         except BaseException:
             self.outbox.close()
             raise
@@ -239,6 +315,11 @@ class StationServices:
         self.presenter: ExamPresenter | LobbyPresenter
         self.sync = SyncOutbox(self.link, self.outbox, site=station.site,
                                station_id=station.station_id)
+        self.biomed: BiomedPresenter | None = None
+        if credentials.biomed_pin:
+            biomed = Biomed(clock=clock, pin=credentials.biomed_pin,
+                            settings=settings.model_copy(update={"devices": list(self.bindings)}))
+            self.biomed = BiomedPresenter(biomed, StationBiomed(self))
         if self.mode == StationMode.EXAM:
             if not credentials.ma:
                 self.outbox.close()
@@ -251,7 +332,8 @@ class StationServices:
                               mode=reading_mode)
             # No guard in the presenter: the manager judges every reading on the link thread
             # with the shared guard above; `_from_devices` hands the outcomes over.
-            self.presenter = ExamPresenter(rooming, self.sync, self.sync)
+            self.presenter = ExamPresenter(rooming, self.sync, self.sync, biomed=self.biomed,
+                                           lookup=SyncLookup(self.link))
         else:
             if credentials.staff_pin is None:
                 self.outbox.close()
@@ -262,7 +344,8 @@ class StationServices:
                               idle_warning_s=settings.session.lobby_idle_warning_s,
                               idle_wipe_s=settings.session.lobby_idle_wipe_s,
                               default_language=settings.display.locale[:2])
-            self.presenter = LobbyPresenter(checkin, self.lobby, speaker or MemorySpeaker())
+            self.presenter = LobbyPresenter(checkin, self.lobby, speaker or MemorySpeaker(),
+                                            biomed=self.biomed)
         self._session_token: str | None = None
         self._session_patient: str | None = None
         self._sessions = 0
@@ -280,10 +363,7 @@ class StationServices:
     def start(self) -> None:
         self.link.start()
         if self.manager is not None:
-            self.manager.start_serial_links(self._profiles, reading_mode=self._reading_mode,
-                                            **self._link_options)
-            if any(b.address is not None for b in self.bindings):
-                self._start_ble(self.manager)
+            self._start_links(self.manager)
         self._stop.clear()
         self._housekeeper = threading.Thread(target=self._housekeeping, name="station-house",
                                              daemon=True)
@@ -298,10 +378,7 @@ class StationServices:
             self._housekeeper.join(5)
         if self.manager is not None:
             self.manager.stop_links()
-        if self._ble is not None and self._ble_loop is not None:
-            self._ble_loop.call_soon_threadsafe(self._ble.stop)
-            if self._ble_thread is not None:
-                self._ble_thread.join(5)
+        self._stop_ble()
         for device in self.bindings:
             if self._presence.get(device.id) is Presence.ONLINE:
                 self.link.device_presence(device.id, Presence.OFFLINE, device.profile)
@@ -309,6 +386,34 @@ class StationServices:
         self.outbox.close()
         self.started = False
         log.info("station stopped")
+
+    def rebind(self) -> None:
+        """On the UI thread, after biomed bound or unbound a device: a new device manager
+        over the new bindings (bindings.json re-read), its links started; the old one's
+        links stopped first. Only from biomed, i.e. with no rooming confirmed."""
+        if self.manager is None or self.guard is None:
+            self.bindings = bound_devices(self.settings)
+            return
+        self.manager.stop_links()
+        self._stop_ble()
+        self.bindings = bound_devices(self.settings)
+        self.manager = DeviceManager(self.bindings, self.guard, self._from_devices, self._clock)
+        if self.started:
+            self._start_links(self.manager)
+        log.info("bindings changed: %d bound device(s)", len(self.bindings))
+
+    def _start_links(self, manager: DeviceManager) -> None:
+        manager.start_serial_links(self._profiles, reading_mode=self._reading_mode,
+                                   **self._link_options)
+        if any(b.address is not None for b in self.bindings):
+            self._start_ble(manager)
+
+    def _stop_ble(self) -> None:
+        if self._ble is not None and self._ble_loop is not None:
+            self._ble_loop.call_soon_threadsafe(self._ble.stop)
+            if self._ble_thread is not None:
+                self._ble_thread.join(5)
+        self._ble = self._ble_loop = self._ble_thread = None
 
     def _start_ble(self, manager: DeviceManager) -> None:
         link = manager.ble_link(self._profiles, clock=self._clock, mode=self._reading_mode)
@@ -343,18 +448,39 @@ class StationServices:
             except Exception:
                 log.exception("station housekeeping failed; retrying")
 
-    def health_snapshot(self) -> HealthSnapshot:
-        devices: list[HealthDevice] = []
-        if self.manager is not None:
-            for status in self.manager.status():
-                devices.append(HealthDevice(
-                    id=status.device_id, profile=status.profile,
-                    transport="ble" if status.address else "serial", state=status.state.value,
-                    detail=status.last_error or ""))
+    def device_states(self) -> list[HealthDevice]:
+        """Bound devices as the diagnostics bundle and health.json report them."""
+        manager = self.manager
+        if manager is None:
+            return []
+        return [HealthDevice(id=status.device_id, profile=status.profile,
+                             transport="ble" if status.address else "serial",
+                             state=status.state.value, detail=status.last_error or "")
+                for status in manager.status()]
+
+    def outbox_depth(self) -> OutboxDepth:
         stats = self.outbox.stats()
+        return OutboxDepth(pending=stats.depth,
+                           oldest_pending_age_s=stats.oldest_age_s(datetime.now(UTC)))
+
+    def health_snapshot(self) -> HealthSnapshot:
+        return HealthSnapshot(taken_at=datetime.now(UTC), devices=self.device_states(),
+                              outbox=self.outbox_depth())
+
+    def export_diagnostics(self) -> Path:
+        """The support bundle (station.diagnostics.build_bundle, as `station diagnostics`),
+        from the running services, into <state_dir>/diagnostics/."""
         now = datetime.now(UTC)
-        return HealthSnapshot(taken_at=now, devices=devices, outbox=OutboxDepth(
-            pending=stats.depth, oldest_pending_age_s=stats.oldest_age_s(now)))
+        folder = self.settings.storage.state_dir / DIAGNOSTICS_DIR
+        folder.mkdir(exist_ok=True)
+        path = folder / bundle_file_name(self.settings.station.station_id, now)
+        recent = self._recent_errors
+        with open(path, "xb") as out:
+            build_bundle(out, created_at=now, versions=versions(), settings=self.settings,
+                         devices=self.device_states, outbox=self.outbox_depth,
+                         recent_errors=lambda: [] if recent is None else list(recent.lines),
+                         redactor=self.redactor, name=str(path))
+        return path
 
     # ---- the UI thread ------------------------------------------------------------------
 
@@ -438,9 +564,35 @@ class StationServices:
         self._post(_nothing)  # redraw: "received by the practice system"
 
     def _on_config(self, payload: ConfigPayload) -> None:
-        # Validated by the sync layer; applying display/devices/guard live is not wired yet.
-        log.warning("config %s accepted by the sync layer; restart the station to apply it",
-                    payload.message_id)
+        """Validated by the sync layer. Kept for the next start, never hot-applied: devices
+        and guard windows must not change mid-rooming. The retained copy comes again on
+        every connect; the one already applied is no news."""
+        message_id = str(payload.message_id)
+        if self.applied_config is not None and self.applied_config.message_id == message_id:
+            return
+        received = self._clock()
+        try:
+            write_pushed_config(self.settings.storage.state_dir, PushedConfig(
+                message_id=message_id, received_at=received, settings=payload.settings))
+        except OSError as exc:
+            log.error("pushed config %s not stored: %s", message_id, exc.strerror)
+            self.config_notice = (f"New configuration {message_id[:8]} could not be stored "
+                                  f"({exc.strerror}): not applied")
+        else:
+            log.warning("config %s stored; it applies when the station restarts", message_id)
+            self.config_notice = (f"New configuration received {received:%H:%M} "
+                                  f"({describe_push(payload.settings)}): applies on restart")
+        self._post(_nothing)  # redraw the biomed settings
+
+    def _on_lookup(self, result: LookupResult) -> None:
+        """The practice system's answer to a scanned barcode (MQTT thread)."""
+        presenter = self.presenter
+        if not isinstance(presenter, ExamPresenter):
+            return
+        if result.appointment is not None:
+            # Patient data from here on: before anything could log it.
+            remember_appointment(self.redactor, result.appointment)
+        self._post(partial(presenter.lookup_answered, lookup_answer(result)))
 
     # ---- for tests and the demo ---------------------------------------------------------
 
@@ -455,6 +607,88 @@ class StationServices:
 
 def _nothing() -> None:
     """Posted only for the redraw that follows every hand-over."""
+
+
+class StationBiomed:
+    """The biomed screen's port on the running station: the device manager's status and
+    last readings, serial ports plugged in, bindings.json (then the manager rebuilt), the
+    outbox's depth, the one diagnostics bundle, the pushed-config notice."""
+
+    def __init__(self, services: StationServices) -> None:
+        self._services = services
+        self._profiles: Mapping[str, FirmwareProfile] | None = None
+
+    def _known_profiles(self) -> Mapping[str, FirmwareProfile]:
+        if self._profiles is None:
+            try:
+                self._profiles = self._services._profiles or load_profiles()
+            except ConfigError:
+                self._profiles = {}
+        return self._profiles
+
+    def device_rows(self) -> tuple[DeviceRow, ...]:
+        services = self._services
+        rows: dict[str, DeviceRow] = {}
+        manager = services.manager
+        for status in manager.status() if manager is not None else []:
+            rows[status.device_id] = DeviceRow(
+                device_id=status.device_id, profile=status.profile, address=status.address,
+                port=status.port, present=status.state in _ONLINE_STATES, bound=True,
+                battery_percent=status.battery_percent, firmware=status.firmware_revision,
+                last_error=status.last_error)
+        for device in services.bindings:
+            if device.id not in rows:
+                rows[device.id] = DeviceRow(device_id=device.id, profile=device.profile,
+                                            address=device.address, port=device.port)
+        bound_ports = {d.port for d in services.bindings if d.port}
+        for seen in scan_ports(self._known_profiles().values(), by_id_dir=services._by_id_dir):
+            if seen.path in bound_ports or seen.device in bound_ports:
+                continue
+            device_id = _id_for_port(seen.path)
+            rows.setdefault(device_id, DeviceRow(
+                device_id=device_id, profile=seen.profiles[0] if seen.profiles else "unknown",
+                port=seen.path, present=True))
+        return tuple(rows[k] for k in sorted(rows))
+
+    def bound(self) -> tuple[BoundDevice, ...]:
+        return self._services.bindings
+
+    def bind(self, device: BoundDevice) -> None:
+        if device.profile not in self._known_profiles():
+            raise ValueError(f"no firmware profile {device.profile!r} for {device.id}: bind it "
+                             "with `station devices bind --profile` instead")
+        BindingStore(self._services.settings.storage.state_dir).bind(device)
+        self._services.rebind()
+
+    def unbind(self, device_id: str) -> None:
+        if any(d.id == device_id for d in self._services.settings.devices):
+            raise ValueError(f"{device_id} is bound in station.toml; change it there")
+        BindingStore(self._services.settings.storage.state_dir).unbind(device_id)
+        self._services.rebind()
+
+    def last_reading(self, device_id: str) -> tuple[AnyReading, datetime] | None:
+        manager = self._services.manager
+        for status in manager.status() if manager is not None else []:
+            if status.device_id == device_id and status.last_reading is not None:
+                assert status.last_reading_at is not None
+                return status.last_reading, status.last_reading_at
+        return None
+
+    def outbox_depth(self) -> OutboxDepth:
+        return self._services.outbox_depth()
+
+    def export_diagnostics(self) -> str:
+        return str(self._services.export_diagnostics())
+
+    def config_notice(self) -> str:
+        return self._services.config_notice
+
+
+def _id_for_port(path: str) -> str:
+    """A device id for an unbound serial port, from its stable name (topic-level safe)."""
+    name = Path(path).name.removeprefix("usb-")
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")
+    return ("serial-" + cleaned)[:40].rstrip("-") or "serial"
 
 
 class HeadlessHost:
@@ -475,7 +709,9 @@ class HeadlessHost:
     def intent(self, name: str, *args: Any) -> None:
         """An MA tap, as StationUI.intent does it."""
         assert self.services is not None
-        getattr(self.services.presenter, name)(*args)
+        presenter: Any = self.services.presenter
+        target = presenter.biomed if presenter.screen == "biomed" else presenter
+        getattr(target, name)(*args)
         self._changed()
 
     def run_until(self, done: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -512,18 +748,22 @@ def credentials_path(config_file: Path | None) -> Path:
     return base / CREDENTIALS_FILE
 
 
-def start_logging(stream: TextIO | None = None) -> tuple[Redactor, Callable[[], None]]:
+def start_logging(
+    stream: TextIO | None = None, recent: RecentErrors | None = None
+) -> tuple[Redactor, Callable[[], None]]:
     """The station's logging, scrubbed by one Redactor that the services teach today's
-    patients to (schedule, typed text). Returns it and the undo."""
-    from station.logs import RecentErrors, setup_logging
+    patients to (schedule, typed text). Returns it and the undo. `recent` keeps the last
+    warnings and errors for the diagnostics bundle."""
+    from station.logs import setup_logging
 
     redactor = Redactor()
-    return redactor, setup_logging(redactor, stream=stream, recent=RecentErrors())
+    return redactor, setup_logging(redactor, stream=stream, recent=recent or RecentErrors())
 
 
 def run_station(settings: Settings, config_file: Path | None = None) -> int:
     """`station run`: services + Kivy screens until SIGTERM or the window closes."""
-    redactor, undo_logging = start_logging()
+    recent = RecentErrors()
+    redactor, undo_logging = start_logging(recent=recent)
     try:
         credentials = load_credentials(credentials_path(config_file))
     except ConfigError as exc:
@@ -532,7 +772,7 @@ def run_station(settings: Settings, config_file: Path | None = None) -> int:
         undo_logging()
         return 2
     try:
-        return _run_with_kivy(settings, credentials, redactor)
+        return _run_with_kivy(settings, credentials, redactor, recent)
     except ConfigError as exc:
         print(exc.describe(), file=sys.stderr)  # noqa: T201
         print("station: refusing to start", file=sys.stderr)  # noqa: T201
@@ -541,7 +781,9 @@ def run_station(settings: Settings, config_file: Path | None = None) -> int:
         undo_logging()
 
 
-def _run_with_kivy(settings: Settings, credentials: Credentials, redactor: Redactor) -> int:
+def _run_with_kivy(
+    settings: Settings, credentials: Credentials, redactor: Redactor, recent: RecentErrors
+) -> int:
     from station.ui.ports import EspeakSpeaker
 
     ui_box: list[Any] = []  # the StationUI, once Kivy has built it
@@ -556,7 +798,7 @@ def _run_with_kivy(settings: Settings, credentials: Credentials, redactor: Redac
 
     speaker = EspeakSpeaker() if settings.station.mode == StationMode.LOBBY else None
     services = StationServices(settings, post=post, credentials=credentials, redactor=redactor,
-                               speaker=speaker)
+                               speaker=speaker, recent_errors=recent)
     # Services first: a refusal (plain TCP, bad outbox key) comes before Kivy takes over
     # stderr and before any window opens.
     os.environ.setdefault("KIVY_NO_ARGS", "1")

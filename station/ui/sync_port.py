@@ -17,10 +17,19 @@ from station.checkin import Appointment, CheckinRecord, HelpRequest
 from station.rooming import AlertRequest, Medication, ScheduledPatient
 from station.submission import PatientIdentifiers, Submission
 from station.sync import payloads
-from station.sync.contract import AckPayload, AckStatus, Channel, SchedulePayload, to_json
+from station.sync.contract import (
+    AckPayload,
+    AckStatus,
+    Channel,
+    LookupKind,
+    SchedulePayload,
+    to_json,
+)
+from station.sync.contract import Appointment as ContractAppointment
+from station.sync.inbound import LookupResult
 from station.sync.mqtt import MqttLink
 from station.sync.outbox import DeliveryState, Outbox
-from station.ui.ports import SendState
+from station.ui.ports import LookupAnswer, LookupOutcome, SendState
 
 
 def _utc_now() -> datetime:
@@ -156,23 +165,52 @@ class SyncLobby(SyncCheckins):
         self._link.submit(Channel.ALERT, to_json(body), message_id)
 
 
-def schedule_to_patients(payload: SchedulePayload) -> tuple[ScheduledPatient, ...]:
-    """Today's list for the exam station, start times in the station's local time."""
-    return tuple(
-        ScheduledPatient(
-            appointment_id=a.appointment_id,
-            mrn=a.patient.mrn,
-            family_name=a.patient.family_name,
-            given_name=a.patient.given_name,
-            birth_date=a.patient.birth_date,
-            start_time=a.starts_at.astimezone().strftime("%H:%M"),
-            room=a.room,
-            provider=a.provider,
-            medications=tuple(Medication(name=m) for m in a.medications_to_review),
-            reason_for_visit=a.reason,
-        )
-        for a in payload.appointments
+def appointment_to_patient(a: ContractAppointment) -> ScheduledPatient:
+    """One appointment (schedule or barcode lookup), start time in the station's local time."""
+    return ScheduledPatient(
+        appointment_id=a.appointment_id,
+        mrn=a.patient.mrn,
+        family_name=a.patient.family_name,
+        given_name=a.patient.given_name,
+        birth_date=a.patient.birth_date,
+        start_time=a.starts_at.astimezone().strftime("%H:%M"),
+        room=a.room,
+        provider=a.provider,
+        medications=tuple(Medication(name=m) for m in a.medications_to_review),
+        reason_for_visit=a.reason,
     )
+
+
+def schedule_to_patients(payload: SchedulePayload) -> tuple[ScheduledPatient, ...]:
+    """Today's list for the exam station."""
+    return tuple(appointment_to_patient(a) for a in payload.appointments)
+
+
+# Appointment slips print the appointment id (APT-...); anything else a reader types at the
+# exam station is a wristband (the MRN). The practice system resolves either way: the kind
+# only tells it where to look first.
+APPOINTMENT_PREFIX = "APT"
+
+
+class SyncLookup:
+    """PatientLookup over the MQTT link: a scanned barcode becomes a `lookup` request (MQTT 5
+    response topic + correlation data); the answer or the time-out comes to the link's
+    `Inbound.on_lookup`, which the composition root turns into a `LookupAnswer`."""
+
+    def __init__(self, link: MqttLink) -> None:
+        self._link = link
+
+    def request(self, barcode: str) -> UUID:
+        kind = (LookupKind.APPOINTMENT if barcode.upper().startswith(APPOINTMENT_PREFIX)
+                else LookupKind.WRISTBAND)
+        return self._link.request_lookup(barcode, kind)
+
+
+def lookup_answer(result: LookupResult) -> LookupAnswer:
+    """The sync layer's lookup result as the exam presenter takes it."""
+    patient = None if result.appointment is None else appointment_to_patient(result.appointment)
+    return LookupAnswer(request_id=result.correlation_id,
+                        outcome=LookupOutcome(result.outcome.value), patient=patient)
 
 
 def schedule_to_appointments(payload: SchedulePayload) -> tuple[Appointment, ...]:
