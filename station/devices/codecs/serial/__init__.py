@@ -1,9 +1,9 @@
-"""Serial-protocol stream codecs (sans-I/O): Nonin #2/#7/#8, Masimo ASCII, SMA, MT-SICS, SunTech."""
+"""Serial stream codecs, sans-I/O: Nonin #2/#7/#8, Masimo ASCII, SMA, MT-SICS, SunTech, SureTemp."""
 
 from __future__ import annotations
 
 from station.devices.codecs.base import CodecSpec
-from station.devices.codecs.serial import masimo, mt_sics, nonin, sma, suntech
+from station.devices.codecs.serial import masimo, mt_sics, nonin, sma, suntech, suretemp
 
 CODECS: list[CodecSpec] = [
     *nonin.CODECS,
@@ -11,4 +11,5 @@ CODECS: list[CodecSpec] = [
     *sma.CODECS,
     *mt_sics.CODECS,
     *suntech.CODECS,
+    *suretemp.CODECS,
 ]
