@@ -183,6 +183,7 @@ class MqttLink:
         self._worker: threading.Thread | None = None
         self._client: paho.Client | None = None
         self._last_transport_error = ""
+        self._connack_refused = False  # the broker answered CONNACK with a refusal
         self._paho_errors = _ErrorLogger(self._paho_error)
         self._lookups = inbound.LookupTracker(timeout_s=lookup_timeout_s)
         self._config_rejection: tuple[UUID, tuple[str, ...]] | None = None
@@ -333,6 +334,8 @@ class MqttLink:
         properties: Properties | None,
     ) -> None:
         if reason_code.is_failure:
+            # Said here with its reason; the disconnect that follows is not another error.
+            self._connack_refused = True
             unsupported = reason_code.value == UNSUPPORTED_PROTOCOL or (
                 self._protocol == paho.MQTTv311 and reason_code.value == 1
             )
@@ -341,7 +344,11 @@ class MqttLink:
                             self._where())
                 self._events.put(("fallback", None))
                 return
-            log.error("%s: broker refused the connection: %s", self._where(), reason_code)
+            hint = ""
+            if unsupported and self._broker.protocol == "mqttv5":
+                hint = " (protocol = mqttv5 is set: use auto or mqttv311 for a 3.1.1 broker)"
+            log.error("%s: broker refused the connection: %s%s", self._where(), reason_code,
+                      hint)
             return
         self._last_transport_error = ""
         for channel in (Channel.SCHEDULE, Channel.CONFIG, Channel.ACK, Channel.LOOKUP_RESPONSE):
@@ -363,12 +370,13 @@ class MqttLink:
     ) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        connack_refused, self._connack_refused = self._connack_refused, False
         if self._stopping.is_set():
             return
         if was_connected:
             log.warning("%s: connection lost (%s); reconnecting with backoff", self._where(),
                         reason_code)
-        else:
+        elif not connack_refused:
             why = self._last_transport_error or "the broker closed the connection"
             if self._broker.ca_file is None:
                 why += " (this station uses plain TCP: is the port a TLS listener?)"
