@@ -293,6 +293,7 @@ class StationServices:
         self._recent_errors = recent_errors
         self._by_id_dir = by_id_dir
         self.config_notice = ""  # set from the MQTT thread; a str swap, read by biomed
+        self.last_config_id = ""  # the last accepted push seen, applied or not
         station = settings.station
         self.health_path = state_dir / HEALTH_FILE
         self.bindings = bound_devices(settings)
@@ -568,6 +569,7 @@ class StationServices:
         and guard windows must not change mid-rooming. The retained copy comes again on
         every connect; the one already applied is no news."""
         message_id = str(payload.message_id)
+        self.last_config_id = message_id
         if self.applied_config is not None and self.applied_config.message_id == message_id:
             return
         received = self._clock()
@@ -687,8 +689,8 @@ class StationBiomed:
 def _id_for_port(path: str) -> str:
     """A device id for an unbound serial port, from its stable name (topic-level safe)."""
     name = Path(path).name.removeprefix("usb-")
-    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")
-    return ("serial-" + cleaned)[:40].rstrip("-") or "serial"
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+    return ("serial-" + cleaned)[:64].rstrip("-_.")
 
 
 class HeadlessHost:
