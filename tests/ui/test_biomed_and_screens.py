@@ -6,6 +6,7 @@ import ast
 import io
 import json
 import tarfile
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,8 +15,8 @@ import pytest
 from kivy.uix.button import Button
 
 from station.ui.app import DEMO_BIOMED_PIN, KV_FILES, MODE_SCREENS, build_presenter
-from station.ui.ports import MemoryBiomed
-from station.ui.presenters import BiomedPresenter
+from station.ui.ports import LookupAnswer, LookupOutcome, MemoryBiomed
+from station.ui.presenters import BiomedPresenter, ExamPresenter
 from tests.fixtures.kivy import Driver
 from tests.workflows.helpers import FakeClock, bp
 
@@ -141,3 +142,42 @@ def test_presenters_and_workflows_import_no_kivy() -> None:
         assert not {
             m for m in imported if m.split(".")[0] in {"kivy", "paho", "serial", "bleak"}
         }, path
+
+
+class RecordingLookup:
+    """PatientLookup's lowest seam: records what the reader typed (no practice system here;
+    tests/test_biomed_live.py runs the real MQTT lookup)."""
+
+    def __init__(self) -> None:
+        self.barcodes: list[str] = []
+
+    def request(self, barcode: str) -> uuid.UUID:
+        self.barcodes.append(barcode)
+        return uuid.UUID(int=len(self.barcodes))
+
+
+def test_exam_station_opens_biomed_with_its_pin_and_routes_a_wristband_scan(
+    make_ui: Callable[..., Driver],
+) -> None:
+    clock = FakeClock(NOW)
+    biomed: BiomedPresenter = build_presenter("biomed", clock=clock)
+    exam: ExamPresenter = build_presenter("exam", clock=clock)
+    exam.biomed, exam.lookup = biomed, RecordingLookup()
+    driver = make_ui("exam", exam)
+    for key in (*DEMO_BIOMED_PIN, "OK"):
+        driver.tap(key)
+    assert driver.ui.sm.current == "biomed"
+    assert any(t.startswith("cuff  [bound]") for t in driver.texts())
+    driver.tap("Lock")  # the biomed presenter's intent, routed by the exam station
+    assert (biomed.biomed.state.value, driver.ui.sm.current) == ("locked", "signin")
+    driver.scan("BADGE-DEMO")
+    assert driver.ui.sm.current == "patients"
+    driver.scan("TEST100002")  # a wristband on the patient list
+    assert exam.lookup.barcodes == ["TEST100002"]  # type: ignore[union-attr]
+    assert "looking up the scanned barcode…" in driver.texts()
+    exam.lookup_answered(LookupAnswer(uuid.UUID(int=1), LookupOutcome.FOUND,
+                                      exam.rooming.schedule[1]))
+    driver.ui.redraw()
+    driver.pump(3)
+    assert driver.ui.sm.current == "confirm" and exam.rooming.patient is not None
+    assert exam.rooming.patient.given_name == "Bravo"
