@@ -54,27 +54,38 @@ PATIENT = DemoPatient("ZZTEST", "Sextus", date(1968, 7, 9), "TEST100006", "APT-T
 AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 FOUND = Appointment(
     appointment_id="APT-TEST-0042",
-    patient=PatientIdentifiers(mrn="TEST100042", family_name="ZZTEST", given_name="Octavia",
-                               birth_date=date(1990, 1, 2)),
-    starts_at=AT, reason="wrist pain", room="Exam 9",
+    patient=PatientIdentifiers(
+        mrn="TEST100042", family_name="ZZTEST", given_name="Octavia", birth_date=date(1990, 1, 2)
+    ),
+    starts_at=AT,
+    reason="wrist pain",
+    room="Exam 9",
 )
 
 
 def _settings(port: int, state_dir: Path, mode: str = "exam") -> Settings:
     return parse_settings(
-        {"station": {"site": SITE, "station_id": STATION, "mode": mode},
-         "broker": {"host": "127.0.0.1", "port": port, "require_tls": False},
-         "storage": {"state_dir": str(state_dir)}},
+        {
+            "station": {"site": SITE, "station_id": STATION, "mode": mode},
+            "broker": {"host": "127.0.0.1", "port": port, "require_tls": False},
+            "storage": {"state_dir": str(state_dir)},
+        },
         "test",
     )
 
 
-def _services(settings: Settings, host: HeadlessHost, by_id: Path, **kwargs: Any
-              ) -> StationServices:
+def _services(
+    settings: Settings, host: HeadlessHost, by_id: Path, **kwargs: Any
+) -> StationServices:
     services = StationServices(
-        settings, post=host.post, redactor=kwargs.pop("redactor", Redactor()),
+        settings,
+        post=host.post,
+        redactor=kwargs.pop("redactor", Redactor()),
         credentials=Credentials(ma={MA_PIN: "ma-7"}, staff_pin="0000", biomed_pin=BIOMED_PIN),
-        reading_mode=Mode.TEST, by_id_dir=by_id, **kwargs)
+        reading_mode=Mode.TEST,
+        by_id_dir=by_id,
+        **kwargs,
+    )
     host.services = services
     return services
 
@@ -115,24 +126,32 @@ def test_biomed_pin_binds_tests_and_unbinds_the_plugged_in_xpod(
         host.intent("sign_in", BIOMED_PIN)
         assert presenter.screen == "biomed" and presenter.rooming.state is RoomingState.SIGNED_OUT
         assert _line(biomed.device_lines(), XPOD_ID) == DeviceLine(
-            XPOD_ID, XPOD_ID, "nonin-xpod-3012lp · serial · in range", False, True)
+            XPOD_ID, XPOD_ID, "nonin-xpod-3012lp · serial · in range", False, True
+        )
 
         host.intent("bind", XPOD_ID)
         assert biomed.message == f"{XPOD_ID} bound to this station"
         saved = json.loads((state / "bindings.json").read_text())
-        assert saved == {"version": 1, "devices": [
-            {"id": XPOD_ID, "profile": "nonin-xpod-3012lp", "port": str(by_id / XPOD)}]}
-        assert services.bindings == (BoundDevice(id=XPOD_ID, profile="nonin-xpod-3012lp",
-                                                 port=str(by_id / XPOD)),)
+        assert saved == {
+            "version": 1,
+            "devices": [{"id": XPOD_ID, "profile": "nonin-xpod-3012lp", "port": str(by_id / XPOD)}],
+        }
+        assert services.bindings == (
+            BoundDevice(id=XPOD_ID, profile="nonin-xpod-3012lp", port=str(by_id / XPOD)),
+        )
         # The new device manager opened the port: bound, connected, and the firmware revision
         # the Xpod reports on connect.
-        host.run_until(lambda: "firmware" in _line(biomed.device_lines(), XPOD_ID).detail, 10,
-                       "connected")
+        host.run_until(
+            lambda: "firmware" in _line(biomed.device_lines(), XPOD_ID).detail, 10, "connected"
+        )
         assert _line(biomed.device_lines(), XPOD_ID) == DeviceLine(
-            XPOD_ID, XPOD_ID, "nonin-xpod-3012lp · serial · in range · firmware 48", True, True)
+            XPOD_ID, XPOD_ID, "nonin-xpod-3012lp · serial · in range · firmware 48", True, True
+        )
         assert services.manager is not None
         assert [(s.device_id, s.state.value) for s in services.manager.status()] in (
-            [(XPOD_ID, "connected")], [(XPOD_ID, "measuring")])
+            [(XPOD_ID, "connected")],
+            [(XPOD_ID, "measuring")],
+        )
 
         host.intent("test", XPOD_ID)
         assert biomed.biomed.state.value == "device_test" and biomed.test_lines() == ()
@@ -175,31 +194,49 @@ def test_outbox_depth_and_the_diagnostics_export_on_an_offline_station(
     redactor, undo_logging = start_logging(io.StringIO(), recent)  # as `station run` does
     host = HeadlessHost()
     state.mkdir()
-    (state / "bindings.json").write_text(json.dumps({"version": 1, "devices": [
-        {"id": "ox", "profile": "nonin-xpod-3012lp", "port": str(by_id / XPOD)}]}))
-    services = _services(_settings(free_port(), state), host, by_id, recent_errors=recent,
-                         redactor=redactor)
-    remember_schedule(redactor, schedule_payload([PATIENT], site=SITE, station_id=STATION,
-                                                 now=AT))
+    (state / "bindings.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "devices": [
+                    {"id": "ox", "profile": "nonin-xpod-3012lp", "port": str(by_id / XPOD)}
+                ],
+            }
+        )
+    )
+    services = _services(
+        _settings(free_port(), state), host, by_id, recent_errors=recent, redactor=redactor
+    )
+    remember_schedule(redactor, schedule_payload([PATIENT], site=SITE, station_id=STATION, now=AT))
     presenter = services.presenter
     assert isinstance(presenter, ExamPresenter) and presenter.biomed is not None
     biomed = presenter.biomed
     services.start()
     try:
         for _ in range(3):
-            services.link.submit(Channel.VITALS, b'{"patient": "ZZTEST Sextus TEST100006"}',
-                                 uuid.uuid4())
+            services.link.submit(
+                Channel.VITALS, b'{"patient": "ZZTEST Sextus TEST100006"}', uuid.uuid4()
+            )
         logging.getLogger("station.test").warning("lost ZZTEST %s", "TEST100006")
         host.intent("sign_in", BIOMED_PIN)
-        host.run_until(lambda: services.manager is not None and [
-            s.state.value for s in services.manager.status()] == ["connected"], 10, "connected")
+        host.run_until(
+            lambda: (
+                services.manager is not None
+                and [s.state.value for s in services.manager.status()] == ["connected"]
+            ),
+            10,
+            "connected",
+        )
         host.intent("open_settings")
         depth = services.outbox.stats().depth
         assert depth == 3
         lines = biomed.settings_lines()
-        assert lines[:4] == ("Site: test-clinic", "Station: exam-9 (exam)",
-                             f"Broker: 127.0.0.1:{services.settings.broker.port}",
-                             "TLS: off — not for production")
+        assert lines[:4] == (
+            "Site: test-clinic",
+            "Station: exam-9 (exam)",
+            f"Broker: 127.0.0.1:{services.settings.broker.port}",
+            "TLS: off — not for production",
+        )
         assert lines[4].startswith("Outbox: 3 waiting to send, oldest ")
         host.intent("export")
         (bundle,) = (state / "diagnostics").iterdir()
@@ -208,11 +245,21 @@ def test_outbox_depth_and_the_diagnostics_export_on_an_offline_station(
         services.stop()
         undo_logging()
     with tarfile.open(bundle) as tar:
-        files = {m.name.split("/")[-1]: tar.extractfile(m).read()  # type: ignore[union-attr]
-                 for m in tar.getmembers()}
+        files = {
+            m.name.split("/")[-1]: tar.extractfile(m).read()  # type: ignore[union-attr]
+            for m in tar.getmembers()
+        }
     assert json.loads(files["devices.json"]) == [
-        {"id": "ox", "profile": "nonin-xpod-3012lp", "transport": "serial",
-         "state": "connected", "detail": "", "last_frame_age_s": None, "frames_rejected": 0}]
+        {
+            "id": "ox",
+            "profile": "nonin-xpod-3012lp",
+            "transport": "serial",
+            "state": "connected",
+            "detail": "",
+            "last_frame_age_s": None,
+            "frames_rejected": 0,
+        }
+    ]
     assert json.loads(files["outbox.json"])["pending"] == 3
     assert b"lost [redacted:name] [redacted:mrn]" in files["errors.log"]
     everything = b"".join(files.values())
@@ -226,11 +273,11 @@ class PracticeLookups:
     def __init__(self, broker: Broker, known: dict[str, Appointment], silent: set[str]) -> None:
         self.known, self.silent = known, silent
         self.requests: list[dict[str, Any]] = []
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="practice-lookups",
-                                  protocol=paho.MQTTv5)
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id="practice-lookups", protocol=paho.MQTTv5
+        )
         ready = threading.Event()
-        self.client.on_connect = lambda c, *_a: c.subscribe(
-            topic(SITE, STATION, Channel.LOOKUP), 1)
+        self.client.on_connect = lambda c, *_a: c.subscribe(topic(SITE, STATION, Channel.LOOKUP), 1)
         self.client.on_subscribe = lambda *_a: ready.set()
         self.client.on_message = self._on_message
         self.client.connect(broker.host, broker.port)
@@ -245,8 +292,11 @@ class PracticeLookups:
         appointment = self.known.get(body["barcode"])
         props = message.properties
         assert props is not None
-        response = LookupResponse(correlation_id=uuid.UUID(bytes=props.CorrelationData),
-                                  found=appointment is not None, appointment=appointment)
+        response = LookupResponse(
+            correlation_id=uuid.UUID(bytes=props.CorrelationData),
+            found=appointment is not None,
+            appointment=appointment,
+        )
         client.publish(props.ResponseTopic, to_json(response), 1)
 
     def close(self) -> None:
@@ -259,8 +309,12 @@ def test_a_scanned_wristband_offers_the_patient_to_confirm_and_misses_say_so(
 ) -> None:
     practice = PracticeLookups(mosquitto_broker, {"TEST100042": FOUND}, {"TEST100099"})
     host = HeadlessHost()
-    services = _services(_settings(mosquitto_broker.port, tmp_path / "state"), host,
-                         tmp_path / "no-by-id", lookup_timeout_s=1.0)
+    services = _services(
+        _settings(mosquitto_broker.port, tmp_path / "state"),
+        host,
+        tmp_path / "no-by-id",
+        lookup_timeout_s=1.0,
+    )
     presenter = services.presenter
     assert isinstance(presenter, ExamPresenter)
     rooming = presenter.rooming
@@ -271,16 +325,19 @@ def test_a_scanned_wristband_offers_the_patient_to_confirm_and_misses_say_so(
 
         host.intent("scan_barcode", "TEST100077")
         assert presenter.message == "looking up the scanned barcode…"
-        host.run_until(lambda: presenter.message != "looking up the scanned barcode…", 10,
-                       "not found")
+        host.run_until(
+            lambda: presenter.message != "looking up the scanned barcode…", 10, "not found"
+        )
         assert presenter.message == "not found — pick from the list or ask the front desk"
         assert (rooming.state, rooming.patient) == (RoomingState.SIGNED_IN, None)
 
         host.intent("scan_barcode", "TEST100099")
-        host.run_until(lambda: presenter.message != "looking up the scanned barcode…", 10,
-                       "timed out")
-        assert presenter.message == ("no answer from the practice system — pick from the list "
-                                     "or ask the front desk")
+        host.run_until(
+            lambda: presenter.message != "looking up the scanned barcode…", 10, "timed out"
+        )
+        assert presenter.message == (
+            "no answer from the practice system — pick from the list or ask the front desk"
+        )
         assert rooming.state is RoomingState.SIGNED_IN
 
         host.intent("scan_barcode", "TEST100042")
@@ -289,33 +346,49 @@ def test_a_scanned_wristband_offers_the_patient_to_confirm_and_misses_say_so(
         # Offered for the two-identifier check, not confirmed: no guard session, no vitals.
         assert (rooming.state, presenter.screen) == (RoomingState.PATIENT_PICKED, "confirm")
         assert rooming.patient == ScheduledPatient(
-            appointment_id="APT-TEST-0042", mrn="TEST100042", family_name="ZZTEST",
-            given_name="Octavia", birth_date=date(1990, 1, 2),
-            start_time=AT.astimezone().strftime("%H:%M"), room="Exam 9",
-            reason_for_visit="wrist pain")
+            appointment_id="APT-TEST-0042",
+            mrn="TEST100042",
+            family_name="ZZTEST",
+            given_name="Octavia",
+            birth_date=date(1990, 1, 2),
+            start_time=AT.astimezone().strftime("%H:%M"),
+            room="Exam 9",
+            reason_for_visit="wrist pain",
+        )
         assert services.guard is not None and services.guard.session is None
         # The answer's identifiers are patient data for the log filter from now on.
         assert services.redactor.redact("Octavia ZZTEST TEST100042") == (
-            "[redacted:name] [redacted:name] [redacted:mrn]")
+            "[redacted:name] [redacted:name] [redacted:mrn]"
+        )
     finally:
         services.stop()
         practice.close()
     assert [(r["barcode"], r["lookup_kind"]) for r in practice.requests] == [
-        ("TEST100077", "wristband"), ("TEST100099", "wristband"), ("TEST100042", "wristband")]
+        ("TEST100077", "wristband"),
+        ("TEST100099", "wristband"),
+        ("TEST100042", "wristband"),
+    ]
 
 
 def test_a_pushed_config_is_noticed_in_biomed_and_applied_on_restart(
     mosquitto_broker: Broker, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    push = ConfigPayload(message_id=uuid.uuid4(), site=SITE, station_id=STATION, sent_at=AT,
-                         settings=StationConfigPush.model_validate(
-                             {"guard": {"clock_skew_s": 30.0, "connect_burst_window_s": 2.0}}))
+    push = ConfigPayload(
+        message_id=uuid.uuid4(),
+        site=SITE,
+        station_id=STATION,
+        sent_at=AT,
+        settings=StationConfigPush.model_validate(
+            {"guard": {"clock_skew_s": 30.0, "connect_burst_window_s": 2.0}}
+        ),
+    )
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="biomed-console")
     client.connect(mosquitto_broker.host, mosquitto_broker.port)
     client.loop_start()
-    client.publish(topic(SITE, STATION, Channel.CONFIG), to_json(push), 1,
-                   retain=True).wait_for_publish(5)
+    client.publish(
+        topic(SITE, STATION, Channel.CONFIG), to_json(push), 1, retain=True
+    ).wait_for_publish(5)
     client.disconnect()
     client.loop_stop()
     settings = _settings(mosquitto_broker.port, state, mode="lobby")
@@ -331,6 +404,7 @@ def test_a_pushed_config_is_noticed_in_biomed_and_applied_on_restart(
             host.intent("open_settings")
             assert services.link.wait_connected(10)
             if run == 1:
+
                 def noticed(b: BiomedPresenter = biomed) -> bool:
                     return len(b.settings_lines()) == 6
 

@@ -88,7 +88,7 @@ class BiomedPort(Protocol):
         ...
 
     def config_notice(self) -> str:
-        """"" or what a pushed config changed and that it applies on restart."""
+        """ "" or what a pushed config changed and that it applies on restart."""
         ...
 
 

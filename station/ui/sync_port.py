@@ -3,7 +3,9 @@
 `SyncOutbox` is what the composition root plugs into the presenters instead of the in-memory
 twin: Send stores the vitals payload (and one `alert` per acknowledged critical value)
 durably and returns; the practice system's ack later turns "saved" into "received". The
-schedule converters turn the retained `schedule` message into the workflows' models.
+schedule converters turn the retained `schedule` message into the workflows' models;
+`SyncLookup` sends a scanned barcode as a lookup request and `lookup_answer` turns the answer
+into the exam presenter's `LookupAnswer`.
 """
 
 from __future__ import annotations
@@ -201,16 +203,22 @@ class SyncLookup:
         self._link = link
 
     def request(self, barcode: str) -> UUID:
-        kind = (LookupKind.APPOINTMENT if barcode.upper().startswith(APPOINTMENT_PREFIX)
-                else LookupKind.WRISTBAND)
+        kind = (
+            LookupKind.APPOINTMENT
+            if barcode.upper().startswith(APPOINTMENT_PREFIX)
+            else LookupKind.WRISTBAND
+        )
         return self._link.request_lookup(barcode, kind)
 
 
 def lookup_answer(result: LookupResult) -> LookupAnswer:
     """The sync layer's lookup result as the exam presenter takes it."""
     patient = None if result.appointment is None else appointment_to_patient(result.appointment)
-    return LookupAnswer(request_id=result.correlation_id,
-                        outcome=LookupOutcome(result.outcome.value), patient=patient)
+    return LookupAnswer(
+        request_id=result.correlation_id,
+        outcome=LookupOutcome(result.outcome.value),
+        patient=patient,
+    )
 
 
 def schedule_to_appointments(payload: SchedulePayload) -> tuple[Appointment, ...]:

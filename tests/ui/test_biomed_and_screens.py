@@ -69,8 +69,10 @@ def test_biomed_unlock_bind_test_settings_export_lock(make_ui: Callable[..., Dri
     assert presenter.message == "diagnostics bundle written (no patient data): in memory (demo)"
     assert isinstance(presenter.port, MemoryBiomed)
     with tarfile.open(fileobj=io.BytesIO(presenter.port.bundle)) as tar:
-        files = {m.name.split("/")[-1]: tar.extractfile(m).read()  # type: ignore[union-attr]
-                 for m in tar.getmembers()}
+        files = {
+            m.name.split("/")[-1]: tar.extractfile(m).read()  # type: ignore[union-attr]
+            for m in tar.getmembers()
+        }
     assert json.loads(files["outbox.json"]) == {"pending": 0, "oldest_pending_age_s": None}
     assert [d["id"] for d in json.loads(files["devices.json"])] == ["cuff", "oximeter", "scale"]
     everything = b"".join(files.values())
@@ -175,8 +177,9 @@ def test_exam_station_opens_biomed_with_its_pin_and_routes_a_wristband_scan(
     driver.scan("TEST100002")  # a wristband on the patient list
     assert exam.lookup.barcodes == ["TEST100002"]  # type: ignore[union-attr]
     assert "looking up the scanned barcode…" in driver.texts()
-    exam.lookup_answered(LookupAnswer(uuid.UUID(int=1), LookupOutcome.FOUND,
-                                      exam.rooming.schedule[1]))
+    exam.lookup_answered(
+        LookupAnswer(uuid.UUID(int=1), LookupOutcome.FOUND, exam.rooming.schedule[1])
+    )
     driver.ui.redraw()
     driver.pump(3)
     assert driver.ui.sm.current == "confirm" and exam.rooming.patient is not None

@@ -216,9 +216,14 @@ def test_export_is_refused_while_locked_and_set_bound_marks_rows() -> None:
     scale = BoundDevice(id="scale", profile="and-uc-352ble", address="AA:BB:CC:DD:EE:04")
     biomed.set_bound((scale,))
     assert {r.device_id: r.bound for r in biomed.devices} == {
-        "scale": True, "cuff": False, "oximeter": False}
+        "scale": True,
+        "cuff": False,
+        "oximeter": False,
+    }
     biomed.lock()
     with pytest.raises(RefusedError) as refused:
         biomed.require_unlocked("export diagnostics")
     assert (refused.value.reason, refused.value.message) == (
-        BiomedRefusal.WRONG_SCREEN, "cannot export diagnostics on the locked screen")
+        BiomedRefusal.WRONG_SCREEN,
+        "cannot export diagnostics on the locked screen",
+    )
