@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import struct
 from datetime import datetime
 
-from station.devices.codecs.serial import nonin, suntech
+from station.devices.codecs.serial import nonin, suntech, suretemp
 
 NONIN_GREEN = 0x02  # perfusion bits 2–1 = 01: good pulse signal
 NONIN_RED = 0x04
@@ -126,3 +127,27 @@ def suntech_bp(systolic: int, diastolic: int, heart_rate: int, mean: int, error:
     body = u16(systolic) + u16(diastolic) + bytes([0, 0]) + bytes(8)
     body += u16(heart_rate) + u16(mean) + bytes([error, 0, 0])
     return _suntech_reply(*body)
+
+
+def suretemp_record(
+    state: int,
+    *,
+    final_k: float = 0.0,
+    probe_k: float = 295.15,
+    samples: int = 0,
+    method: int = 0,
+    algorithm: int = 0,
+    error: int = 0,
+    active: int = 1,
+    probe_type: int = 0,
+) -> bytes:
+    """A SureTemp Plus 941C response: the 19-byte TEMP record (floats little-endian, kelvin)."""
+    data = struct.pack(
+        "<ffIBBBHBB", final_k, probe_k, samples, method, algorithm, state, error, active, probe_type
+    )
+    return suretemp.packet(suretemp.CMD_TEMPERATURE_RECORD, suretemp.TYPE_RESPONSE, data)
+
+
+def suretemp_nak(command: int, error: int | None = None) -> bytes:
+    data = b"" if error is None else error.to_bytes(2, "little")
+    return suretemp.packet(command, suretemp.TYPE_NAK, data)

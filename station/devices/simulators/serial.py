@@ -27,7 +27,7 @@ import tty
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from station.devices.codecs.serial import suntech
+from station.devices.codecs.serial import suntech, suretemp
 from station.devices.profiles import FirmwareProfile, Transport
 from station.devices.simulators import frames
 from station.devices.simulators.uart import uart_receive
@@ -263,6 +263,87 @@ class SuntechModel(DeviceModel):
         return frames.suntech_status("K")
 
 
+class SureTempModel(DeviceModel):
+    """A SureTemp Plus module answering the host's 941C polls. The probe comes out of its well
+    at the first poll (after a pause in polling: the next patient): idle, ready, predicting
+    while the probe warms, then FINAL with the patient's temperature until it goes back."""
+
+    IDLE_S, READY_S, PREDICT_S, FINAL_S, END_S = 0.4, 0.2, 1.2, 1.2, 0.2
+    NEW_CYCLE_AFTER_S = 3.0  # no poll for this long: the probe went back; start afresh
+    AMBIENT_K = 295.15  # 22 °C: the probe's temperature in its well
+
+    def __init__(self, scenario: str, rng: random.Random) -> None:
+        super().__init__(scenario, rng)
+        self._cycle_start: float | None = None
+        self._last_poll = 0.0
+        self._final_c = 0.0
+        self._reported = False
+
+    def answer(self, data: bytes, now: float) -> bytes:
+        self._request += data
+        reply = b""
+        while True:
+            start = self._request.find(suretemp.PREAMBLE)
+            if start < 0:
+                del self._request[: max(0, len(self._request) - 2)]  # keep a split preamble
+                return reply
+            del self._request[:start]
+            if len(self._request) < suretemp.HEADER_LEN:
+                return reply
+            size = int.from_bytes(self._request[6:8], "little")
+            if size > suretemp.MAX_DATA:
+                del self._request[:1]
+                continue
+            length = suretemp.HEADER_LEN + size + 1
+            if len(self._request) < length:
+                return reply
+            packet = bytes(self._request[:length])
+            del self._request[:length]
+            command = int.from_bytes(packet[3:5], "big")
+            if sum(packet) & 0xFF or packet[5] != suretemp.TYPE_COMMAND:
+                reply += frames.suretemp_nak(command)
+            elif command == suretemp.CMD_TEMPERATURE_RECORD:
+                reply += self._record(now)
+            else:
+                reply += suretemp.packet(command, suretemp.TYPE_RESPONSE)
+
+    def _record(self, now: float) -> bytes:
+        if self._cycle_start is None or now - self._last_poll > self.NEW_CYCLE_AFTER_S:
+            self._cycle_start, self._reported = now, False
+            self._final_c = round(self.rng.uniform(36.3, 37.5), 1)
+        self._last_poll = now
+        if self.scenario == "sensor_off":  # no probe plugged in: never ready
+            return frames.suretemp_record(1, probe_k=self.AMBIENT_K, active=0, probe_type=3)
+        elapsed = now - self._cycle_start
+        samples = int(elapsed / 0.173)
+        final_k = self._final_c + 273.15
+        marks = [self.IDLE_S, self.READY_S, self.PREDICT_S, self.FINAL_S, self.END_S]
+        idle_end, ready_end, predict_end, final_end, cycle = (
+            sum(marks[: i + 1]) for i in range(len(marks))
+        )
+        elapsed %= cycle
+        if elapsed >= final_end or elapsed < idle_end:
+            if elapsed < idle_end and self._reported:
+                self._reported = False  # a new measurement in the same session
+                self._final_c = round(self.rng.uniform(36.3, 37.5), 1)
+            state = 13 if elapsed >= final_end else 0
+            return frames.suretemp_record(state, probe_k=self.AMBIENT_K, samples=samples, active=0)
+        if elapsed < ready_end:
+            return frames.suretemp_record(2, probe_k=self.AMBIENT_K, samples=samples)
+        if elapsed < predict_end:
+            fraction = (elapsed - ready_end) / self.PREDICT_S
+            probe_k = self.AMBIENT_K + (final_k - 1.5 - self.AMBIENT_K) * fraction
+            state = 3 if fraction < 0.3 else 4
+            return frames.suretemp_record(state, probe_k=probe_k, samples=samples)
+        if not self._reported:
+            self._reported = True
+            self.sent.append({"temperature_c": self._final_c})
+        state = 7 if self.scenario == "motion" else 6  # "final position": placement doubted
+        return frames.suretemp_record(
+            state, final_k=final_k, probe_k=final_k - 0.8, samples=samples
+        )
+
+
 def model_for(codec: str, scenario: str, rng: random.Random) -> DeviceModel:
     if codec.startswith("serial:nonin-"):
         return NoninModel(scenario, rng, int(codec.rsplit("-", 1)[1]))
@@ -271,6 +352,7 @@ def model_for(codec: str, scenario: str, rng: random.Random) -> DeviceModel:
         "serial:sma": SmaModel,
         "serial:mt-sics": MtSicsModel,
         "serial:suntech-advantage": SuntechModel,
+        "serial:suretemp-plus": SureTempModel,
     }
     if codec not in models:
         raise ValueError(f"no serial simulator for codec {codec!r}")

@@ -19,12 +19,12 @@ import math
 import struct
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from station.devices.codecs.base import StreamCodec, StreamEvent
-from station.devices.codecs.serial._stream import NEED, Frame, FramedDecoder, Scan, Skip
+from station.devices.codecs.serial._stream import NEED, Bad, Frame, FramedDecoder, Scan, Skip
 from station.devices.codecs.serial.events import DeviceEvent, DeviceEventCode
 from station.models import Flag, Temperature, TemperatureSite
 from station.units import Unit, kelvin_to_celsius
@@ -111,28 +111,24 @@ def packet(command: int, packet_type: int, data: bytes = b"") -> bytes:
 GET_TEMPERATURE_RECORD = packet(CMD_TEMPERATURE_RECORD, TYPE_COMMAND)  # 03 02 10 94 1C 01 00 00 3A
 
 
-class TemperatureProgress(BaseModel):
+class TemperatureProgress(DeviceEvent):
     """A predicting (or monitor-mode) record: the probe's current temperature, for the live
-    tile. Never a vital sign: the prediction is not done."""
+    tile. Never a vital sign: the prediction is not done. A `DeviceEvent` (code `busy`: the
+    module is measuring) so every consumer of serial events knows what to do with it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    event: Literal["temperature_progress"] = "temperature_progress"
-    codec: str
+    code: DeviceEventCode = DeviceEventCode.BUSY
     state: SureTempState
     probe_temperature_c: float | None
-    raw_hex: str
 
 
-class ThermometerStatus(BaseModel):
-    """The module's state changed (idle, not ready, ready, end): reported once per change."""
+class ThermometerStatus(DeviceEvent):
+    """The module's state changed (idle, not ready, ready, end): reported once per change,
+    as a `DeviceEvent` of code `reply` carrying the state."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    event: Literal["thermometer_status"] = "thermometer_status"
-    codec: str
+    code: DeviceEventCode = DeviceEventCode.REPLY
     state: SureTempState
-    raw_hex: str
 
 
 def _celsius(kelvin: float) -> float | None:
@@ -190,6 +186,9 @@ class SureTempDecoder(FramedDecoder):
         if not header:
             return Skip(1)
         length = HEADER_LEN + int.from_bytes(buf[6:8], "little") + 1
+        inside = self._frame_inside(buf, length)
+        if inside is not None:
+            return inside
         if len(buf) < length:
             return NEED
         if sum(buf[:length]) & 0xFF:
@@ -201,6 +200,26 @@ class SureTempDecoder(FramedDecoder):
                 f"{expected:02x} (every byte of the packet summing to 0 mod 256)",
             )
         return Frame(length)
+
+    def _frame_inside(self, buf: bytearray, length: int) -> Scan | None:
+        """A whole valid packet starting inside the claimed one: the claim is damage.
+
+        A corrupted size byte would otherwise make the decoder wait for up to 160 bytes that
+        belong to the next packets. Checked before the claimed packet's own checksum, whether
+        or not all its bytes are here yet, so the outcome never depends on how bytes arrive.
+        """
+        for start in range(1, min(len(buf), length)):
+            valid = self._valid_at(buf, start)
+            if valid is None:
+                return NEED
+            if valid:
+                return Bad(
+                    start,
+                    f"packet cut short after {start} byte(s) by the next valid packet "
+                    "(truncated packet, damaged size or noise)",
+                    "a packet as long as its size field says",
+                )
+        return None
 
     def _decode(self, raw: bytes) -> Sequence[StreamEvent]:
         command = int.from_bytes(raw[3:5], "big")
@@ -283,6 +302,7 @@ class SureTempDecoder(FramedDecoder):
             return [
                 TemperatureProgress(
                     codec=self.name,
+                    detail=state.value,
                     state=state,
                     probe_temperature_c=_celsius(probe_k),
                     raw_hex=raw.hex(),
@@ -290,7 +310,9 @@ class SureTempDecoder(FramedDecoder):
             ]
         if state is previous:
             return []
-        return [ThermometerStatus(codec=self.name, state=state, raw_hex=raw.hex())]
+        return [
+            ThermometerStatus(codec=self.name, detail=state.value, state=state, raw_hex=raw.hex())
+        ]
 
     def _final(
         self,
