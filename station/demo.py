@@ -148,8 +148,9 @@ DEMO_SERIAL_DEVICES = (
     ("cuff", "suntech-advantage"),
     ("oximeter", "nonin-oem-iii-df8"),
     ("scale", "sma-scale"),
+    ("thermometer", "welch-allyn-suretemp-plus"),
 )
-DEMO_KINDS = frozenset({"blood_pressure", "pulse_oximetry", "body_weight"})
+DEMO_KINDS = frozenset({"blood_pressure", "pulse_oximetry", "body_weight", "temperature"})
 
 
 def free_port() -> int:
@@ -308,8 +309,9 @@ class PracticeSystem:
 
 
 class OnDemand(DeviceModel):
-    """A simulated spot device (the cuff) that stays silent until the MA starts it (`arm`),
-    then gives one measurement."""
+    """A simulated spot device (the cuff, the thermometer) that stays silent until the MA
+    starts it (`arm`: the cuff is started, the probe comes out of its well), then gives one
+    measurement (the thermometer answers the station's polls until its final)."""
 
     def __init__(self, inner: DeviceModel) -> None:
         super().__init__(inner.scenario, inner.rng)
@@ -517,7 +519,7 @@ def room_one(
     if rooming.state.value != "vitals":
         raise RuntimeError(f"demo: could not start rooming: {presenter.message}")
     for device in devices:
-        device.model.arm()  # the MA puts the cuff, the probe and the scale on the patient
+        device.model.arm()  # cuff, oximeter probe, scale and thermometer on the patient
     cuff = services.manager.serial_link("cuff") if services.manager else None
     if cuff is not None:
         cuff.send_command("start")

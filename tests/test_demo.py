@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.fixtures.broker import Broker
 
-DEMO_KINDS = ["blood_pressure", "body_weight", "pulse_oximetry"]
+DEMO_KINDS = ["blood_pressure", "body_weight", "pulse_oximetry", "temperature"]
 
 
 def _station(*args: str, timeout_s: float = 90.0) -> subprocess.CompletedProcess[str]:
@@ -23,7 +23,11 @@ def _station(*args: str, timeout_s: float = 90.0) -> subprocess.CompletedProcess
     env.pop("WAYLAND_DISPLAY", None)
     return subprocess.run(
         [sys.executable, "-m", "station", *args],
-        capture_output=True, text=True, timeout=timeout_s, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=env,
+        check=False,
     )
 
 
@@ -36,11 +40,16 @@ def test_headless_demo_rooms_two_patients_through_its_own_broker_and_exits() -> 
     assert [line["appointment_id"] for line in lines] == ["APT-DEMO-0001", "APT-DEMO-0002"]
     for line in lines:
         assert sorted(r["kind"] for r in line["readings"]) == DEMO_KINDS
-        assert sorted(r["device"] for r in line["readings"]) == ["cuff", "oximeter", "scale"]
+        assert sorted(r["device"] for r in line["readings"]) == [
+            "cuff",
+            "oximeter",
+            "scale",
+            "thermometer",
+        ]
         assert {r["mode"] for r in line["readings"]} == {"demo"}
         assert line["chief_complaint"] == "cough"
-        # The Bundle as station.sync.fhir builds it for these three devices' readings.
-        assert line["fhir_entries"] == 11
+        # The Bundle as station.sync.fhir builds it for these four devices' readings.
+        assert line["fhir_entries"] == 13
     assert len({line["message_id"] for line in lines}) == 2
     assert "PLAIN TCP on loopback" in done.stderr
     assert done.stderr.count("received by the practice system") == 2
