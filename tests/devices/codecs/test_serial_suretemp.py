@@ -88,6 +88,29 @@ def test_the_documents_941c_response_decodes_to_ready_and_its_ack() -> None:
     assert frames.suretemp_record(2, probe_k=307.370789, samples=0x4E) == DOC_941C_RESPONSE
 
 
+DOC_OTHER_RESPONSES = {  # pp. 57-60: every one a valid packet with no data, or with data
+    "2A12": ("03 02 10 2A 12 02 00 00 AD", DeviceEventCode.ACK),
+    "3503": ("03 02 10 35 03 02 00 00 B1", DeviceEventCode.ACK),
+    "2900": (
+        "03 02 10 29 00 02 0B 00 30 33 30 36 31 30 30 35 00 00 00 26",
+        DeviceEventCode.REPLY,
+    ),
+    "2936": ("03 02 10 29 36 02 04 00 37 2E 35 00 EC", DeviceEventCode.REPLY),
+}
+
+
+def test_the_documents_other_examples_are_valid_packets() -> None:
+    stream = b"".join(bytes.fromhex(raw) for raw, _ in DOC_OTHER_RESPONSES.values())
+    events = SureTempDecoder().feed(stream)
+    assert [(e.code, e.detail) for e in events if isinstance(e, DeviceEvent)] == [
+        (DeviceEventCode.ACK, "2A12"),
+        (DeviceEventCode.ACK, "3503"),
+        (DeviceEventCode.REPLY, "reply to 2900: 11 data bytes"),
+        (DeviceEventCode.REPLY, "reply to 2936: 4 data bytes"),
+    ]
+    assert [code for _, code in DOC_OTHER_RESPONSES.values()] == [e.code for e in events]
+
+
 # Captures ----------------------------------------------------------------------------------
 CASES = sorted((CAPTURES / "suretemp-plus").glob("*.hex"))
 
