@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from station.biomed import Biomed, DeviceRow
+from station.biomed import Biomed, BiomedState, DeviceRow
 from station.capture import CaptureState
 from station.checkin import Checkin
 from station.config import BoundDevice, Settings, StationMode, describe_validation_error
@@ -528,8 +528,15 @@ class StationServices:
             entry = outcome.entry
             # One tray, the rooming's: the MA accepts or discards there.
             self.guard.discard(entry.entry_id)
+            if self._biomed_testing(entry.device_id):
+                return  # biomed's test measurement: shown in the test view, no one's vitals
             rooming.on_device_reading(entry.reading, entry.device_id,
                                       held_reason=entry.describe())
+
+    def _biomed_testing(self, device_id: str) -> bool:
+        biomed = self.biomed
+        return (biomed is not None and biomed.biomed.state is BiomedState.DEVICE_TEST
+                and biomed.biomed.testing == device_id)
 
     # ---- link and MQTT threads ----------------------------------------------------------
 

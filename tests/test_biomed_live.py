@@ -43,7 +43,7 @@ from station.sync.contract import (
     to_json,
     topic,
 )
-from station.ui.presenters import BiomedPresenter, DeviceLine, ExamPresenter
+from station.ui.presenters import DeviceLine, ExamPresenter
 from tests.fixtures.broker import Broker, free_port
 
 SITE, STATION = "test-clinic", "exam-9"
@@ -167,8 +167,8 @@ def test_biomed_pin_binds_tests_and_unbinds_the_plugged_in_xpod(
             f"{result.received_at:%H:%M} decoded: {reading.model_dump_json()}",
             f"raw: {reading.raw_hex} · verdict: accepted",
         )
-        # A test reading is for the test view only: nothing reaches a rooming.
-        assert presenter.rooming.entries == ()
+        # A test reading is for the test view only: nothing reaches a rooming or its tray.
+        assert (presenter.rooming.entries, presenter.rooming.tray) == ((), ())
         model.take_off()
 
         host.intent("back")
@@ -392,36 +392,41 @@ def test_a_pushed_config_is_noticed_in_biomed_and_applied_on_restart(
     client.disconnect()
     client.loop_stop()
     settings = _settings(mosquitto_broker.port, state, mode="lobby")
-    for run in (1, 2):
-        host = HeadlessHost()
-        services = _services(settings, host, tmp_path / "no-by-id")
-        biomed = services.biomed
-        assert biomed is not None
-        services.start()
-        try:
-            host.intent("staff_exit", BIOMED_PIN)  # the lobby's staff PIN field
-            assert services.presenter.screen == "biomed"
-            host.intent("open_settings")
-            assert services.link.wait_connected(10)
-            if run == 1:
-
-                def noticed(b: BiomedPresenter = biomed) -> bool:
-                    return len(b.settings_lines()) == 6
-
-                host.run_until(noticed, 10, "notice")
-                notice = biomed.settings_lines()[5]
-                assert notice.startswith("New configuration received ")
-                assert notice.endswith(" (guard): applies on restart")
-                # Not hot-applied: this run keeps the file's guard windows.
-                assert services.settings.guard.clock_skew_s == 120.0
-            else:
-                # The retained push comes again; it is the one applied, so no news.
-                def seen(s: StationServices = services) -> bool:
-                    return s.last_config_id == str(push.message_id)
-
-                host.run_until(seen, 10, "the retained push")
-                assert services.settings.guard.clock_skew_s == 30.0
-                assert services.settings.guard.connect_burst_window_s == 2.0
-                assert services.config_notice == ""
-        finally:
-            services.stop()
+    host = HeadlessHost()
+    services = _services(settings, host, tmp_path / "no-by-id")
+    biomed = services.biomed
+    assert biomed is not None
+    services.start()
+    try:
+        host.intent("staff_exit", BIOMED_PIN)  # the lobby's staff PIN field
+        assert services.presenter.screen == "biomed"
+        host.intent("open_settings")
+        host.run_until(lambda: len(biomed.settings_lines()) == 6, 10, "notice")
+        notice = biomed.settings_lines()[5]
+        assert notice.startswith("New configuration received ")
+        assert notice.endswith(" (guard): applies on restart")
+        # Not hot-applied: this run keeps the file's guard windows.
+        assert services.settings.guard.clock_skew_s == 120.0
+    finally:
+        services.stop()
+    stored = json.loads((state / "pushed-config.json").read_text())
+    assert (stored["message_id"], stored["settings"]) == (
+        str(push.message_id),
+        {
+            "display": None,
+            "devices": None,
+            "guard": {"clock_skew_s": 30.0, "connect_burst_window_s": 2.0},
+        },
+    )
+    # The restart: the stored push is applied before anything is built.
+    again = _services(settings, HeadlessHost(), tmp_path / "no-by-id")
+    try:
+        assert again.settings.guard.model_dump() == {
+            "clock_skew_s": 30.0,
+            "connect_burst_window_s": 2.0,
+        }
+        assert again.settings.station == settings.station  # ids, broker, TLS: the file's
+        assert again.applied_config is not None
+        assert again.applied_config.message_id == str(push.message_id)
+    finally:
+        again.outbox.close()
