@@ -180,7 +180,7 @@ BROKEN = [
         [
             "codecs[0]: unknown codec 'serial:smaa'; expected one of serial:masimo-ascii, "
             "serial:mt-sics, serial:nonin-2, serial:nonin-7, serial:nonin-8, serial:sma, "
-            "serial:suntech-advantage"
+            "serial:suntech-advantage, serial:suretemp-plus"
         ],
     ),
     (
