@@ -156,6 +156,11 @@ class SureTempDecoder(FramedDecoder):
         # The final record already turned into a reading (its temperature bytes), so repeated
         # polls of the same final give no second reading; cleared by any non-final state.
         self._final_sent: bytes | None = None
+        # Whether this decoder saw the module predicting since the last final it reported. A
+        # final without its prediction (the station connected, or reconnected, while the
+        # probe showed a final) may be an earlier patient's: flagged from_storage, so the
+        # wrong-patient guard trays it for the MA instead of adding it to the rooming.
+        self._predicted = False
 
     def _header_problem(self, buf: bytearray, start: int) -> bool | None:
         """Whether a plausible header starts at `start` (None: too few bytes to say)."""
@@ -298,6 +303,8 @@ class SureTempDecoder(FramedDecoder):
                 )
             ]
         self._error = 0
+        if state in PREDICTING:
+            self._predicted = True
         if state in PREDICTING or state is SureTempState.MONITOR:
             return [
                 TemperatureProgress(
@@ -340,6 +347,9 @@ class SureTempDecoder(FramedDecoder):
         flags = FINAL_FLAGS[state]
         if algorithm == ALGORITHM_CAL_KEY or probe == PROBE_CAL_KEY:
             flags = (*flags, Flag.TESTING_DATA)  # the calibration key, not a patient
+        if not self._predicted:
+            flags = (*flags, Flag.FROM_STORAGE)
+        self._predicted = False
         reading = Temperature(
             temperature_c=celsius,
             site=site_for(algorithm, probe),
