@@ -397,7 +397,14 @@ class StationServices:
             return
         self.manager.stop_links()
         self._stop_ble()
+        before = self.bindings
         self.bindings = bound_devices(self.settings)
+        kept = {d.id for d in self.bindings}
+        for device in before:
+            # An unbound device's retained status must not say "online" for ever (a stopped
+            # serial link reports itself; this covers a link that went without a word).
+            if device.id not in kept and self._presence.pop(device.id, None) is Presence.ONLINE:
+                self.link.device_presence(device.id, Presence.OFFLINE, device.profile)
         self.manager = DeviceManager(self.bindings, self.guard, self._from_devices, self._clock)
         if self.started:
             self._start_links(self.manager)

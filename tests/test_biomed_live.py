@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import random
+import subprocess
 import tarfile
 import threading
 import uuid
@@ -40,6 +41,7 @@ from station.sync.contract import (
     LookupResponse,
     PatientIdentifiers,
     StationConfigPush,
+    device_status_topic,
     to_json,
     topic,
 )
@@ -105,6 +107,17 @@ def xpod(tmp_path: Path) -> Iterator[tuple[OnPatient, SerialSimulator, Path]]:
     simulator.stop()
 
 
+def _retained_presence(broker: Broker, device_id: str) -> str:
+    """The retained device status, read as a practice-system dashboard would."""
+    done = subprocess.run(
+        ["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-C", "1", "-W", "5",
+         "-t", device_status_topic(SITE, STATION, device_id)],
+        capture_output=True, text=True, timeout=10, check=True,
+    )  # fmt: skip
+    presence: str = json.loads(done.stdout)["presence"]
+    return presence
+
+
 def _line(lines: tuple[DeviceLine, ...], device_id: str) -> DeviceLine:
     return next(line for line in lines if line.device_id == device_id)
 
@@ -147,6 +160,9 @@ def test_biomed_pin_binds_tests_and_unbinds_the_plugged_in_xpod(
         assert _line(biomed.device_lines(), XPOD_ID) == DeviceLine(
             XPOD_ID, XPOD_ID, "nonin-xpod-3012lp · serial · in range · firmware 48", True, True
         )
+        host.run_until(
+            lambda: _retained_presence(mosquitto_broker, XPOD_ID) == "online", 10, "online"
+        )
         assert services.manager is not None
         assert [(s.device_id, s.state.value) for s in services.manager.status()] in (
             [(XPOD_ID, "connected")],
@@ -177,6 +193,12 @@ def test_biomed_pin_binds_tests_and_unbinds_the_plugged_in_xpod(
         assert json.loads((state / "bindings.json").read_text()) == {"version": 1, "devices": []}
         assert services.bindings == ()
         assert _line(biomed.device_lines(), XPOD_ID).bound is False
+        # Its retained presence says offline now (it said online while bound).
+        host.run_until(
+            lambda: _retained_presence(mosquitto_broker, XPOD_ID) == "offline",
+            10,
+            "offline presence",
+        )
         host.intent("lock")
         assert presenter.screen == "signin"
     finally:
