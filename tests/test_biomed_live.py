@@ -27,6 +27,7 @@ from station.app import (
     remember_schedule,
     start_logging,
 )
+from station.capture import CaptureState
 from station.config import BoundDevice, Settings, parse_settings
 from station.demo import DemoPatient, OnPatient, demo_model, schedule_payload
 from station.devices.profiles import load_profiles
@@ -183,7 +184,14 @@ def test_biomed_pin_binds_tests_and_unbinds_the_plugged_in_xpod(
             f"{result.received_at:%H:%M} decoded: {reading.model_dump_json()}",
             f"raw: {reading.raw_hex} · verdict: accepted",
         )
-        # A test reading is for the test view only: nothing reaches a rooming or its tray.
+        # A test measurement is for the test view only: the episode's captured reading (no
+        # session: the guard would tray it) reaches neither a rooming nor its tray.
+        manager = services.manager
+        host.run_until(
+            lambda: manager.capture_state(XPOD_ID) is CaptureState.CAPTURED, 15, "captured"
+        )
+        shown = len(biomed.biomed.test_results)
+        host.run_until(lambda: len(biomed.biomed.test_results) > shown, 5, "one more tick")
         assert (presenter.rooming.entries, presenter.rooming.tray) == ((), ())
         model.take_off()
 
