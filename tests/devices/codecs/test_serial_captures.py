@@ -8,17 +8,12 @@ from pathlib import Path
 import pytest
 
 from station.devices.codecs.base import StreamCodec, StreamEvent
-from station.devices.codecs.registry import get_codec
+from station.devices.codecs.registry import all_codecs, get_codec
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
-SERIAL_PROTOCOLS = (
-    "nonin-2",
-    "nonin-7",
-    "nonin-8",
-    "masimo-ascii",
-    "sma",
-    "mt-sics",
-    "suntech-advantage",
+# Every registered serial codec, so a new codec cannot land without its captures.
+SERIAL_PROTOCOLS = tuple(
+    name.removeprefix("serial:") for name in all_codecs() if name.startswith("serial:")
 )
 
 
