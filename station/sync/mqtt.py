@@ -255,6 +255,10 @@ class MqttLink:
                     log.warning("offline status not confirmed before shutdown")
             client.disconnect()
             client.loop_stop()
+            # paho closes its wake-up socket pair only when the client object is collected;
+            # the client sits in a reference cycle, so that can be much later (an unclosed
+            # socket warning). Close them now: the link is finished with this client.
+            client._reset_sockets()
         self._connected.clear()
 
     def submit(self, channel: Channel, payload_json: bytes, message_id: UUID) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -133,6 +134,29 @@ def test_the_window_shrinks_to_the_receive_maximum_the_broker_grants(tmp_path: P
         consumer.close()
         box.close()
         broker.kill()
+
+
+def test_stop_closes_every_socket_the_link_opened(
+    mosquitto_broker: Broker, outbox: Outbox
+) -> None:
+    # Regression: paho's wake-up socket pair stayed open after stop() until the client was
+    # garbage-collected, which failed unrelated tests with an unclosed-socket warning.
+    def open_sockets() -> set[str]:
+        fds = {}
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
+            except FileNotFoundError:  # the directory listing's own descriptor
+                continue
+        return {f"{fd} {target}" for fd, target in fds.items() if target.startswith("socket:")}
+
+    before = open_sockets()
+    link = MqttLink(plain(mosquitto_broker), site=SITE, station_id=STATION, outbox=outbox)
+    link.start()
+    assert link.wait_connected(10)
+    assert len(open_sockets() - before) >= 3  # the broker connection and paho's socket pair
+    link.stop()
+    assert open_sockets() - before == set()
 
 
 def test_zero_loss_while_the_broker_is_stopped_and_restarted_several_times(
