@@ -526,14 +526,20 @@ class MqttLink:
                 rows = self._outbox.pending(self._window, after_seq=self._after_seq)
                 if not rows:
                     return
-                self._ahead.extend(rows)
                 self._after_seq = rows[-1].seq
-            row = self._ahead.popleft()
-            if row.message_id in self._inflight_ids or row.message_id in self._refused:
+                # Skip what is in flight, refused or acked-not-yet-recorded (re-read after a
+                # reconnect), once per read under one lock, not per row: a row outside those
+                # sets now cannot enter them before this thread publishes it (only its own
+                # PUBACK would put it there).
+                inflight, refused = self._inflight_ids, self._refused
+                with self._commit_cond:
+                    acked = self._acked
+                    self._ahead.extend(
+                        row for row in rows if row.message_id not in inflight
+                        and row.message_id not in refused and row.message_id not in acked
+                    )
                 continue
-            with self._commit_cond:
-                if row.message_id in self._acked:  # re-read after a reconnect
-                    continue
+            row = self._ahead.popleft()
             info = client.publish(row.topic, row.payload, QOS, retain=row.retain)
             # NO_CONN still queues it in paho, which sends it on reconnect.
             if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
