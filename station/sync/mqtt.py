@@ -47,7 +47,7 @@ from station.sync.contract import (
     to_json,
     topic,
 )
-from station.sync.outbox import Outbox, Pending
+from station.sync.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -188,21 +188,24 @@ class MqttLink:
         self._lookups = inbound.LookupTracker(timeout_s=lookup_timeout_s)
         self._config_rejection: tuple[UUID, tuple[str, ...]] | None = None
         # Worker-thread state only:
-        self._inflight: dict[int, UUID] = {}  # paho mid -> message id awaiting PUBACK
-        self._inflight_ids: set[UUID] = set()
-        self._refused: set[UUID] = set()  # broker said no (ACL); retried on the next connect
+        # Message ids as the outbox's stored text (`Outbox.window`): no UUID objects built,
+        # hashed or formatted per message on the sending path.
+        self._inflight: dict[int, str] = {}  # paho mid -> message id awaiting PUBACK
+        self._inflight_ids: set[str] = set()
+        self._refused: set[str] = set()  # broker said no (ACL); retried on the next connect
         # PUBACKed, delivery not yet committed: handed to the committer thread, which
         # records them in one transaction per batch while the worker keeps sending.
         # Guarded by `_commit_cond`; not resent meanwhile.
-        self._acked: set[UUID] = set()
-        self._to_commit: list[UUID] = []
+        self._acked: set[str] = set()
+        self._to_commit: list[str] = []
         self._commit_cond = threading.Condition()
         self._committer: threading.Thread | None = None
         self._committer_stop = False
         # Rows read from the outbox (in send order) but not yet handed to paho: one read
         # per window of messages instead of one per PUBACK. A cache only; the rows stay in
         # the database until their PUBACK.
-        self._ahead: deque[Pending] = deque()
+        # (seq, message id, topic, payload, retain)
+        self._ahead: deque[tuple[int, str, str, bytes, bool]] = deque()
         self._after_seq = 0  # the last seq read into `_ahead`
         self.delivered_count = 0  # PUBACKs handled, for status and the benchmark
 
@@ -523,10 +526,10 @@ class MqttLink:
             return
         while self.connected and len(self._inflight) < self._send_window:
             if not self._ahead:
-                rows = self._outbox.pending(self._window, after_seq=self._after_seq)
+                rows = self._outbox.window(self._window, self._after_seq)
                 if not rows:
                     return
-                self._after_seq = rows[-1].seq
+                self._after_seq = rows[-1][0]
                 # Skip what is in flight, refused or acked-not-yet-recorded (re-read after a
                 # reconnect), once per read under one lock, not per row: a row outside those
                 # sets now cannot enter them before this thread publishes it (only its own
@@ -535,20 +538,21 @@ class MqttLink:
                 with self._commit_cond:
                     acked = self._acked
                     self._ahead.extend(
-                        row for row in rows if row.message_id not in inflight
-                        and row.message_id not in refused and row.message_id not in acked
+                        row for row in rows if row[1] not in inflight
+                        and row[1] not in refused and row[1] not in acked
                     )
                 continue
             row = self._ahead.popleft()
-            info = client.publish(row.topic, row.payload, QOS, retain=row.retain)
+            _, message_id, row_topic, body, retain = row
+            info = client.publish(row_topic, body, QOS, retain=retain)
             # NO_CONN still queues it in paho, which sends it on reconnect.
             if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
                 log.warning("publish of %s not accepted by paho (rc %s); retried later",
-                            row.message_id, info.rc)
+                            message_id, info.rc)
                 self._ahead.appendleft(row)  # first in line again: order is kept
                 return
-            self._inflight[info.mid] = row.message_id
-            self._inflight_ids.add(row.message_id)
+            self._inflight[info.mid] = message_id
+            self._inflight_ids.add(message_id)
 
     def _acks_due(self) -> bool:
         """A batch of PUBACKs is waiting, or every row in flight is acked (no more will
@@ -567,7 +571,7 @@ class MqttLink:
     def _pubacks(self, acks: list[tuple[int, ReasonCode]]) -> None:
         if not acks:
             return
-        delivered: list[UUID] = []
+        delivered: list[str] = []
         for mid, reason_code in acks:
             message_id = self._inflight.pop(mid, None)
             if message_id is None:

@@ -222,6 +222,12 @@ class Outbox:
 
     def pending(self, limit: int = 100, *, after_seq: int = 0) -> list[Pending]:
         """The oldest undelivered messages in send order, decrypted."""
+        return [Pending(seq, UUID(message_id), topic, payload, retain)
+                for seq, message_id, topic, payload, retain in self.window(limit, after_seq)]
+
+    def window(self, limit: int, after_seq: int) -> list[tuple[int, str, str, bytes, bool]]:
+        """`pending` for the sending loop: (seq, message id as stored text, topic, payload,
+        retain). The text is what `delivered` stores, so the hot path builds no UUIDs."""
         with self._read_lock:
             rows = self._reader.execute(
                 "SELECT seq, message_id, topic, retain, nonce, ciphertext FROM outbox "
@@ -230,29 +236,28 @@ class Outbox:
                 (after_seq, limit),
             ).fetchall()
         out = []
+        decrypt = self._aead.decrypt
         for seq, message_id, topic, retain, nonce, ciphertext in rows:
-            mid = UUID(message_id)
             try:
                 # The stored text is str(UUID) already (put wrote it), so no re-formatting.
-                payload = self._aead.decrypt(nonce, ciphertext,
-                                             f"{message_id}|{topic}".encode())
+                payload = decrypt(nonce, ciphertext, f"{message_id}|{topic}".encode())
             except InvalidTag as exc:
                 raise OutboxError(
-                    f"outbox row {seq} (message {mid}) does not decrypt with this station's "
-                    "key: wrong key file or a tampered database; the row is kept"
+                    f"outbox row {seq} (message {message_id}) does not decrypt with this "
+                    "station's key: wrong key file or a tampered database; the row is kept"
                 ) from exc
-            out.append(Pending(seq, mid, topic, payload, bool(retain)))
+            out.append((seq, message_id, topic, payload, bool(retain)))
         return out
 
-    def delivered(self, *message_ids: UUID) -> None:
+    def delivered(self, *message_ids: UUID | str) -> None:
         """The broker's PUBACKs: these leave the queue (never read by `pending` again), in
         one transaction (one fsync for a window of PUBACKs, not one each). Their rows are
-        overwritten later by `purge`."""
+        overwritten later by `purge`. Ids as UUIDs, or as the text `window` gave."""
         now = self._clock().isoformat()
         with self._transaction("record a delivery") as db:
             db.executemany(
                 "INSERT OR IGNORE INTO delivery (message_id, delivered_at) VALUES (?, ?)",
-                [(str(mid), now) for mid in message_ids],
+                [(mid if isinstance(mid, str) else str(mid), now) for mid in message_ids],
             )
 
     def purge(self, limit: int = 64) -> int:

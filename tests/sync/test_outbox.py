@@ -184,3 +184,23 @@ def test_a_delivered_message_id_cannot_be_queued_again(tmp_path: Path) -> None:
     assert box.pending() == []
     assert box.stats().depth == 0
     box.close()
+
+
+def test_the_sending_window_gives_ids_as_stored_text_and_takes_them_back(tmp_path: Path) -> None:
+    box = open_box(tmp_path)
+    ids = [uuid.UUID(int=i + 1) for i in range(4)]
+    for i, mid in enumerate(ids):
+        box.put(mid, "rooming/v1/s/e/vitals", f"body {i}".encode(), retain=i == 3)
+    assert box.window(2, 1) == [
+        (2, "00000000-0000-0000-0000-000000000002", "rooming/v1/s/e/vitals", b"body 1", False),
+        (3, "00000000-0000-0000-0000-000000000003", "rooming/v1/s/e/vitals", b"body 2", False),
+    ]
+    box.delivered("00000000-0000-0000-0000-000000000002", ids[2])  # text and UUID alike
+    assert box.window(10, 0) == [
+        (1, "00000000-0000-0000-0000-000000000001", "rooming/v1/s/e/vitals", b"body 0", False),
+        (4, "00000000-0000-0000-0000-000000000004", "rooming/v1/s/e/vitals", b"body 3", True),
+    ]
+    assert [box.state(m) for m in ids] == [
+        DeliveryState.QUEUED, DeliveryState.DELIVERED, DeliveryState.DELIVERED,
+        DeliveryState.QUEUED,
+    ]
