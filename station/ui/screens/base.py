@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kivy.factory import Factory
@@ -84,3 +84,19 @@ def grow_with(row: Any, label: Any) -> None:
     from kivy.metrics import dp
 
     label.bind(height=lambda _w, h: setattr(row, "height", max(dp(64), h + dp(8))))
+
+
+def action_row(
+    text: str,
+    actions: Sequence[tuple[str, Callable[[], None], int, bool]],
+    *,
+    height: int = 64,
+) -> Any:
+    """A list row: wrapped text, then fixed-width buttons (label, on_release, width, quiet)."""
+    row = Factory.BoxLayout(size_hint_y=None, height=height, spacing=6)
+    label = Factory.Body(text=text)
+    row.add_widget(label)
+    grow_with(row, label)
+    for label_text, on_release, width, quiet in actions:
+        row.add_widget(button(label_text, on_release, quiet=quiet, size_hint_x=None, width=width))
+    return row

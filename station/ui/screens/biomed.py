@@ -7,7 +7,7 @@ from typing import Any
 
 from kivy.factory import Factory
 
-from station.ui.screens.base import BaseScreen, attach, button, grow_with
+from station.ui.screens.base import BaseScreen, action_row, attach, button
 
 
 class BiomedScreen(BaseScreen):
@@ -42,38 +42,16 @@ class BiomedScreen(BaseScreen):
         if state == "devices":
             self.ids.title.text = "Devices"
             for line in presenter.device_lines():
-                row = Factory.BoxLayout(size_hint_y=None, height=72, spacing=6)
                 mark = "[bound]" if line.bound else "[not bound]"
-                label = Factory.Body(text=f"{line.title}  {mark}\n{line.detail}")
-                row.add_widget(label)
-                grow_with(row, label)
-                if line.bound:
-                    row.add_widget(
-                        button(
-                            "Test",
-                            partial(self.intent, "test", line.device_id),
-                            size_hint_x=None,
-                            width=110,
-                        )
-                    )
-                    row.add_widget(
-                        button(
-                            "Unbind",
-                            partial(self.intent, "unbind", line.device_id),
-                            quiet=True,
-                            size_hint_x=None,
-                            width=130,
-                        )
-                    )
-                else:
-                    row.add_widget(
-                        button(
-                            "Bind",
-                            partial(self.intent, "bind", line.device_id),
-                            size_hint_x=None,
-                            width=130,
-                        )
-                    )
+                test = partial(self.intent, "test", line.device_id)
+                unbind = partial(self.intent, "unbind", line.device_id)
+                bind = partial(self.intent, "bind", line.device_id)
+                actions = (
+                    [("Test", test, 110, False), ("Unbind", unbind, 130, True)]
+                    if line.bound
+                    else [("Bind", bind, 130, False)]
+                )
+                row = action_row(f"{line.title}  {mark}\n{line.detail}", actions, height=72)
                 rows.add_widget(row)
             nav.add_widget(button("Settings", lambda: self.intent("open_settings"), quiet=True))
             nav.add_widget(button("Export diagnostics", lambda: self.intent("export")))

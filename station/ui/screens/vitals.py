@@ -8,7 +8,7 @@ from typing import Any
 from kivy.factory import Factory
 from kivy.metrics import dp
 
-from station.ui.screens.base import BaseScreen, Tile, attach, button, grow_with
+from station.ui.screens.base import BaseScreen, Tile, action_row, attach, button
 from station.ui.theme import SEVERITY_COLOURS
 
 KEYS = ("7", "8", "9", "Del", "4", "5", "6", ".", "1", "2", "3", "0")
@@ -89,26 +89,11 @@ class VitalsScreen(BaseScreen):
         box = self.ids.tray
         box.clear_widgets()
         for card in cards:
-            row = Factory.BoxLayout(size_hint_y=None, height=64, spacing=6)
-            label = Factory.Body(text=f"Held back: {card.text} — {card.reason}")
-            row.add_widget(label)
-            grow_with(row, label)
-            row.add_widget(
-                button(
-                    "Accept to this patient",
-                    partial(self.intent, "accept_tray", card.item_id),
-                    size_hint_x=None,
-                    width=250,
-                )
-            )
-            row.add_widget(
-                button(
-                    "Discard",
-                    partial(self.intent, "discard_tray", card.item_id),
-                    quiet=True,
-                    size_hint_x=None,
-                    width=130,
-                )
+            accept = partial(self.intent, "accept_tray", card.item_id)
+            discard = partial(self.intent, "discard_tray", card.item_id)
+            row = action_row(
+                f"Held back: {card.text} — {card.reason}",
+                [("Accept to this patient", accept, 250, False), ("Discard", discard, 130, True)],
             )
             box.add_widget(row)
 
