@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import termios
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +15,6 @@ from station.devices.codecs.base import BadFrame
 from station.devices.codecs.serial.events import DeviceEvent, DeviceEventCode
 from station.devices.profiles import BUNDLED_DIR, FirmwareProfile, Transport, load_profiles
 from station.devices.serial_link import (
-    LinkEvent,
     LinkState,
     LinkStatus,
     PortSeen,
@@ -27,7 +25,7 @@ from station.devices.serial_link import (
 )
 from station.devices.simulators import frames
 from station.models import AnyReading, Flag, Kind, Mode
-from tests.fixtures.serial import SimulatorFactory
+from tests.fixtures.serial import Collector, SimulatorFactory
 
 pytestmark = pytest.mark.serial
 
@@ -35,35 +33,6 @@ PROFILES = load_profiles([BUNDLED_DIR])
 SERIAL_PROFILES = sorted(p.id for p in PROFILES.values() if p.transport == Transport.SERIAL)
 # Speed up the once-a-second devices so the suite stays fast (values and bytes are unchanged).
 SPEED = {"masimo-rad-8": 8.0, "masimo-radical-7": 8.0, "nonin-oem-iii-df8": 8.0}
-
-
-class Collector:
-    """The link's callback: records every event; waits for conditions with a deadline."""
-
-    def __init__(self) -> None:
-        self.events: list[LinkEvent] = []
-        self._changed = threading.Condition()
-
-    def __call__(self, event: LinkEvent) -> None:
-        with self._changed:
-            self.events.append(event)
-            self._changed.notify_all()
-
-    def readings(self, kind: Kind | None = None) -> list[AnyReading]:
-        out = [e for e in self.events if hasattr(e, "kind")]
-        return [r for r in out if kind is None or r.kind == kind]  # type: ignore[union-attr, misc]
-
-    def states(self) -> list[LinkState]:
-        return [e.state for e in self.events if isinstance(e, LinkStatus)]
-
-    def wait(self, condition: Callable[[], bool], timeout: float = 8.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not condition():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out; events so far: {self.events[-5:]}")
-                self._changed.wait(left)
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,12 +21,12 @@ from station.devices.codecs.serial.suretemp import (
     ThermometerStatus,
 )
 from station.devices.profiles import BUNDLED_DIR, load_profiles
-from station.devices.serial_link import LinkEvent, LinkState, LinkStatus, SerialLink
+from station.devices.serial_link import LinkState, SerialLink
 from station.devices.simulators import frames
 from station.devices.simulators.serial import SureTempModel
-from station.models import Flag, Mode, Temperature, TemperatureSite
+from station.models import Flag, Kind, Mode, Temperature, TemperatureSite
 from station.units import Unit
-from tests.fixtures.serial import SimulatorFactory
+from tests.fixtures.serial import Collector, SimulatorFactory
 
 from .test_serial_captures import CAPTURES, dump, load_capture
 
@@ -311,34 +309,11 @@ def test_simulator_answers_polls_idle_ready_predicting_final_end() -> None:
 
 
 # Real pyserial on a pty, through SerialLink --------------------------------------------------
-class Events:
-    def __init__(self) -> None:
-        self.items: list[LinkEvent] = []
-        self._changed = threading.Condition()
-
-    def __call__(self, event: LinkEvent) -> None:
-        with self._changed:
-            self.items.append(event)
-            self._changed.notify_all()
-
-    def readings(self) -> list[Temperature]:
-        return [e for e in self.items if isinstance(e, Temperature)]
-
-    def wait(self, condition: Callable[[], bool], timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not condition():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out; last events: {self.items[-5:]}")
-                self._changed.wait(left)
-
-
 @pytest.fixture
-def link_to(by_id_dir: Path) -> Iterator[Callable[[Events], SerialLink]]:
+def link_to(by_id_dir: Path) -> Iterator[Callable[[Collector], SerialLink]]:
     links: list[SerialLink] = []
 
-    def start(events: Events) -> SerialLink:
+    def start(events: Collector) -> SerialLink:
         link = SerialLink(
             PROFILE,
             events,
@@ -360,13 +335,13 @@ def link_to(by_id_dir: Path) -> Iterator[Callable[[Events], SerialLink]]:
 @pytest.mark.serial
 @pytest.mark.parametrize("scenario", ["normal", "noise", "unplug"])
 def test_pty_link_polls_941c_and_gets_one_reading_per_final(
-    scenario: str, serial_simulator: SimulatorFactory, link_to: Callable[[Events], SerialLink]
+    scenario: str, serial_simulator: SimulatorFactory, link_to: Callable[[Collector], SerialLink]
 ) -> None:
     simulator = serial_simulator(PROFILE, scenario=scenario, seed=4)
-    events = Events()
+    events = Collector()
     link_to(events)
-    events.wait(lambda: len(events.readings()) >= 2)
-    readings = events.readings()
+    events.wait(lambda: len(events.readings(Kind.TEMPERATURE)) >= 2, timeout=15.0)
+    readings = [r for r in events.readings(Kind.TEMPERATURE) if isinstance(r, Temperature)]
     # Exactly what the module said, once per final, in order; K in, °C out, marked demo.
     sent = [s["temperature_c"] for s in simulator.sent]
     got = [r.temperature_c for r in readings]
@@ -386,17 +361,10 @@ def test_pty_link_polls_941c_and_gets_one_reading_per_final(
     allowed = {(), (Flag.FROM_STORAGE,)} if scenario == "unplug" else {()}
     assert {r.flags for r in readings} <= allowed
     assert DOC_941C_COMMAND in bytes(simulator.received)
-    assert any(isinstance(e, TemperatureProgress) for e in events.items)
+    assert any(isinstance(e, TemperatureProgress) for e in events.events)
     if scenario == "noise":
-        assert any(isinstance(e, BadFrame) for e in events.items)
+        assert any(isinstance(e, BadFrame) for e in events.events)
     else:
-        assert not [e for e in events.items if isinstance(e, BadFrame)]
+        assert not [e for e in events.events if isinstance(e, BadFrame)]
     if scenario == "unplug":
-        events.wait(
-            lambda: (
-                [e.state for e in events.items if isinstance(e, LinkStatus)].count(
-                    LinkState.CONNECTED
-                )
-                >= 2
-            )
-        )
+        events.wait(lambda: events.states().count(LinkState.CONNECTED) >= 2, timeout=15.0)
