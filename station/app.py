@@ -575,7 +575,7 @@ class StationServices:
                                schedule_to_appointments(payload)))
 
     def _on_ack(self, payload: AckPayload) -> None:
-        self.sync.note_ack(payload)
+        del payload  # recorded by the outbox; the redraw reads it from there
         self._post(_nothing)  # redraw: "received by the practice system"
 
     def _on_config(self, payload: ConfigPayload) -> None:

@@ -37,6 +37,7 @@ from station.errors import ConfigError
 from station.sync import inbound, payloads
 from station.sync.contract import (
     AckPayload,
+    AckStatus,
     Channel,
     ConfigPayload,
     LookupKind,
@@ -657,8 +658,12 @@ class MqttLink:
                 self._reject_config(body, exc.problems)
             return
         if isinstance(payload, AckPayload):
-            known = self._outbox.acknowledged(payload.message_id)
-            if not known:
+            if payload.status != AckStatus.RECEIVED:
+                # Not filed: the message must never read as "received by the practice
+                # system". The reason is the practice system's text: not logged (may name
+                # the patient); the handler shows it to staff.
+                log.warning("practice system could not file message %s", payload.message_id)
+            elif not self._outbox.acknowledged(payload.message_id):
                 log.warning("ack for message %s, which this station did not deliver",
                             payload.message_id)
             self._call(self._handlers.on_ack, payload)

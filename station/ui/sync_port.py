@@ -10,7 +10,6 @@ into the exam presenter's `LookupAnswer`.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -19,15 +18,13 @@ from station.checkin import Appointment, CheckinRecord, HelpRequest
 from station.rooming import AlertRequest, Medication, ScheduledPatient
 from station.submission import PatientIdentifiers, Submission
 from station.sync import payloads
+from station.sync.contract import Appointment as ContractAppointment
 from station.sync.contract import (
-    AckPayload,
-    AckStatus,
     Channel,
     LookupKind,
     SchedulePayload,
     to_json,
 )
-from station.sync.contract import Appointment as ContractAppointment
 from station.sync.inbound import LookupResult
 from station.sync.mqtt import MqttLink
 from station.sync.outbox import DeliveryState, Outbox
@@ -55,8 +52,6 @@ class SyncOutbox:
         self._site = site
         self._station_id = station_id
         self._clock = clock
-        self._acked: set[UUID] = set()
-        self._acked_lock = threading.Lock()
 
     def submit(self, submission: Submission) -> UUID:
         now = self._clock()
@@ -80,18 +75,10 @@ class SyncOutbox:
             self._link.submit(Channel.ALERT, to_json(alert), alert.message_id)
         return message_id
 
-    def note_ack(self, ack: AckPayload) -> None:
-        """The practice system filed a message (MQTT thread). Kept here as well as in the
-        outbox: an ack can overtake the outbox's record of the broker's PUBACK, and the
-        outbox then does not mark it (logged as "did not deliver"); the MA must still see it."""
-        if ack.status == AckStatus.RECEIVED:
-            with self._acked_lock:
-                self._acked.add(ack.message_id)
-
     def send_state(self, message_id: UUID) -> SendState:
-        with self._acked_lock:
-            acked = message_id in self._acked
-        received = acked or self._outbox.state(message_id) == DeliveryState.RECEIVED
+        # The outbox is the one record: it keeps an ack that overtakes the PUBACK record, and
+        # only a `received` ack marks a message received.
+        received = self._outbox.state(message_id) == DeliveryState.RECEIVED
         return SendState.RECEIVED if received else SendState.SAVED
 
     def queued(self) -> int:

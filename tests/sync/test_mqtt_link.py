@@ -277,6 +277,31 @@ def test_received_by_the_practice_system_only_after_its_ack(
         practice.close()
 
 
+def test_a_rejected_ack_is_never_shown_as_received(
+    mosquitto_broker: Broker, outbox: Outbox
+) -> None:
+    # Regression: the outbox recorded every ack, whatever its status, so a message the practice
+    # system could not file read back as "received by the practice system".
+    acks: list[AckPayload] = []
+    link = MqttLink(plain(mosquitto_broker), site=SITE, station_id=STATION, outbox=outbox,
+                    handlers=Inbound(on_ack=acks.append))
+    practice = Practice(mosquitto_broker)
+    link.start()
+    try:
+        mid = uuid.uuid4()
+        link.submit(Channel.VITALS, vitals_bytes(mid), mid)
+        assert wait_until(lambda: outbox.state(mid) == DeliveryState.DELIVERED)
+        rejected = AckPayload(message_id=mid, status=AckStatus.REJECTED, acked_at=AT,
+                              reason="no open encounter")
+        practice.publish(Channel.ACK, to_json(rejected))
+        assert wait_until(lambda: acks == [rejected])
+        assert outbox.state(mid) == DeliveryState.DELIVERED
+        assert outbox.stats().delivered_awaiting_ack == 1
+    finally:
+        link.stop()
+        practice.close()
+
+
 def test_barcode_lookup_found_not_found_and_timeout(
     mosquitto_broker: Broker, outbox: Outbox
 ) -> None:
