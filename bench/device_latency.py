@@ -27,6 +27,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 N = 1000
 
@@ -37,14 +38,42 @@ def pct(values: list[float], q: float) -> float:
     )
 
 
+def confirmed_rooming(bound: tuple[str, ...], policy: object) -> Any:
+    """A rooming of a fake patient with identifiers confirmed: its guard session is open."""
+    from datetime import date
+
+    from station.rooming import Rooming, ScheduledPatient
+
+    rooming = Rooming(
+        clock=datetime.now,
+        credentials={"BENCH": "ma-bench"},
+        bound_devices=bound,
+        guard_policy=policy,  # type: ignore[arg-type]
+    )
+    rooming.set_schedule(
+        (
+            ScheduledPatient(
+                appointment_id="APT-BENCH",
+                mrn="TEST0",
+                family_name="ZZTEST",
+                given_name="Bench",
+                birth_date=date(1980, 1, 1),
+            ),
+        )
+    )
+    rooming.sign_in("BENCH")
+    rooming.pick_patient("APT-BENCH")
+    rooming.confirm_identifiers()
+    return rooming
+
+
 async def measure(fake: object, thermo: object, *, station: bool) -> list[float]:
     from bleak import BleakClient, BleakScanner
 
     from station.config import BoundDevice, GuardSection
     from station.devices.ble_link import BleLink
-    from station.devices.manager import DeviceManager
+    from station.devices.manager import Captured, DeviceManager
     from station.devices.simulators.fakebluez import FakeBlueZ
-    from station.guard import Attached, WrongPatientGuard
 
     assert isinstance(fake, FakeBlueZ)
     peripheral = thermo.peripheral  # type: ignore[attr-defined]
@@ -64,14 +93,16 @@ async def measure(fake: object, thermo: object, *, station: bool) -> list[float]
         binding = BoundDevice(
             id="thermo", profile="generic-ble-thermometer", address=peripheral.address
         )
-        guard = WrongPatientGuard(datetime.now, ["thermo"], GuardSection(connect_burst_window_s=0))
-        guard.open_session("BENCH")
+        rooming = confirmed_rooming(("thermo",), GuardSection(connect_burst_window_s=0))
 
         def consumer(update: object) -> None:
-            if isinstance(update, Attached):
+            # The bench's one consumer thread stands in for the UI thread's drain.
+            if isinstance(update, Captured) and rooming.offer(
+                update.device_id, update.reading, update.received_at
+            ):
                 loop.call_soon_threadsafe(arrived.put_nowait, time.perf_counter())
 
-        manager = DeviceManager([binding], guard, consumer, datetime.now)
+        manager = DeviceManager([binding], consumer, datetime.now)
         link = BleLink([binding], manager.handle)
         runner = asyncio.create_task(link.run())
         while not (peripheral.connected and peripheral.char("2a1c").notifying):
@@ -119,11 +150,10 @@ def serial_latencies(*, station: bool) -> list[float]:
     import serial
 
     from station.config import BoundDevice, GuardSection
-    from station.devices.manager import DeviceManager, DeviceState, DeviceStatus
+    from station.devices.manager import Captured, DeviceManager, DeviceState, DeviceStatus
     from station.devices.profiles import Delivery, find_profile
     from station.devices.serial_link import open_port
     from station.devices.simulators import frames
-    from station.guard import Attached, WrongPatientGuard
 
     # The Masimo streams, so the station keeps one reading per stable episode (capture.py) and
     # only that one reaches the guard. To time every frame through the whole path (link ->
@@ -145,19 +175,20 @@ def serial_latencies(*, station: bool) -> list[float]:
     latencies: list[float] = []
     try:
         if station:
-            guard = WrongPatientGuard(datetime.now, [], GuardSection(connect_burst_window_s=0))
-            guard.open_session("BENCH")
+            rooming = confirmed_rooming(("ox",), GuardSection(connect_burst_window_s=0))
             connected = threading.Event()
 
             def consumer(update: object) -> None:
-                if isinstance(update, Attached):
+                if isinstance(update, Captured) and rooming.offer(
+                    update.device_id, update.reading, update.received_at
+                ):
                     arrived.put(time.perf_counter())
                 elif isinstance(update, DeviceStatus) and update.state is DeviceState.CONNECTED:
                     connected.set()
 
             binding = BoundDevice(id="ox", profile=profile.id, port=path)
             manager = DeviceManager(
-                [binding], guard, consumer, datetime.now, profiles={profile.id: profile}
+                [binding], consumer, datetime.now, profiles={profile.id: profile}
             )
             manager.start_serial_links({profile.id: profile})
             assert connected.wait(5)

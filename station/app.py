@@ -34,11 +34,14 @@ from station.config import BoundDevice, Settings, StationMode, describe_validati
 from station.devices.bindings import BindingStore
 from station.devices.ble_link import BleLink
 from station.devices.manager import (
+    Captured,
+    Connected,
     DeviceManager,
     DeviceState,
     DeviceStatus,
     LiveValue,
     ManagerUpdate,
+    deliver,
 )
 from station.devices.profiles import FirmwareProfile, load_profiles
 from station.devices.serial_link import BY_ID_DIR, scan_ports
@@ -53,10 +56,10 @@ from station.diagnostics import (
 )
 from station.diagnostics import DeviceState as HealthDevice
 from station.errors import ConfigError
-from station.guard import Attached, Ignored, Live, Outcome, Unassigned, WrongPatientGuard
+from station.guard import Ignored
 from station.logs import RecentErrors, Redacted, Redactor
 from station.models import AnyReading, Mode
-from station.rooming import CONFIRMED_STATES, Rooming, ScheduledPatient
+from station.rooming import Rooming, ScheduledPatient
 from station.sdnotify import Notifier, Watchdog
 from station.sync.contract import (
     AckPayload,
@@ -88,8 +91,7 @@ CREDENTIALS_FILE = "credentials.toml"  # beside station.toml; readable by the se
 PUSHED_CONFIG_FILE = "pushed-config.json"  # the last `config` the practice system pushed
 DIAGNOSTICS_DIR = "diagnostics"  # bundles exported from the biomed screen, in the state dir
 HEALTH_EVERY_S = 10.0
-DEVICE_TICK_S = 0.1  # the guard's connect-burst windows are released this often
-SESSION_CHANGED = "the patient on this station changed while the reading was on its way"
+DEVICE_TICK_S = 0.1  # streaming capture episodes are ended this often
 _ONLINE_STATES = {DeviceState.CONNECTED, DeviceState.MEASURING, DeviceState.SLEEPING}
 
 
@@ -118,8 +120,10 @@ def load_credentials(path: Path) -> Credentials:
     except FileNotFoundError:
         raise ConfigError(
             str(path),
-            ["file not found: the station needs the MA badges/PINs ([ma]) and the lobby "
-             "staff_pin; see docs/configuration.md"],
+            [
+                "file not found: the station needs the MA badges/PINs ([ma]) and the lobby "
+                "staff_pin; see docs/configuration.md"
+            ],
         ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(str(path), [f"cannot read: {exc}"]) from exc
@@ -127,42 +131,6 @@ def load_credentials(path: Path) -> Credentials:
         return Credentials.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(str(path), describe_validation_error(exc)) from exc
-
-
-# ------------------------------------------------------------------------------ the guard
-
-
-class LockedGuard(WrongPatientGuard):
-    """The guard shared by the link threads (offer, flush) and the UI thread (the session).
-
-    One lock makes each judgment see one session: without it a reading could be checked
-    against one session's start and attached to the next one's id.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._guard_lock = threading.RLock()  # re-entrant: offer() calls flush()
-        super().__init__(*args, **kwargs)
-
-    def _locked(name: str) -> Any:  # type: ignore[misc]  # noqa: N805 - a class-body helper
-        method = getattr(WrongPatientGuard, name)
-
-        def wrapper(self: LockedGuard, *args: Any, **kwargs: Any) -> Any:
-            with self._guard_lock:
-                return method(self, *args, **kwargs)
-
-        wrapper.__name__ = name
-        wrapper.__doc__ = method.__doc__
-        return wrapper
-
-    offer = _locked("offer")
-    flush = _locked("flush")
-    open_session = _locked("open_session")
-    close_session = _locked("close_session")
-    device_connected = _locked("device_connected")
-    set_bound = _locked("set_bound")
-    accept = _locked("accept")
-    discard = _locked("discard")
-    del _locked
 
 
 # ------------------------------------------------------------------------------ the services
@@ -174,8 +142,10 @@ def bound_devices(settings: Settings) -> tuple[BoundDevice, ...]:
     devices = {d.id: d for d in BindingStore(settings.storage.state_dir).list()}
     for device in settings.devices:
         if device.id in devices and devices[device.id] != device:
-            log.warning("device %s is bound in both station.toml and bindings.json; "
-                        "using station.toml", device.id)
+            log.warning(
+                "device %s is bound in both station.toml and bindings.json; using station.toml",
+                device.id,
+            )
         devices[device.id] = device
     return tuple(devices[k] for k in sorted(devices))
 
@@ -185,7 +155,8 @@ def filter_schedule(
 ) -> tuple[ScheduledPatient, ...]:
     """This room's (and provider's) list when the settings name them; unassigned ones stay."""
     return tuple(
-        p for p in patients
+        p
+        for p in patients
         if (not room or not p.room or p.room == room)
         and (not provider or not p.provider or p.provider == provider)
     )
@@ -199,8 +170,12 @@ def remember_schedule(redactor: Redactor, payload: SchedulePayload) -> None:
 
 def remember_appointment(redactor: Redactor, appointment: ContractAppointment) -> None:
     patient = appointment.patient
-    redactor.remember(Redacted.NAME, patient.family_name, patient.given_name,
-                      f"{patient.family_name}, {patient.given_name}")
+    redactor.remember(
+        Redacted.NAME,
+        patient.family_name,
+        patient.given_name,
+        f"{patient.family_name}, {patient.given_name}",
+    )
     redactor.remember(Redacted.DOB, patient.birth_date)
     redactor.remember(Redacted.MRN, patient.mrn)
     if appointment.reason:
@@ -255,9 +230,10 @@ def describe_push(push: StationConfigPush) -> str:
 class StationServices:
     """Everything `station run` runs except the screens; `start()` / `stop()`.
 
-    `post` runs a callable on the UI thread (the only thread that touches the presenter);
-    the UI host calls `after_ui_change()` on that thread after every intent, hand-over and
-    tick, which keeps the guard's session in step with the rooming.
+    `post` runs a callable on the UI thread (the only thread that touches the presenter and
+    the rooming workflow, which owns the session, the wrong-patient guard and the tray): link
+    threads only hand their events over. The UI host calls `after_ui_change()` on that thread
+    after every intent, which tells the log filter what the MA typed.
     """
 
     def __init__(
@@ -299,57 +275,83 @@ class StationServices:
         self.bindings = bound_devices(settings)
         key_path = settings.storage.outbox_key_file or state_dir / "outbox.key"
         self.outbox = Outbox(state_dir / OUTBOX_FILE, key_path)
-        handlers = Inbound(on_schedule=self._on_schedule, on_config=self._on_config,
-                           on_ack=self._on_ack, on_lookup=self._on_lookup)
+        handlers = Inbound(
+            on_schedule=self._on_schedule,
+            on_config=self._on_config,
+            on_ack=self._on_ack,
+            on_lookup=self._on_lookup,
+        )
         try:
             # Refuses plain TCP here (ConfigError) when require_tls and no CA: before anything runs.
-            self.link = MqttLink(settings.broker, site=station.site,
-                                 station_id=station.station_id, outbox=self.outbox,
-                                 handlers=handlers, devices=self.bindings,
-                                 lookup_timeout_s=lookup_timeout_s)
+            self.link = MqttLink(
+                settings.broker,
+                site=station.site,
+                station_id=station.station_id,
+                outbox=self.outbox,
+                handlers=handlers,
+                devices=self.bindings,
+                lookup_timeout_s=lookup_timeout_s,
+            )
         except BaseException:
             self.outbox.close()
             raise
         self.mode = station.mode
         self.manager: DeviceManager | None = None
-        self.guard: LockedGuard | None = None
         self.presenter: ExamPresenter | LobbyPresenter
-        self.sync = SyncOutbox(self.link, self.outbox, site=station.site,
-                               station_id=station.station_id)
+        self.sync = SyncOutbox(
+            self.link, self.outbox, site=station.site, station_id=station.station_id
+        )
         self.biomed: BiomedPresenter | None = None
         if credentials.biomed_pin:
-            biomed = Biomed(clock=clock, pin=credentials.biomed_pin,
-                            settings=settings.model_copy(update={"devices": list(self.bindings)}))
+            biomed = Biomed(
+                clock=clock,
+                pin=credentials.biomed_pin,
+                settings=settings.model_copy(update={"devices": list(self.bindings)}),
+            )
             self.biomed = BiomedPresenter(biomed, StationBiomed(self))
         if self.mode == StationMode.EXAM:
             if not credentials.ma:
                 self.outbox.close()
-                raise ConfigError("credentials", ["[ma]: empty: an exam station needs at least "
-                                                  "one MA badge or PIN to sign in with"])
-            self.guard = LockedGuard(clock, [b.id for b in self.bindings], settings.guard)
-            self.manager = DeviceManager(self.bindings, self.guard, self._from_devices, clock)
-            rooming = Rooming(clock=clock, credentials=credentials.ma, display=settings.display,
-                              idle_signout_s=settings.session.ma_idle_signout_s,
-                              mode=reading_mode)
-            # No guard in the presenter: the manager judges every reading on the link thread
-            # with the shared guard above; `_from_devices` hands the outcomes over.
-            self.presenter = ExamPresenter(rooming, self.sync, self.sync, biomed=self.biomed,
-                                           lookup=SyncLookup(self.link))
+                raise ConfigError(
+                    "credentials",
+                    [
+                        "[ma]: empty: an exam station needs at least "
+                        "one MA badge or PIN to sign in with"
+                    ],
+                )
+            self.manager = DeviceManager(self.bindings, self._from_devices, clock)
+            rooming = Rooming(
+                clock=clock,
+                credentials=credentials.ma,
+                display=settings.display,
+                idle_signout_s=settings.session.ma_idle_signout_s,
+                mode=reading_mode,
+                bound_devices=self.manager.bound_ids,
+                guard_policy=settings.guard,
+            )
+            # The links only hand over: `_from_devices` posts each reading to the UI thread,
+            # where the rooming's guard judges it (the one path, as in every mode and test).
+            self.presenter = ExamPresenter(
+                rooming, self.sync, self.sync, biomed=self.biomed, lookup=SyncLookup(self.link)
+            )
         else:
             if credentials.staff_pin is None:
                 self.outbox.close()
-                raise ConfigError("credentials", ["staff_pin: missing: a lobby kiosk needs a "
-                                                  "staff PIN to leave kiosk mode"])
+                raise ConfigError(
+                    "credentials",
+                    ["staff_pin: missing: a lobby kiosk needs a staff PIN to leave kiosk mode"],
+                )
             self.lobby = SyncLobby(self.link, site=station.site, station_id=station.station_id)
-            checkin = Checkin(clock=clock, staff_pin=credentials.staff_pin,
-                              idle_warning_s=settings.session.lobby_idle_warning_s,
-                              idle_wipe_s=settings.session.lobby_idle_wipe_s,
-                              default_language=settings.display.locale[:2])
-            self.presenter = LobbyPresenter(checkin, self.lobby, speaker or MemorySpeaker(),
-                                            biomed=self.biomed)
-        self._session_token: str | None = None
-        self._session_patient: str | None = None
-        self._sessions = 0
+            checkin = Checkin(
+                clock=clock,
+                staff_pin=credentials.staff_pin,
+                idle_warning_s=settings.session.lobby_idle_warning_s,
+                idle_wipe_s=settings.session.lobby_idle_wipe_s,
+                default_language=settings.display.locale[:2],
+            )
+            self.presenter = LobbyPresenter(
+                checkin, self.lobby, speaker or MemorySpeaker(), biomed=self.biomed
+            )
         self._remembered_text = ""
         self._presence: dict[str, Presence] = {}
         self._stop = threading.Event()
@@ -366,8 +368,9 @@ class StationServices:
         if self.manager is not None:
             self._start_links(self.manager)
         self._stop.clear()
-        self._housekeeper = threading.Thread(target=self._housekeeping, name="station-house",
-                                             daemon=True)
+        self._housekeeper = threading.Thread(
+            target=self._housekeeping, name="station-house", daemon=True
+        )
         self._housekeeper.start()
         self.started = True
         log.info("station started: mode %s, %d bound device(s)", self.mode, len(self.bindings))
@@ -392,7 +395,7 @@ class StationServices:
         """On the UI thread, after biomed bound or unbound a device: a new device manager
         over the new bindings (bindings.json re-read), its links started; the old one's
         links stopped first. Only from biomed, i.e. with no rooming confirmed."""
-        if self.manager is None or self.guard is None:
+        if self.manager is None or not isinstance(self.presenter, ExamPresenter):
             self.bindings = bound_devices(self.settings)
             return
         self.manager.stop_links()
@@ -405,14 +408,16 @@ class StationServices:
             # serial link reports itself; this covers a link that went without a word).
             if device.id not in kept and self._presence.pop(device.id, None) is Presence.ONLINE:
                 self.link.device_presence(device.id, Presence.OFFLINE, device.profile)
-        self.manager = DeviceManager(self.bindings, self.guard, self._from_devices, self._clock)
+        self.manager = DeviceManager(self.bindings, self._from_devices, self._clock)
+        self.presenter.rooming.set_bound_devices(self.manager.bound_ids)
         if self.started:
             self._start_links(self.manager)
         log.info("bindings changed: %d bound device(s)", len(self.bindings))
 
     def _start_links(self, manager: DeviceManager) -> None:
-        manager.start_serial_links(self._profiles, reading_mode=self._reading_mode,
-                                   **self._link_options)
+        manager.start_serial_links(
+            self._profiles, reading_mode=self._reading_mode, **self._link_options
+        )
         if any(b.address is not None for b in self.bindings):
             self._start_ble(manager)
 
@@ -461,19 +466,27 @@ class StationServices:
         manager = self.manager
         if manager is None:
             return []
-        return [HealthDevice(id=status.device_id, profile=status.profile,
-                             transport="ble" if status.address else "serial",
-                             state=status.state.value, detail=status.last_error or "")
-                for status in manager.status()]
+        return [
+            HealthDevice(
+                id=status.device_id,
+                profile=status.profile,
+                transport="ble" if status.address else "serial",
+                state=status.state.value,
+                detail=status.last_error or "",
+            )
+            for status in manager.status()
+        ]
 
     def outbox_depth(self) -> OutboxDepth:
         stats = self.outbox.stats()
-        return OutboxDepth(pending=stats.depth,
-                           oldest_pending_age_s=stats.oldest_age_s(datetime.now(UTC)))
+        return OutboxDepth(
+            pending=stats.depth, oldest_pending_age_s=stats.oldest_age_s(datetime.now(UTC))
+        )
 
     def health_snapshot(self) -> HealthSnapshot:
-        return HealthSnapshot(taken_at=datetime.now(UTC), devices=self.device_states(),
-                              outbox=self.outbox_depth())
+        return HealthSnapshot(
+            taken_at=datetime.now(UTC), devices=self.device_states(), outbox=self.outbox_depth()
+        )
 
     def export_diagnostics(self) -> Path:
         """The support bundle (station.diagnostics.build_bundle, as `station diagnostics`),
@@ -484,66 +497,50 @@ class StationServices:
         path = folder / bundle_file_name(self.settings.station.station_id, now)
         recent = self._recent_errors
         with open(path, "xb") as out:
-            build_bundle(out, created_at=now, versions=versions(), settings=self.settings,
-                         devices=self.device_states, outbox=self.outbox_depth,
-                         recent_errors=lambda: [] if recent is None else list(recent.lines),
-                         redactor=self.redactor, name=str(path))
+            build_bundle(
+                out,
+                created_at=now,
+                versions=versions(),
+                settings=self.settings,
+                devices=self.device_states,
+                outbox=self.outbox_depth,
+                recent_errors=lambda: [] if recent is None else list(recent.lines),
+                redactor=self.redactor,
+                name=str(path),
+            )
         return path
 
     # ---- the UI thread ------------------------------------------------------------------
 
     def after_ui_change(self) -> None:
-        """On the UI thread: the guard's session follows the rooming's confirmed patient, and
-        what the MA typed becomes patient data for the log filter."""
-        if not isinstance(self.presenter, ExamPresenter) or self.guard is None:
+        """On the UI thread after every intent: what the MA typed becomes patient data for
+        the log filter."""
+        if not isinstance(self.presenter, ExamPresenter):
             return
-        rooming = self.presenter.rooming
-        patient = rooming.patient
-        confirmed = rooming.state in CONFIRMED_STATES and patient is not None
-        if confirmed and patient is not None and self._session_patient != patient.appointment_id:
-            self._sessions += 1
-            # A fresh token per confirmation: an Attached outcome for an earlier session of
-            # the same appointment can never match it.
-            self._session_token = f"{patient.appointment_id}#{self._sessions}"
-            self._session_patient = patient.appointment_id
-            self.guard.open_session(self._session_token)
-        elif not confirmed and self._session_token is not None:
-            self.guard.close_session()
-            self._session_token = self._session_patient = None
-        text = rooming.complaint.free_text
+        text = self.presenter.rooming.complaint.free_text
         if text and text != self._remembered_text:
             self.redactor.remember(Redacted.TEXT, text)
             self._remembered_text = text
 
-    def _apply(self, outcome: Outcome | LiveValue) -> None:
-        """On the UI thread: one guard outcome into the rooming, or a streaming device's
-        live value onto its tile (never into the rooming: only its captured reading is)."""
-        assert isinstance(self.presenter, ExamPresenter) and self.guard is not None
-        rooming = self.presenter.rooming
-        if isinstance(outcome, LiveValue):
-            self.presenter.device_live(outcome.device_id, outcome.reading,
-                                       outcome.state is CaptureState.SETTLING)
-        elif isinstance(outcome, Live):
-            rooming.on_device_reading(outcome.reading, outcome.device_id)
-        elif isinstance(outcome, Attached):
-            if outcome.session_id == self._session_token:
-                rooming.on_device_reading(outcome.reading, outcome.device_id)
-            else:
-                rooming.on_device_reading(outcome.reading, outcome.device_id,
-                                          held_reason=SESSION_CHANGED)
-        elif isinstance(outcome, Unassigned):
-            entry = outcome.entry
-            # One tray, the rooming's: the MA accepts or discards there.
-            self.guard.discard(entry.entry_id)
-            if self._biomed_testing(entry.device_id):
-                return  # biomed's test measurement: shown in the test view, no one's vitals
-            rooming.on_device_reading(entry.reading, entry.device_id,
-                                      held_reason=entry.describe())
+    def _apply(self, update: Captured | Connected | LiveValue) -> None:
+        """On the UI thread: a device event into the exam presenter, the one path into the
+        rooming (whose guard judges it), or a streaming device's live value onto its tile."""
+        assert isinstance(self.presenter, ExamPresenter)
+        if isinstance(update, LiveValue):
+            self.presenter.device_live(
+                update.device_id, update.reading, update.state is CaptureState.SETTLING
+            )
+        elif isinstance(update, Connected) or not self._biomed_testing(update.device_id):
+            # A biomed test measurement is shown in the test view only: no one's vitals.
+            deliver(self.presenter, update)
 
     def _biomed_testing(self, device_id: str) -> bool:
         biomed = self.biomed
-        return (biomed is not None and biomed.biomed.state is BiomedState.DEVICE_TEST
-                and biomed.biomed.testing == device_id)
+        return (
+            biomed is not None
+            and biomed.biomed.state is BiomedState.DEVICE_TEST
+            and biomed.biomed.testing == device_id
+        )
 
     # ---- link and MQTT threads ----------------------------------------------------------
 
@@ -553,7 +550,7 @@ class StationServices:
             self._post(_nothing)  # redraw: the banner and biomed rows read the manager
         elif isinstance(update, Ignored):
             log.info("reading from %s ignored: %s", update.device_id, update.why)
-        else:
+        elif isinstance(self.presenter, ExamPresenter):
             self._post(partial(self._apply, update))
 
     def _device_presence(self, status: DeviceStatus) -> None:
@@ -571,8 +568,9 @@ class StationServices:
             self._post(partial(presenter.rooming.set_schedule, patients))
         else:
             self.lobby.set_schedule(payload)
-            self._post(partial(presenter.checkin.set_appointments,
-                               schedule_to_appointments(payload)))
+            self._post(
+                partial(presenter.checkin.set_appointments, schedule_to_appointments(payload))
+            )
 
     def _on_ack(self, payload: AckPayload) -> None:
         del payload  # recorded by the outbox; the redraw reads it from there
@@ -588,16 +586,24 @@ class StationServices:
             return
         received = self._clock()
         try:
-            write_pushed_config(self.settings.storage.state_dir, PushedConfig(
-                message_id=message_id, received_at=received, settings=payload.settings))
+            write_pushed_config(
+                self.settings.storage.state_dir,
+                PushedConfig(
+                    message_id=message_id, received_at=received, settings=payload.settings
+                ),
+            )
         except OSError as exc:
             log.error("pushed config %s not stored: %s", message_id, exc.strerror)
-            self.config_notice = (f"New configuration {message_id[:8]} could not be stored "
-                                  f"({exc.strerror}): not applied")
+            self.config_notice = (
+                f"New configuration {message_id[:8]} could not be stored "
+                f"({exc.strerror}): not applied"
+            )
         else:
             log.warning("config %s stored; it applies when the station restarts", message_id)
-            self.config_notice = (f"New configuration received {received:%H:%M} "
-                                  f"({describe_push(payload.settings)}): applies on restart")
+            self.config_notice = (
+                f"New configuration received {received:%H:%M} "
+                f"({describe_push(payload.settings)}): applies on restart"
+            )
         self._post(_nothing)  # redraw the biomed settings
 
     def _on_lookup(self, result: LookupResult) -> None:
@@ -617,8 +623,11 @@ class StationServices:
         assert self.manager is not None
         from station.devices.ble_link import ReadingArrived
 
-        self.manager.handle(ReadingArrived(device_id=device_id, reading=reading,
-                                           received_monotonic_s=time.monotonic()))
+        self.manager.handle(
+            ReadingArrived(
+                device_id=device_id, reading=reading, received_monotonic_s=time.monotonic()
+            )
+        )
 
 
 def _nothing() -> None:
@@ -648,22 +657,38 @@ class StationBiomed:
         manager = services.manager
         for status in manager.status() if manager is not None else []:
             rows[status.device_id] = DeviceRow(
-                device_id=status.device_id, profile=status.profile, address=status.address,
-                port=status.port, present=status.state in _ONLINE_STATES, bound=True,
-                battery_percent=status.battery_percent, firmware=status.firmware_revision,
-                last_error=status.last_error)
+                device_id=status.device_id,
+                profile=status.profile,
+                address=status.address,
+                port=status.port,
+                present=status.state in _ONLINE_STATES,
+                bound=True,
+                battery_percent=status.battery_percent,
+                firmware=status.firmware_revision,
+                last_error=status.last_error,
+            )
         for device in services.bindings:
             if device.id not in rows:
-                rows[device.id] = DeviceRow(device_id=device.id, profile=device.profile,
-                                            address=device.address, port=device.port)
+                rows[device.id] = DeviceRow(
+                    device_id=device.id,
+                    profile=device.profile,
+                    address=device.address,
+                    port=device.port,
+                )
         bound_ports = {d.port for d in services.bindings if d.port}
         for seen in scan_ports(self._known_profiles().values(), by_id_dir=services._by_id_dir):
             if seen.path in bound_ports or seen.device in bound_ports:
                 continue
             device_id = _id_for_port(seen.path)
-            rows.setdefault(device_id, DeviceRow(
-                device_id=device_id, profile=seen.profiles[0] if seen.profiles else "unknown",
-                port=seen.path, present=True))
+            rows.setdefault(
+                device_id,
+                DeviceRow(
+                    device_id=device_id,
+                    profile=seen.profiles[0] if seen.profiles else "unknown",
+                    port=seen.path,
+                    present=True,
+                ),
+            )
         return tuple(rows[k] for k in sorted(rows))
 
     def bound(self) -> tuple[BoundDevice, ...]:
@@ -671,8 +696,10 @@ class StationBiomed:
 
     def bind(self, device: BoundDevice) -> None:
         if device.profile not in self._known_profiles():
-            raise ValueError(f"no firmware profile {device.profile!r} for {device.id}: bind it "
-                             "with `station devices bind --profile` instead")
+            raise ValueError(
+                f"no firmware profile {device.profile!r} for {device.id}: bind it "
+                "with `station devices bind --profile` instead"
+            )
         BindingStore(self._services.settings.storage.state_dir).bind(device)
         self._services.rebind()
 
@@ -813,8 +840,14 @@ def _run_with_kivy(
             pending.append(action)
 
     speaker = EspeakSpeaker() if settings.station.mode == StationMode.LOBBY else None
-    services = StationServices(settings, post=post, credentials=credentials, redactor=redactor,
-                               speaker=speaker, recent_errors=recent)
+    services = StationServices(
+        settings,
+        post=post,
+        credentials=credentials,
+        redactor=redactor,
+        speaker=speaker,
+        recent_errors=recent,
+    )
     # Services first: a refusal (plain TCP, bad outbox key) comes before Kivy takes over
     # stderr and before any window opens.
     os.environ.setdefault("KIVY_NO_ARGS", "1")
@@ -832,8 +865,9 @@ def _run_with_kivy(
     watchdog = Watchdog.from_environment(notifier)
 
     def factory() -> StationUI:
-        ui = StationUI(settings.station.mode.value, services.presenter,
-                       on_change=services.after_ui_change)
+        ui = StationUI(
+            settings.station.mode.value, services.presenter, on_change=services.after_ui_change
+        )
         ui_box.append(ui)
         for action in pending:
             ui.deliver(action)

@@ -2,9 +2,16 @@
 
 Pure: the clock is passed in, nothing sleeps, nothing does I/O. A reading attaches to the
 open rooming session only when it was measured after that session started (within the
-configured clock skew) and nothing about it says "stored". Everything doubtful goes to the
-unassigned tray with its reasons, for the MA to accept or discard; it is never attached
-silently. Readings from devices not bound to this station never enter at all.
+configured clock skew), arrived after that session started, and nothing about it says
+"stored". Everything doubtful is judged `Unassigned` with its reasons; the rooming workflow,
+which owns the guard, the session and the one tray, puts it in the tray for the MA to accept
+or discard; it is never attached silently. Readings from devices not bound to this station
+never enter at all.
+
+Each reading carries `received_at`, the moment the link handed it over (stamped on the link
+thread with the station clock). The workflow drains device events on one thread, so a reading
+can still be queued when the MA confirms the next patient: one that arrived before the open
+session started belongs to no one on screen and goes to the tray (`arrived_before_session`).
 
 Connect bursts: several cuffs dump their stored readings as soon as they reconnect. A
 reading that arrives within `connect_burst_window_s` of a connect is therefore *held* until
@@ -15,7 +22,6 @@ attaching first and taking back later would show a wrong value on screen in the 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -38,6 +44,7 @@ class TrayReason(StrEnum):
     BEFORE_SESSION = "before_session"
     CLOCK_AHEAD = "clock_ahead"
     CONNECT_BURST = "connect_burst"
+    ARRIVED_BEFORE_SESSION = "arrived_before_session"
 
 
 # What the MA reads on the tray card, in words an MA uses.
@@ -49,6 +56,8 @@ TRAY_REASON_TEXT: dict[TrayReason, str] = {
     TrayReason.CLOCK_AHEAD: "the device's clock is ahead of the station's beyond the allowed skew",
     TrayReason.CONNECT_BURST: "several readings arrived at once when the device connected "
     "(stored readings being sent)",
+    TrayReason.ARRIVED_BEFORE_SESSION: "it arrived before this patient's rooming started "
+    "(the patient on this station changed while it was on its way)",
 }
 
 
@@ -63,17 +72,6 @@ class Session(_Frozen):
     started_at: datetime
 
 
-class TrayEntry(_Frozen):
-    entry_id: int
-    device_id: str
-    reading: AnyReading
-    reasons: tuple[TrayReason, ...]
-    received_at: datetime
-
-    def describe(self) -> str:
-        return "; ".join(TRAY_REASON_TEXT[r] for r in self.reasons)
-
-
 class Attached(_Frozen):
     outcome: Literal["attached"] = "attached"
     device_id: str
@@ -83,8 +81,21 @@ class Attached(_Frozen):
 
 
 class Unassigned(_Frozen):
+    """May not attach: the workflow puts it in its tray with these reasons."""
+
     outcome: Literal["unassigned"] = "unassigned"
-    entry: TrayEntry
+    device_id: str
+    reading: AnyReading
+    reasons: tuple[TrayReason, ...]
+    received_at: datetime
+
+    def describe(self) -> str:
+        return describe_reasons(self.reasons)
+
+
+def describe_reasons(reasons: tuple[TrayReason, ...]) -> str:
+    """The tray card's words for why a reading was held back."""
+    return "; ".join(TRAY_REASON_TEXT[r] for r in reasons)
 
 
 class Held(_Frozen):
@@ -124,7 +135,9 @@ def _comparable(moment: datetime, like: datetime) -> datetime:
 
 
 class WrongPatientGuard:
-    """Holds the open session, the bound devices, the held bursts and the unassigned tray."""
+    """Holds the open session, the bound devices and the held bursts; judges each reading.
+
+    Not thread-safe by design: one thread (the workflow's) calls it."""
 
     def __init__(
         self,
@@ -140,8 +153,6 @@ class WrongPatientGuard:
         self._session: Session | None = None
         self._connected_at: dict[str, datetime] = {}
         self._held: dict[str, list[tuple[AnyReading, datetime]]] = {}
-        self._tray: dict[int, TrayEntry] = {}
-        self._ids = itertools.count(1)
 
     # ---- what the station tells the guard -------------------------------------------------
 
@@ -159,15 +170,19 @@ class WrongPatientGuard:
     def close_session(self) -> None:
         self._session = None
 
-    def device_connected(self, device_id: str) -> None:
-        """A (re)connect opens a burst window: what arrives in it is held, then judged."""
-        self._connected_at[device_id] = self._clock()
+    def device_connected(self, device_id: str, at: datetime | None = None) -> None:
+        """A (re)connect opens a burst window: what arrives in it is held, then judged.
+        `at`: when the link saw the connect (default: now)."""
+        self._connected_at[device_id] = self._clock() if at is None else at
 
     # ---- readings ----------------------------------------------------------------------
 
-    def offer(self, device_id: str, reading: AnyReading) -> list[Outcome]:
-        """One reading from a device; returns what happened to it and to any released burst."""
-        now = self._clock()
+    def offer(
+        self, device_id: str, reading: AnyReading, received_at: datetime | None = None
+    ) -> list[Outcome]:
+        """One reading from a device; returns what happened to it and to any released burst.
+        `received_at`: when the link handed it over (default: now)."""
+        now = self._clock() if received_at is None else received_at
         if device_id not in self._bound:
             return [Ignored(device_id=device_id, why="device is not bound to this station")]
         if reading.kind is Kind.CUFF_PRESSURE:
@@ -190,7 +205,7 @@ class WrongPatientGuard:
             if now < connected_at + self._window:
                 continue
             held = self._held.pop(device_id)
-            burst = len(held) > 1
+            burst = len(held) > 1  # one reading at connect is the usual cuff; two are a dump
             outcomes.extend(self._judge(device_id, r, at, burst=burst) for r, at in held)
         return outcomes
 
@@ -200,6 +215,8 @@ class WrongPatientGuard:
         session = self._session
         if session is None:
             found.append(TrayReason.NO_SESSION)
+        elif _comparable(received_at, session.started_at) < session.started_at:
+            found.append(TrayReason.ARRIVED_BEFORE_SESSION)
         if reading.has(Flag.FROM_STORAGE):
             found.append(TrayReason.FROM_STORAGE)
         if reading.has(Flag.CLOCK_NOT_SET):
@@ -223,45 +240,15 @@ class WrongPatientGuard:
         if burst:
             reasons.append(TrayReason.CONNECT_BURST)
         if reasons or self._session is None:
-            entry = TrayEntry(
-                entry_id=next(self._ids),
+            return Unassigned(
                 device_id=device_id,
                 reading=reading,
                 reasons=tuple(reasons),
                 received_at=received_at,
             )
-            self._tray[entry.entry_id] = entry
-            return Unassigned(entry=entry)
         return Attached(
             device_id=device_id,
             session_id=self._session.session_id,
             reading=reading,
             received_at=received_at,
         )
-
-    # ---- the tray (the MA decides) -----------------------------------------------------
-
-    @property
-    def tray(self) -> tuple[TrayEntry, ...]:
-        return tuple(self._tray[k] for k in sorted(self._tray))
-
-    def accept(self, entry_id: int) -> Attached:
-        """The MA looked at it and says it is this patient's: attach it to the open session."""
-        if self._session is None:
-            raise LookupError("no rooming session is open: open one before accepting a reading")
-        try:
-            entry = self._tray.pop(entry_id)
-        except KeyError:
-            raise LookupError(f"no tray entry {entry_id}; it was accepted or discarded") from None
-        return Attached(
-            device_id=entry.device_id,
-            session_id=self._session.session_id,
-            reading=entry.reading,
-            received_at=entry.received_at,
-        )
-
-    def discard(self, entry_id: int) -> TrayEntry:
-        try:
-            return self._tray.pop(entry_id)
-        except KeyError:
-            raise LookupError(f"no tray entry {entry_id}; it was accepted or discarded") from None

@@ -10,15 +10,16 @@ change nothing. Time comes from the clock passed in; nothing here sleeps or read
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from station.config import DisplaySection
+from station.config import DisplaySection, GuardSection
 from station.errors import StationError
+from station.guard import Attached, Live, TrayReason, Unassigned, WrongPatientGuard
 from station.models import (
     AnyReading,
     BloodPressure,
@@ -236,8 +237,9 @@ class TrayItem(_Frozen):
     item_id: int
     reading: Annotated[AnyReading, Field(discriminator="kind")]
     device: str
-    reason: str
+    reason: str  # the guard's reasons in words, for the tray card
     received_at: datetime
+    reasons: tuple[TrayReason, ...] = ()
 
 
 class MedicationReview(_Frozen):
@@ -386,8 +388,12 @@ def manual_reading(
             return RespiratoryRate.model_validate({**common, **values})
         case Kind.PAIN_SEVERITY:
             return PainSeverity.model_validate({**common, **values})
-        case _:
+        case Kind.PULSE_OXIMETRY:
             return PulseOximetry.model_validate({**common, **values})
+        case _:
+            # MANUAL_FIELDS said it can be typed, but no model is built for it here: a table
+            # out of step, never a silent fallback to another kind.
+            raise RefusedError(Refusal.NOT_MANUAL, f"{kind.value}: no manual entry model")
 
 
 # ------------------------------------------------------------------------------------------
@@ -408,7 +414,13 @@ class _Session:
 
 
 class Rooming:
-    """One exam-room station's MA workflow. Every intent stamps activity with the clock."""
+    """One exam-room station's MA workflow. Every intent stamps activity with the clock.
+
+    The one owner of the rooming session, the wrong-patient guard's session (opened with a
+    fresh token at each confirmation of identifiers, closed on leaving the confirmed states)
+    and the unassigned tray. Every device reading of every mode enters through `offer`, on the
+    one thread that drains the links' events; nothing here is shared with a link thread.
+    """
 
     def __init__(
         self,
@@ -418,9 +430,13 @@ class Rooming:
         display: DisplaySection | None = None,
         idle_signout_s: float = 300.0,
         mode: Mode = Mode.REAL,
+        bound_devices: Iterable[str] = (),
+        guard_policy: GuardSection | None = None,
     ) -> None:
         # credentials: badge id or PIN -> MA id. The MA id goes into the record, never a log.
         self._clock = clock
+        self.guard = WrongPatientGuard(clock, bound_devices, guard_policy)
+        self._confirmations = 0
         self._credentials = dict(credentials)
         self.display = display or DisplaySection()
         self.idle_signout_s = idle_signout_s
@@ -442,7 +458,16 @@ class Rooming:
         target = TRANSITIONS.get((self.state, event))
         if target is None:
             raise IllegalTransitionError(self.state, event, TRANSITIONS)
+        was_confirmed = self.state in CONFIRMED_STATES
         self.state = target
+        # The guard's session is exactly the confirmed rooming: a fresh token at each
+        # confirmation (re-confirming the same appointment is a new session), closed on leaving.
+        if target in CONFIRMED_STATES and not was_confirmed:
+            assert self._session is not None
+            self._confirmations += 1
+            self.guard.open_session(f"{self._session.patient.appointment_id}#{self._confirmations}")
+        elif target not in CONFIRMED_STATES and was_confirmed:
+            self.guard.close_session()
 
     def now(self) -> datetime:
         return self._clock()
@@ -490,7 +515,9 @@ class Rooming:
         return (self._clock() - self._last_activity).total_seconds()
 
     def tick(self) -> bool:
-        """Called by a timer; signs out after inactivity. True when it did."""
+        """Called by a timer: releases the guard's closed connect-burst windows, then signs out
+        after inactivity. True when it signed out."""
+        self._place(self.guard.flush())
         if self.state == S.SIGNED_OUT or self.idle_seconds() < self.idle_signout_s:
             return False
         self.sign_out()
@@ -563,37 +590,59 @@ class Rooming:
     def _age(self, session: _Session) -> float:
         return session.patient.age_years(self._clock().date())
 
-    def on_device_reading(
-        self, reading: AnyReading, device: str, *, held_reason: str | None = None
-    ) -> VitalEntry | TrayItem | None:
-        """A reading from a bound device, after the guard. Not an MA action: no activity stamp.
+    def set_bound_devices(self, device_ids: Iterable[str]) -> None:
+        """The devices biomed bound to this station; readings from any other are ignored."""
+        self.guard.set_bound(device_ids)
 
-        The guard's `held_reason` (stored, older than the session, burst at connect...) sends
-        it to the tray; so does arriving when no patient is confirmed. Live cuff pressure only
-        moves the gauge.
+    def device_connected(self, device_id: str, at: datetime | None = None) -> None:
+        """A device that dumps stored readings (re)connected: its burst window opens."""
+        self.guard.device_connected(device_id, at)
+
+    def offer(
+        self, device_id: str, reading: AnyReading, received_at: datetime | None = None
+    ) -> list[VitalEntry | TrayItem]:
+        """A reading from a device link, judged by the guard. Not an MA action: no activity
+        stamp. `received_at` is when the link handed it over (default: now).
+
+        What the guard doubts (stored, older than the session, arrived before it, burst at
+        connect, no patient confirmed...) goes to the tray with its reasons; live cuff pressure
+        only moves the gauge; an unbound device's reading never enters. Returns what was placed
+        (a held burst reading is placed later, by `tick`).
         """
-        now = self._clock()
-        if reading.kind == Kind.CUFF_PRESSURE:
-            self.live_cuff_mmhg = getattr(reading, "cuff_pressure_mmhg", None)
-            return None
-        if reading.kind == Kind.BLOOD_PRESSURE:
-            self.live_cuff_mmhg = None
-        if held_reason is None and (self._session is None or self.state not in CONFIRMED_STATES):
-            held_reason = "no patient confirmed on this station when it arrived"
-        if held_reason is not None:
-            item = TrayItem(
-                item_id=next(self._ids),
-                reading=reading,
-                device=device,
-                reason=held_reason,
-                received_at=now,
-            )
-            self._tray.append(item)
-            return item
-        assert self._session is not None
-        return self._attach(
-            self._session, reading=reading, device=device, source=EntrySource.DEVICE, now=now
-        )
+        return self._place(self.guard.offer(device_id, reading, received_at))
+
+    def _place(self, outcomes: Iterable[object]) -> list[VitalEntry | TrayItem]:
+        placed: list[VitalEntry | TrayItem] = []
+        for outcome in outcomes:
+            if isinstance(outcome, Live):
+                self.live_cuff_mmhg = getattr(outcome.reading, "cuff_pressure_mmhg", None)
+            elif isinstance(outcome, Attached):
+                if outcome.reading.kind == Kind.BLOOD_PRESSURE:
+                    self.live_cuff_mmhg = None
+                assert self._session is not None and self.state in CONFIRMED_STATES
+                placed.append(
+                    self._attach(
+                        self._session,
+                        reading=outcome.reading,
+                        device=outcome.device_id,
+                        source=EntrySource.DEVICE,
+                        now=outcome.received_at,
+                    )
+                )
+            elif isinstance(outcome, Unassigned):
+                if outcome.reading.kind == Kind.BLOOD_PRESSURE:
+                    self.live_cuff_mmhg = None
+                item = TrayItem(
+                    item_id=next(self._ids),
+                    reading=outcome.reading,
+                    device=outcome.device_id,
+                    reason=outcome.describe(),
+                    received_at=outcome.received_at,
+                    reasons=outcome.reasons,
+                )
+                self._tray.append(item)
+                placed.append(item)
+        return placed
 
     def _attach(
         self,

@@ -385,7 +385,7 @@ def test_a_scanned_wristband_offers_the_patient_to_confirm_and_misses_say_so(
             room="Exam 9",
             reason_for_visit="wrist pain",
         )
-        assert services.guard is not None and services.guard.session is None
+        assert rooming.guard.session is None
         # The answer's identifiers are patient data for the log filter from now on.
         assert services.redactor.redact("Octavia ZZTEST TEST100042") == (
             "[redacted:name] [redacted:name] [redacted:mrn]"

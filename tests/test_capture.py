@@ -237,3 +237,15 @@ def test_fed_in_uneven_bursts_the_captured_reading_is_always_one_received() -> N
     [captured] = forwarded(steps)
     assert any(captured is r for r in stream)
     assert captured is stream[8]  # t = 5.3: run from t = 0.0 within tolerance, 9 readings
+
+
+def test_spo2_swinging_97_99_never_settles() -> None:
+    # An SpO2 that swings 2 % every second is not a settled reading: the capture rule allows
+    # ±1 % over 5 s (oximeter SpO2 accuracy is ±2 digits at 70-100 %: a 2 % swing is the whole
+    # accuracy band, so no single value of it stands for the patient). Nothing is captured, the
+    # tile shows it live.
+    capture = SpotCapture(Delivery.STREAMING)
+    stream = [ox(97 if i % 2 == 0 else 99, 72, n=i) for i in range(30)]
+    steps = feed_all(capture, stream)
+    assert forwarded(steps) == []
+    assert all(s.state is SETTLING and s.live is r for s, r in zip(steps, stream, strict=True))

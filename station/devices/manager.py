@@ -4,15 +4,17 @@ Links report events on their own threads / loops; the manager keeps each device'
 (state, battery, firmware revision, last reading, last error, live cuff pressure), runs
 every reading through the device's spot capture (station.capture: a streaming oximeter or
 polled scale gives ONE captured reading per measurement episode, the rest are `LiveValue`s
-for the tile) and what comes out through the wrong-patient guard, and hands the results to
-one consumer callback. The lock makes it safe to call from any thread; the consumer is
-called outside the lock, on the calling thread, so a UI consumer must hop to its own loop (Kivy:
+for the tile), and hands what comes out to one consumer callback: `Captured` readings and
+`Connected` events for the rooming workflow, which owns the wrong-patient guard and judges
+them on its own thread (the manager judges nothing about patients), plus status and live
+values. The lock makes it safe to call from any thread; the consumer is called outside the
+lock, on the calling thread, so a UI consumer must hop to its own loop (Kivy:
 `Clock.schedule_once`) and never touch a widget directly.
 
 The manager owns the links: `start_serial_links()` opens a `SerialLink` per serial binding
 (each on its own thread), `ble_link()` makes the one `BleLink` for the Bluetooth bindings
 (the caller runs it on its asyncio loop), `stop_links()` stops the serial ones. Both feed
-the same status table and guard.
+the same status table and consumer.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -44,7 +46,7 @@ from station.devices.serial_link import LinkEvent as SerialEvent
 from station.devices.serial_link import LinkState as SerialState
 from station.devices.serial_link import LinkStatus, SerialLink
 from station.errors import ConfigError
-from station.guard import Attached, Held, Ignored, Live, Outcome, Unassigned, WrongPatientGuard
+from station.guard import Ignored
 from station.models import AnyReading, CuffPressure, Mode
 
 
@@ -91,6 +93,7 @@ _FROM_SERIAL = {
     SerialState.STOPPED: DeviceState.UNSEEN,
 }
 
+
 class LiveValue(BaseModel):
     """A streaming device's latest reading, for its tile only: never attached, never trayed.
 
@@ -106,7 +109,49 @@ class LiveValue(BaseModel):
     state: CaptureState
 
 
-ManagerUpdate = Attached | Unassigned | Live | Ignored | DeviceStatus | LiveValue
+class Captured(BaseModel):
+    """A reading for the rooming: a spot reading, a streaming episode's captured one, or live
+    cuff pressure. `received_at`: when the link handed it over (the station clock), which the
+    guard compares with the session's start."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    update: Literal["captured"] = "captured"
+    device_id: str
+    reading: AnyReading
+    received_at: datetime
+
+
+class Connected(BaseModel):
+    """A device that dumps stored readings (re)connected: the guard's burst window opens."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    update: Literal["connected"] = "connected"
+    device_id: str
+    at: datetime
+
+
+ManagerUpdate = Captured | Connected | Ignored | DeviceStatus | LiveValue
+
+
+class ReadingSink(Protocol):
+    """Where device events are judged: the rooming workflow (or the exam presenter over it)."""
+
+    def offer(
+        self, device_id: str, reading: AnyReading, received_at: datetime | None = None
+    ) -> object: ...
+
+    def device_connected(self, device_id: str, at: datetime | None = None) -> None: ...
+
+
+def deliver(sink: ReadingSink, update: Captured | Connected) -> None:
+    """Hand one device event to the workflow, on the one thread that drains the links'
+    events: the only way a device event reaches a session or the tray, in every mode."""
+    if isinstance(update, Connected):
+        sink.device_connected(update.device_id, update.at)
+    else:
+        sink.offer(update.device_id, update.reading, update.received_at)
 Consumer = Callable[[ManagerUpdate], None]
 
 
@@ -114,7 +159,6 @@ class DeviceManager:
     def __init__(
         self,
         bindings: Iterable[BoundDevice],
-        guard: WrongPatientGuard,
         consumer: Consumer,
         clock: Callable[[], datetime],
         *,
@@ -124,7 +168,6 @@ class DeviceManager:
         """`profiles` say each device's delivery (default: the installed profiles, read on
         first need); `monotonic` times capture episodes (seconds; tests pass their own)."""
         self._lock = threading.Lock()
-        self._guard = guard
         self._consumer = consumer
         self._clock = clock
         self._bindings = {b.id: b for b in bindings}
@@ -141,7 +184,10 @@ class DeviceManager:
         )
         self._monotonic = monotonic
         self._captures: dict[str, SpotCapture] = {}
-        guard.set_bound(self._status)
+
+    @property
+    def bound_ids(self) -> tuple[str, ...]:
+        return tuple(sorted(self._bindings))
 
     # ---- the links ---------------------------------------------------------------------------
 
@@ -229,12 +275,11 @@ class DeviceManager:
         with self._lock:
             current = self._status.get(event.device_id)
             if current is None:
-                outcomes: list[Outcome] = [
+                updates.append(
                     Ignored(device_id=event.device_id, why="device is not bound to this station")
-                ]
+                )
             else:
-                outcomes = self._apply(current, event, updates)
-            updates.extend(o for o in outcomes if not isinstance(o, Held))
+                self._apply(current, event, updates)
         for update in updates:
             self._consumer(update)
 
@@ -247,7 +292,7 @@ class DeviceManager:
                 if current is None:
                     return
                 if event.state is SerialState.CONNECTED and device_id in self._serial_dumps:
-                    self._guard.device_connected(device_id)
+                    updates.append(Connected(device_id=device_id, at=self._clock()))
                 detail = event.detail or None
                 self._set(
                     device_id,
@@ -282,11 +327,9 @@ class DeviceManager:
             )
 
     def tick(self) -> None:
-        """Release connect bursts whose window closed and end streaming episodes that went
-        silent; call it about every 100 ms."""
+        """End streaming episodes that went silent; call it about every 100 ms."""
         updates: list[ManagerUpdate] = []
         with self._lock:
-            updates.extend(o for o in self._guard.flush() if not isinstance(o, Held))
             now_s = self._monotonic()
             for device_id in sorted(self._captures):
                 step = self._captures[device_id].expire(now_s)
@@ -336,13 +379,11 @@ class DeviceManager:
         self._status[device_id] = status
         updates.append(status)
 
-    def _apply(
-        self, current: DeviceStatus, event: LinkEvent, updates: list[ManagerUpdate]
-    ) -> list[Outcome]:
+    def _apply(self, current: DeviceStatus, event: LinkEvent, updates: list[ManagerUpdate]) -> None:
         device_id = current.device_id
         if isinstance(event, StateChanged):
             if event.state is LinkState.CONNECTED:
-                self._guard.device_connected(device_id)
+                updates.append(Connected(device_id=device_id, at=self._clock()))
             error = event.detail if event.state is LinkState.ERROR else current.last_error
             self._set(
                 device_id,
@@ -351,7 +392,7 @@ class DeviceManager:
                 last_error=error,
                 live_cuff_pressure_mmhg=None,
             )
-            return []
+            return
         if isinstance(event, DeviceInfo):
             self._set(
                 device_id,
@@ -361,12 +402,13 @@ class DeviceManager:
                 else current.battery_percent,
                 firmware_revision=event.firmware_revision or current.firmware_revision,
             )
-            return []
+            return
         if isinstance(event, FrameRejected):
             self._set(device_id, updates, last_error=event.problem)
-            return []
+            return
         if isinstance(event, ReadingArrived):
             reading = event.reading
+            received_at = self._clock()
             if isinstance(reading, CuffPressure):
                 self._set(
                     device_id,
@@ -374,7 +416,10 @@ class DeviceManager:
                     state=DeviceState.MEASURING,
                     live_cuff_pressure_mmhg=reading.cuff_pressure_mmhg,
                 )
-                return self._guard.offer(device_id, reading)
+                updates.append(
+                    Captured(device_id=device_id, reading=reading, received_at=received_at)
+                )
+                return
             step = self._capture_for(device_id).feed(reading, self._monotonic())
             if step.state is CaptureState.SETTLING:
                 state = DeviceState.MEASURING  # a streaming episode, nothing captured yet
@@ -387,14 +432,13 @@ class DeviceManager:
                 updates,
                 state=state,
                 last_reading=reading,
-                last_reading_at=self._clock(),
+                last_reading_at=received_at,
                 live_cuff_pressure_mmhg=None,
             )
             if step.live is not None or step.episode_ended:
+                updates.append(LiveValue(device_id=device_id, reading=step.live, state=step.state))
+            if step.forward is not None:  # else live only: captured once per episode, or never
                 updates.append(
-                    LiveValue(device_id=device_id, reading=step.live, state=step.state)
+                    Captured(device_id=device_id, reading=step.forward, received_at=received_at)
                 )
-            if step.forward is None:
-                return []  # live only: the episode's spot value is captured once, or never
-            return self._guard.offer(device_id, step.forward)
-        return []  # raw frames, features, clock and RACP replies are for logs and the CLI
+        # raw frames, features, clock and RACP replies are for logs and the CLI

@@ -31,7 +31,6 @@ from kivy.uix.textinput import TextInput
 from station.biomed import Biomed, DeviceRow
 from station.checkin import Appointment, Checkin
 from station.config import DisplaySection, Settings, parse_settings
-from station.guard import WrongPatientGuard
 from station.models import CuffPressure, Mode
 from station.rooming import Medication, Rooming, ScheduledPatient
 from station.ui.ports import MemoryBiomed, MemoryOutbox, MemorySpeaker, Speaker, VitalsOutbox
@@ -356,11 +355,14 @@ def build_presenter(
     sink: Any = events or (outbox if isinstance(outbox, MemoryOutbox) else memory)
     if mode == "exam":
         rooming = Rooming(
-            clock=clock, credentials=DEMO_CREDENTIALS, display=display, mode=Mode.DEMO
+            clock=clock,
+            credentials=DEMO_CREDENTIALS,
+            display=display,
+            mode=Mode.DEMO,
+            bound_devices=DEMO_DEVICES,
         )
         rooming.set_schedule(demo_schedule(clock().date()))
-        guard = WrongPatientGuard(clock, DEMO_DEVICES)
-        return ExamPresenter(rooming, box, sink, guard=guard)
+        return ExamPresenter(rooming, box, sink)
     if mode == "lobby":
         checkin = Checkin(clock=clock, staff_pin=DEMO_STAFF_PIN)
         checkin.set_appointments(demo_appointments())

@@ -17,11 +17,9 @@ from uuid import UUID
 from station.biomed import Biomed, BiomedState, DeviceRow
 from station.checkin import Checkin, CheckinState, ContactChange, TickResult
 from station.config import DisplaySection
-from station.guard import Attached, Live, Outcome, Unassigned, WrongPatientGuard
 from station.models import AnyReading, Kind
 from station.rooming import (
     COMMON_COMPLAINTS,
-    CONFIRMED_STATES,
     MANUAL_FIELDS,
     IllegalTransitionError,
     MedicationStatus,
@@ -254,14 +252,12 @@ class ExamPresenter(_Base):
         outbox: VitalsOutbox,
         events: AlertSink,
         *,
-        guard: WrongPatientGuard | None = None,
         biomed: BiomedPresenter | None = None,
         lookup: PatientLookup | None = None,
     ) -> None:
         self.rooming = rooming
         self.outbox = outbox
         self.events = events
-        self.guard = guard
         # Biomed staff reach their screen from sign-in with the biomed PIN; None: no PIN set.
         self.biomed = biomed
         self.lookup = lookup
@@ -332,8 +328,9 @@ class ExamPresenter(_Base):
         elif answer.outcome is LookupOutcome.NOT_FOUND:
             self.message = "not found — pick from the list or ask the front desk"
         else:
-            self.message = ("no answer from the practice system — pick from the list or ask "
-                            "the front desk")
+            self.message = (
+                "no answer from the practice system — pick from the list or ask the front desk"
+            )
 
     def sign_out(self) -> None:
         self._tap()
@@ -347,7 +344,6 @@ class ExamPresenter(_Base):
     def confirm(self) -> None:
         self._tap()
         _try(self, self.rooming.confirm_identifiers)
-        self._sync_guard()
 
     def not_this_patient(self) -> None:
         self._tap()
@@ -366,19 +362,16 @@ class ExamPresenter(_Base):
         }[screen]
         _try(self, lambda: self.rooming.go(event))
 
-    def device_reading(
-        self, reading: AnyReading, device_id: str, held_reason: str | None = None
+    def offer(
+        self, device_id: str, reading: AnyReading, received_at: datetime | None = None
     ) -> None:
-        """On the Kivy thread (the app hands it over with Clock.schedule_once).
+        """On the UI thread (links hand readings over to it): the rooming's one entry point,
+        where the wrong-patient guard judges it. `received_at`: when the link handed it over."""
+        self.rooming.offer(device_id, reading, received_at)
 
-        With a wrong-patient guard, every reading goes through it first: unbound devices
-        are ignored, connect bursts held, doubtful readings sent to the tray with its words.
-        """
-        if self.guard is None or held_reason is not None:
-            self.rooming.on_device_reading(reading, device_id, held_reason=held_reason)
-            return
-        self._sync_guard()
-        self._apply(self.guard.offer(device_id, reading))
+    def device_reading(self, reading: AnyReading, device_id: str) -> None:
+        """A reading arriving now (the simulated devices of `station ui`, the UI tests)."""
+        self.offer(device_id, reading)
 
     def device_live(self, device_id: str, reading: AnyReading | None, measuring: bool) -> None:
         """On the UI thread: a streaming device's live value (None: the episode ended).
@@ -391,36 +384,8 @@ class ExamPresenter(_Base):
         else:
             self.live[device_id] = reading
 
-    def device_connected(self, device_id: str) -> None:
-        if self.guard is not None:
-            self.guard.device_connected(device_id)
-
-    def _sync_guard(self) -> None:
-        """The guard's session is the rooming's confirmed patient, opened at confirmation."""
-        guard = self.guard
-        if guard is None:
-            return
-        patient = self.rooming.patient
-        confirmed = self.rooming.state in CONFIRMED_STATES and patient is not None
-        current = guard.session.session_id if guard.session else None
-        if confirmed and patient is not None and current != patient.appointment_id:
-            guard.open_session(patient.appointment_id)
-        elif not confirmed and current is not None:
-            guard.close_session()
-
-    def _apply(self, outcomes: list[Outcome]) -> None:
-        assert self.guard is not None
-        for outcome in outcomes:
-            if isinstance(outcome, Attached | Live):
-                self.rooming.on_device_reading(outcome.reading, outcome.device_id)
-            elif isinstance(outcome, Unassigned):
-                entry = outcome.entry
-                self.rooming.on_device_reading(
-                    entry.reading, entry.device_id, held_reason=entry.describe()
-                )
-                # One tray, the rooming's: the MA accepts or discards there.
-                self.guard.discard(entry.entry_id)
-            # Held: judged when its window closes (tick). Ignored: not this station's device.
+    def device_connected(self, device_id: str, at: datetime | None = None) -> None:
+        self.rooming.device_connected(device_id, at)
 
     def accept_tray(self, item_id: int) -> None:
         self._tap()
@@ -471,9 +436,6 @@ class ExamPresenter(_Base):
         """The inactivity timer and the guard's burst windows; True when it signed out."""
         if self.biomed is not None and self.biomed.unlocked:
             self.biomed.tick()
-        if self.guard is not None:
-            self._sync_guard()
-            self._apply(self.guard.flush())
         out = self.rooming.tick()
         if out:
             self.keypad = None
@@ -624,8 +586,17 @@ class ExamPresenter(_Base):
                 device_id, reading = measuring[-1]
                 value, unit = _value_text(reading, self.display)
                 tiles.append(
-                    Tile(key, TILE_TITLES[key], value, unit, f"{device_id} · measuring…", (),
-                         "info", True, count)
+                    Tile(
+                        key,
+                        TILE_TITLES[key],
+                        value,
+                        unit,
+                        f"{device_id} · measuring…",
+                        (),
+                        "info",
+                        True,
+                        count,
+                    )
                 )
                 continue
             if entry is None:

@@ -13,7 +13,6 @@ from station.guard import (
     Held,
     Ignored,
     Live,
-    TrayEntry,
     TrayReason,
     Unassigned,
     WrongPatientGuard,
@@ -107,15 +106,13 @@ def test_stored_reading_dumped_on_connect_goes_to_tray_for_each_kind(device_id: 
         Held(device_id=device_id, release_at=T0 + timedelta(seconds=65))
     ]
     clock.advance(5)
-    entry = TrayEntry(
-        entry_id=1,
+    entry = Unassigned(
         device_id=device_id,
         reading=stored,
         reasons=(TrayReason.FROM_STORAGE, TrayReason.BEFORE_SESSION),
         received_at=T0 + timedelta(seconds=60.2),
     )
-    assert guard.flush() == [Unassigned(entry=entry)]
-    assert guard.tray == (entry,)
+    assert guard.flush() == [entry]
     assert entry.describe() == (
         "the device says it is a stored (earlier) reading; "
         "it was measured before this patient's rooming started"
@@ -136,13 +133,10 @@ def test_burst_of_five_untimed_readings_at_connect_all_go_to_tray(device_id: str
     clock.advance(5)
     released = guard.flush()
     assert released == [
-        Unassigned(
-            entry=TrayEntry(
-                entry_id=i + 1,
-                device_id=device_id,
+        Unassigned(device_id=device_id,
                 reading=burst[i],
                 reasons=(TrayReason.CONNECT_BURST,),
-                received_at=T0 + timedelta(seconds=0.1 * (i + 1)),
+                received_at=T0 + timedelta(seconds=0.1 * (i + 1),
             )
         )
         for i in range(5)
@@ -166,7 +160,6 @@ def test_fresh_reading_attaches_for_each_kind(device_id: str) -> None:
             received_at=T0 + timedelta(seconds=30),
         )
     ]
-    assert guard.tray == ()
 
 
 def test_single_fresh_reading_right_after_connect_is_held_then_attached() -> None:
@@ -197,15 +190,11 @@ def test_no_session_open_goes_to_tray() -> None:
     guard, _clock = make_guard()
     reading = spo2()
     [out] = guard.offer("oximeter", reading)
-    assert out == Unassigned(
-        entry=TrayEntry(
-            entry_id=1,
-            device_id="oximeter",
+    assert out == Unassigned(device_id="oximeter",
             reading=reading,
             reasons=(TrayReason.NO_SESSION,),
             received_at=T0,
         )
-    )
 
 
 def test_unbound_device_never_enters() -> None:
@@ -214,7 +203,6 @@ def test_unbound_device_never_enters() -> None:
     assert guard.offer("cuff-next-door", bp()) == [
         Ignored(device_id="cuff-next-door", why="device is not bound to this station")
     ]
-    assert guard.tray == ()
 
 
 @pytest.mark.parametrize(
@@ -236,7 +224,7 @@ def test_clock_skew_tolerated_within_policy(
     [out] = guard.offer("thermometer", reading)
     if expected:
         assert isinstance(out, Unassigned)
-        assert out.entry.reasons == expected
+        assert out.reasons == expected
     else:
         assert out == Attached(
             device_id="thermometer",
@@ -253,7 +241,7 @@ def test_clock_not_set_goes_to_tray_even_with_a_plausible_time() -> None:
     reading = spo2(flags=(Flag.CLOCK_NOT_SET,), measured_at=T0 + timedelta(seconds=9))
     [out] = guard.offer("oximeter", reading)
     assert isinstance(out, Unassigned)
-    assert out.entry.reasons == (TrayReason.CLOCK_NOT_SET,)
+    assert out.reasons == (TrayReason.CLOCK_NOT_SET,)
 
 
 def test_aware_station_clock_and_naive_device_clock_compare_in_station_zone() -> None:
@@ -265,7 +253,7 @@ def test_aware_station_clock_and_naive_device_clock_compare_in_station_zone() ->
     clock.advance(10)
     [out] = guard.offer("scale", weight(measured_at=T0 - timedelta(minutes=10)))
     assert isinstance(out, Unassigned)
-    assert out.entry.reasons == (TrayReason.BEFORE_SESSION,)
+    assert out.reasons == (TrayReason.BEFORE_SESSION,)
 
 
 def test_cuff_pressure_is_live_only() -> None:
@@ -275,26 +263,42 @@ def test_cuff_pressure_is_live_only() -> None:
         cuff_pressure_mmhg=88.5, unit_as_sent=Unit.MMHG, codec="ble:2a36", codec_version="1"
     )
     assert guard.offer("cuff", live) == [Live(device_id="cuff", reading=live)]
-    assert guard.tray == ()
-
-
-def test_ma_accepts_or_discards_tray_entries() -> None:
-    guard, clock = make_guard()
-    first, second = bp(user_id=1), bp(user_id=2)
-    guard.offer("cuff", first)
-    guard.offer("cuff", second)
-    with pytest.raises(LookupError, match="no rooming session is open"):
-        guard.accept(1)
-    guard.open_session("S2")
-    clock.advance(3)
-    assert guard.accept(1) == Attached(
-        device_id="cuff", session_id="S2", reading=first, received_at=T0
-    )
-    assert guard.discard(2).reading == second
-    assert guard.tray == ()
-    with pytest.raises(LookupError, match="no tray entry 2"):
-        guard.discard(2)
 
 
 def test_every_reason_has_words_for_the_ma() -> None:
     assert set(TRAY_REASON_TEXT) == set(TrayReason)
+
+
+def test_two_readings_at_connect_are_already_a_burst() -> None:
+    # design.md: "one of a burst of several readings at connect goes to an 'unassigned' tray".
+    # A cuff that measured sends one reading when it connects; two mean stored ones came too.
+    guard, clock = make_guard()
+    guard.open_session("S1")
+    clock.advance(30)
+    guard.device_connected("cuff")
+    first, second = bp(user_id=1), bp(user_id=2)
+    guard.offer("cuff", first)
+    guard.offer("cuff", second)
+    clock.advance(5)
+    released = guard.flush()
+    assert [(o.reading, o.reasons) for o in released if isinstance(o, Unassigned)] == [
+        (first, (TrayReason.CONNECT_BURST,)),
+        (second, (TrayReason.CONNECT_BURST,)),
+    ]
+    assert len(released) == 2
+
+
+def test_a_reading_that_arrived_before_the_session_started_does_not_attach() -> None:
+    # The reading was handed over (received) at T0 + 10 s; the MA confirmed at T0 + 20 s. It
+    # was on its way while the patient changed: it belongs to no one on screen.
+    guard, clock = make_guard()
+    clock.advance(20)
+    guard.open_session("S2")
+    reading = spo2()
+    [out] = guard.offer("oximeter", reading, received_at=T0 + timedelta(seconds=10))
+    assert out == Unassigned(
+        device_id="oximeter",
+        reading=reading,
+        reasons=(TrayReason.ARRIVED_BEFORE_SESSION,),
+        received_at=T0 + timedelta(seconds=10),
+    )

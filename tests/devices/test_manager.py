@@ -1,4 +1,5 @@
-"""The device manager with the real BLE link and the guard: stored dumps go to the tray."""
+"""The device manager with the real links, drained into the rooming workflow exactly as the
+station drains it (`deliver` on one thread): stored dumps go to the tray."""
 
 from __future__ import annotations
 
@@ -16,21 +17,26 @@ from station.config import BoundDevice, GuardSection
 from station.devices.bindings import BindingStore
 from station.devices.ble_link import BleLink, LinkState, ReadingArrived, StateChanged
 from station.devices.manager import (
+    Captured,
+    Connected,
     DeviceManager,
     DeviceState,
     DeviceStatus,
     LiveValue,
     ManagerUpdate,
+    deliver,
 )
 from station.devices.profiles import find_profile
 from station.devices.simulators.ble import BloodPressureCuff, StoredBp
 from station.devices.simulators.fakebluez import FakeBlueZ
 from station.errors import ConfigError
-from station.guard import Attached, Ignored, Live, TrayReason, Unassigned, WrongPatientGuard
-from station.models import BloodPressure, Flag, Mode, PulseOximetry
+from station.guard import Ignored, TrayReason
+from station.models import BloodPressure, CuffPressure, Flag, Mode, PulseOximetry
+from station.rooming import Rooming
 from station.units import Unit
 from tests.fixtures.ble import BleLoop
 from tests.fixtures.serial import SimulatorFactory, by_id_name
+from tests.workflows.helpers import ALPHA, CREDENTIALS
 
 CUFF = "AA:BB:CC:DD:EE:01"
 BINDING = BoundDevice(id="cuff", profile="generic-ble-blood-pressure", address=CUFF)
@@ -41,6 +47,7 @@ class Collector:
         self.updates: list[ManagerUpdate] = []
         self.threads: set[str] = set()
         self._lock = threading.Lock()
+        self._drained = 0
 
     def __call__(self, update: ManagerUpdate) -> None:
         with self._lock:
@@ -51,6 +58,29 @@ class Collector:
         with self._lock:
             return [u for u in self.updates if isinstance(u, kind)]
 
+    def drain_into(self, rooming: Rooming) -> None:
+        """What the station's UI thread does with the hand-overs: `deliver` each device
+        event not yet drained to the workflow, then its tick (burst windows)."""
+        with self._lock:
+            fresh, self._drained = self.updates[self._drained :], len(self.updates)
+        for update in fresh:
+            if isinstance(update, Captured | Connected):
+                deliver(rooming, update)
+        rooming.tick()
+
+
+def confirmed_rooming(
+    clock: Callable[[], datetime], bound: tuple[str, ...], policy: GuardSection
+) -> Rooming:
+    """A rooming of the fake patient ALPHA with identifiers confirmed (its guard session open)."""
+    rooming = Rooming(clock=clock, credentials=CREDENTIALS, bound_devices=bound,
+                      guard_policy=policy)
+    rooming.set_schedule((ALPHA,))
+    rooming.sign_in("BADGE-0042")
+    rooming.pick_patient(ALPHA.appointment_id)
+    rooming.confirm_identifiers()
+    return rooming
+
 
 @pytest.mark.ble
 def test_stored_dump_goes_to_tray_fresh_reading_attaches_live_pressure_passes(
@@ -58,44 +88,44 @@ def test_stored_dump_goes_to_tray_fresh_reading_attaches_live_pressure_passes(
 ) -> None:
     stored = [StoredBp(140 + i, 90, 107, 80, datetime(2026, 3, 1, 8, i)) for i in range(5)]
     cuff = BloodPressureCuff(fake_bluez, CUFF, stored=stored, battery_percent=87, firmware="1.4.2")
-    guard = WrongPatientGuard(
-        datetime.now, ["cuff"], GuardSection(clock_skew_s=120, connect_burst_window_s=0.4)
+    rooming = confirmed_rooming(
+        datetime.now, ("cuff",), GuardSection(clock_skew_s=120, connect_burst_window_s=0.4)
     )
-    guard.open_session("ROOMING-ZZTEST-1")
     out = Collector()
-    manager = DeviceManager([BINDING], guard, out, datetime.now)
+    manager = DeviceManager([BINDING], out, datetime.now)
 
     async def until(predicate: object, timeout: float = 5) -> None:
         async with asyncio.timeout(timeout):
             while not predicate():  # type: ignore[operator]
                 manager.tick()
+                out.drain_into(rooming)
                 await asyncio.sleep(0.02)
 
     async def main() -> None:
         link = BleLink([BINDING], manager.handle, mode=Mode.DEMO)
         runner = asyncio.create_task(link.run())
         try:
-            await until(lambda: len(out.of(Unassigned)) == 5)
+            await until(lambda: len(rooming.tray) == 5)
             await asyncio.sleep(0.45)  # past the burst window
             fresh_at = datetime.now().replace(microsecond=0)
             await asyncio.to_thread(
                 cuff.measure, 124, 79, 94, 68, measured_at=fresh_at, cuff_pressures_mmhg=(55, 110)
             )
-            await until(lambda: len(out.of(Attached)) == 1)
+            await until(lambda: len(rooming.entries) == 1)
         finally:
             link.stop()
             await runner
 
     ble_loop.run(main())
-    tray = [u.entry for u in out.of(Unassigned)]  # type: ignore[union-attr]
-    assert [e.reading.systolic_mmhg for e in tray] == [140, 141, 142, 143, 144]
+    tray = rooming.tray
+    assert [getattr(e.reading, "systolic_mmhg", None) for e in tray] == [140, 141, 142, 143, 144]
     assert all(e.reasons == (TrayReason.BEFORE_SESSION, TrayReason.CONNECT_BURST) for e in tray)
-    [attached] = out.of(Attached)
-    assert isinstance(attached, Attached)
-    assert attached.session_id == "ROOMING-ZZTEST-1"
+    assert len(out.of(Connected)) == 1
+    [attached] = rooming.entries
     assert isinstance(attached.reading, BloodPressure)
     assert (attached.reading.systolic_mmhg, attached.reading.diastolic_mmhg) == (124, 79)
-    live = [u.reading.cuff_pressure_mmhg for u in out.of(Live)]  # type: ignore[union-attr]
+    live = [u.reading.cuff_pressure_mmhg for u in out.of(Captured)  # type: ignore[union-attr]
+            if isinstance(u.reading, CuffPressure)]  # type: ignore[union-attr]
     assert live == [55.0, 110.0]
     states = [u.state for u in out.of(DeviceStatus)]  # type: ignore[union-attr]
     assert DeviceState.MEASURING in states
@@ -111,9 +141,8 @@ def test_stored_dump_goes_to_tray_fresh_reading_attaches_live_pressure_passes(
 
 
 def test_events_from_unbound_devices_never_enter() -> None:
-    guard = WrongPatientGuard(datetime.now, [])
     out = Collector()
-    manager = DeviceManager([BINDING], guard, out, datetime.now)
+    manager = DeviceManager([BINDING], out, datetime.now)
     manager.handle(StateChanged(device_id="intruder", state=LinkState.CONNECTED))
     assert out.updates == [Ignored(device_id="intruder", why="device is not bound to this station")]
     assert [s.device_id for s in manager.status()] == ["cuff"]
@@ -121,9 +150,8 @@ def test_events_from_unbound_devices_never_enter() -> None:
 
 def test_error_state_keeps_the_last_error_for_biomed() -> None:
     t = datetime(2026, 3, 2, 9, 0)
-    guard = WrongPatientGuard(lambda: t, [])
     out = Collector()
-    manager = DeviceManager([BINDING], guard, out, lambda: t + timedelta(seconds=1))
+    manager = DeviceManager([BINDING], out, lambda: t + timedelta(seconds=1))
     manager.handle(StateChanged(device_id="cuff", state=LinkState.ERROR, detail="BleakError: x"))
     manager.handle(StateChanged(device_id="cuff", state=LinkState.SLEEPING))
     [status] = manager.status()
@@ -158,17 +186,17 @@ def test_manager_owns_serial_links_a_streaming_oximeter_attaches_one_reading_per
     simulator = serial_simulator(profile, scenario="steady", speed=3.0)
     port = str(by_id_dir / by_id_name(profile))
     oximeter = BoundDevice(id="oximeter", profile=profile.id, port=port)
-    guard = WrongPatientGuard(datetime.now, [], GuardSection())  # default 5 s burst window
-    guard.open_session("ROOMING-ZZTEST-2")
+    rooming = confirmed_rooming(datetime.now, ("cuff", "oximeter"), GuardSection())
     out = Collector()
     # The capture's clock runs as fast as the simulated device's (speed 3): 5 s take 1.7 s.
-    manager = DeviceManager([BINDING, oximeter], guard, out, datetime.now,
+    manager = DeviceManager([BINDING, oximeter], out, datetime.now,
                             monotonic=lambda: time.monotonic() * 3)
 
     def wait_for(done: Callable[[], bool], seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while not done() and time.monotonic() < deadline:
             manager.tick()
+            out.drain_into(rooming)
             time.sleep(0.02)
         assert done()
 
@@ -178,19 +206,18 @@ def test_manager_owns_serial_links_a_streaming_oximeter_attaches_one_reading_per
     [link] = manager.start_serial_links(reading_mode=Mode.DEMO, backoff_max_s=0.2)
     try:
         assert manager.serial_link("oximeter") is link
-        wait_for(lambda: len(out.of(Attached)) == 1, 8)
+        wait_for(lambda: len(rooming.entries) == 1, 8)
         seen = len(live())
         wait_for(lambda: len(live()) >= seen + 6, 5)  # the probe stays on: live values only
-        assert len(out.of(Attached)) == 1
+        assert len(rooming.entries) == 1
         assert manager.capture_state("oximeter") is CaptureState.CAPTURED
         simulator.model.scenario = "sensor_off"
         wait_for(lambda: live()[-1].reading is None, 5)
         assert live()[-1] == LiveValue(device_id="oximeter", reading=None, state=CaptureState.IDLE)
         simulator.model.scenario = "steady"
-        wait_for(lambda: len(out.of(Attached)) == 2, 8)
-        attached = [a for a in out.of(Attached) if isinstance(a, Attached)]
-        assert {(a.device_id, a.session_id) for a in attached} == {
-            ("oximeter", "ROOMING-ZZTEST-2")}
+        wait_for(lambda: len(rooming.entries) == 2, 8)
+        attached = rooming.entries
+        assert {a.device for a in attached} == {"oximeter"}
         # Each attached reading is one the device sent, as received: the same object the
         # tile showed live, with the values the simulator put on the wire.
         live_readings = [v.reading for v in live()]
@@ -200,7 +227,7 @@ def test_manager_owns_serial_links_a_streaming_oximeter_attaches_one_reading_per
             assert isinstance(a.reading, PulseOximetry)
             assert (a.reading.spo2_percent, a.reading.pulse_rate_bpm) in sent
             assert (a.reading.mode, a.reading.flags) == (Mode.DEMO, ())
-        assert out.of(Unassigned) == []
+        assert rooming.tray == ()
         states = [u.state for u in out.of(DeviceStatus)]  # type: ignore[union-attr]
         assert DeviceState.MEASURING in states  # settling: "measuring…"
         status = {s.device_id: s for s in manager.status()}
@@ -226,11 +253,9 @@ def test_streaming_readings_become_live_values_and_one_capture_spot_readings_pas
     """Exact updates for a streaming oximeter and a spot cuff fed through `handle`."""
     now = [0.0]
     t = datetime(2026, 3, 2, 9, 0)
-    guard = WrongPatientGuard(lambda: t, ["ox", "cuff"], GuardSection(connect_burst_window_s=0))
-    guard.open_session("ROOMING-ZZTEST-3")
     out = Collector()
     bindings = [BoundDevice(id="ox", profile="masimo-rad-8", port="/dev/ttyUSB0"), BINDING]
-    manager = DeviceManager(bindings, guard, out, lambda: t, monotonic=lambda: now[0])
+    manager = DeviceManager(bindings, out, lambda: t, monotonic=lambda: now[0])
     stream = [_ox(97, i) for i in range(7)]
     for i, reading in enumerate(stream):
         now[0] = float(i)
@@ -241,7 +266,7 @@ def test_streaming_readings_become_live_values_and_one_capture_spot_readings_pas
     assert updates == [
         *settling,
         LiveValue(device_id="ox", reading=stream[5], state=CaptureState.CAPTURED),
-        Attached(device_id="ox", session_id="ROOMING-ZZTEST-3", reading=stream[5], received_at=t),
+        Captured(device_id="ox", reading=stream[5], received_at=t),
         LiveValue(device_id="ox", reading=stream[6], state=CaptureState.CAPTURED),
     ]
     out.updates.clear()
@@ -253,17 +278,15 @@ def test_streaming_readings_become_live_values_and_one_capture_spot_readings_pas
                        codec="ble:2a35", codec_version="1", measured_at=t, raw_hex="1e")
     manager.handle(ReadingArrived(device_id="cuff", reading=bp, received_monotonic_s=0))
     assert [u for u in out.updates if not isinstance(u, DeviceStatus)] == [
-        Attached(device_id="cuff", session_id="ROOMING-ZZTEST-3", reading=bp, received_at=t)]
+        Captured(device_id="cuff", reading=bp, received_at=t)]
 
 
 def test_serial_links_refuse_a_binding_to_an_unknown_or_bluetooth_profile() -> None:
-    guard = WrongPatientGuard(datetime.now, [])
     manager = DeviceManager(
         [
             BoundDevice(id="ox", profile="nonin-9999", port="/dev/ttyUSB0"),
             BoundDevice(id="cuff", profile="and-ua-651ble", port="/dev/ttyUSB1"),
         ],
-        guard,
         Collector(),
         datetime.now,
     )

@@ -181,7 +181,9 @@ def test_a_full_rooming_of_a_fake_patient_leaves_no_trace_in_logs_or_bundle(tmp_
         redactor.remember(Redacted.TEXT, PATIENT.reason_for_visit)
 
         now = [datetime(2026, 3, 2, 9, 0)]
-        rooming = Rooming(clock=lambda: now[0], credentials={"BADGE-9": "ma-9"})
+        rooming = Rooming(
+            clock=lambda: now[0], credentials={"BADGE-9": "ma-9"}, bound_devices=("cuff",)
+        )
         rooming.set_schedule((PATIENT,))
         rooming.sign_in("BADGE-9")
         patient = rooming.pick_patient(PATIENT.appointment_id)
@@ -195,7 +197,7 @@ def test_a_full_rooming_of_a_fake_patient_leaves_no_trace_in_logs_or_bundle(tmp_
             codec="gatt:blood_pressure", codec_version="1", measured_at=now[0], raw_hex="1e8000",
         )  # fmt: skip
         log.info("reading for %s: %s", patient.mrn, reading)
-        rooming.on_device_reading(reading, "cuff")
+        rooming.offer("cuff", reading)
         rooming.go(RoomingEvent.TO_COMPLAINT)
         redactor.remember(Redacted.TEXT, COMPLAINT)  # typed text is registered as it is entered
         rooming.set_complaint(free_text=COMPLAINT)

@@ -19,7 +19,7 @@ from station.submission import (
     Submission,
     SubmittedReading,
 )
-from station.ui.app import cuff_frames, demo_schedule
+from station.ui.app import DEMO_DEVICES, cuff_frames, demo_schedule
 from station.ui.ports import MemoryOutbox
 from station.ui.presenters import ExamPresenter
 from station.units import Unit
@@ -37,7 +37,10 @@ AGE = ALPHA.age_years(NOW.date())
 def exam(make_ui: Callable[..., Driver]) -> tuple[Driver, ExamPresenter, MemoryOutbox, FakeClock]:
     clock = FakeClock(NOW)
     rooming = Rooming(
-        clock=clock, credentials={"BADGE-0042": "ma-042", "1234": "ma-042"}, mode=Mode.DEMO
+        clock=clock,
+        credentials={"BADGE-0042": "ma-042", "1234": "ma-042"},
+        mode=Mode.DEMO,
+        bound_devices=DEMO_DEVICES,
     )
     rooming.set_schedule(demo_schedule(NOW.date()))
     outbox = MemoryOutbox()
@@ -47,11 +50,14 @@ def exam(make_ui: Callable[..., Driver]) -> tuple[Driver, ExamPresenter, MemoryO
 
 def from_device_thread(driver: Driver, readings: list[tuple[AnyReading, str]]) -> None:
     """Readings arrive on another thread, as from a BLE/serial link; they reach the screen
-    only through StationUI.deliver (Clock.schedule_once)."""
+    only through StationUI.deliver (Clock.schedule_once). The shared test readings carry a
+    device time from another morning; here they come from clockless devices (stored ones
+    still say so), so the guard judges them by arrival."""
     presenter: ExamPresenter = driver.ui.presenter
 
     def run() -> None:
-        for reading, device in readings:
+        for sent, device in readings:
+            reading = sent.model_copy(update={"measured_at": None})
             driver.ui.deliver(lambda r=reading, d=device: presenter.device_reading(r, d))
 
     thread = threading.Thread(target=run)
@@ -120,7 +126,10 @@ def test_full_rooming_with_four_devices_in_six_taps(make_ui: Callable[..., Drive
                 accepted_at=NOW,
                 device_id=device,
             )
-            for r, device in readings
+            for r, device in (
+                (sent.model_copy(update={"measured_at": None}), device)
+                for sent, device in readings
+            )
         ),
         chief_complaint="headache",
         reason_for_visit="follow-up blood pressure",
@@ -210,7 +219,10 @@ def test_tray_reading_accepted_to_this_patient(make_ui: Callable[..., Driver]) -
     entries: list[VitalEntry] = list(presenter.rooming.entries)
     assert len(entries) == 1
     entry = entries[0]
-    assert (entry.reading, entry.source.value) == (stored, "tray")
+    assert (entry.reading, entry.source.value) == (
+        stored.model_copy(update={"measured_at": None}),
+        "tray",
+    )
     assert "130/85  mmHg" in driver.texts()
 
 

@@ -32,6 +32,7 @@ from station.sync.contract import (
 )
 from station.sync.mqtt import Inbound, MqttLink
 from station.sync.outbox import Outbox
+from station.ui.app import DEMO_DEVICES
 from station.ui.presenters import ExamPresenter
 from station.ui.sync_port import SyncCheckins, SyncOutbox, schedule_to_patients
 from station.validation import validate
@@ -107,7 +108,9 @@ def test_rooming_publishes_vitals_and_alert_and_shows_the_ack(
     make_ui: Callable[..., Driver], mosquitto_broker: Broker, practice: Practice, tmp_path: Path
 ) -> None:
     clock = FakeClock(NOW)
-    rooming = Rooming(clock=clock, credentials={"BADGE-7": "ma-007"}, mode=Mode.DEMO)
+    rooming = Rooming(
+        clock=clock, credentials={"BADGE-7": "ma-007"}, mode=Mode.DEMO, bound_devices=DEMO_DEVICES
+    )
     outbox = Outbox(tmp_path / "outbox.sqlite3", tmp_path / "outbox.key")
     holder: dict[str, Driver] = {}
 
@@ -138,7 +141,9 @@ def test_rooming_publishes_vitals_and_alert_and_shows_the_ack(
         driver.until(lambda: row in driver.texts())
         driver.tap(row)
         driver.tap("Yes — both match")
-        readings: list[tuple[AnyReading, str]] = [(bp(182, 96), "cuff"), (spo2(96), "oximeter")]
+        # From clockless devices here (the shared test cuff's time is another morning's).
+        cuff_reading = bp(182, 96).model_copy(update={"measured_at": None})
+        readings: list[tuple[AnyReading, str]] = [(cuff_reading, "cuff"), (spo2(96), "oximeter")]
         for reading, device in readings:
             driver.ui.deliver(lambda r=reading, d=device: presenter.device_reading(r, d))
         driver.until(lambda: len(rooming.entries) == 2)

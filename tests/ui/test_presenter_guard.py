@@ -1,11 +1,10 @@
-"""The exam presenter with the real wrong-patient guard in front of the rooming (no Kivy)."""
+"""The exam presenter over the rooming, whose wrong-patient guard judges every reading (no Kivy)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from station.config import GuardSection
-from station.guard import WrongPatientGuard
 from station.models import Flag
 from station.rooming import Rooming, TrayItem
 from station.ui.app import demo_schedule
@@ -18,11 +17,15 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 def presenter() -> tuple[ExamPresenter, FakeClock]:
     clock = FakeClock(NOW)
-    rooming = Rooming(clock=clock, credentials={"1234": "ma-1"})
+    rooming = Rooming(
+        clock=clock,
+        credentials={"1234": "ma-1"},
+        bound_devices=("cuff", "oximeter"),
+        guard_policy=GuardSection(connect_burst_window_s=5),
+    )
     rooming.set_schedule(demo_schedule(NOW.date()))
-    guard = WrongPatientGuard(clock, ("cuff", "oximeter"), GuardSection(connect_burst_window_s=5))
     outbox = MemoryOutbox()
-    exam = ExamPresenter(rooming, outbox, outbox, guard=guard)
+    exam = ExamPresenter(rooming, outbox, outbox)
     exam.sign_in("1234")
     exam.pick("APT-DEMO-0001")
     clock.advance(10)
@@ -54,7 +57,6 @@ def test_stored_and_old_readings_go_to_the_tray_with_the_guards_words() -> None:
         (stored, "the device says it is a stored (earlier) reading"),
         (old, "it was measured before this patient's rooming started"),
     ]
-    assert exam.guard is not None and exam.guard.tray == ()  # one tray: the rooming's
 
 
 def test_connect_burst_is_held_then_sent_to_the_tray_when_the_window_closes() -> None:
@@ -83,5 +85,5 @@ def test_after_send_the_guard_session_is_closed() -> None:
     exam.go("review")
     exam.send()
     exam.device_reading(spo2(), "oximeter")
-    assert exam.guard is not None and exam.guard.session is None
+    assert exam.rooming.guard.session is None
     assert [i.reason for i in exam.rooming.tray] == ["no patient was being roomed when it arrived"]

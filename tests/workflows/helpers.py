@@ -13,7 +13,7 @@ from station.models import (
     Temperature,
     TemperatureSite,
 )
-from station.rooming import Medication, ScheduledPatient
+from station.rooming import Medication, Rooming, ScheduledPatient, TrayItem, VitalEntry
 from station.units import Unit
 
 T0 = datetime(2026, 3, 2, 9, 0, 0)
@@ -104,3 +104,15 @@ def cuff(mmhg: float) -> CuffPressure:
     return CuffPressure(
         cuff_pressure_mmhg=mmhg, unit_as_sent=Unit.MMHG, codec="gatt:cuff", codec_version="1"
     )
+
+
+# The devices the workflow tests bind to their station (any other is the room next door's).
+BOUND = ("cuff", "ox", "oximeter", "thermo", "scale", "A&D UA-651BLE")
+
+
+def offer(rooming: Rooming, reading: object, device: str) -> VitalEntry | TrayItem | None:
+    """A device reading through the production entry point; what it placed (None: nothing,
+    e.g. live cuff pressure)."""
+    placed = rooming.offer(device, reading)  # type: ignore[arg-type]
+    assert len(placed) <= 1
+    return placed[0] if placed else None

@@ -8,6 +8,7 @@ from datetime import UTC, timedelta
 import pytest
 
 from station.config import DisplaySection
+from station.guard import TrayReason
 from station.models import BodyHeight, Flag, Kind, Method, Mode, RespiratoryRate, Temperature
 from station.rooming import (
     TRANSITIONS,
@@ -42,12 +43,14 @@ from station.units import Unit, bmi_kg_m2, fahrenheit_to_celsius
 from station.validation import ClinicalFlag, Severity, Verdict, validate
 from tests.workflows.helpers import (
     ALPHA,
+    BOUND,
     BRAVO,
     CREDENTIALS,
     T0,
     FakeClock,
     bp,
     cuff,
+    offer,
     spo2,
     temp,
     weight,
@@ -58,7 +61,9 @@ S, E = RoomingState, RoomingEvent
 
 def make(clock: FakeClock | None = None) -> tuple[Rooming, FakeClock]:
     clock = clock or FakeClock()
-    rooming = Rooming(clock=clock, credentials=CREDENTIALS, idle_signout_s=300)
+    rooming = Rooming(
+        clock=clock, credentials=CREDENTIALS, idle_signout_s=300, bound_devices=BOUND
+    )
     rooming.set_schedule((BRAVO, ALPHA))
     return rooming, clock
 
@@ -73,7 +78,7 @@ def drive_to(state: RoomingState) -> tuple[Rooming, FakeClock]:
         S.VITALS: [rooming.confirm_identifiers],
         S.COMPLAINT: [lambda: rooming.go(E.TO_COMPLAINT)],
         S.REVIEW: [lambda: rooming.go(E.TO_REVIEW)],
-        S.SENT: [lambda: rooming.on_device_reading(bp(), "cuff"), rooming.send],
+        S.SENT: [lambda: offer(rooming, bp(), "cuff"), rooming.send],
     }
     for target in S:
         for step in steps[target]:
@@ -101,7 +106,7 @@ def fire(rooming: Rooming, event: RoomingEvent) -> None:
     elif event in (E.TO_VITALS, E.TO_COMPLAINT, E.TO_REVIEW):
         rooming.go(event)
     elif event == E.SEND:
-        rooming.on_device_reading(bp(), "cuff")
+        offer(rooming, bp(), "cuff")
         rooming.send()
     elif event == E.NEXT_PATIENT:
         rooming.next_patient()
@@ -182,14 +187,14 @@ def test_auto_sign_out_after_inactivity_with_the_clock_passed_in() -> None:
 def test_device_readings_do_not_count_as_activity() -> None:
     rooming, clock = drive_to(S.VITALS)
     clock.advance(200)
-    rooming.on_device_reading(bp(), "cuff")
+    offer(rooming, bp(), "cuff")
     clock.advance(100)
     assert rooming.tick() is True
 
 
 def test_sign_out_mid_rooming_parks_readings_and_next_sign_in_reconfirms() -> None:
     rooming, _ = drive_to(S.VITALS)
-    entry = rooming.on_device_reading(bp(), "cuff")
+    entry = offer(rooming, bp(), "cuff")
     rooming.sign_out()
     assert rooming.state == S.SIGNED_OUT
     rooming.sign_in("BADGE-0077")
@@ -206,7 +211,7 @@ def test_sign_out_mid_rooming_parks_readings_and_next_sign_in_reconfirms() -> No
 
 def test_parked_rooming_blocks_another_patient_until_discarded() -> None:
     rooming, _ = drive_to(S.VITALS)
-    rooming.on_device_reading(bp(), "cuff")
+    offer(rooming, bp(), "cuff")
     rooming.sign_out()
     rooming.sign_in("BADGE-0042")
     rooming.not_this_patient()
@@ -262,7 +267,7 @@ def test_not_this_patient_returns_to_the_list_with_nothing_kept() -> None:
 def test_device_reading_fills_the_tile_with_device_and_time() -> None:
     rooming, clock = drive_to(S.VITALS)
     clock.advance(30)
-    entry = rooming.on_device_reading(bp(), "A&D UA-651BLE")
+    entry = offer(rooming, bp(), "A&D UA-651BLE")
     assert entry == VitalEntry(
         entry_id=1,
         reading=bp(),
@@ -276,42 +281,44 @@ def test_device_reading_fills_the_tile_with_device_and_time() -> None:
 
 def test_reading_before_identifiers_confirmed_goes_to_the_tray() -> None:
     rooming, _ = drive_to(S.PATIENT_PICKED)
-    item = rooming.on_device_reading(spo2(), "oximeter")
+    item = offer(rooming, spo2(), "oximeter")
     assert item == TrayItem(
         item_id=1,
         reading=spo2(),
         device="oximeter",
-        reason="no patient confirmed on this station when it arrived",
+        reason="no patient was being roomed when it arrived",
         received_at=T0,
+        reasons=(TrayReason.NO_SESSION,),
     )
     assert rooming.entries == ()
 
 
 def test_guard_held_reading_goes_to_the_tray_with_its_reason() -> None:
     rooming, _ = drive_to(S.VITALS)
-    rooming.on_device_reading(bp(), "cuff", held_reason="stored in the cuff before this visit")
-    assert [(i.reason, i.device) for i in rooming.tray] == [
-        ("stored in the cuff before this visit", "cuff")
+    offer(rooming, bp(flags=(Flag.FROM_STORAGE,)), "cuff")
+    assert [(i.reason, i.device, i.reasons) for i in rooming.tray] == [
+        ("the device says it is a stored (earlier) reading", "cuff", (TrayReason.FROM_STORAGE,))
     ]
     assert rooming.entries == ()
 
 
 def test_tray_accept_is_recorded_as_a_deliberate_choice() -> None:
     rooming, _ = drive_to(S.VITALS)
-    item = rooming.on_device_reading(bp(), "cuff", held_reason="burst at connect")
+    stored = bp(flags=(Flag.FROM_STORAGE,))
+    item = offer(rooming, stored, "cuff")
     assert isinstance(item, TrayItem)
     entry = rooming.accept_tray(item.item_id)
     assert (entry.source, entry.tray_reason, entry.reading) == (
         EntrySource.TRAY,
-        "burst at connect",
-        bp(),
+        "the device says it is a stored (earlier) reading",
+        stored,
     )
     assert rooming.tray == ()
 
 
 def test_tray_accept_to_nobody_is_refused_and_keeps_the_item() -> None:
     rooming, _ = drive_to(S.SIGNED_IN)
-    item = rooming.on_device_reading(bp(), "cuff")
+    item = offer(rooming, bp(), "cuff")
     assert isinstance(item, TrayItem)
     with pytest.raises(RefusedError) as info:
         rooming.accept_tray(item.item_id)
@@ -321,7 +328,7 @@ def test_tray_accept_to_nobody_is_refused_and_keeps_the_item() -> None:
 
 def test_tray_accept_before_identifiers_confirmed_is_refused() -> None:
     rooming, _ = drive_to(S.PATIENT_PICKED)
-    item = rooming.on_device_reading(bp(), "cuff")
+    item = offer(rooming, bp(), "cuff")
     assert isinstance(item, TrayItem)
     with pytest.raises(RefusedError) as info:
         rooming.accept_tray(item.item_id)
@@ -331,7 +338,7 @@ def test_tray_accept_before_identifiers_confirmed_is_refused() -> None:
 
 def test_tray_discard_and_unknown_item() -> None:
     rooming, _ = drive_to(S.SIGNED_IN)
-    item = rooming.on_device_reading(bp(), "cuff")
+    item = offer(rooming, bp(), "cuff")
     assert isinstance(item, TrayItem)
     rooming.discard_tray(item.item_id)
     assert rooming.tray == ()
@@ -343,18 +350,18 @@ def test_tray_discard_and_unknown_item() -> None:
 def test_retake_keeps_both_readings_and_the_tile_shows_the_newest() -> None:
     rooming, _ = drive_to(S.VITALS)
     loose = bp(150, 95, flags=(Flag.CUFF_TOO_LOOSE,))
-    first = rooming.on_device_reading(loose, "cuff")
+    first = offer(rooming, loose, "cuff")
     assert isinstance(first, VitalEntry)
     assert first.verdict.flags[0].message == "cuff may be loose — retake?"
-    second = rooming.on_device_reading(bp(), "cuff")
+    second = offer(rooming, bp(), "cuff")
     assert rooming.entries == (first, second)
     assert rooming.latest(Kind.BLOOD_PRESSURE) == second
 
 
 def test_rejected_device_reading_is_kept_but_the_tile_prefers_an_accepted_one() -> None:
     rooming, _ = drive_to(S.VITALS)
-    good = rooming.on_device_reading(spo2(97), "ox")
-    bad = rooming.on_device_reading(spo2(0), "ox")  # not possible: implausible
+    good = offer(rooming, spo2(97), "ox")
+    bad = offer(rooming, spo2(0), "ox")  # not possible: implausible
     assert isinstance(bad, VitalEntry)
     assert bad.verdict.status == "rejected"
     assert bad.reading.flags == (Flag.IMPLAUSIBLE,)
@@ -363,10 +370,10 @@ def test_rejected_device_reading_is_kept_but_the_tile_prefers_an_accepted_one() 
 
 def test_live_cuff_pressure_moves_the_gauge_only() -> None:
     rooming, _ = drive_to(S.VITALS)
-    assert rooming.on_device_reading(cuff(142.5), "cuff") is None
+    assert offer(rooming, cuff(142.5), "cuff") is None
     assert rooming.live_cuff_mmhg == 142.5
     assert rooming.entries == ()
-    rooming.on_device_reading(bp(), "cuff")
+    offer(rooming, bp(), "cuff")
     assert rooming.live_cuff_mmhg is None
 
 
@@ -427,7 +434,7 @@ def test_manual_entry_of_a_kind_not_typed_or_with_wrong_fields() -> None:
 
 def test_manual_height_in_inches_and_bmi_computed() -> None:
     rooming, _ = drive_to(S.VITALS)
-    rooming.on_device_reading(weight(80.0, None), "scale")
+    offer(rooming, weight(80.0, None), "scale")
     assert rooming.bmi_kg_m2() is None  # no height yet
     entry = rooming.enter_manual(Kind.BODY_HEIGHT, {"height_cm": 70})
     assert entry.reading == BodyHeight(
@@ -442,7 +449,7 @@ def test_manual_height_in_inches_and_bmi_computed() -> None:
 
 def test_bmi_from_the_scale_height_and_display_units() -> None:
     rooming, _ = drive_to(S.VITALS)
-    rooming.on_device_reading(weight(80.0, 180.0), "scale")
+    offer(rooming, weight(80.0, 180.0), "scale")
     assert rooming.bmi_kg_m2() == pytest.approx(24.691358)
     lb = DisplaySection()
     metric = DisplaySection(weight_unit="kg", temperature_unit="C", height_unit="cm")
@@ -468,8 +475,8 @@ def test_manual_entry_in_metric_display() -> None:
 
 def test_send_refused_until_every_critical_value_is_acknowledged_and_ack_raises_an_alert() -> None:
     rooming, clock = drive_to(S.VITALS)
-    crisis = rooming.on_device_reading(bp(186, 92), "cuff")
-    low = rooming.on_device_reading(spo2(88), "ox")
+    crisis = offer(rooming, bp(186, 92), "cuff")
+    low = offer(rooming, spo2(88), "ox")
     assert isinstance(crisis, VitalEntry) and isinstance(low, VitalEntry)
     rooming.go(E.TO_REVIEW)
     with pytest.raises(RefusedError) as info:
@@ -498,7 +505,7 @@ def test_send_refused_until_every_critical_value_is_acknowledged_and_ack_raises_
 
 def test_acknowledging_what_is_not_critical_or_unknown_is_refused() -> None:
     rooming, _ = drive_to(S.VITALS)
-    normal = rooming.on_device_reading(bp(), "cuff")
+    normal = offer(rooming, bp(), "cuff")
     assert isinstance(normal, VitalEntry)
     with pytest.raises(RefusedError) as info:
         rooming.acknowledge_critical(normal.entry_id)
@@ -586,7 +593,7 @@ def test_send_with_nothing_recorded_is_refused() -> None:
 
 def test_send_from_vitals_goes_through_review_only() -> None:
     rooming, _ = drive_to(S.VITALS)
-    rooming.on_device_reading(bp(), "cuff")
+    offer(rooming, bp(), "cuff")
     with pytest.raises(IllegalTransitionError):
         rooming.send()
     assert rooming.state == S.VITALS
@@ -599,11 +606,11 @@ def test_a_full_rooming_record_keeps_every_reading_and_wipes_the_session() -> No
     rooming.pick_patient(ALPHA.appointment_id)
     clock.advance(5)
     rooming.confirm_identifiers()
-    loose = rooming.on_device_reading(bp(150, 95, flags=(Flag.CUFF_TOO_LOOSE,)), "cuff")
-    retake = rooming.on_device_reading(bp(), "cuff")
-    ox = rooming.on_device_reading(spo2(), "ox")
-    thermo = rooming.on_device_reading(temp(), "thermo")
-    scale = rooming.on_device_reading(weight(), "scale")
+    loose = offer(rooming, bp(150, 95, flags=(Flag.CUFF_TOO_LOOSE,)), "cuff")
+    retake = offer(rooming, bp(), "cuff")
+    ox = offer(rooming, spo2(), "ox")
+    thermo = offer(rooming, temp(), "thermo")
+    scale = offer(rooming, weight(), "scale")
     pain = rooming.enter_manual(Kind.PAIN_SEVERITY, {"pain_score": 2})
     rooming.go(E.TO_COMPLAINT)
     rooming.toggle_complaint("headache")
@@ -649,9 +656,9 @@ def test_go_is_only_for_navigation() -> None:
 
 def test_record_to_submission_sends_accepted_readings_acks_and_medication_review() -> None:
     rooming, clock = drive_to(S.VITALS)
-    rooming.on_device_reading(bp(150, 95, flags=(Flag.CUFF_TOO_LOOSE,)), "cuff")
-    crisis = rooming.on_device_reading(bp(186, 92), "cuff")
-    rooming.on_device_reading(spo2(0), "ox")  # rejected: kept on screen, never sent
+    offer(rooming, bp(150, 95, flags=(Flag.CUFF_TOO_LOOSE,)), "cuff")
+    crisis = offer(rooming, bp(186, 92), "cuff")
+    offer(rooming, spo2(0), "ox")  # rejected: kept on screen, never sent
     pain = rooming.enter_manual(Kind.PAIN_SEVERITY, {"pain_score": 4})
     assert isinstance(crisis, VitalEntry)
     rooming.acknowledge_critical(crisis.entry_id)
