@@ -319,7 +319,9 @@ class StationServices:
                         "one MA badge or PIN to sign in with"
                     ],
                 )
-            self.manager = DeviceManager(self.bindings, self._from_devices, clock)
+            self.manager = DeviceManager(
+                self.bindings, self._from_devices, clock, profiles=self._profiles
+            )
             rooming = Rooming(
                 clock=clock,
                 credentials=credentials.ma,
@@ -328,6 +330,7 @@ class StationServices:
                 mode=reading_mode,
                 bound_devices=self.manager.bound_ids,
                 guard_policy=settings.guard,
+                device_ranges=self.manager.measuring_ranges(),
             )
             # The links only hand over: `_from_devices` posts each reading to the UI thread,
             # where the rooming's guard judges it (the one path, as in every mode and test).
@@ -408,8 +411,12 @@ class StationServices:
             # serial link reports itself; this covers a link that went without a word).
             if device.id not in kept and self._presence.pop(device.id, None) is Presence.ONLINE:
                 self.link.device_presence(device.id, Presence.OFFLINE, device.profile)
-        self.manager = DeviceManager(self.bindings, self._from_devices, self._clock)
-        self.presenter.rooming.set_bound_devices(self.manager.bound_ids)
+        self.manager = DeviceManager(
+            self.bindings, self._from_devices, self._clock, profiles=self._profiles
+        )
+        self.presenter.rooming.set_bound_devices(
+            self.manager.bound_ids, self.manager.measuring_ranges()
+        )
         if self.started:
             self._start_links(self.manager)
         log.info("bindings changed: %d bound device(s)", len(self.bindings))

@@ -51,7 +51,7 @@ from station.units import (
     kg_to_lb,
     lb_to_kg,
 )
-from station.validation import Verdict, validate, with_plausibility_flag
+from station.validation import DeviceRanges, Verdict, validate, with_plausibility_flag
 
 Clock = Callable[[], datetime]
 
@@ -432,11 +432,14 @@ class Rooming:
         mode: Mode = Mode.REAL,
         bound_devices: Iterable[str] = (),
         guard_policy: GuardSection | None = None,
+        device_ranges: Mapping[str, DeviceRanges] | None = None,
     ) -> None:
         # credentials: badge id or PIN -> MA id. The MA id goes into the record, never a log.
         self._clock = clock
         self.guard = WrongPatientGuard(clock, bound_devices, guard_policy)
         self._confirmations = 0
+        # Bound device id -> its manufacturer's stated measuring ranges (firmware profile).
+        self._device_ranges: dict[str, DeviceRanges] = dict(device_ranges or {})
         self._credentials = dict(credentials)
         self.display = display or DisplaySection()
         self.idle_signout_s = idle_signout_s
@@ -590,9 +593,13 @@ class Rooming:
     def _age(self, session: _Session) -> float:
         return session.patient.age_years(self._clock().date())
 
-    def set_bound_devices(self, device_ids: Iterable[str]) -> None:
-        """The devices biomed bound to this station; readings from any other are ignored."""
+    def set_bound_devices(
+        self, device_ids: Iterable[str], ranges: Mapping[str, DeviceRanges] | None = None
+    ) -> None:
+        """The devices biomed bound to this station (readings from any other are ignored) and
+        their profiles' measuring ranges (a value outside them is not a measurement)."""
         self.guard.set_bound(device_ids)
+        self._device_ranges = dict(ranges or {})
 
     def device_connected(self, device_id: str, at: datetime | None = None) -> None:
         """A device that dumps stored readings (re)connected: its burst window opens."""
@@ -655,10 +662,11 @@ class Rooming:
         tray_reason: str = "",
     ) -> VitalEntry:
         checked = with_plausibility_flag(reading)
+        ranges = None if source is EntrySource.MANUAL else self._device_ranges.get(device)
         entry = VitalEntry(
             entry_id=next(self._ids),
             reading=checked,
-            verdict=validate(checked, age_years=self._age(session)),
+            verdict=validate(checked, age_years=self._age(session), device_ranges=ranges),
             source=source,
             device=device,
             received_at=now,

@@ -18,7 +18,7 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -650,30 +650,41 @@ class Verdict(BaseModel):
         return any(f.retake for f in self.flags)
 
 
+class DeviceRanges(NamedTuple):
+    """A bound device's manufacturer-stated measuring ranges, from its firmware profile."""
+
+    profile: str  # the firmware profile id, named in the refusal
+    ranges: Mapping[str, tuple[float, float]]  # field -> (low, high)
+
+
 def validate(
     reading: AnyReading,
     *,
     age_years: float | None = None,
-    device_ranges: Mapping[str, tuple[float, float]] | None = None,
+    device_ranges: Mapping[str, tuple[float, float]] | DeviceRanges | None = None,
 ) -> Verdict:
     """Run the three checks. `age_years` None means adult limits (the MA is told to enter age).
 
     `device_ranges` are the manufacturer's stated measurement ranges (from the firmware
-    profile), field -> (low, high); a value outside them is not a measurement.
+    profile), field -> (low, high), or a `DeviceRanges` naming the profile; a value outside
+    them is not a measurement.
     """
     reasons: list[str] = []
     for name in REQUIRED_FIELDS[reading.kind]:
         if getattr(reading, name) is None:
             reasons.append(f"no {FIELD_LABELS[name]} value: the device marked it not available")
     reasons.extend(plausibility_problems(reading))
-    for name, (low, high) in (device_ranges or {}).items():
+    profile = device_ranges.profile if isinstance(device_ranges, DeviceRanges) else None
+    ranges = device_ranges.ranges if isinstance(device_ranges, DeviceRanges) else device_ranges
+    whose = f"this device's measuring range ({profile})" if profile else "this device's range"
+    for name, (low, high) in (ranges or {}).items():
         value = getattr(reading, name, None)
         if value is not None and not low <= value <= high:
             limit = PLAUSIBLE_LIMITS.get(name)
             unit = limit.unit if limit else ""
             reasons.append(
-                f"{FIELD_LABELS.get(name, name)} {value:g} {unit} is outside the range this "
-                f"device measures: expected {low:g}–{high:g} {unit}".replace("  ", " ")
+                f"{FIELD_LABELS.get(name, name)} {value:g} {unit} is outside {whose}: "
+                f"expected {low:g}–{high:g} {unit}".replace("  ", " ")
             )
 
     flags: list[ClinicalFlag] = []

@@ -236,7 +236,7 @@ def test_outside_the_device_range_is_rejected_naming_the_range() -> None:
     verdict = validate(make(Kind.PULSE_OXIMETRY, spo2_percent=62.0),
                        device_ranges={"spo2_percent": (70.0, 100.0)})
     assert verdict == Verdict(status="rejected", reasons=(
-        "SpO2 62 % is outside the range this device measures: expected 70–100 %",))
+        "SpO2 62 % is outside this device's range: expected 70–100 %",))
 
 
 def test_codec_side_plausibility_flag_adds_only_a_flag() -> None:

@@ -48,6 +48,7 @@ from station.devices.serial_link import LinkStatus, SerialLink
 from station.errors import ConfigError
 from station.guard import Ignored
 from station.models import AnyReading, CuffPressure, Mode
+from station.validation import DeviceRanges
 
 
 class DeviceState(StrEnum):
@@ -188,6 +189,18 @@ class DeviceManager:
     @property
     def bound_ids(self) -> tuple[str, ...]:
         return tuple(sorted(self._bindings))
+
+    def measuring_ranges(self) -> dict[str, DeviceRanges]:
+        """Each bound device's manufacturer-stated measuring ranges, from its profile."""
+        with self._lock:
+            self._known_profiles()
+            profiles = self._profiles or {}
+        found: dict[str, DeviceRanges] = {}
+        for device_id, binding in self._bindings.items():
+            profile = profiles.get(binding.profile)
+            if profile is not None and profile.ranges:
+                found[device_id] = DeviceRanges(profile.id, profile.device_ranges())
+        return found
 
     # ---- the links ---------------------------------------------------------------------------
 
@@ -353,14 +366,7 @@ class DeviceManager:
         capture = self._captures.get(device_id)
         if capture is not None:
             return capture
-        if self._profiles is None:
-            try:
-                self._profiles = load_profiles()
-            except ConfigError:
-                # start_serial_links reports a bad profile file; until then a device is
-                # treated as spot, which passes everything to the guard as before.
-                self._profiles = {}
-        profile = self._profiles.get(self._bindings[device_id].profile)
+        profile = self._known_profiles().get(self._bindings[device_id].profile)
         if profile is None:
             capture = SpotCapture(Delivery.SPOT)
         else:
@@ -368,6 +374,17 @@ class DeviceManager:
             capture = SpotCapture(b.delivery, b.capture, spot_codecs=b.spot_codecs)
         self._captures[device_id] = capture
         return capture
+
+    def _known_profiles(self) -> Mapping[str, FirmwareProfile]:
+        """The installed profiles, read on first need (call with the lock held)."""
+        if self._profiles is None:
+            try:
+                self._profiles = load_profiles()
+            except ConfigError:
+                # start_serial_links reports a bad profile file; until then a device is
+                # treated as spot with no stated ranges.
+                self._profiles = {}
+        return self._profiles
 
     def _episode_ended(self, device_id: str, updates: list[ManagerUpdate]) -> None:
         updates.append(LiveValue(device_id=device_id, reading=None, state=CaptureState.IDLE))

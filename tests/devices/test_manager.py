@@ -33,6 +33,7 @@ from station.errors import ConfigError
 from station.guard import Ignored, TrayReason
 from station.models import BloodPressure, CuffPressure, Flag, Mode, PulseOximetry
 from station.rooming import Rooming
+from station.validation import validate
 from station.units import Unit
 from tests.fixtures.ble import BleLoop
 from tests.fixtures.serial import SimulatorFactory, by_id_name
@@ -296,3 +297,37 @@ def test_serial_links_refuse_a_binding_to_an_unknown_or_bluetooth_profile() -> N
         "ox: unknown profile 'nonin-9999'",
         "cuff: not a serial profile: 'and-ua-651ble'",
     ]
+
+
+def test_a_value_outside_the_bound_devices_measuring_range_is_rejected_naming_the_profile() -> None:
+    """A pulse of 250 /min is physically possible (accepted from any device that can measure
+    it) but a Masimo Rad-8 measures pulse rate over 25–240 bpm only (Rad-8 Operator's Manual,
+    Specifications: pulse rate range 25–240 bpm): from the bound Rad-8 it is not a
+    measurement. The streaming oximeter's captured reading goes link -> manager -> rooming."""
+    now = [0.0]
+    t = datetime(2026, 3, 2, 9, 0)
+    out = Collector()
+    bindings = [BoundDevice(id="ox", profile="masimo-rad-8", port="/dev/ttyUSB0")]
+    manager = DeviceManager(bindings, out, lambda: t, monotonic=lambda: now[0])
+    rooming = Rooming(clock=lambda: t, credentials=CREDENTIALS, bound_devices=manager.bound_ids,
+                      device_ranges=manager.measuring_ranges())
+    rooming.set_schedule((ALPHA,))
+    rooming.sign_in("BADGE-0042")
+    rooming.pick_patient(ALPHA.appointment_id)
+    rooming.confirm_identifiers()
+    fast = [PulseOximetry(spo2_percent=97, pulse_rate_bpm=250, unit_as_sent=Unit.PERCENT,
+                          codec="serial:masimo-ascii", codec_version="1", raw_hex=f"{i:04x}")
+            for i in range(7)]
+    for i, reading in enumerate(fast):
+        now[0] = float(i)
+        manager.handle(ReadingArrived(device_id="ox", reading=reading, received_monotonic_s=0))
+    out.drain_into(rooming)
+    [entry] = rooming.entries
+    assert entry.verdict.status == "rejected"
+    assert entry.verdict.reasons == (
+        "pulse 250 /min is outside this device's measuring range (masimo-rad-8): "
+        "expected 25–240 /min",
+    )
+    # The same value from a device with no narrower stated range is accepted (and flagged).
+    rooming.set_bound_devices(("ox",), {})
+    assert validate(fast[5]).status == "accepted"

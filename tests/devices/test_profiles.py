@@ -147,7 +147,7 @@ def test_device_ranges_feed_validation() -> None:
     verdict = validate(reading, device_ranges=profile.device_ranges())
     assert verdict.status == "rejected"
     assert verdict.reasons == (
-        "systolic 270 mmHg is outside the range this device measures: expected 40–260 mmHg",
+        "systolic 270 mmHg is outside this device's range: expected 40–260 mmHg",
     )
 
 
