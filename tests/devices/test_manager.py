@@ -33,8 +33,8 @@ from station.errors import ConfigError
 from station.guard import Ignored, TrayReason
 from station.models import BloodPressure, CuffPressure, Flag, Mode, PulseOximetry
 from station.rooming import Rooming
-from station.validation import validate
 from station.units import Unit
+from station.validation import validate
 from tests.fixtures.ble import BleLoop
 from tests.fixtures.serial import SimulatorFactory, by_id_name
 from tests.workflows.helpers import ALPHA, CREDENTIALS
