@@ -222,6 +222,11 @@ class MqttLink:
         the broker's Receive Maximum less the slot kept for status messages)."""
         return self._send_window
 
+    @property
+    def awaiting_puback(self) -> int:
+        """Messages handed to the broker whose PUBACK has not come back (len() is atomic)."""
+        return len(self._inflight)
+
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import threading
 import time
 import uuid
@@ -372,3 +373,37 @@ def test_birth_status_is_retained_with_the_queue_depth_and_a_bad_config_is_refus
         assert late.statuses[-1]["presence"] == "offline"
     finally:
         late.close()
+
+
+def test_a_message_is_not_recorded_delivered_before_its_puback(
+    mosquitto_broker: Broker, outbox: Outbox
+) -> None:
+    """MQTT 5.0 §4.3.2 (QoS 1): the sender owns the message until it receives the PUBACK.
+    The broker is paused (SIGSTOP) after the connect: the PUBLISH goes out, no PUBACK comes
+    back, and the outbox must still hold the message as queued; once the broker runs again its
+    PUBACK arrives and only then is the message delivered."""
+    link = MqttLink(plain(mosquitto_broker), site=SITE, station_id=STATION, outbox=outbox,
+                    reconnect_min_s=0, reconnect_max_s=1)
+    link.start()
+    assert mosquitto_broker.proc is not None
+    try:
+        assert link.wait_connected(10)
+        mosquitto_broker.proc.send_signal(signal.SIGSTOP)
+        try:
+            mid = uuid.uuid4()
+            link.submit(Channel.VITALS, vitals_bytes(mid), mid)
+            deadline = time.monotonic() + 5
+            while link.awaiting_puback == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert link.awaiting_puback == 1  # published, its PUBACK outstanding
+            time.sleep(0.3)  # time for a wrong early "delivered" to be committed
+            assert outbox.state(mid) is DeliveryState.QUEUED
+            assert outbox.stats().depth == 1
+        finally:
+            mosquitto_broker.proc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 5
+        while outbox.state(mid) is not DeliveryState.DELIVERED and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert outbox.state(mid) is DeliveryState.DELIVERED
+    finally:
+        link.stop()
