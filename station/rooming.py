@@ -20,19 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from station.config import DisplaySection, GuardSection
 from station.errors import StationError
 from station.guard import Attached, Live, TrayReason, Unassigned, WrongPatientGuard
-from station.models import (
-    AnyReading,
-    BloodPressure,
-    BodyHeight,
-    BodyWeight,
-    Kind,
-    Method,
-    Mode,
-    PainSeverity,
-    PulseOximetry,
-    RespiratoryRate,
-    Temperature,
-)
+from station.models import READING_ADAPTER, AnyReading, Kind, Method, Mode
 from station.submission import (
     CriticalAcknowledgement,
     MedicationReviewStatus,
@@ -52,6 +40,7 @@ from station.units import (
     lb_to_kg,
 )
 from station.validation import DeviceRanges, Verdict, validate, with_plausibility_flag
+from station.vitals import Converts, typed_kinds, vital_field, vital_kind
 
 Clock = Callable[[], datetime]
 
@@ -292,60 +281,30 @@ class RoomingRecord(_Frozen):
 
 def display_value(field: str, canonical: float, display: DisplaySection) -> tuple[float, str]:
     """A canonical value in the unit this station shows, with the unit label."""
-    if field == "temperature_c":
-        if display.temperature_unit == "F":
-            return celsius_to_fahrenheit(canonical), "°F"
-        return canonical, "°C"
-    if field == "weight_kg":
-        return (kg_to_lb(canonical), "lb") if display.weight_unit == "lb" else (canonical, "kg")
-    if field == "height_cm":
-        return (cm_to_inch(canonical), "in") if display.height_unit == "in" else (canonical, "cm")
-    labels = {
-        "systolic_mmhg": "mmHg",
-        "diastolic_mmhg": "mmHg",
-        "mean_arterial_mmhg": "mmHg",
-        "cuff_pressure_mmhg": "mmHg",
-        "pulse_rate_bpm": "/min",
-        "spo2_percent": "%",
-        "perfusion_index_percent": "%",
-        "bmi_kg_m2": "kg/m²",
-        "respiratory_rate_per_min": "/min",
-        "pain_score": "/10",
-    }
-    return canonical, labels[field]
+    row = vital_field(field)
+    if row.converts is Converts.TEMPERATURE and display.temperature_unit == "F":
+        return celsius_to_fahrenheit(canonical), "°F"
+    if row.converts is Converts.WEIGHT and display.weight_unit == "lb":
+        return kg_to_lb(canonical), "lb"
+    if row.converts is Converts.LENGTH and display.height_unit == "in":
+        return cm_to_inch(canonical), "in"
+    return canonical, row.symbol
 
 
 def _to_canonical(field: str, shown: float, display: DisplaySection) -> tuple[float, Unit]:
     """A value typed in the display unit -> (canonical value, the unit it was typed in)."""
-    if field == "temperature_c":
-        if display.temperature_unit == "F":
-            return fahrenheit_to_celsius(shown), Unit.FAHRENHEIT
-        return shown, Unit.CELSIUS
-    if field == "weight_kg":
-        return (lb_to_kg(shown), Unit.LB) if display.weight_unit == "lb" else (shown, Unit.KG)
-    if field == "height_cm":
-        return (inch_to_cm(shown), Unit.INCH) if display.height_unit == "in" else (shown, Unit.CM)
-    units = {
-        "systolic_mmhg": Unit.MMHG,
-        "diastolic_mmhg": Unit.MMHG,
-        "pulse_rate_bpm": Unit.PER_MIN,
-        "spo2_percent": Unit.PERCENT,
-        "respiratory_rate_per_min": Unit.PER_MIN,
-        "pain_score": Unit.SCORE,
-    }
-    return shown, units[field]
+    row = vital_field(field)
+    if row.converts is Converts.TEMPERATURE and display.temperature_unit == "F":
+        return fahrenheit_to_celsius(shown), Unit.FAHRENHEIT
+    if row.converts is Converts.WEIGHT and display.weight_unit == "lb":
+        return lb_to_kg(shown), Unit.LB
+    if row.converts is Converts.LENGTH and display.height_unit == "in":
+        return inch_to_cm(shown), Unit.INCH
+    return shown, row.unit
 
 
 # What the keypad asks for, per kind entered by hand (fields in the display unit).
-MANUAL_FIELDS: dict[Kind, tuple[str, ...]] = {
-    Kind.BLOOD_PRESSURE: ("systolic_mmhg", "diastolic_mmhg", "pulse_rate_bpm"),
-    Kind.PULSE_OXIMETRY: ("spo2_percent", "pulse_rate_bpm"),
-    Kind.TEMPERATURE: ("temperature_c",),
-    Kind.BODY_WEIGHT: ("weight_kg",),
-    Kind.BODY_HEIGHT: ("height_cm",),
-    Kind.RESPIRATORY_RATE: ("respiratory_rate_per_min",),
-    Kind.PAIN_SEVERITY: ("pain_score",),
-}
+MANUAL_FIELDS: dict[Kind, tuple[str, ...]] = {k.kind: k.typed for k in typed_kinds()}
 MANUAL_CODEC = "manual"
 
 
@@ -356,7 +315,8 @@ def manual_reading(
     wanted = MANUAL_FIELDS.get(kind)
     if wanted is None:
         raise RefusedError(Refusal.NOT_MANUAL, f"{kind.value} is not entered by hand")
-    missing = [f for f in wanted if f not in shown and f != "pulse_rate_bpm"]
+    optional = vital_kind(kind).optional_typed
+    missing = [f for f in wanted if f not in shown and f not in optional]
     extra = sorted(set(shown) - set(wanted))
     if missing or extra:
         raise RefusedError(
@@ -375,25 +335,8 @@ def manual_reading(
         "method": Method.MANUAL,
         "mode": mode,
     }
-    match kind:
-        case Kind.BLOOD_PRESSURE:
-            return BloodPressure.model_validate({**common, **values, "mean_arterial_mmhg": None})
-        case Kind.TEMPERATURE:
-            return Temperature.model_validate({**common, **values})
-        case Kind.BODY_WEIGHT:
-            return BodyWeight.model_validate({**common, **values})
-        case Kind.BODY_HEIGHT:
-            return BodyHeight.model_validate({**common, **values})
-        case Kind.RESPIRATORY_RATE:
-            return RespiratoryRate.model_validate({**common, **values})
-        case Kind.PAIN_SEVERITY:
-            return PainSeverity.model_validate({**common, **values})
-        case Kind.PULSE_OXIMETRY:
-            return PulseOximetry.model_validate({**common, **values})
-        case _:
-            # MANUAL_FIELDS said it can be typed, but no model is built for it here: a table
-            # out of step, never a silent fallback to another kind.
-            raise RefusedError(Refusal.NOT_MANUAL, f"{kind.value}: no manual entry model")
+    # The kind's own model: a table out of step is a KeyError, never another kind's model.
+    return READING_ADAPTER.validate_python({**common, **values, "kind": kind})
 
 
 # ------------------------------------------------------------------------------------------

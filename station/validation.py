@@ -23,125 +23,21 @@ from typing import Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 from station.models import AnyReading, Flag, Kind
+from station.vitals import FIELDS, KINDS, VitalField
 
 # --------------------------------------------------------------------------------------------
 # 1. Plausibility: physically impossible values
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Limit:
-    field: str
-    low: float
-    high: float
-    unit: str
-    source: str
-    low_exclusive: bool = False
-
-    def contains(self, value: float) -> bool:
-        above_low = value > self.low if self.low_exclusive else value >= self.low
-        return above_low and value <= self.high
-
-    def expected(self) -> str:
-        low = f"more than {self.low:g}" if self.low_exclusive else f"{self.low:g}"
-        if self.low_exclusive:
-            return f"{low} and at most {self.high:g} {self.unit}"
-        return f"{low}–{self.high:g} {self.unit}".rstrip()
-
-
-PLAUSIBLE_LIMITS: dict[str, Limit] = {
-    limit.field: limit
-    for limit in (
-        Limit(
-            "systolic_mmhg",
-            30,
-            300,
-            "mmHg",
-            "oscillometric NIBP devices measure cuff pressure over 0–300 mmHg "
-            "(IEC 80601-2-30 devices); below 30 no pulse is detectable",
-        ),
-        Limit(
-            "diastolic_mmhg",
-            10,
-            250,
-            "mmHg",
-            "NIBP measurement ranges (e.g. SunTech Advantage: DIA 15–200, Omron 40–130)",
-        ),
-        Limit("mean_arterial_mmhg", 15, 280, "mmHg", "between the plausible DIA and SYS"),
-        Limit(
-            "cuff_pressure_mmhg",
-            0,
-            320,
-            "mmHg",
-            "cuffs are limited to 300 mmHg (+ overpressure safety margin)",
-        ),
-        Limit(
-            "pulse_rate_bpm",
-            20,
-            300,
-            "/min",
-            "widest device ranges: Nonin 18–321, Masimo 25–240, NIBP 30–240",
-        ),
-        Limit(
-            "spo2_percent", 0, 100, "%", "a saturation is a fraction of 100 %", low_exclusive=True
-        ),
-        Limit("perfusion_index_percent", 0, 20, "%", "Masimo PI display range 0.02–20 %"),
-        Limit(
-            "temperature_c",
-            25,
-            45,
-            "°C",
-            "outside 25–45 °C no patient is walking into a clinic; clinical "
-            "thermometers measure about 25–44 °C",
-        ),
-        Limit(
-            "weight_kg",
-            0,
-            650,
-            "kg",
-            "heaviest recorded human ≈ 635 kg; a weight of 0 means nobody is on the scale",
-            low_exclusive=True,
-        ),
-        Limit("height_cm", 20, 275, "cm", "smallest newborns ≈ 20 cm; tallest recorded 272 cm"),
-        Limit("bmi_kg_m2", 5, 250, "kg/m²", "derived from the weight and height limits"),
-        Limit(
-            "respiratory_rate_per_min",
-            1,
-            120,
-            "/min",
-            "newborns breathe up to ≈ 60/min; counts above 120 are miscounts",
-        ),
-        Limit("pain_score", 0, 10, "", "the numeric rating scale runs 0 to 10"),
-    )
-}
+# Plausibility limits, field labels and required fields: read from the one table of vitals.
+Limit = VitalField
+PLAUSIBLE_LIMITS: dict[str, VitalField] = {f.field: f for f in FIELDS}
 
 # The value a reading must carry to be of any use, per kind.
-REQUIRED_FIELDS: dict[Kind, tuple[str, ...]] = {
-    Kind.BLOOD_PRESSURE: ("systolic_mmhg", "diastolic_mmhg"),
-    Kind.CUFF_PRESSURE: ("cuff_pressure_mmhg",),
-    Kind.PULSE_OXIMETRY: ("spo2_percent",),
-    Kind.TEMPERATURE: ("temperature_c",),
-    Kind.BODY_WEIGHT: ("weight_kg",),
-    Kind.BODY_HEIGHT: ("height_cm",),
-    Kind.RESPIRATORY_RATE: ("respiratory_rate_per_min",),
-    Kind.PAIN_SEVERITY: ("pain_score",),
-}
+REQUIRED_FIELDS: dict[Kind, tuple[str, ...]] = {k.kind: k.required for k in KINDS}
 
-FIELD_LABELS: dict[str, str] = {
-    "systolic_mmhg": "systolic",
-    "diastolic_mmhg": "diastolic",
-    "mean_arterial_mmhg": "mean arterial pressure",
-    "cuff_pressure_mmhg": "cuff pressure",
-    "pulse_rate_bpm": "pulse",
-    "spo2_percent": "SpO2",
-    "perfusion_index_percent": "perfusion index",
-    "temperature_c": "temperature",
-    "weight_kg": "weight",
-    "height_cm": "height",
-    "bmi_kg_m2": "BMI",
-    "respiratory_rate_per_min": "respiratory rate",
-    "pain_score": "pain score",
-}
+FIELD_LABELS: dict[str, str] = {f.field: f.label for f in FIELDS}
 
 
 def _values(reading: AnyReading) -> dict[str, float | None]:
@@ -158,7 +54,7 @@ def plausibility_problems(reading: AnyReading) -> list[str]:
         limit = PLAUSIBLE_LIMITS[name]
         if not limit.contains(value):
             problems.append(
-                f"{FIELD_LABELS[name]} {value:g} {limit.unit}".rstrip()
+                f"{FIELD_LABELS[name]} {value:g} {limit.text_unit}".rstrip()
                 + f" is not possible: expected {limit.expected()}"
             )
     if reading.kind == Kind.PAIN_SEVERITY and values.get("pain_score") is not None:
@@ -681,7 +577,7 @@ def validate(
         value = getattr(reading, name, None)
         if value is not None and not low <= value <= high:
             limit = PLAUSIBLE_LIMITS.get(name)
-            unit = limit.unit if limit else ""
+            unit = limit.text_unit if limit else ""
             reasons.append(
                 f"{FIELD_LABELS.get(name, name)} {value:g} {unit} is outside {whose}: "
                 f"expected {low:g}–{high:g} {unit}".replace("  ", " ")

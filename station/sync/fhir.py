@@ -22,6 +22,7 @@ from station.models import (
     BloodPressure,
     BodyHeight,
     BodyWeight,
+    Kind,
     Method,
     PainSeverity,
     PulseOximetry,
@@ -30,6 +31,7 @@ from station.models import (
     TemperatureSite,
 )
 from station.submission import Submission, SubmittedReading
+from station.vitals import vital_field, vital_kind
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -74,20 +76,34 @@ class VitalSign:
     profile: str
 
 
-BP_PANEL = VitalSign("85354-9", "Blood pressure panel", "", "us-core-blood-pressure")
-SYSTOLIC = VitalSign("8480-6", "Systolic blood pressure", "mm[Hg]", "")
-DIASTOLIC = VitalSign("8462-4", "Diastolic blood pressure", "mm[Hg]", "")
-MEAN_ARTERIAL = VitalSign("8478-0", "Mean blood pressure", "mm[Hg]", "")
-HEART_RATE = VitalSign("8867-4", "Heart rate", "/min", "us-core-heart-rate")
-SPO2 = VitalSign("59408-5", "Oxygen saturation by pulse oximetry", "%", "us-core-pulse-oximetry")
+def _field_sign(field: str) -> VitalSign:
+    """A measured field's code, unit and profile, from the one table of vitals."""
+    row = vital_field(field)
+    assert row.loinc is not None, f"{field} is not sent on its own"
+    return VitalSign(row.loinc, row.loinc_display, row.unit.value, row.us_core_profile)
+
+
+def _panel_sign(kind: Kind) -> VitalSign:
+    panel = vital_kind(kind).panel
+    assert panel is not None, f"{kind.value} is not sent as a panel"
+    loinc, display, profile = panel
+    return VitalSign(loinc, display, "", profile)
+
+
+BP_PANEL = _panel_sign(Kind.BLOOD_PRESSURE)
+SYSTOLIC = _field_sign("systolic_mmhg")
+DIASTOLIC = _field_sign("diastolic_mmhg")
+MEAN_ARTERIAL = _field_sign("mean_arterial_mmhg")
+HEART_RATE = _field_sign("pulse_rate_bpm")
+SPO2 = _field_sign("spo2_percent")
+# US Core pulse oximetry: the Observation also carries the arterial saturation code.
 SPO2_ARTERIAL = VitalSign("2708-6", "Oxygen saturation in Arterial blood", "%", "")
-BODY_TEMPERATURE = VitalSign("8310-5", "Body temperature", "Cel", "us-core-body-temperature")
-BODY_WEIGHT = VitalSign("29463-7", "Body weight", "kg", "us-core-body-weight")
-BODY_HEIGHT = VitalSign("8302-2", "Body height", "cm", "us-core-body-height")
-BMI = VitalSign("39156-5", "Body mass index (BMI) [Ratio]", "kg/m2", "us-core-bmi")
-RESPIRATORY_RATE = VitalSign("9279-1", "Respiratory rate", "/min", "us-core-respiratory-rate")
-PAIN = VitalSign("72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported",
-                 "{score}", "")
+BODY_TEMPERATURE = _field_sign("temperature_c")
+BODY_WEIGHT = _field_sign("weight_kg")
+BODY_HEIGHT = _field_sign("height_cm")
+BMI = _field_sign("bmi_kg_m2")
+RESPIRATORY_RATE = _field_sign("respiratory_rate_per_min")
+PAIN = _field_sign("pain_score")
 
 # The primary code of each vital-signs Observation the station sends -> its rules.
 VITAL_SIGNS: dict[str, VitalSign] = {

@@ -44,6 +44,8 @@ from station.ui.ports import (
     VitalsOutbox,
 )
 from station.validation import Severity
+from station.vitals import tiles as vital_tiles
+from station.vitals import vital_field, vital_kind
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 
@@ -150,62 +152,44 @@ def _dob(moment: datetime | object) -> str:
     return moment.strftime("%m/%d/%Y") if hasattr(moment, "strftime") else str(moment)
 
 
-TILE_TITLES = {
-    "bp": "Blood pressure",
+def _tile_layout() -> dict[str, Kind | None]:
+    """The vitals screen's tiles in order: one per kind with a tile in the table of vitals,
+    plus the computed ones (pulse after BP, BMI after height; None: no kind of its own)."""
+    layout: dict[str, Kind | None] = {}
+    for row in vital_tiles():
+        assert row.tile is not None
+        layout[row.tile] = row.kind
+        if row.kind is Kind.BLOOD_PRESSURE:
+            layout["pulse"] = None
+        elif row.kind is Kind.BODY_HEIGHT:
+            layout["bmi"] = None
+    return layout
+
+
+TILE_KIND: dict[str, Kind | None] = _tile_layout()
+TILE_TITLES: dict[str, str] = {
     "pulse": "Pulse",
-    "spo2": "SpO2",
-    "temp": "Temperature",
-    "weight": "Weight",
-    "height": "Height",
     "bmi": "BMI",
-    "rr": "Resp. rate",
-    "pain": "Pain 0–10",
+    **{row.tile: row.title for row in vital_tiles() if row.tile is not None},
 }
-TILE_KIND: dict[str, Kind | None] = {
-    "bp": Kind.BLOOD_PRESSURE,
-    "pulse": None,
-    "spo2": Kind.PULSE_OXIMETRY,
-    "temp": Kind.TEMPERATURE,
-    "weight": Kind.BODY_WEIGHT,
-    "height": Kind.BODY_HEIGHT,
-    "bmi": None,
-    "rr": Kind.RESPIRATORY_RATE,
-    "pain": Kind.PAIN_SEVERITY,
-}
-FIELD_TITLES = {
-    "systolic_mmhg": "Systolic",
-    "diastolic_mmhg": "Diastolic",
-    "pulse_rate_bpm": "Pulse (optional)",
-    "spo2_percent": "SpO2",
-    "temperature_c": "Temperature",
-    "weight_kg": "Weight",
-    "height_cm": "Height",
-    "respiratory_rate_per_min": "Breaths per minute",
-    "pain_score": "Pain 0–10",
-}
+
+
+def _field_title(name: str, kind: Kind) -> str:
+    label = vital_field(name).label
+    title = label[:1].upper() + label[1:]
+    return f"{title} (optional)" if name in vital_kind(kind).optional_typed else title
 
 
 def _value_text(reading: AnyReading, display: DisplaySection) -> tuple[str, str]:
-    """Screens round; the model never does."""
-    r = reading
-    match r.kind:
-        case Kind.BLOOD_PRESSURE:
-            sys_, dia = getattr(r, "systolic_mmhg", None), getattr(r, "diastolic_mmhg", None)
-            return f"{_num(sys_, 0)}/{_num(dia, 0)}", "mmHg"
-        case Kind.PULSE_OXIMETRY:
-            return _num(getattr(r, "spo2_percent", None), 0), "%"
-        case Kind.TEMPERATURE:
-            return _shown("temperature_c", getattr(r, "temperature_c", None), display, 1)
-        case Kind.BODY_WEIGHT:
-            return _shown("weight_kg", getattr(r, "weight_kg", None), display, 1)
-        case Kind.BODY_HEIGHT:
-            return _shown("height_cm", getattr(r, "height_cm", None), display, 1)
-        case Kind.RESPIRATORY_RATE:
-            return _num(getattr(r, "respiratory_rate_per_min", None), 0), "/min"
-        case Kind.PAIN_SEVERITY:
-            return _num(getattr(r, "pain_score", None), 0), "/10"
-        case _:
-            return "—", ""
+    """Screens round; the model never does. BP shows as SYS/DIA; every other kind its first
+    required field, in the display unit, with the table's decimals."""
+    row = vital_kind(reading.kind)
+    if reading.kind is Kind.BLOOD_PRESSURE:
+        sys_ = getattr(reading, "systolic_mmhg", None)
+        dia = getattr(reading, "diastolic_mmhg", None)
+        return f"{_num(sys_, 0)}/{_num(dia, 0)}", vital_field("systolic_mmhg").symbol
+    name = row.required[0]
+    return _shown(name, getattr(reading, name, None), display, vital_field(name).decimals)
 
 
 def _num(value: float | None, decimals: int) -> str:
@@ -453,7 +437,7 @@ class ExamPresenter(_Base):
         self._keypad_kind = kind
         self._keypad_fields = MANUAL_FIELDS[kind]
         labels = tuple(
-            f"{FIELD_TITLES[f]} ({display_value(f, 0.0, self.display)[1]})"
+            f"{_field_title(f, kind)} ({display_value(f, 0.0, self.display)[1]})"
             for f in self._keypad_fields
         )
         self.keypad = KeypadView(
@@ -504,7 +488,7 @@ class ExamPresenter(_Base):
             try:
                 shown[name] = float(text)
             except ValueError:
-                self.message = f"{FIELD_TITLES[name]}: {text!r} is not a number"
+                self.message = f"{_field_title(name, kind)}: {text!r} is not a number"
                 return
         if _try(self, lambda: self.rooming.enter_manual(kind, shown)):
             self.keypad = None
@@ -709,16 +693,7 @@ class ExamPresenter(_Base):
 
 
 def _value_text_empty(kind: Kind, display: DisplaySection) -> str:
-    units = {
-        Kind.BLOOD_PRESSURE: "mmHg",
-        Kind.PULSE_OXIMETRY: "%",
-        Kind.TEMPERATURE: display_value("temperature_c", 0.0, display)[1],
-        Kind.BODY_WEIGHT: display_value("weight_kg", 0.0, display)[1],
-        Kind.BODY_HEIGHT: display_value("height_cm", 0.0, display)[1],
-        Kind.RESPIRATORY_RATE: "/min",
-        Kind.PAIN_SEVERITY: "/10",
-    }
-    return units[kind]
+    return display_value(vital_kind(kind).required[0], 0.0, display)[1]
 
 
 # ------------------------------------------------------------------------------------------
