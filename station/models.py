@@ -238,33 +238,11 @@ READING_TYPES: dict[Kind, type[_ReadingBase]] = {
     Kind.PAIN_SEVERITY: PainSeverity,
 }
 
-# The value fields of each kind, in display order; every one ends in its canonical unit.
+# The value fields of each kind, in display order: a model's float fields, each ending in its
+# canonical unit (read from the models, so a new kind needs no entry here).
 VALUE_FIELDS: dict[Kind, tuple[str, ...]] = {
-    Kind.BLOOD_PRESSURE: (
-        "systolic_mmhg",
-        "diastolic_mmhg",
-        "mean_arterial_mmhg",
-        "pulse_rate_bpm",
-    ),
-    Kind.CUFF_PRESSURE: ("cuff_pressure_mmhg",),
-    Kind.PULSE_OXIMETRY: ("spo2_percent", "pulse_rate_bpm", "perfusion_index_percent"),
-    Kind.TEMPERATURE: ("temperature_c",),
-    Kind.BODY_WEIGHT: ("weight_kg", "height_cm", "bmi_kg_m2"),
-    Kind.BODY_HEIGHT: ("height_cm",),
-    Kind.RESPIRATORY_RATE: ("respiratory_rate_per_min",),
-    Kind.PAIN_SEVERITY: ("pain_score",),
-}
-
-# The unit each kind is entered in when typed by hand in canonical units.
-CANONICAL_UNIT: dict[Kind, Unit] = {
-    Kind.BLOOD_PRESSURE: Unit.MMHG,
-    Kind.CUFF_PRESSURE: Unit.MMHG,
-    Kind.PULSE_OXIMETRY: Unit.PERCENT,
-    Kind.TEMPERATURE: Unit.CELSIUS,
-    Kind.BODY_WEIGHT: Unit.KG,
-    Kind.BODY_HEIGHT: Unit.CM,
-    Kind.RESPIRATORY_RATE: Unit.PER_MIN,
-    Kind.PAIN_SEVERITY: Unit.SCORE,
+    kind: tuple(n for n, f in model.model_fields.items() if f.annotation == (float | None))
+    for kind, model in READING_TYPES.items()
 }
 
 

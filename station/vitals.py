@@ -191,3 +191,7 @@ def tiles() -> tuple[VitalKind, ...]:
 def shown_for_age(row: VitalKind, age_years: float) -> bool:
     """A kind measured only at some ages (head circumference: under 3) has no tile otherwise."""
     return row.ages_years is None or row.ages_years[0] <= age_years < row.ages_years[1]
+
+
+# The unit a reading of each kind is in when typed in canonical units (its first value's).
+CANONICAL_UNIT: dict[Kind, Unit] = {k.kind: vital_field(k.required[0]).unit for k in KINDS}

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from station.models import (
-    CANONICAL_UNIT,
     READING_TYPES,
     VALUE_FIELDS,
     AnyReading,
@@ -29,6 +28,7 @@ from station.validation import (
     validate,
     with_plausibility_flag,
 )
+from station.vitals import CANONICAL_UNIT
 
 # A normal adult value for every field, so one field can be moved at a time.
 NORMAL: dict[str, float] = {
@@ -45,6 +45,7 @@ NORMAL: dict[str, float] = {
     "bmi_kg_m2": 24.2,
     "respiratory_rate_per_min": 16.0,
     "pain_score": 2.0,
+    "head_circumference_cm": 46.0,  # a 1-year-old (WHO median at 12 months ≈ 46 cm)
 }
 FIELD_KIND: dict[str, Kind] = {}
 for _kind, _fields in VALUE_FIELDS.items():

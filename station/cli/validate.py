@@ -10,7 +10,6 @@ from pydantic import ValidationError
 
 from station.cli.common import add_command, fail
 from station.models import (
-    CANONICAL_UNIT,
     READING_TYPES,
     VALUE_FIELDS,
     Kind,
@@ -18,6 +17,7 @@ from station.models import (
     TemperatureSite,
 )
 from station.validation import validate
+from station.vitals import CANONICAL_UNIT
 
 EXAMPLES = """\
   station validate blood_pressure systolic_mmhg=185 diastolic_mmhg=95

@@ -20,18 +20,15 @@ from pydantic import JsonValue, ValidationError
 from station.errors import StationError
 from station.models import (
     BloodPressure,
-    BodyHeight,
     BodyWeight,
     Kind,
     Method,
-    PainSeverity,
     PulseOximetry,
-    RespiratoryRate,
     Temperature,
     TemperatureSite,
 )
 from station.submission import Submission, SubmittedReading
-from station.vitals import vital_field, vital_kind
+from station.vitals import FIELDS, vital_field, vital_kind
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -108,8 +105,11 @@ PAIN = _field_sign("pain_score")
 # The primary code of each vital-signs Observation the station sends -> its rules.
 VITAL_SIGNS: dict[str, VitalSign] = {
     v.loinc: v
-    for v in (BP_PANEL, HEART_RATE, SPO2, BODY_TEMPERATURE, BODY_WEIGHT, BODY_HEIGHT, BMI,
-              RESPIRATORY_RATE, PAIN)
+    for v in (
+        BP_PANEL,
+        PAIN,
+        *(_field_sign(f.field) for f in FIELDS if f.us_core_profile),
+    )
 }
 BP_COMPONENTS_REQUIRED = (SYSTOLIC, DIASTOLIC)
 
@@ -189,12 +189,11 @@ def _measurements(item: SubmittedReading) -> Iterator[tuple[VitalSign, dict[str,
             yield BODY_HEIGHT, _value(r.height_cm, "cm")
         if r.bmi_kg_m2 is not None:
             yield BMI, _value(r.bmi_kg_m2, "kg/m2")
-    elif isinstance(r, BodyHeight):
-        yield BODY_HEIGHT, _value(r.height_cm, "cm")
-    elif isinstance(r, RespiratoryRate):
-        yield RESPIRATORY_RATE, _value(r.respiratory_rate_per_min, "/min")
-    elif isinstance(r, PainSeverity):
-        yield PAIN, _value(r.pain_score, "{score}")
+    else:
+        # One value, one Observation: its code, unit and profile from the table of vitals.
+        name = vital_kind(r.kind).required[0]
+        sign = _field_sign(name)
+        yield sign, _value(getattr(r, name), sign.ucum)
 
 
 def _dt(moment: datetime) -> str:

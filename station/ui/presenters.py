@@ -44,8 +44,8 @@ from station.ui.ports import (
     VitalsOutbox,
 )
 from station.validation import Severity
+from station.vitals import shown_for_age, vital_field, vital_kind
 from station.vitals import tiles as vital_tiles
-from station.vitals import vital_field, vital_kind
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 
@@ -533,7 +533,11 @@ class ExamPresenter(_Base):
 
     def tiles(self) -> tuple[Tile, ...]:
         tiles = []
+        patient = self.rooming.patient
+        age = None if patient is None else patient.age_years(self.rooming.now().date())
         for key, kind in TILE_KIND.items():
+            if kind is not None and age is not None and not shown_for_age(vital_kind(kind), age):
+                continue  # e.g. head circumference: children under 3 only
             if key == "pulse":
                 tiles.append(self._pulse_tile())
                 continue
