@@ -21,6 +21,7 @@ class Kind(StrEnum):
     BODY_HEIGHT = "body_height"
     RESPIRATORY_RATE = "respiratory_rate"
     PAIN_SEVERITY = "pain_severity"
+    HEAD_CIRCUMFERENCE = "head_circumference"
 
 
 class Flag(StrEnum):
@@ -211,6 +212,13 @@ class PainSeverity(_ReadingBase):
     pain_score: float | None
 
 
+class HeadCircumference(_ReadingBase):
+    """Occipital-frontal head circumference, measured with a tape (children under 3)."""
+
+    kind: Literal[Kind.HEAD_CIRCUMFERENCE] = Kind.HEAD_CIRCUMFERENCE
+    head_circumference_cm: float | None
+
+
 AnyReading = (
     BloodPressure
     | CuffPressure
@@ -220,6 +228,7 @@ AnyReading = (
     | BodyHeight
     | RespiratoryRate
     | PainSeverity
+    | HeadCircumference
 )
 Reading = Annotated[
     AnyReading,
@@ -236,6 +245,7 @@ READING_TYPES: dict[Kind, type[_ReadingBase]] = {
     Kind.BODY_HEIGHT: BodyHeight,
     Kind.RESPIRATORY_RATE: RespiratoryRate,
     Kind.PAIN_SEVERITY: PainSeverity,
+    Kind.HEAD_CIRCUMFERENCE: HeadCircumference,
 }
 
 # The value fields of each kind, in display order: a model's float fields, each ending in its

@@ -113,6 +113,10 @@ FIELDS: tuple[VitalField, ...] = (
     F("pain_score", N_("pain score"), Unit.SCORE, "/10", 0, 0, 10,
       "the numeric rating scale runs 0 to 10", "72514-3",
       "Pain severity - 0-10 verbal numeric rating [Score] - Reported"),
+    F("head_circumference_cm", N_("head circumference"), Unit.CM, "cm", 1, 18, 65,
+      "a 22-week preterm newborn's head measures about 20 cm (Fenton 2013 preterm growth "
+      "chart); adult heads about 52–62 cm", "9843-4", "Head Occipital-frontal circumference",
+      Converts.LENGTH, Keypad.DECIMAL, us_core_profile="us-core-head-circumference"),
 )
 del F
 
@@ -148,6 +152,9 @@ KINDS: tuple[VitalKind, ...] = (
     K(Kind.RESPIRATORY_RATE, N_("Resp. rate"), "rr", ("respiratory_rate_per_min",),
       ("respiratory_rate_per_min",)),
     K(Kind.PAIN_SEVERITY, N_("Pain 0–10"), "pain", ("pain_score",), ("pain_score",)),
+    K(Kind.HEAD_CIRCUMFERENCE, N_("Head circ."), "head", ("head_circumference_cm",),
+      ("head_circumference_cm",), ages_years=(0, 3),
+      ages_source="CDC growth charts: head circumference-for-age, birth to 36 months"),
 )
 del K
 

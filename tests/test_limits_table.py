@@ -31,6 +31,7 @@ from station.models import (
     BloodPressure,
     BodyHeight,
     BodyWeight,
+    HeadCircumference,
     PainSeverity,
     PulseOximetry,
     RespiratoryRate,
@@ -81,6 +82,10 @@ def pain(v: float) -> AnyReading:
     return PainSeverity(pain_score=v, unit_as_sent=Unit.SCORE, **C)
 
 
+def head(v: float) -> AnyReading:
+    return HeadCircumference(head_circumference_cm=v, unit_as_sent=Unit.CM, **C)
+
+
 @dataclass(frozen=True)
 class Plausible:
     """Accepted from `low` to `high` inclusive (`low` itself refused when exclusive)."""
@@ -104,6 +109,8 @@ PLAUSIBLE = (
     Plausible("height", height, 20, 275, False, "newborn ≈ 20 cm; GUINNESS 272 cm"),
     Plausible("respiratory rate", rr, 1, 120, False, "0 is no count; > 120 a miscount"),
     Plausible("pain", pain, 0, 10, False, "NRS 0–10"),
+    Plausible("head circumference", head, 18, 65, False,
+              "Fenton 2013: 22-week preterm ≈ 20 cm; adult heads ≈ 52–62 cm"),
 )
 
 
