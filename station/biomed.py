@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from station.config import BoundDevice, Settings
 from station.models import AnyReading
-from station.rooming import Clock, IllegalTransitionError, RefusedError
 from station.validation import Verdict, validate
+from station.workflow import Clock, RefusedError, check_allowed, next_state
 
 # Five wrong PINs lock the screen for five minutes: slows guessing, not a forgetful tech.
 MAX_PIN_ATTEMPTS = 5
@@ -138,15 +138,11 @@ class Biomed:
         self.test_results: tuple[TestResult, ...] = ()
 
     def _fire(self, event: BiomedEvent) -> None:
-        target = TRANSITIONS.get((self.state, event))
-        if target is None:
-            raise IllegalTransitionError(self.state, event, TRANSITIONS)
-        self.state = target
+        self.state = next_state(TRANSITIONS, self.state, event)
         self._last_activity = self._clock()
 
     def unlock(self, pin: str) -> None:
-        if (self.state, BE.UNLOCK) not in TRANSITIONS:
-            raise IllegalTransitionError(self.state, BE.UNLOCK, TRANSITIONS)
+        check_allowed(TRANSITIONS, self.state, BE.UNLOCK)
         now = self._clock()
         if self._locked_until is not None and now < self._locked_until:
             wait = int((self._locked_until - now).total_seconds()) + 1

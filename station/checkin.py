@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from station.rooming import Clock, IllegalTransitionError, RefusedError
+from station.workflow import Clock, RefusedError, check_allowed, next_state
 
 REASON_MAX_CHARS = 200
 LANGUAGES = ("en", "es")
@@ -201,14 +201,10 @@ class Checkin:
         self.record: CheckinRecord | None = None
 
     def _fire(self, event: CheckinEvent) -> None:
-        target = TRANSITIONS.get((self.state, event))
-        if target is None:
-            raise IllegalTransitionError(self.state, event, TRANSITIONS)
-        self.state = target
+        self.state = next_state(TRANSITIONS, self.state, event)
 
     def _check(self, event: CheckinEvent) -> None:
-        if (self.state, event) not in TRANSITIONS:
-            raise IllegalTransitionError(self.state, event, TRANSITIONS)
+        check_allowed(TRANSITIONS, self.state, event)
 
     def touch(self) -> None:
         """Any tap or keypress: the patient is still there."""

@@ -10,15 +10,14 @@ change nothing. Time comes from the clock passed in; nothing here sleeps or read
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from station.config import DisplaySection, GuardSection
-from station.errors import StationError
 from station.guard import Attached, Live, TrayReason, Unassigned, WrongPatientGuard
 from station.models import READING_ADAPTER, AnyReading, Kind, Method, Mode
 from station.submission import (
@@ -41,8 +40,13 @@ from station.units import (
 )
 from station.validation import DeviceRanges, Verdict, validate, with_plausibility_flag
 from station.vitals import Converts, typed_kinds, vital_field, vital_kind
-
-Clock = Callable[[], datetime]
+from station.workflow import (
+    Clock,
+    IllegalTransitionError,
+    RefusedError,
+    check_allowed,
+    next_state,
+)
 
 # Free text is what the MA types on a touchscreen keyboard; the EHR field behind it is short.
 COMPLAINT_MAX_CHARS = 200
@@ -123,27 +127,6 @@ class Refusal(StrEnum):
     TEXT_TOO_LONG = "text_too_long"
     NOT_MANUAL = "not_manual"
     PARKED_ROOMING = "parked_rooming"
-
-
-class IllegalTransitionError(StationError):
-    """An intent the workflow's transition table does not allow in the current state."""
-
-    def __init__(
-        self, state: StrEnum, event: StrEnum, table: Mapping[tuple[Any, Any], object]
-    ) -> None:
-        self.state, self.event = state, event
-        allowed = sorted(e.value for (s, e) in table if s == state)
-        super().__init__(
-            f"cannot {event.value} while {state.value}; allowed here: {', '.join(allowed)}"
-        )
-
-
-class RefusedError(StationError):
-    """A safety rule said no; nothing was changed."""
-
-    def __init__(self, reason: StrEnum, message: str, details: tuple[str, ...] = ()) -> None:
-        self.reason, self.message, self.details = reason, message, details
-        super().__init__(f"{reason.value}: {message}" + "".join(f"; {d}" for d in details))
 
 
 # ------------------------------------------------------------------------------------------
@@ -401,9 +384,7 @@ class Rooming:
     # -- plumbing -------------------------------------------------------------------------
 
     def _fire(self, event: RoomingEvent) -> None:
-        target = TRANSITIONS.get((self.state, event))
-        if target is None:
-            raise IllegalTransitionError(self.state, event, TRANSITIONS)
+        target = next_state(TRANSITIONS, self.state, event)
         was_confirmed = self.state in CONFIRMED_STATES
         self.state = target
         # The guard's session is exactly the confirmed rooming: a fresh token at each
@@ -436,8 +417,7 @@ class Rooming:
     # -- sign in / out ----------------------------------------------------------------------
 
     def sign_in(self, credential: str) -> None:
-        if (self.state, E.SIGN_IN) not in TRANSITIONS:
-            raise IllegalTransitionError(self.state, E.SIGN_IN, TRANSITIONS)
+        check_allowed(TRANSITIONS, self.state, E.SIGN_IN)
         ma_id = self._credentials.get(credential.strip())
         if ma_id is None:
             raise RefusedError(Refusal.UNKNOWN_CREDENTIAL, "badge or PIN not recognised")
@@ -476,8 +456,7 @@ class Rooming:
         self.schedule = tuple(sorted(patients, key=lambda p: (p.start_time, p.family_name)))
 
     def pick_patient(self, appointment_id: str) -> ScheduledPatient:
-        if (self.state, E.PICK_PATIENT) not in TRANSITIONS:
-            raise IllegalTransitionError(self.state, E.PICK_PATIENT, TRANSITIONS)
+        check_allowed(TRANSITIONS, self.state, E.PICK_PATIENT)
         patient = next((p for p in self.schedule if p.appointment_id == appointment_id), None)
         if patient is None:
             raise RefusedError(Refusal.NOT_ON_SCHEDULE, "that appointment is not on today's list")

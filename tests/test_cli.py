@@ -69,7 +69,8 @@ def test_validate_age_selects_paediatric_limits(capsys: pytest.CaptureFixture[st
 @pytest.mark.parametrize(("argv", "message"), [
     (["validate", "blood_presure", "systolic_mmhg=1"],
      "station: unknown kind 'blood_presure'; expected one of: blood_pressure, pulse_oximetry, "
-     "temperature, body_weight, body_height, respiratory_rate, pain_severity, head_circumference\n"),
+     "temperature, body_weight, body_height, respiratory_rate, pain_severity, "
+     "head_circumference\n"),
     (["validate", "blood_pressure", "sys=120"],
      "station: unknown field 'sys' for blood_pressure; expected one of: systolic_mmhg, "
      "diastolic_mmhg, mean_arterial_mmhg, pulse_rate_bpm\n"),

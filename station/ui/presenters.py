@@ -21,10 +21,8 @@ from station.models import AnyReading, Kind
 from station.rooming import (
     COMMON_COMPLAINTS,
     MANUAL_FIELDS,
-    IllegalTransitionError,
     MedicationStatus,
     Onset,
-    RefusedError,
     Rooming,
     RoomingEvent,
     RoomingState,
@@ -46,6 +44,7 @@ from station.ui.ports import (
 from station.validation import Severity
 from station.vitals import shown_for_age, vital_field, vital_kind
 from station.vitals import tiles as vital_tiles
+from station.workflow import IllegalTransitionError, RefusedError
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 

@@ -19,8 +19,8 @@ from station.biomed import (
     settings_view,
 )
 from station.config import BoundDevice, parse_settings
-from station.rooming import IllegalTransitionError, RefusedError
 from station.validation import Verdict
+from station.workflow import IllegalTransitionError, RefusedError
 from tests.workflows.helpers import T0, FakeClock, bp
 
 B, BE = BiomedState, BiomedEvent

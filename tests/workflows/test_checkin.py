@@ -23,7 +23,7 @@ from station.checkin import (
     normalise_name,
     parse_birth_date,
 )
-from station.rooming import IllegalTransitionError, RefusedError
+from station.workflow import IllegalTransitionError, RefusedError
 from tests.workflows.helpers import T0, FakeClock
 
 C, V = CheckinState, CheckinEvent

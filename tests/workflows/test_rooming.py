@@ -15,12 +15,10 @@ from station.rooming import (
     AlertRequest,
     Complaint,
     EntrySource,
-    IllegalTransitionError,
     MedicationReview,
     MedicationStatus,
     Onset,
     Refusal,
-    RefusedError,
     Rooming,
     RoomingEvent,
     RoomingRecord,
@@ -41,6 +39,7 @@ from station.submission import (
 from station.submission import MedicationReview as SubmittedMedicationReview
 from station.units import Unit, bmi_kg_m2, fahrenheit_to_celsius
 from station.validation import ClinicalFlag, Severity, Verdict, validate
+from station.workflow import IllegalTransitionError, RefusedError
 from tests.workflows.helpers import (
     ALPHA,
     BOUND,
