@@ -42,7 +42,8 @@ def confirmed_rooming(bound: tuple[str, ...], policy: object) -> Any:
     """A rooming of a fake patient with identifiers confirmed: its guard session is open."""
     from datetime import date
 
-    from station.rooming import Rooming, ScheduledPatient
+    from station.rooming import Rooming
+    from station.rooming_data import ScheduledPatient
 
     rooming = Rooming(
         clock=datetime.now,

@@ -59,7 +59,8 @@ from station.errors import ConfigError
 from station.guard import Ignored
 from station.logs import RecentErrors, Redacted, Redactor
 from station.models import AnyReading, Mode
-from station.rooming import Rooming, ScheduledPatient
+from station.rooming import Rooming
+from station.rooming_data import ScheduledPatient
 from station.sdnotify import Notifier, Watchdog
 from station.sync.contract import (
     AckPayload,

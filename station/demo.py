@@ -46,7 +46,7 @@ from station.models import (
     Temperature,
     TemperatureSite,
 )
-from station.rooming import COMMON_COMPLAINTS
+from station.rooming_data import COMMON_COMPLAINTS
 from station.submission import PatientIdentifiers
 from station.sync.contract import AckPayload, Channel, SchedulePayload, to_json, topic
 from station.sync.contract import Appointment as ScheduleAppointment

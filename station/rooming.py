@@ -7,39 +7,39 @@ nobody, an unacknowledged critical value...) raise `RefusedError` with a `Refusa
 change nothing. Time comes from the clock passed in; nothing here sleeps or reads the wall clock.
 """
 
+
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
-from enum import StrEnum
-from typing import Annotated, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import datetime
+from typing import Literal
 
 from station.config import DisplaySection, GuardSection
-from station.guard import Attached, Live, TrayReason, Unassigned, WrongPatientGuard
-from station.models import READING_ADAPTER, AnyReading, Kind, Method, Mode
-from station.submission import (
-    CriticalAcknowledgement,
-    MedicationReviewStatus,
-    PatientIdentifiers,
-    Submission,
-    SubmittedReading,
+from station.guard import Attached, Live, Unassigned, WrongPatientGuard
+from station.manual_entry import MANUAL_CODEC, manual_reading
+from station.models import AnyReading, Kind, Mode
+from station.rooming_data import (
+    COMMON_COMPLAINTS,
+    COMPLAINT_MAX_CHARS,
+    CONFIRMED_STATES,
+    TRANSITIONS,
+    AlertRequest,
+    Complaint,
+    EntrySource,
+    MedicationReview,
+    MedicationStatus,
+    Onset,
+    Refusal,
+    RoomingEvent,
+    RoomingRecord,
+    RoomingState,
+    ScheduledPatient,
+    TrayItem,
+    VitalEntry,
 )
-from station.submission import MedicationReview as SubmittedMedicationReview
-from station.units import (
-    Unit,
-    bmi_kg_m2,
-    celsius_to_fahrenheit,
-    cm_to_inch,
-    fahrenheit_to_celsius,
-    inch_to_cm,
-    kg_to_lb,
-    lb_to_kg,
-)
-from station.validation import DeviceRanges, Verdict, validate, with_plausibility_flag
-from station.vitals import Converts, typed_kinds, vital_field, vital_kind
+from station.units import bmi_kg_m2
+from station.validation import DeviceRanges, validate, with_plausibility_flag
 from station.workflow import (
     Clock,
     IllegalTransitionError,
@@ -48,283 +48,7 @@ from station.workflow import (
     next_state,
 )
 
-# Free text is what the MA types on a touchscreen keyboard; the EHR field behind it is short.
-COMPLAINT_MAX_CHARS = 200
-# Pick list shown as big buttons: the commonest primary-care reasons (NAMCS top visit reasons).
-COMMON_COMPLAINTS: tuple[str, ...] = (
-    "cough",
-    "sore throat",
-    "fever",
-    "headache",
-    "back pain",
-    "abdominal pain",
-    "rash",
-    "follow-up",
-    "medication refill",
-    "annual physical",
-)
-
-
-class RoomingState(StrEnum):
-    SIGNED_OUT = "signed_out"
-    SIGNED_IN = "signed_in"  # today's list on screen
-    PATIENT_PICKED = "patient_picked"  # name + DOB on screen, waiting for confirmation
-    VITALS = "vitals"  # identifiers confirmed
-    COMPLAINT = "complaint"
-    REVIEW = "review"
-    SENT = "sent"
-
-
-class RoomingEvent(StrEnum):
-    SIGN_IN = "sign_in"
-    SIGN_OUT = "sign_out"  # by the MA or by the inactivity timer
-    PICK_PATIENT = "pick_patient"
-    CONFIRM_IDENTIFIERS = "confirm_identifiers"
-    NOT_THIS_PATIENT = "not_this_patient"
-    TO_VITALS = "to_vitals"
-    TO_COMPLAINT = "to_complaint"
-    TO_REVIEW = "to_review"
-    SEND = "send"
-    NEXT_PATIENT = "next_patient"
-    RESUME_PARKED = "resume_parked"  # sign-in finds a rooming parked by a sign-out
-
-
 S, E = RoomingState, RoomingEvent
-_SIGNED_IN_STATES = (S.SIGNED_IN, S.PATIENT_PICKED, S.VITALS, S.COMPLAINT, S.REVIEW, S.SENT)
-
-# The whole workflow. Signing in where a rooming was parked by a sign-out fires RESUME_PARKED
-# at once, so identifiers are confirmed again by whoever signs in next.
-TRANSITIONS: dict[tuple[RoomingState, RoomingEvent], RoomingState] = {
-    (S.SIGNED_OUT, E.SIGN_IN): S.SIGNED_IN,
-    **{(state, E.SIGN_OUT): S.SIGNED_OUT for state in _SIGNED_IN_STATES},
-    (S.SIGNED_IN, E.PICK_PATIENT): S.PATIENT_PICKED,
-    (S.SIGNED_IN, E.RESUME_PARKED): S.PATIENT_PICKED,
-    (S.PATIENT_PICKED, E.CONFIRM_IDENTIFIERS): S.VITALS,
-    (S.PATIENT_PICKED, E.NOT_THIS_PATIENT): S.SIGNED_IN,
-    (S.VITALS, E.TO_COMPLAINT): S.COMPLAINT,
-    (S.VITALS, E.TO_REVIEW): S.REVIEW,
-    (S.COMPLAINT, E.TO_VITALS): S.VITALS,
-    (S.COMPLAINT, E.TO_REVIEW): S.REVIEW,
-    (S.REVIEW, E.TO_VITALS): S.VITALS,
-    (S.REVIEW, E.TO_COMPLAINT): S.COMPLAINT,
-    (S.REVIEW, E.SEND): S.SENT,
-    (S.SENT, E.NEXT_PATIENT): S.SIGNED_IN,
-}
-# States in which the patient's identifiers have been confirmed on this station.
-CONFIRMED_STATES = frozenset({S.VITALS, S.COMPLAINT, S.REVIEW})
-
-
-class Refusal(StrEnum):
-    UNKNOWN_CREDENTIAL = "unknown_credential"
-    NOT_ON_SCHEDULE = "not_on_schedule"
-    IDENTIFIERS_NOT_CONFIRMED = "identifiers_not_confirmed"
-    NO_PATIENT = "no_patient"
-    CRITICAL_NOT_ACKNOWLEDGED = "critical_not_acknowledged"
-    NOTHING_TO_SEND = "nothing_to_send"
-    INVALID_ENTRY = "invalid_entry"
-    NOT_CRITICAL = "not_critical"
-    UNKNOWN_ITEM = "unknown_item"
-    TEXT_TOO_LONG = "text_too_long"
-    NOT_MANUAL = "not_manual"
-    PARKED_ROOMING = "parked_rooming"
-
-
-# ------------------------------------------------------------------------------------------
-# Boundary models
-# ------------------------------------------------------------------------------------------
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Medication(_Frozen):
-    name: str
-    dose: str = ""
-
-
-class ScheduledPatient(_Frozen):
-    """One appointment from the retained `schedule` topic."""
-
-    appointment_id: str
-    mrn: str
-    family_name: str
-    given_name: str
-    birth_date: date
-    start_time: str = ""  # "09:30", as the practice system lists it
-    room: str = ""
-    provider: str = ""
-    medications: tuple[Medication, ...] = ()
-    reason_for_visit: str = ""  # from lobby check-in, when the patient did it
-
-    @property
-    def display_name(self) -> str:
-        return f"{self.family_name}, {self.given_name}"
-
-    def age_years(self, today: date) -> float:
-        return (today - self.birth_date).days / 365.25
-
-
-class MedicationStatus(StrEnum):
-    UNREVIEWED = "unreviewed"
-    TAKING = "taking"
-    NOT_TAKING = "not_taking"
-    CHANGED = "changed"
-
-
-class Onset(StrEnum):
-    UNKNOWN = "unknown"
-    TODAY = "today"
-    DAYS = "days"  # 1-6 days
-    WEEKS = "weeks"
-    MONTHS = "months"
-    CHRONIC = "chronic"
-
-
-class EntrySource(StrEnum):
-    DEVICE = "device"
-    MANUAL = "manual"
-    TRAY = "tray"  # held back by the guard, then accepted to this patient by the MA
-
-
-class VitalEntry(_Frozen):
-    """One reading attached to the patient, with its verdict and how it got here."""
-
-    entry_id: int
-    reading: Annotated[AnyReading, Field(discriminator="kind")]
-    verdict: Verdict
-    source: EntrySource
-    device: str  # the device's name as bound, or "manual"
-    received_at: datetime
-    acknowledged: bool = False  # a critical value the MA explicitly acknowledged
-    acknowledged_at: datetime | None = None
-    tray_reason: str = ""  # why the guard held it back, for tray acceptances
-
-    @property
-    def kind(self) -> Kind:
-        return self.reading.kind
-
-
-class TrayItem(_Frozen):
-    item_id: int
-    reading: Annotated[AnyReading, Field(discriminator="kind")]
-    device: str
-    reason: str  # the guard's reasons in words, for the tray card
-    received_at: datetime
-    reasons: tuple[TrayReason, ...] = ()
-
-
-class MedicationReview(_Frozen):
-    medication: Medication
-    status: MedicationStatus = MedicationStatus.UNREVIEWED
-
-
-class Complaint(_Frozen):
-    picks: tuple[str, ...] = ()
-    free_text: str = ""
-    onset: Onset = Onset.UNKNOWN
-    reason_for_visit: str = ""
-
-    @property
-    def empty(self) -> bool:
-        return not (self.picks or self.free_text or self.reason_for_visit)
-
-
-class AlertRequest(_Frozen):
-    """A critical value the MA acknowledged: the composition root publishes it on `alert`."""
-
-    appointment_id: str
-    code: str
-    message: str
-    entry_id: int
-    acknowledged_by: str
-    acknowledged_at: datetime
-
-
-class RoomingRecord(_Frozen):
-    """What one finished rooming sends: the composition root turns it into the submission."""
-
-    appointment_id: str
-    mrn: str
-    ma_id: str
-    started_at: datetime
-    confirmed_at: datetime
-    sent_at: datetime
-    # Every reading taken, retakes included, in the order taken; none is dropped or altered.
-    entries: tuple[VitalEntry, ...]
-    bmi_kg_m2: float | None
-    complaint: Complaint
-    medications: tuple[MedicationReview, ...]
-
-
-# ------------------------------------------------------------------------------------------
-# Display units: shown per config, stored canonical
-# ------------------------------------------------------------------------------------------
-
-
-def display_value(field: str, canonical: float, display: DisplaySection) -> tuple[float, str]:
-    """A canonical value in the unit this station shows, with the unit label."""
-    row = vital_field(field)
-    if row.converts is Converts.TEMPERATURE and display.temperature_unit == "F":
-        return celsius_to_fahrenheit(canonical), "°F"
-    if row.converts is Converts.WEIGHT and display.weight_unit == "lb":
-        return kg_to_lb(canonical), "lb"
-    if row.converts is Converts.LENGTH and display.height_unit == "in":
-        return cm_to_inch(canonical), "in"
-    return canonical, row.symbol
-
-
-def _to_canonical(field: str, shown: float, display: DisplaySection) -> tuple[float, Unit]:
-    """A value typed in the display unit -> (canonical value, the unit it was typed in)."""
-    row = vital_field(field)
-    if row.converts is Converts.TEMPERATURE and display.temperature_unit == "F":
-        return fahrenheit_to_celsius(shown), Unit.FAHRENHEIT
-    if row.converts is Converts.WEIGHT and display.weight_unit == "lb":
-        return lb_to_kg(shown), Unit.LB
-    if row.converts is Converts.LENGTH and display.height_unit == "in":
-        return inch_to_cm(shown), Unit.INCH
-    return shown, row.unit
-
-
-# What the keypad asks for, per kind entered by hand (fields in the display unit).
-MANUAL_FIELDS: dict[Kind, tuple[str, ...]] = {k.kind: k.typed for k in typed_kinds()}
-MANUAL_CODEC = "manual"
-
-
-def manual_reading(
-    kind: Kind, shown: Mapping[str, float], display: DisplaySection, mode: Mode = Mode.REAL
-) -> AnyReading:
-    """Build the reading for values typed on the keypad, converted to canonical units."""
-    wanted = MANUAL_FIELDS.get(kind)
-    if wanted is None:
-        raise RefusedError(Refusal.NOT_MANUAL, f"{kind.value} is not entered by hand")
-    optional = vital_kind(kind).optional_typed
-    missing = [f for f in wanted if f not in shown and f not in optional]
-    extra = sorted(set(shown) - set(wanted))
-    if missing or extra:
-        raise RefusedError(
-            Refusal.INVALID_ENTRY,
-            f"{kind.value} takes {', '.join(wanted)}",
-            tuple(f"missing {m}" for m in missing) + tuple(f"unexpected {x}" for x in extra),
-        )
-    values: dict[str, float | None] = {}
-    unit = Unit.SCORE
-    for name, number in shown.items():
-        values[name], unit = _to_canonical(name, number, display)
-    common: dict[str, object] = {
-        "unit_as_sent": unit,
-        "codec": MANUAL_CODEC,
-        "codec_version": "1",
-        "method": Method.MANUAL,
-        "mode": mode,
-    }
-    # The kind's own model: a table out of step is a KeyError, never another kind's model.
-    return READING_ADAPTER.validate_python({**common, **values, "kind": kind})
-
-
-# ------------------------------------------------------------------------------------------
-# The workflow
-# ------------------------------------------------------------------------------------------
 
 
 class _Session:
@@ -824,78 +548,3 @@ def refusal_kind(exc: RefusedError) -> Literal["safety", "input"]:
     return "safety" if exc.reason in safety else "input"
 
 
-# ------------------------------------------------------------------------------------------
-# The record as the sync layer's Submission
-# ------------------------------------------------------------------------------------------
-
-ONSET_WORDS: dict[Onset, str] = {
-    Onset.UNKNOWN: "",
-    Onset.TODAY: "today",
-    Onset.DAYS: "1–6 days",
-    Onset.WEEKS: "weeks",
-    Onset.MONTHS: "months",
-    Onset.CHRONIC: "long-standing",
-}
-
-
-def _aware(moment: datetime) -> datetime:
-    # The station clock is UTC; a naive time from it is UTC too.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def record_to_submission(record: RoomingRecord, patient: ScheduledPatient) -> Submission:
-    """Accepted readings (retakes included), acknowledgements and the complaint, as sent."""
-    readings = tuple(
-        SubmittedReading(
-            reading=e.reading,
-            verdict=e.verdict,
-            accepted_at=_aware(e.received_at),
-            device_id=None if e.source == EntrySource.MANUAL else e.device,
-        )
-        for e in record.entries
-        if e.verdict.accepted
-    )
-    acks = tuple(
-        CriticalAcknowledgement(
-            code=flag.code,
-            kind=e.kind,
-            acknowledged_by=record.ma_id,
-            acknowledged_at=_aware(e.acknowledged_at or record.sent_at),
-        )
-        for e in record.entries
-        if e.acknowledged
-        for flag in e.verdict.flags
-        if flag.severity == "critical"
-    )
-    statuses = [m.status for m in record.medications]
-    changed = [
-        f"{m.medication.name}: {m.status.value.replace('_', ' ')}"
-        for m in record.medications
-        if m.status in (MedicationStatus.CHANGED, MedicationStatus.NOT_TAKING)
-    ]
-    if changed:
-        review = SubmittedMedicationReview(
-            status=MedicationReviewStatus.REVIEWED_CHANGES_REPORTED, note="; ".join(changed)
-        )
-    elif statuses and all(s == MedicationStatus.TAKING for s in statuses):
-        review = SubmittedMedicationReview(status=MedicationReviewStatus.REVIEWED_NO_CHANGES)
-    else:
-        review = SubmittedMedicationReview(status=MedicationReviewStatus.NOT_REVIEWED)
-    complaint = "; ".join((*record.complaint.picks, *filter(None, [record.complaint.free_text])))
-    return Submission(
-        appointment_id=record.appointment_id,
-        patient=PatientIdentifiers(
-            mrn=patient.mrn,
-            family_name=patient.family_name,
-            given_name=patient.given_name,
-            birth_date=patient.birth_date,
-        ),
-        ma_id=record.ma_id,
-        readings=readings,
-        chief_complaint=complaint,
-        reason_for_visit=record.complaint.reason_for_visit,
-        onset=ONSET_WORDS[record.complaint.onset],
-        medication_review=review,
-        critical_acknowledgements=acks,
-        completed_at=_aware(record.sent_at),
-    )

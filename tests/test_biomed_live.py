@@ -34,7 +34,7 @@ from station.devices.profiles import load_profiles
 from station.devices.simulators.serial import SerialSimulator
 from station.logs import RecentErrors, Redactor
 from station.models import Mode, PulseOximetry
-from station.rooming import RoomingState, ScheduledPatient
+from station.rooming_data import RoomingState, ScheduledPatient
 from station.sync.contract import (
     Appointment,
     Channel,

@@ -21,7 +21,8 @@ import pytest
 
 from station.config import DisplaySection
 from station.models import HeadCircumference, Kind, Method
-from station.rooming import Rooming, ScheduledPatient
+from station.rooming import Rooming
+from station.rooming_data import ScheduledPatient
 from station.submission import Submission
 from station.sync.fhir import build_bundle, check_bundle
 from station.ui.ports import MemoryOutbox

@@ -32,7 +32,8 @@ from station.biomed import Biomed, DeviceRow
 from station.checkin import Appointment, Checkin
 from station.config import DisplaySection, Settings, parse_settings
 from station.models import CuffPressure, Mode
-from station.rooming import Medication, Rooming, ScheduledPatient
+from station.rooming import Rooming
+from station.rooming_data import Medication, ScheduledPatient
 from station.ui.ports import MemoryBiomed, MemoryOutbox, MemorySpeaker, Speaker, VitalsOutbox
 from station.ui.presenters import BiomedPresenter, ExamPresenter, LobbyPresenter
 from station.ui.screens.base import BaseScreen, attach

@@ -23,7 +23,7 @@ from station.config import BoundDevice, Settings
 from station.diagnostics import DeviceState, OutboxDepth, build_bundle, versions
 from station.logs import Redactor
 from station.models import AnyReading
-from station.rooming import AlertRequest, ScheduledPatient
+from station.rooming_data import AlertRequest, ScheduledPatient
 from station.submission import Submission
 
 

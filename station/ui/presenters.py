@@ -17,19 +17,18 @@ from uuid import UUID
 from station.biomed import Biomed, BiomedState, DeviceRow
 from station.checkin import Checkin, CheckinState, ContactChange, TickResult
 from station.config import DisplaySection
+from station.manual_entry import MANUAL_FIELDS, display_value
 from station.models import AnyReading, Kind
-from station.rooming import (
+from station.rooming import Rooming
+from station.rooming_data import (
     COMMON_COMPLAINTS,
-    MANUAL_FIELDS,
     MedicationStatus,
     Onset,
-    Rooming,
     RoomingEvent,
     RoomingState,
     VitalEntry,
-    display_value,
-    record_to_submission,
 )
+from station.rooming_record import record_to_submission
 from station.ui.ports import (
     AlertSink,
     BiomedPort,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from station.checkin import Appointment, CheckinRecord, HelpRequest
-from station.rooming import AlertRequest, Medication, ScheduledPatient
+from station.rooming_data import AlertRequest, Medication, ScheduledPatient
 from station.submission import PatientIdentifiers, Submission
 from station.sync import payloads
 from station.sync.contract import Appointment as ContractAppointment

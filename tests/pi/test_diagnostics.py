@@ -25,7 +25,9 @@ from station.diagnostics import (
 from station.errors import ConfigError
 from station.logs import RecentErrors, Redacted, Redactor, setup_logging
 from station.models import BloodPressure
-from station.rooming import Rooming, RoomingEvent, ScheduledPatient, record_to_submission
+from station.rooming import Rooming
+from station.rooming_data import RoomingEvent, ScheduledPatient
+from station.rooming_record import record_to_submission
 from station.units import Unit
 
 CREATED = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

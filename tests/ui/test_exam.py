@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from station.models import AnyReading, Kind, Method, Mode, PainSeverity
-from station.rooming import Rooming, VitalEntry
+from station.rooming import Rooming
+from station.rooming_data import VitalEntry
 from station.submission import (
     CriticalAcknowledgement,
     MedicationReview,

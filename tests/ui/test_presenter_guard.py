@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from station.config import GuardSection
 from station.models import Flag
-from station.rooming import Rooming, TrayItem
+from station.rooming import Rooming
+from station.rooming_data import TrayItem
 from station.ui.app import demo_schedule
 from station.ui.ports import MemoryOutbox
 from station.ui.presenters import ExamPresenter

@@ -13,7 +13,8 @@ from station.models import (
     Temperature,
     TemperatureSite,
 )
-from station.rooming import Medication, Rooming, ScheduledPatient, TrayItem, VitalEntry
+from station.rooming import Rooming
+from station.rooming_data import Medication, ScheduledPatient, TrayItem, VitalEntry
 from station.units import Unit
 
 T0 = datetime(2026, 3, 2, 9, 0, 0)

@@ -23,7 +23,8 @@ from station.devices.ble_link import LinkState, StateChanged
 from station.guard import TrayReason
 from station.logs import Redactor
 from station.models import BloodPressure, Mode
-from station.rooming import Rooming, RoomingState, ScheduledPatient
+from station.rooming import Rooming
+from station.rooming_data import RoomingState, ScheduledPatient
 from station.ui.presenters import ExamPresenter
 from station.units import Unit
 from tests.fixtures.broker import free_port

@@ -9,8 +9,10 @@ import pytest
 
 from station.config import DisplaySection
 from station.guard import TrayReason
+from station.manual_entry import display_value, manual_reading
 from station.models import BodyHeight, Flag, Kind, Method, Mode, RespiratoryRate, Temperature
-from station.rooming import (
+from station.rooming import Rooming
+from station.rooming_data import (
     TRANSITIONS,
     AlertRequest,
     Complaint,
@@ -19,16 +21,13 @@ from station.rooming import (
     MedicationStatus,
     Onset,
     Refusal,
-    Rooming,
     RoomingEvent,
     RoomingRecord,
     RoomingState,
     TrayItem,
     VitalEntry,
-    display_value,
-    manual_reading,
-    record_to_submission,
 )
+from station.rooming_record import record_to_submission
 from station.submission import (
     CriticalAcknowledgement,
     MedicationReviewStatus,

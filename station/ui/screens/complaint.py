@@ -7,7 +7,7 @@ from typing import Any
 
 from kivy.factory import Factory
 
-from station.rooming import MedicationStatus, Onset
+from station.rooming_data import MedicationStatus, Onset
 from station.ui.screens.base import BaseScreen, button
 
 ONSET_LABELS = {
