@@ -1,0 +1,171 @@
+"""The biomed screen's presenter: devices, bindings, tests, settings, the diagnostics export."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from station.biomed import Biomed, BiomedState, DeviceRow
+from station.models import AnyReading
+from station.ui.ports import (
+    BiomedPort,
+)
+from station.ui.presenters.base import _Base, _try
+from station.ui.presenters.format import fmt_hhmm
+
+
+@dataclass(frozen=True)
+class DeviceLine:
+    device_id: str
+    title: str
+    detail: str
+    bound: bool
+    present: bool
+
+
+class BiomedPresenter(_Base):
+    """Biomed over the running station (`BiomedPort`): devices, bind/unbind, device test,
+    settings, outbox, diagnostics, pushed-config notice. `refresh` pulls the port's view on
+    the UI thread (after every hand-over and tick)."""
+
+    def __init__(self, biomed: Biomed, port: BiomedPort) -> None:
+        self.biomed = biomed
+        self.port = port
+        self.message = ""
+        self.exported: str = ""
+        self._tested_at: datetime | None = None  # the last reading recorded in the test view
+        self.refresh()
+
+    @property
+    def screen(self) -> str:
+        return "biomed"
+
+    @property
+    def unlocked(self) -> bool:
+        return self.biomed.state is not BiomedState.LOCKED
+
+    def refresh(self) -> None:
+        """The port's current devices and bindings; a new reading of the device under test
+        goes into the test view (decoded + raw), never anywhere else."""
+        self.biomed.set_devices(self.port.device_rows())
+        self.biomed.set_bound(self.port.bound())
+        testing = self.biomed.testing
+        if testing is None or self.biomed.state is not BiomedState.DEVICE_TEST:
+            return
+        latest = self.port.last_reading(testing)
+        if latest is None:
+            return
+        reading, at = latest
+        if self._tested_at is None or at > self._tested_at:
+            self._tested_at = at
+            _try(self, lambda: self.biomed.record_test_reading(testing, reading))
+
+    def unlock(self, pin: str) -> bool:
+        ok = _try(self, lambda: self.biomed.unlock(pin))
+        if ok:
+            self.refresh()
+        return ok
+
+    def tick(self) -> bool:
+        """The idle lock; True when it locked the screen."""
+        locked = self.biomed.tick()
+        if locked:
+            self.message = "locked after inactivity"
+        else:
+            self.refresh()
+        return locked
+
+    def lock(self) -> None:
+        _try(self, self.biomed.lock)
+
+    def bind(self, device_id: str) -> None:
+        def action() -> None:
+            bound = self.biomed.bind(device_id)  # refuses unknown / already bound / locked
+            self.port.bind(next(d for d in bound if d.id == device_id))
+
+        self._store(action, f"{device_id} bound to this station")
+
+    def unbind(self, device_id: str) -> None:
+        def action() -> None:
+            self.biomed.unbind(device_id)
+            self.port.unbind(device_id)
+
+        self._store(action, f"{device_id} unbound")
+
+    def _store(self, action: Callable[[], None], done: str) -> None:
+        try:
+            if _try(self, action):
+                self.message = done
+        except (ValueError, LookupError, OSError) as exc:
+            self.message = f"not changed: {exc}"
+        self.refresh()  # what the store holds now, whatever happened
+
+    def test(self, device_id: str) -> None:
+        # Only readings from now on: the test is "take a measurement and see it".
+        latest = self.port.last_reading(device_id)
+        self._tested_at = None if latest is None else latest[1]
+        _try(self, lambda: self.biomed.open_test(device_id))
+
+    def back(self) -> None:
+        _try(self, self.biomed.back)
+
+    def open_settings(self) -> None:
+        _try(self, self.biomed.open_settings)
+
+    def test_reading(self, device_id: str, reading: AnyReading) -> None:
+        _try(self, lambda: self.biomed.record_test_reading(device_id, reading))
+
+    def export(self) -> str:
+        """Write the diagnostics bundle (station.diagnostics.build_bundle); where it went."""
+        if not _try(self, lambda: self.biomed.require_unlocked("export diagnostics")):
+            return ""
+        try:
+            self.exported = self.port.export_diagnostics()
+        except OSError as exc:
+            self.message = f"diagnostics bundle not written: {exc.strerror or exc}"
+            return ""
+        self.message = f"diagnostics bundle written (no patient data): {self.exported}"
+        return self.exported
+
+    def device_lines(self) -> tuple[DeviceLine, ...]:
+        return tuple(_device_line(r) for r in self.biomed.devices)
+
+    def settings_lines(self) -> tuple[str, ...]:
+        from station.biomed import settings_view
+
+        view = settings_view(self.biomed.settings)
+        depth = self.port.outbox_depth()
+        outbox = f"Outbox: {depth.pending} waiting to send"
+        if depth.oldest_pending_age_s is not None:
+            outbox += f", oldest {depth.oldest_pending_age_s:.0f} s"
+        lines = [
+            f"Site: {view.site}",
+            f"Station: {view.station_id} ({view.mode}) {view.room}".rstrip(),
+            f"Broker: {view.broker}",
+            f"TLS: {view.tls}",
+            outbox,
+        ]
+        notice = self.port.config_notice()
+        if notice:
+            lines.append(notice)
+        return tuple(lines)
+
+    def test_lines(self) -> tuple[str, ...]:
+        lines = []
+        for result in self.biomed.test_results:
+            decoded = result.reading.model_dump_json()
+            lines.append(f"{fmt_hhmm(result.received_at)} decoded: {decoded}")
+            lines.append(f"raw: {result.raw_hex or '(none)'} · verdict: {result.verdict.status}")
+        return tuple(lines)
+
+
+def _device_line(row: DeviceRow) -> DeviceLine:
+    parts = [row.profile, row.transport, "in range" if row.present else "not seen"]
+    if row.battery_percent is not None:
+        parts.append(f"battery {row.battery_percent} %")
+    if row.firmware:
+        parts.append(f"firmware {row.firmware}")
+    if row.last_error:
+        parts.append(f"last error: {row.last_error}")
+    return DeviceLine(row.device_id, row.device_id, " · ".join(parts), row.bound, row.present)

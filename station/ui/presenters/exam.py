@@ -1,0 +1,257 @@
+"""The MA's exam-station presenter: screen taps become rooming intents, device events go to the
+rooming (its one entry point), refusals become banner text."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from station.models import AnyReading
+from station.rooming import Rooming
+from station.rooming_data import MedicationStatus, Onset, RoomingEvent, RoomingState
+from station.rooming_record import record_to_submission
+from station.ui.ports import AlertSink, LookupAnswer, LookupOutcome, PatientLookup, VitalsOutbox
+from station.ui.presenters.base import _Base, _try
+from station.ui.presenters.biomed import BiomedPresenter
+from station.ui.presenters.exam_views import ExamViews
+from station.ui.presenters.keypad import KeypadView, open_pad, press, select, typed_values
+
+SCREEN_OF: dict[RoomingState, str] = {
+    RoomingState.SIGNED_OUT: "signin",
+    RoomingState.SIGNED_IN: "patients",
+    RoomingState.PATIENT_PICKED: "confirm",
+    RoomingState.VITALS: "vitals",
+    RoomingState.COMPLAINT: "complaint",
+    RoomingState.REVIEW: "review",
+    RoomingState.SENT: "review",
+}
+
+
+class ExamPresenter(ExamViews, _Base):
+    """MA rooming on the exam-room station: intents here, the screens' views in ExamViews."""
+
+    def __init__(
+        self,
+        rooming: Rooming,
+        outbox: VitalsOutbox,
+        events: AlertSink,
+        *,
+        biomed: BiomedPresenter | None = None,
+        lookup: PatientLookup | None = None,
+    ) -> None:
+        self.rooming = rooming
+        self.outbox = outbox
+        self.events = events
+        # Biomed staff reach their screen from sign-in with the biomed PIN; None: no PIN set.
+        self.biomed = biomed
+        self.lookup = lookup
+        self._lookup_id: UUID | None = None  # the barcode lookup the MA is waiting for
+        self.message = ""
+        self.keypad: KeypadView | None = None
+        self.sent_id: UUID | None = None
+        self.taps = 0  # counted for bench/ui.py's taps-per-rooming figure
+        # Streaming devices' latest readings while an episode settles: device id -> reading.
+        # Shown on the tile with "measuring…"; never an entry (the captured one is).
+        self.live: dict[str, AnyReading] = {}
+
+    @property
+    def screen(self) -> str:
+        if self.biomed is not None and self.biomed.unlocked:
+            return "biomed"
+        return SCREEN_OF[self.rooming.state]
+
+    def _tap(self) -> None:
+        self.taps += 1
+
+    # -- intents ------------------------------------------------------------------------------
+
+    def sign_in(self, credential: str) -> bool:
+        """From the badge reader (it types and presses Enter) or the PIN keypad; the biomed
+        PIN opens the biomed screen instead (its wrong tries count toward biomed's lockout)."""
+        if _try(self, lambda: self.rooming.sign_in(credential)):
+            return True
+        refused = self.message
+        if self.biomed is not None and self.biomed.unlock(credential.strip()):
+            self.message = ""
+            return False
+        self.message = refused  # never say whether it was nearly a biomed PIN
+        return False
+
+    def scan_barcode(self, barcode: str) -> None:
+        """A wristband or appointment barcode scanned on the patient list: ask the practice
+        system who it is; the answer comes to `lookup_answered`."""
+        code = barcode.strip()
+        if self.lookup is None or not code:
+            return
+        if self.rooming.state is not RoomingState.SIGNED_IN:
+            self.message = "scan the barcode on the patient list"
+            return
+        self._lookup_id = self.lookup.request(code)
+        self.message = "looking up the scanned barcode…"
+
+    def lookup_answered(self, answer: LookupAnswer) -> None:
+        """On the UI thread. Found: that patient is picked for the two-identifier check
+        (never confirmed here). Not found / no answer: say so; the list still works."""
+        if answer.request_id != self._lookup_id:
+            return  # an older scan, or one the MA has moved on from
+        self._lookup_id = None
+        if self.rooming.state is not RoomingState.SIGNED_IN:
+            return
+        patient = answer.patient
+        if answer.outcome is LookupOutcome.FOUND and patient is not None:
+            if all(p.appointment_id != patient.appointment_id for p in self.rooming.schedule):
+                self.rooming.set_schedule((*self.rooming.schedule, patient))
+            if _try(self, lambda: self.rooming.pick_patient(patient.appointment_id)):
+                self.message = "scanned: check name and date of birth with the patient"
+        elif answer.outcome is LookupOutcome.NOT_FOUND:
+            self.message = "not found — pick from the list or ask the front desk"
+        else:
+            self.message = (
+                "no answer from the practice system — pick from the list or ask the front desk"
+            )
+
+    def sign_out(self) -> None:
+        self._tap()
+        self.keypad = None
+        _try(self, self.rooming.sign_out)
+
+    def pick(self, appointment_id: str) -> None:
+        self._tap()
+        _try(self, lambda: self.rooming.pick_patient(appointment_id))
+
+    def confirm(self) -> None:
+        self._tap()
+        _try(self, self.rooming.confirm_identifiers)
+
+    def not_this_patient(self) -> None:
+        self._tap()
+        _try(self, self.rooming.not_this_patient)
+
+    def discard_parked(self) -> None:
+        self._tap()
+        _try(self, self.rooming.discard_parked)
+
+    def go(self, screen: str) -> None:
+        self._tap()
+        event = {
+            "vitals": RoomingEvent.TO_VITALS,
+            "complaint": RoomingEvent.TO_COMPLAINT,
+            "review": RoomingEvent.TO_REVIEW,
+        }[screen]
+        _try(self, lambda: self.rooming.go(event))
+
+    def offer(
+        self, device_id: str, reading: AnyReading, received_at: datetime | None = None
+    ) -> None:
+        """On the UI thread (links hand readings over to it): the rooming's one entry point,
+        where the wrong-patient guard judges it. `received_at`: when the link handed it over."""
+        self.rooming.offer(device_id, reading, received_at)
+
+    def device_reading(self, reading: AnyReading, device_id: str) -> None:
+        """A reading arriving now (the simulated devices of `station ui`, the UI tests)."""
+        self.offer(device_id, reading)
+
+    def device_live(self, device_id: str, reading: AnyReading | None, measuring: bool) -> None:
+        """On the UI thread: a streaming device's live value (None: the episode ended).
+
+        Only a settling episode's value is shown (`measuring`); once captured, the tile shows
+        the captured entry, like any device reading.
+        """
+        if reading is None or not measuring:
+            self.live.pop(device_id, None)
+        else:
+            self.live[device_id] = reading
+
+    def device_connected(self, device_id: str, at: datetime | None = None) -> None:
+        self.rooming.device_connected(device_id, at)
+
+    def accept_tray(self, item_id: int) -> None:
+        self._tap()
+        _try(self, lambda: self.rooming.accept_tray(item_id))
+
+    def discard_tray(self, item_id: int) -> None:
+        self._tap()
+        _try(self, lambda: self.rooming.discard_tray(item_id))
+
+    def acknowledge(self, entry_id: int) -> None:
+        self._tap()
+        if _try(self, lambda: self.rooming.acknowledge_critical(entry_id)):
+            for alert in self.rooming.take_alerts():
+                self.events.alert(alert)
+
+    def toggle_complaint(self, pick: str) -> None:
+        self._tap()
+        _try(self, lambda: self.rooming.toggle_complaint(pick))
+
+    def set_free_text(self, text: str) -> None:
+        _try(self, lambda: self.rooming.set_complaint(free_text=text))
+
+    def set_onset(self, onset: Onset) -> None:
+        self._tap()
+        _try(self, lambda: self.rooming.set_complaint(onset=onset))
+
+    def set_medication(self, index: int, status: MedicationStatus) -> None:
+        self._tap()
+        _try(self, lambda: self.rooming.set_medication_status(index, status))
+
+    def send(self) -> None:
+        self._tap()
+        patient = self.rooming.patient
+
+        def action() -> None:
+            record = self.rooming.send()
+            assert patient is not None
+            self.sent_id = self.outbox.submit(record_to_submission(record, patient))
+
+        _try(self, action)
+
+    def next_patient(self) -> None:
+        self._tap()
+        self.sent_id = None
+        _try(self, self.rooming.next_patient)
+
+    def tick(self) -> bool:
+        """The inactivity timer and the guard's burst windows; True when it signed out."""
+        if self.biomed is not None and self.biomed.unlocked:
+            self.biomed.tick()
+        out = self.rooming.tick()
+        if out:
+            self.keypad = None
+            self.message = "signed out after inactivity"
+        return out
+
+    # -- the keypad ---------------------------------------------------------------------------
+
+    def open_keypad(self, tile_key: str) -> None:
+        self._tap()
+        pad = open_pad(tile_key, self.display)
+        if isinstance(pad, str):
+            self.message = pad
+        else:
+            self.keypad = pad
+
+    def keypad_key(self, key: str) -> None:
+        if self.keypad is not None:
+            self._tap()
+            self.keypad = press(self.keypad, key)
+
+    def keypad_select(self, index: int) -> None:
+        if self.keypad is not None:
+            self.keypad = select(self.keypad, index)
+
+    def keypad_cancel(self) -> None:
+        self._tap()
+        self.keypad = None
+        self.message = ""
+
+    def keypad_ok(self) -> None:
+        self._tap()
+        pad = self.keypad
+        if pad is None or pad.kind is None:
+            return
+        kind, shown = pad.kind, typed_values(pad)
+        if isinstance(shown, str):
+            self.message = shown
+            return
+        if _try(self, lambda: self.rooming.enter_manual(kind, shown)):
+            self.keypad = None

@@ -1,0 +1,248 @@
+"""What the exam screens show, built from the rooming: the banner, the patient list, the
+tiles, the tray, the review. Read-only; the intents are ExamPresenter's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from station.config import DisplaySection
+from station.models import AnyReading, Kind
+from station.rooming import Rooming
+from station.rooming_data import COMMON_COMPLAINTS, Onset, RoomingState
+from station.ui.ports import SendState, VitalsOutbox
+from station.ui.presenters.format import (
+    TILE_KIND,
+    TILE_TITLES,
+    ExamBanner,
+    PatientRow,
+    ReviewRow,
+    Tile,
+    TrayCard,
+    empty_unit,
+    entry_notes,
+    entry_severity,
+    entry_source,
+    fmt_dob,
+    fmt_in_display,
+    fmt_number,
+    fmt_optional,
+    value_text,
+)
+from station.vitals import shown_for_age, vital_kind
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+
+class ExamViews:
+    """The exam presenter's read side (mixed into ExamPresenter, which owns these)."""
+
+    rooming: Rooming
+    outbox: VitalsOutbox
+    message: str
+    sent_id: UUID | None
+    live: dict[str, AnyReading]
+
+    @property
+    def display(self) -> DisplaySection:
+        return self.rooming.display
+
+    def banner(self) -> ExamBanner:
+        patient = self.rooming.patient
+        shown = ""
+        if patient is not None and self.rooming.state in (
+            RoomingState.VITALS,
+            RoomingState.COMPLAINT,
+            RoomingState.REVIEW,
+        ):
+            shown = f"{patient.display_name} · {fmt_dob(patient.birth_date)}"
+        return ExamBanner(
+            online=self.outbox.online(),
+            queued=self.outbox.queued(),
+            ma=self.rooming.ma_id or "",
+            patient=shown,
+            message=self.message,
+        )
+
+    def patient_rows(self) -> tuple[PatientRow, ...]:
+        return tuple(
+            PatientRow(p.appointment_id, p.start_time, p.display_name, fmt_dob(p.birth_date))
+            for p in self.rooming.schedule
+        )
+
+    def parked_text(self) -> str:
+        parked = self.rooming.parked
+        if parked is None:
+            return ""
+        return f"Unsent rooming of {parked.display_name} is open: pick them to finish it"
+
+    def confirm_lines(self) -> tuple[str, str, str]:
+        patient = self.rooming.patient
+        if patient is None:
+            return "", "", ""
+        age = int(patient.age_years(self.rooming.now().date()))
+        return patient.display_name, f"Born {fmt_dob(patient.birth_date)}", f"age {age}"
+
+    def tiles(self) -> tuple[Tile, ...]:
+        tiles = []
+        patient = self.rooming.patient
+        age = None if patient is None else patient.age_years(self.rooming.now().date())
+        for key, kind in TILE_KIND.items():
+            if kind is not None and age is not None and not shown_for_age(vital_kind(kind), age):
+                continue  # e.g. head circumference: children under 3 only
+            if key == "pulse":
+                tiles.append(self._pulse_tile())
+                continue
+            if key == "bmi":
+                bmi = self.rooming.bmi_kg_m2()
+                tiles.append(
+                    Tile(
+                        "bmi",
+                        "BMI",
+                        "—" if bmi is None else fmt_number(bmi, 1),
+                        "kg/m²",
+                        "computed" if bmi is not None else "needs weight and height",
+                        (),
+                        "empty" if bmi is None else "ok",
+                        False,
+                        0,
+                    )
+                )
+                continue
+            assert kind is not None
+            entry = self.rooming.latest(kind)
+            count = sum(1 for e in self.rooming.entries if e.kind == kind)
+            scale = self.rooming.latest(Kind.BODY_WEIGHT)
+            scale_height = getattr(scale.reading, "height_cm", None) if scale else None
+            if key == "height" and entry is None and scale is not None and scale_height:
+                # A scale with a height rod measures both; its height fills this tile.
+                value, unit = fmt_in_display("height_cm", scale_height, self.display, 1)
+                tiles.append(
+                    Tile(key, TILE_TITLES[key], value, unit, entry_source(scale), (), "ok", True, 1)
+                )
+                continue
+            measuring = [(d, r) for d, r in sorted(self.live.items()) if r.kind == kind]
+            if measuring:
+                device_id, reading = measuring[-1]
+                value, unit = value_text(reading, self.display)
+                tiles.append(
+                    Tile(
+                        key,
+                        TILE_TITLES[key],
+                        value,
+                        unit,
+                        f"{device_id} · measuring…",
+                        (),
+                        "info",
+                        True,
+                        count,
+                    )
+                )
+                continue
+            if entry is None:
+                unit = empty_unit(kind, self.display)
+                tiles.append(Tile(key, TILE_TITLES[key], "—", unit, "", (), "empty", True, 0))
+                continue
+            value, unit = value_text(entry.reading, self.display)
+            tiles.append(
+                Tile(
+                    key,
+                    TILE_TITLES[key],
+                    value,
+                    unit,
+                    entry_source(entry),
+                    entry_notes(entry),
+                    entry_severity(entry),
+                    True,
+                    count,
+                )
+            )
+        return tuple(tiles)
+
+    def _pulse_tile(self) -> Tile:
+        with_pulse = [
+            e
+            for e in self.rooming.entries
+            if e.verdict.accepted and getattr(e.reading, "pulse_rate_bpm", None) is not None
+        ]
+        if not with_pulse:
+            return Tile("pulse", "Pulse", "—", "/min", "with BP or SpO2", (), "empty", False, 0)
+        entry = with_pulse[-1]
+        pulse = getattr(entry.reading, "pulse_rate_bpm", None)
+        notes = tuple(f.message for f in entry.verdict.flags if "pulse" in f.code)
+        return Tile(
+            "pulse",
+            "Pulse",
+            fmt_optional(pulse, 0),
+            "/min",
+            entry_source(entry),
+            notes,
+            "critical"
+            if any(f.code in {"bradycardia", "tachycardia"} for f in entry.verdict.flags)
+            else "ok",
+            False,
+            len(with_pulse),
+        )
+
+    def live_cuff(self) -> float | None:
+        return self.rooming.live_cuff_mmhg
+
+    def tray_cards(self) -> tuple[TrayCard, ...]:
+        cards = []
+        for item in self.rooming.tray:
+            value, unit = value_text(item.reading, self.display)
+            name = item.reading.kind.value.replace("_", " ")
+            cards.append(
+                TrayCard(item.item_id, f"{name} {value} {unit} · {item.device}", item.reason)
+            )
+        return tuple(cards)
+
+    def complaint_picks(self) -> tuple[tuple[str, bool], ...]:
+        chosen = self.rooming.complaint.picks
+        return tuple((c, c in chosen) for c in COMMON_COMPLAINTS)
+
+    def review_rows(self) -> tuple[ReviewRow, ...]:
+        rows = []
+        for entry in self.rooming.entries:
+            value, unit = value_text(entry.reading, self.display)
+            rows.append(
+                ReviewRow(
+                    entry.entry_id,
+                    entry.kind.value.replace("_", " "),
+                    f"{value} {unit}".strip(),
+                    entry_source(entry),
+                    entry_notes(entry),
+                    entry_severity(entry),
+                    entry.verdict.accepted and entry.verdict.critical and not entry.acknowledged,
+                    entry.acknowledged,
+                )
+            )
+        return tuple(rows)
+
+    def review_summary(self) -> tuple[str, ...]:
+        c = self.rooming.complaint
+        lines = []
+        if c.reason_for_visit:
+            lines.append(f"Reason for visit: {c.reason_for_visit}")
+        complaint = "; ".join((*c.picks, *filter(None, [c.free_text])))
+        lines.append(f"Chief complaint: {complaint or '—'}")
+        if c.onset != Onset.UNKNOWN:
+            lines.append(f"Onset: {c.onset.value}")
+        for med in self.rooming.medications:
+            lines.append(f"{med.medication.name}: {med.status.value.replace('_', ' ')}")
+        bmi = self.rooming.bmi_kg_m2()
+        if bmi is not None:
+            lines.append(f"BMI {bmi:.1f} kg/m² (computed)")
+        return tuple(lines)
+
+    def send_blockers(self) -> tuple[str, ...]:
+        return tuple(m for _, m in self.rooming.send_refusals())
+
+    def send_status(self) -> str:
+        if self.sent_id is None:
+            return ""
+        if self.outbox.send_state(self.sent_id) == SendState.RECEIVED:
+            return "Received by the practice system"
+        if not self.outbox.online():
+            return "Saved on this station — will send when the network is back"
+        return "Saved — waiting for the practice system"

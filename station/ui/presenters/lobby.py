@@ -1,0 +1,318 @@
+"""The lobby kiosk's presenter: self check-in in the patient's language, spoken prompts,
+the idle wipe."""
+
+from __future__ import annotations
+
+import gettext
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from station.checkin import Checkin, CheckinState, ContactChange, TickResult
+from station.ui.ports import (
+    LobbySink,
+    Speaker,
+)
+from station.ui.presenters.base import _Base, _try
+from station.ui.presenters.biomed import BiomedPresenter
+
+LOCALE_DIR = Path(__file__).resolve().parents[2] / "locale"
+
+
+def translations(language: str) -> gettext.NullTranslations:
+    # English is the source language; any other must have its compiled catalog.
+    return gettext.translation(
+        "station", LOCALE_DIR, languages=[language], fallback=language == "en"
+    )
+
+
+def N_(text: str) -> str:  # noqa: N802 - the gettext marker name xgettext and Babel know
+    return text
+
+
+# Every lobby string, marked for extraction; a test holds the Spanish catalog to this list.
+LOBBY_TEXT = (
+    N_("Welcome"),
+    N_("Check in for your appointment"),
+    N_("Check in"),
+    N_("Or scan the QR code from your reminder"),
+    N_("Ask for help"),
+    N_("Larger text"),
+    N_("Find your appointment"),
+    N_("Last name"),
+    N_("Date of birth (MM/DD/YYYY)"),
+    N_("Find"),
+    N_("Back"),
+    N_("Please see the front desk"),
+    N_("The front desk will help you check in."),
+    N_("Start over"),
+    N_("Are these still right?"),
+    N_("Phone"),
+    N_("E-mail"),
+    N_("Yes, these are right"),
+    N_("Something changed"),
+    N_("New phone"),
+    N_("New e-mail"),
+    N_("Send the change to the front desk"),
+    N_("The front desk will update your details."),
+    N_("What is the reason for your visit today?"),
+    N_("Done"),
+    N_("You are checked in"),
+    N_("Please have a seat. We will call you soon."),
+    N_("Are you still there?"),
+    N_("This screen will clear in {seconds} seconds."),
+    N_("I am still here"),
+    N_("Help is on the way."),
+    N_("Staff PIN"),
+    N_("Staff"),
+    N_("Kiosk mode is off. Return to check-in when done."),
+    N_("Return to check-in"),
+    N_("type your last name"),
+    N_("date of birth should look like MM/DD/YYYY"),
+    N_("that date does not exist: check month and day"),
+    N_("phone number should be digits, like 555-010-0199"),
+    N_("e-mail should look like name@example.com"),
+    N_("type a new phone number or e-mail, or confirm the ones shown"),
+    N_("PIN not accepted"),
+    N_("none on file"),
+)
+
+
+@dataclass(frozen=True)
+class LobbyView:
+    screen: str
+    language: str
+    large_text: bool
+    text: dict[str, str] = field(default_factory=dict)
+    warning: str = ""  # the idle warning, with its countdown; "" when none
+    message: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+LOBBY_SCREEN: dict[CheckinState, str] = {
+    CheckinState.WELCOME: "lobby_welcome",
+    CheckinState.FIND: "lobby_find",
+    CheckinState.NOT_FOUND: "lobby_message",
+    CheckinState.CONTACT: "lobby_contact",
+    CheckinState.REASON: "lobby_reason",
+    CheckinState.DONE: "lobby_message",
+    CheckinState.STAFF: "lobby_message",
+}
+
+
+class LobbyPresenter(_Base):
+    def __init__(
+        self,
+        checkin: Checkin,
+        events: LobbySink,
+        speaker: Speaker,
+        *,
+        biomed: BiomedPresenter | None = None,
+    ) -> None:
+        self.checkin = checkin
+        self.events = events
+        self.speaker = speaker
+        self.message = ""
+        self._catalogs = {lang: translations(lang) for lang in ("en", "es")}
+        self.help_sent = False
+        # Biomed staff reach their screen with the biomed PIN in the staff PIN field.
+        self.biomed = biomed
+
+    def _(self, text: str) -> str:
+        return self._catalogs[self.checkin.language].gettext(text)
+
+    @property
+    def screen(self) -> str:
+        if self.biomed is not None and self.biomed.unlocked:
+            return "biomed"
+        return LOBBY_SCREEN[self.checkin.state]
+
+    def _run(self, action: Callable[[], object]) -> bool:
+        ok = _try(self, action)
+        if not ok:
+            self.message = self._(
+                self.message.split(" — ")[-1] if " — " in self.message else self.message
+            )
+        return ok
+
+    # -- intents ------------------------------------------------------------------------------
+
+    def touch(self) -> None:
+        self.checkin.touch()
+
+    def set_language(self, language: str) -> None:
+        self._run(lambda: self.checkin.set_language(language))
+        self.speak()
+
+    def toggle_large_text(self) -> None:
+        self.checkin.set_large_text(not self.checkin.large_text)
+
+    def ask_for_help(self) -> None:
+        self.events.help(self.checkin.ask_for_help())
+        self.help_sent = True
+        self.speaker.say(self._("Help is on the way."), self.checkin.language)
+
+    def start(self) -> None:
+        self.help_sent = False
+        self._run(self.checkin.start)
+        self.speak()
+
+    def typed(self, family_name: str | None = None, birth_date: str | None = None) -> None:
+        # Field text also changes when a screen clears itself on leaving; only typing on the
+        # find screen is the patient's input.
+        if self.checkin.state == CheckinState.FIND:
+            self.checkin.type_draft(family_name=family_name, birth_date=birth_date)
+
+    def find(self) -> None:
+        self._run(self.checkin.look_up)
+        self.speak()
+
+    def scan_qr(self, code: str) -> None:
+        self._run(lambda: self.checkin.scan_qr(code))
+        self.speak()
+
+    def contact_ok(self) -> None:
+        self._run(self.checkin.confirm_contact)
+        self.speak()
+
+    def contact_changed(self, phone: str, email: str) -> None:
+        change = ContactChange(phone=phone.strip(), email=email.strip())
+        self._run(lambda: self.checkin.confirm_contact(change))
+        self.speak()
+
+    def back(self) -> None:
+        self._run(self.checkin.back)
+
+    def submit_reason(self, reason: str) -> None:
+        def action() -> None:
+            self.events.checkin(self.checkin.submit_reason(reason))
+
+        self._run(action)
+        self.speak()
+
+    def restart(self) -> None:
+        self.help_sent = False
+        self._run(self.checkin.restart)
+
+    def staff_exit(self, pin: str) -> None:
+        if self._run(lambda: self.checkin.staff_exit(pin)):
+            return
+        refused = self.message
+        if self.biomed is not None and self.biomed.unlock(pin.strip()):
+            self.message = ""
+            return
+        self.message = refused
+
+    def staff_return(self) -> None:
+        self._run(self.checkin.staff_return)
+
+    def tick(self) -> TickResult:
+        if self.biomed is not None and self.biomed.unlocked:
+            self.biomed.tick()
+        result = self.checkin.tick()
+        if result == TickResult.WIPED:
+            self.message = ""
+            self.help_sent = False
+        elif result == TickResult.WARNING:
+            self.speaker.say(self._("Are you still there?"), self.checkin.language)
+        return result
+
+    # -- views --------------------------------------------------------------------------------
+
+    def speak(self) -> None:
+        """Spoken prompt for the screen now showing: its title and its choices."""
+        view = self.view()
+        keys = {
+            "lobby_welcome": ("title", "subtitle", "start"),
+            "lobby_find": ("title", "name", "dob"),
+            "lobby_message": ("title", "body"),
+            "lobby_contact": ("title", "ok", "change"),
+            "lobby_reason": ("title",),
+        }[view.screen]
+        self.speaker.say(". ".join(view.text[k] for k in keys), view.language)
+
+    def view(self) -> LobbyView:
+        _ = self._
+        state = self.checkin.state
+        common = {
+            "help": _("Ask for help"),
+            "large": _("Larger text"),
+            "back": _("Back"),
+            "still_here": _("I am still here"),
+            "help_sent": _("Help is on the way.") if self.help_sent else "",
+        }
+        text: dict[str, str]
+        if state == CheckinState.WELCOME:
+            text = {
+                "title": _("Welcome"),
+                "subtitle": _("Check in for your appointment"),
+                "start": _("Check in"),
+                "qr": _("Or scan the QR code from your reminder"),
+                "staff": _("Staff"),
+                "pin": _("Staff PIN"),
+            }
+        elif state == CheckinState.FIND:
+            text = {
+                "title": _("Find your appointment"),
+                "name": _("Last name"),
+                "dob": _("Date of birth (MM/DD/YYYY)"),
+                "find": _("Find"),
+            }
+        elif state == CheckinState.NOT_FOUND:
+            text = {
+                "title": _("Please see the front desk"),
+                "body": _("The front desk will help you check in."),
+                "action": _("Start over"),
+            }
+        elif state == CheckinState.CONTACT:
+            text = {
+                "title": _("Are these still right?"),
+                "phone": _("Phone"),
+                "email": _("E-mail"),
+                "ok": _("Yes, these are right"),
+                "change": _("Something changed"),
+                "new_phone": _("New phone"),
+                "new_email": _("New e-mail"),
+                "send_change": _("Send the change to the front desk"),
+            }
+        elif state == CheckinState.REASON:
+            text = {
+                "title": _("What is the reason for your visit today?"),
+                "done": _("Done"),
+            }
+        elif state == CheckinState.DONE:
+            body = _("Please have a seat. We will call you soon.")
+            if self.checkin.contact_change is not None:
+                body += " " + _("The front desk will update your details.")
+            text = {"title": _("You are checked in"), "body": body, "action": _("Done")}
+        else:
+            text = {
+                "title": _("Staff"),
+                "body": _("Kiosk mode is off. Return to check-in when done."),
+                "action": _("Return to check-in"),
+            }
+        warning = ""
+        if self.checkin.warning:
+            seconds = int(self.checkin.seconds_until_wipe())
+            warning = (
+                _("Are you still there?")
+                + "\n"
+                + _("This screen will clear in {seconds} seconds.").format(seconds=seconds)
+            )
+        phone, email = self.checkin.masked_contact()
+        return LobbyView(
+            screen=self.screen,
+            language=self.checkin.language,
+            large_text=self.checkin.large_text,
+            text={**common, **text},
+            warning=warning,
+            message=self.message,
+            phone=phone or _("none on file"),
+            email=email or _("none on file"),
+        )
+
+
+# ------------------------------------------------------------------------------------------
+# Biomed
+# ------------------------------------------------------------------------------------------
