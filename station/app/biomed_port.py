@@ -1,0 +1,128 @@
+"""The biomed screen's port on the running station."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from station.app.wiring import ONLINE_STATES
+
+if TYPE_CHECKING:
+    from station.app.services import StationServices
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+from station.biomed import DeviceRow
+from station.config import BoundDevice
+from station.devices.bindings import BindingStore
+from station.devices.profiles import FirmwareProfile, load_profiles
+from station.devices.serial_link import scan_ports
+from station.diagnostics import (
+    OutboxDepth,
+)
+from station.errors import ConfigError
+from station.models import AnyReading
+
+log = logging.getLogger(__name__)
+
+
+class StationBiomed:
+    """The biomed screen's port on the running station: the device manager's status and
+    last readings, serial ports plugged in, bindings.json (then the manager rebuilt), the
+    outbox's depth, the one diagnostics bundle, the pushed-config notice."""
+
+    def __init__(self, services: StationServices) -> None:
+        self._services = services
+        self._profiles: Mapping[str, FirmwareProfile] | None = None
+
+    def _known_profiles(self) -> Mapping[str, FirmwareProfile]:
+        if self._profiles is None:
+            try:
+                self._profiles = self._services._profiles or load_profiles()
+            except ConfigError:
+                self._profiles = {}
+        return self._profiles
+
+    def device_rows(self) -> tuple[DeviceRow, ...]:
+        services = self._services
+        rows: dict[str, DeviceRow] = {}
+        manager = services.manager
+        for status in manager.status() if manager is not None else []:
+            rows[status.device_id] = DeviceRow(
+                device_id=status.device_id,
+                profile=status.profile,
+                address=status.address,
+                port=status.port,
+                present=status.state in ONLINE_STATES,
+                bound=True,
+                battery_percent=status.battery_percent,
+                firmware=status.firmware_revision,
+                last_error=status.last_error,
+            )
+        for device in services.bindings:
+            if device.id not in rows:
+                rows[device.id] = DeviceRow(
+                    device_id=device.id,
+                    profile=device.profile,
+                    address=device.address,
+                    port=device.port,
+                )
+        bound_ports = {d.port for d in services.bindings if d.port}
+        for seen in scan_ports(self._known_profiles().values(), by_id_dir=services._by_id_dir):
+            if seen.path in bound_ports or seen.device in bound_ports:
+                continue
+            device_id = _id_for_port(seen.path)
+            rows.setdefault(
+                device_id,
+                DeviceRow(
+                    device_id=device_id,
+                    profile=seen.profiles[0] if seen.profiles else "unknown",
+                    port=seen.path,
+                    present=True,
+                ),
+            )
+        return tuple(rows[k] for k in sorted(rows))
+
+    def bound(self) -> tuple[BoundDevice, ...]:
+        return self._services.bindings
+
+    def bind(self, device: BoundDevice) -> None:
+        if device.profile not in self._known_profiles():
+            raise ValueError(
+                f"no firmware profile {device.profile!r} for {device.id}: bind it "
+                "with `station devices bind --profile` instead"
+            )
+        BindingStore(self._services.settings.storage.state_dir).bind(device)
+        self._services.rebind()
+
+    def unbind(self, device_id: str) -> None:
+        if any(d.id == device_id for d in self._services.settings.devices):
+            raise ValueError(f"{device_id} is bound in station.toml; change it there")
+        BindingStore(self._services.settings.storage.state_dir).unbind(device_id)
+        self._services.rebind()
+
+    def last_reading(self, device_id: str) -> tuple[AnyReading, datetime] | None:
+        manager = self._services.manager
+        for status in manager.status() if manager is not None else []:
+            if status.device_id == device_id and status.last_reading is not None:
+                assert status.last_reading_at is not None
+                return status.last_reading, status.last_reading_at
+        return None
+
+    def outbox_depth(self) -> OutboxDepth:
+        return self._services.outbox_depth()
+
+    def export_diagnostics(self) -> str:
+        return str(self._services.export_diagnostics())
+
+    def config_notice(self) -> str:
+        return self._services.config_notice
+
+
+def _id_for_port(path: str) -> str:
+    """A device id for an unbound serial port, from its stable name (topic-level safe)."""
+    name = Path(path).name.removeprefix("usb-")
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
+    return ("serial-" + cleaned)[:64].rstrip("-_.")
