@@ -112,13 +112,13 @@ class StationBiomed:
         return None
 
     def outbox_depth(self) -> OutboxDepth:
-        return self._services.outbox_depth()
+        return self._services.health.outbox_depth()
 
     def export_diagnostics(self) -> str:
-        return str(self._services.export_diagnostics())
+        return str(self._services.health.export_diagnostics())
 
     def config_notice(self) -> str:
-        return self._services.config_notice
+        return self._services.pushed.notice
 
 
 def _id_for_port(path: str) -> str:

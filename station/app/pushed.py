@@ -4,6 +4,7 @@ next start (never mid-rooming: devices and guard windows change only on a restar
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from station.config import Settings, describe_validation_error
 from station.errors import ConfigError
 from station.sync.contract import (
+    ConfigPayload,
     StationConfigPush,
 )
 
@@ -64,3 +66,52 @@ def apply_pushed(settings: Settings, push: StationConfigPush) -> Settings:
 def describe_push(push: StationConfigPush) -> str:
     parts = [name for name in ("display", "devices", "guard") if getattr(push, name) is not None]
     return ", ".join(parts) or "no settings"
+
+
+class PushedConfigInbox:
+    """Receives the practice system's `config` pushes (MQTT thread): stores a new one for the
+    next start, never hot-applies it (devices and guard windows must not change mid-rooming),
+    and words a notice for the biomed screen. The retained copy comes again on every connect;
+    the one already applied is no news."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        clock: Callable[[], datetime],
+        applied: PushedConfig | None,
+        redraw: Callable[[], None],
+    ) -> None:
+        self._state_dir = state_dir
+        self._clock = clock
+        self.applied = applied
+        self._redraw = redraw
+        self.notice = ""  # a str swap from the MQTT thread, read by biomed
+        self.last_id = ""  # the last accepted push seen, applied or not
+
+    def receive(self, payload: ConfigPayload) -> None:
+        """Validated by the sync layer before it gets here."""
+        message_id = str(payload.message_id)
+        self.last_id = message_id
+        if self.applied is not None and self.applied.message_id == message_id:
+            return
+        received = self._clock()
+        try:
+            write_pushed_config(
+                self._state_dir,
+                PushedConfig(
+                    message_id=message_id, received_at=received, settings=payload.settings
+                ),
+            )
+        except OSError as exc:
+            log.error("pushed config %s not stored: %s", message_id, exc.strerror)
+            self.notice = (
+                f"New configuration {message_id[:8]} could not be stored "
+                f"({exc.strerror}): not applied"
+            )
+        else:
+            log.warning("config %s stored; it applies when the station restarts", message_id)
+            self.notice = (
+                f"New configuration received {received:%H:%M} "
+                f"({describe_push(payload.settings)}): applies on restart"
+            )
+        self._redraw()  # the biomed settings

@@ -3,24 +3,24 @@ mode's presenter they feed, all handed over to one UI thread through `post`."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from station.app.biomed_port import StationBiomed
+from station.app.ble_thread import BleThread
 from station.app.credentials import Credentials
+from station.app.health import StationHealth
+from station.app.modes import exam_presenter, lobby_presenter
 from station.app.pushed import (
-    PushedConfig,
+    PushedConfigInbox,
     apply_pushed,
-    describe_push,
     read_pushed_config,
-    write_pushed_config,
 )
 from station.app.sync_port import (
     SyncLobby,
@@ -41,9 +41,7 @@ from station.app.wiring import (
 )
 from station.biomed import Biomed, BiomedState
 from station.capture import CaptureState
-from station.checkin import Checkin
 from station.config import Settings, StationMode
-from station.devices.ble_link import BleLink
 from station.devices.manager import (
     Captured,
     Connected,
@@ -57,29 +55,21 @@ from station.devices.profiles import FirmwareProfile
 from station.devices.serial_link import BY_ID_DIR
 from station.diagnostics import (
     HEALTH_FILE,
-    HealthSnapshot,
-    OutboxDepth,
-    build_bundle,
-    bundle_file_name,
-    versions,
     write_health_snapshot,
 )
-from station.diagnostics import DeviceState as HealthDevice
 from station.errors import ConfigError
 from station.guard import Ignored
 from station.logs import RecentErrors, Redacted, Redactor
 from station.models import AnyReading, Mode
-from station.rooming import Rooming
 from station.sync.contract import (
     AckPayload,
-    ConfigPayload,
     Presence,
     SchedulePayload,
 )
 from station.sync.inbound import LookupResult
 from station.sync.mqtt import Inbound, MqttLink
 from station.sync.outbox import Outbox
-from station.ui.ports import MemorySpeaker, Speaker
+from station.ui.ports import Speaker
 from station.ui.presenters import BiomedPresenter, ExamPresenter, LobbyPresenter
 
 log = logging.getLogger(__name__)
@@ -121,6 +111,9 @@ class StationServices:
         self.applied_config = read_pushed_config(state_dir)
         if self.applied_config is not None:
             settings = apply_pushed(settings, self.applied_config.settings)
+        self.pushed = PushedConfigInbox(
+            state_dir, clock, self.applied_config, lambda: post(_nothing)
+        )
         self.settings = settings
         self.redactor = redactor
         self._post = post
@@ -129,18 +122,18 @@ class StationServices:
         self._profiles = profiles
         self._health_every_s = health_every_s
         self._link_options = dict(link_options or {})
-        self._recent_errors = recent_errors
         self._by_id_dir = by_id_dir
-        self.config_notice = ""  # set from the MQTT thread; a str swap, read by biomed
-        self.last_config_id = ""  # the last accepted push seen, applied or not
         station = settings.station
         self.health_path = state_dir / HEALTH_FILE
         self.bindings = bound_devices(settings)
         key_path = settings.storage.outbox_key_file or state_dir / "outbox.key"
         self.outbox = Outbox(state_dir / OUTBOX_FILE, key_path)
+        self.health = StationHealth(
+            settings, self.outbox, lambda: self.manager, redactor, recent_errors
+        )
         handlers = Inbound(
             on_schedule=self._on_schedule,
-            on_config=self._on_config,
+            on_config=self.pushed.receive,
             on_ack=self._on_ack,
             on_lookup=self._on_lookup,
         )
@@ -172,59 +165,39 @@ class StationServices:
                 settings=settings.model_copy(update={"devices": list(self.bindings)}),
             )
             self.biomed = BiomedPresenter(biomed, StationBiomed(self))
-        if self.mode == StationMode.EXAM:
-            if not credentials.ma:
-                self.outbox.close()
-                raise ConfigError(
-                    "credentials",
-                    [
-                        "[ma]: empty: an exam station needs at least "
-                        "one MA badge or PIN to sign in with"
-                    ],
+        try:
+            if self.mode == StationMode.EXAM:
+                self.manager = DeviceManager(
+                    self.bindings, self._from_devices, clock, profiles=self._profiles
                 )
-            self.manager = DeviceManager(
-                self.bindings, self._from_devices, clock, profiles=self._profiles
-            )
-            rooming = Rooming(
-                clock=clock,
-                credentials=credentials.ma,
-                display=settings.display,
-                idle_signout_s=settings.session.ma_idle_signout_s,
-                mode=reading_mode,
-                bound_devices=self.manager.bound_ids,
-                guard_policy=settings.guard,
-                device_ranges=self.manager.measuring_ranges(),
-            )
-            # The links only hand over: `_from_devices` posts each reading to the UI thread,
-            # where the rooming's guard judges it (the one path, as in every mode and test).
-            self.presenter = ExamPresenter(
-                rooming, self.sync, self.sync, biomed=self.biomed, lookup=SyncLookup(self.link)
-            )
-        else:
-            if credentials.staff_pin is None:
-                self.outbox.close()
-                raise ConfigError(
-                    "credentials",
-                    ["staff_pin: missing: a lobby kiosk needs a staff PIN to leave kiosk mode"],
+                self.presenter = exam_presenter(
+                    settings,
+                    credentials,
+                    clock=clock,
+                    reading_mode=reading_mode,
+                    manager=self.manager,
+                    sync=self.sync,
+                    lookup=SyncLookup(self.link),
+                    biomed=self.biomed,
                 )
-            self.lobby = SyncLobby(self.link, site=station.site, station_id=station.station_id)
-            checkin = Checkin(
-                clock=clock,
-                staff_pin=credentials.staff_pin,
-                idle_warning_s=settings.session.lobby_idle_warning_s,
-                idle_wipe_s=settings.session.lobby_idle_wipe_s,
-                default_language=settings.display.locale[:2],
-            )
-            self.presenter = LobbyPresenter(
-                checkin, self.lobby, speaker or MemorySpeaker(), biomed=self.biomed
-            )
+            else:
+                self.lobby = SyncLobby(self.link, site=station.site, station_id=station.station_id)
+                self.presenter = lobby_presenter(
+                    settings,
+                    credentials,
+                    clock=clock,
+                    lobby=self.lobby,
+                    speaker=speaker,
+                    biomed=self.biomed,
+                )
+        except ConfigError:
+            self.outbox.close()
+            raise
         self._remembered_text = ""
         self._presence: dict[str, Presence] = {}
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
-        self._ble: BleLink | None = None
-        self._ble_loop: asyncio.AbstractEventLoop | None = None
-        self._ble_thread: threading.Thread | None = None
+        self._ble = BleThread()
         self.started = False
 
     # ---- life cycle ---------------------------------------------------------------------
@@ -248,7 +221,7 @@ class StationServices:
             self._housekeeper.join(5)
         if self.manager is not None:
             self.manager.stop_links()
-        self._stop_ble()
+        self._ble.stop()
         for device in self.bindings:
             if self._presence.get(device.id) is Presence.ONLINE:
                 self.link.device_presence(device.id, Presence.OFFLINE, device.profile)
@@ -265,7 +238,7 @@ class StationServices:
             self.bindings = bound_devices(self.settings)
             return
         self.manager.stop_links()
-        self._stop_ble()
+        self._ble.stop()
         before = self.bindings
         self.bindings = bound_devices(self.settings)
         kept = {d.id for d in self.bindings}
@@ -289,34 +262,9 @@ class StationServices:
             self._profiles, reading_mode=self._reading_mode, **self._link_options
         )
         if any(b.address is not None for b in self.bindings):
-            self._start_ble(manager)
-
-    def _stop_ble(self) -> None:
-        if self._ble is not None and self._ble_loop is not None:
-            self._ble_loop.call_soon_threadsafe(self._ble.stop)
-            if self._ble_thread is not None:
-                self._ble_thread.join(5)
-        self._ble = self._ble_loop = self._ble_thread = None
-
-    def _start_ble(self, manager: DeviceManager) -> None:
-        link = manager.ble_link(self._profiles, clock=self._clock, mode=self._reading_mode)
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._ble_loop = loop
-            ready.set()
-            try:
-                loop.run_until_complete(link.run())
-            except Exception:
-                log.exception("Bluetooth link stopped")
-            finally:
-                loop.close()
-
-        self._ble = link
-        self._ble_thread = threading.Thread(target=run, name="ble-link", daemon=True)
-        self._ble_thread.start()
-        ready.wait(5)
+            self._ble.start(
+                manager.ble_link(self._profiles, clock=self._clock, mode=self._reading_mode)
+            )
 
     def _housekeeping(self) -> None:
         next_health = 0.0
@@ -327,58 +275,9 @@ class StationServices:
                 now = time.monotonic()
                 if now >= next_health:
                     next_health = now + self._health_every_s
-                    write_health_snapshot(self.health_path, self.health_snapshot())
+                    write_health_snapshot(self.health_path, self.health.snapshot())
             except Exception:
                 log.exception("station housekeeping failed; retrying")
-
-    def device_states(self) -> list[HealthDevice]:
-        """Bound devices as the diagnostics bundle and health.json report them."""
-        manager = self.manager
-        if manager is None:
-            return []
-        return [
-            HealthDevice(
-                id=status.device_id,
-                profile=status.profile,
-                transport="ble" if status.address else "serial",
-                state=status.state.value,
-                detail=status.last_error or "",
-            )
-            for status in manager.status()
-        ]
-
-    def outbox_depth(self) -> OutboxDepth:
-        stats = self.outbox.stats()
-        return OutboxDepth(
-            pending=stats.depth, oldest_pending_age_s=stats.oldest_age_s(datetime.now(UTC))
-        )
-
-    def health_snapshot(self) -> HealthSnapshot:
-        return HealthSnapshot(
-            taken_at=datetime.now(UTC), devices=self.device_states(), outbox=self.outbox_depth()
-        )
-
-    def export_diagnostics(self) -> Path:
-        """The support bundle (station.diagnostics.build_bundle, as `station diagnostics`),
-        from the running services, into <state_dir>/diagnostics/."""
-        now = datetime.now(UTC)
-        folder = self.settings.storage.state_dir / DIAGNOSTICS_DIR
-        folder.mkdir(exist_ok=True)
-        path = folder / bundle_file_name(self.settings.station.station_id, now)
-        recent = self._recent_errors
-        with open(path, "xb") as out:
-            build_bundle(
-                out,
-                created_at=now,
-                versions=versions(),
-                settings=self.settings,
-                devices=self.device_states,
-                outbox=self.outbox_depth,
-                recent_errors=lambda: [] if recent is None else list(recent.lines),
-                redactor=self.redactor,
-                name=str(path),
-            )
-        return path
 
     # ---- the UI thread ------------------------------------------------------------------
 
@@ -445,36 +344,6 @@ class StationServices:
     def _on_ack(self, payload: AckPayload) -> None:
         del payload  # recorded by the outbox; the redraw reads it from there
         self._post(_nothing)  # redraw: "received by the practice system"
-
-    def _on_config(self, payload: ConfigPayload) -> None:
-        """Validated by the sync layer. Kept for the next start, never hot-applied: devices
-        and guard windows must not change mid-rooming. The retained copy comes again on
-        every connect; the one already applied is no news."""
-        message_id = str(payload.message_id)
-        self.last_config_id = message_id
-        if self.applied_config is not None and self.applied_config.message_id == message_id:
-            return
-        received = self._clock()
-        try:
-            write_pushed_config(
-                self.settings.storage.state_dir,
-                PushedConfig(
-                    message_id=message_id, received_at=received, settings=payload.settings
-                ),
-            )
-        except OSError as exc:
-            log.error("pushed config %s not stored: %s", message_id, exc.strerror)
-            self.config_notice = (
-                f"New configuration {message_id[:8]} could not be stored "
-                f"({exc.strerror}): not applied"
-            )
-        else:
-            log.warning("config %s stored; it applies when the station restarts", message_id)
-            self.config_notice = (
-                f"New configuration received {received:%H:%M} "
-                f"({describe_push(payload.settings)}): applies on restart"
-            )
-        self._post(_nothing)  # redraw the biomed settings
 
     def _on_lookup(self, result: LookupResult) -> None:
         """The practice system's answer to a scanned barcode (MQTT thread)."""

@@ -1,0 +1,75 @@
+"""The presenter of each station mode over its workflow, built from the settings and the
+credentials (an exam station needs MA badges or PINs, a lobby kiosk its staff PIN)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from station.app.credentials import Credentials
+from station.app.sync_port import SyncLobby, SyncLookup, SyncOutbox
+from station.checkin import Checkin
+from station.config import Settings
+from station.devices.manager import DeviceManager
+from station.errors import ConfigError
+from station.models import Mode
+from station.rooming import Rooming
+from station.ui.ports import MemorySpeaker, Speaker
+from station.ui.presenters import BiomedPresenter, ExamPresenter, LobbyPresenter
+
+
+def exam_presenter(
+    settings: Settings,
+    credentials: Credentials,
+    *,
+    clock: Callable[[], datetime],
+    reading_mode: Mode,
+    manager: DeviceManager,
+    sync: SyncOutbox,
+    lookup: SyncLookup,
+    biomed: BiomedPresenter | None,
+) -> ExamPresenter:
+    """The MA's rooming over the bound devices: the links only hand over (the manager's
+    consumer posts each reading to the UI thread), and the rooming's guard judges them there —
+    the one path, as in every mode and test."""
+    if not credentials.ma:
+        raise ConfigError(
+            "credentials",
+            ["[ma]: empty: an exam station needs at least one MA badge or PIN to sign in with"],
+        )
+    rooming = Rooming(
+        clock=clock,
+        credentials=credentials.ma,
+        display=settings.display,
+        idle_signout_s=settings.session.ma_idle_signout_s,
+        mode=reading_mode,
+        bound_devices=manager.bound_ids,
+        guard_policy=settings.guard,
+        device_ranges=manager.measuring_ranges(),
+    )
+    return ExamPresenter(rooming, sync, sync, biomed=biomed, lookup=lookup)
+
+
+def lobby_presenter(
+    settings: Settings,
+    credentials: Credentials,
+    *,
+    clock: Callable[[], datetime],
+    lobby: SyncLobby,
+    speaker: Speaker | None,
+    biomed: BiomedPresenter | None,
+) -> LobbyPresenter:
+    """The patient's self check-in; staff leave kiosk mode with the staff PIN."""
+    if credentials.staff_pin is None:
+        raise ConfigError(
+            "credentials",
+            ["staff_pin: missing: a lobby kiosk needs a staff PIN to leave kiosk mode"],
+        )
+    checkin = Checkin(
+        clock=clock,
+        staff_pin=credentials.staff_pin,
+        idle_warning_s=settings.session.lobby_idle_warning_s,
+        idle_wipe_s=settings.session.lobby_idle_wipe_s,
+        default_language=settings.display.locale[:2],
+    )
+    return LobbyPresenter(checkin, lobby, speaker or MemorySpeaker(), biomed=biomed)
