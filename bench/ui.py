@@ -90,8 +90,9 @@ def child_station() -> dict[str, float]:
 
     from kivy.core.window import Window
 
+    from station.app.demo_ui import build_presenter, cuff_frames
     from station.models import BloodPressure, BodyWeight, PulseOximetry, Temperature
-    from station.ui.app import StationUI, build_presenter, cuff_frames
+    from station.ui.app import StationUI
     from station.units import Unit
 
     presenter = build_presenter("exam", clock=lambda: datetime(2026, 3, 2, 9, 0, tzinfo=UTC))

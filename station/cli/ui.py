@@ -68,7 +68,8 @@ def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
     if mode == "lobby":
         # A kiosk has no keyboard: dock Kivy's on-screen one (a USB keyboard still works).
         Config.set("kivy", "keyboard_mode", "systemanddock")
-    from station.ui.app import StationApp, StationUI, build_presenter, feed_demo_devices
+    from station.app.demo_ui import build_presenter, feed_demo_devices
+    from station.ui.app import StationApp, StationUI
     from station.ui.ports import EspeakSpeaker
 
     def factory() -> StationUI:
@@ -94,7 +95,8 @@ def screenshot(mode: str, width: int, height: int, path: str) -> int:
     from kivy.base import EventLoop
     from kivy.core.window import Window
 
-    from station.ui.app import StationUI, build_presenter
+    from station.app.demo_ui import build_presenter
+    from station.ui.app import StationUI
 
     EventLoop.ensure_window()
     ui = StationUI(mode, build_presenter(mode))

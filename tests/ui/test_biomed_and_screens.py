@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from kivy.uix.button import Button
 
-from station.ui.app import DEMO_BIOMED_PIN, KV_FILES, MODE_SCREENS, build_presenter
+from station.app.demo_ui import DEMO_BIOMED_PIN, build_presenter
+from station.ui.app import KV_FILES, MODE_SCREENS
 from station.ui.ports import LookupAnswer, LookupOutcome, MemoryBiomed
 from station.ui.presenters import BiomedPresenter, ExamPresenter
 from tests.fixtures.kivy import Driver

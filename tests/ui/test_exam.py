@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from station.app.demo_ui import DEMO_DEVICES, cuff_frames, demo_schedule
 from station.models import AnyReading, Kind, Method, Mode, PainSeverity
 from station.rooming import Rooming
 from station.rooming_data import VitalEntry
@@ -20,7 +21,6 @@ from station.submission import (
     Submission,
     SubmittedReading,
 )
-from station.ui.app import DEMO_DEVICES, cuff_frames, demo_schedule
 from station.ui.ports import MemoryOutbox
 from station.ui.presenters import ExamPresenter
 from station.units import Unit

@@ -15,6 +15,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from station.app.demo_ui import DEMO_DEVICES
 from station.app.sync_port import SyncCheckins, SyncOutbox, schedule_to_patients
 from station.checkin import CheckinRecord, ContactChange
 from station.config import BrokerSection
@@ -33,7 +34,6 @@ from station.sync.contract import (
 )
 from station.sync.mqtt import Inbound, MqttLink
 from station.sync.outbox import Outbox
-from station.ui.app import DEMO_DEVICES
 from station.ui.presenters import ExamPresenter
 from station.validation import validate
 from tests.fixtures.broker import Broker

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from station.app.demo_ui import demo_appointments
 from station.checkin import Checkin, CheckinRecord, ContactChange, HelpRequest
-from station.ui.app import demo_appointments
 from station.ui.ports import MemoryOutbox, MemorySpeaker
 from station.ui.presenters import LobbyPresenter
 from tests.fixtures.kivy import Driver

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from station.app.demo_ui import demo_schedule
 from station.config import GuardSection
 from station.models import Flag
 from station.rooming import Rooming
 from station.rooming_data import TrayItem
-from station.ui.app import demo_schedule
 from station.ui.ports import MemoryOutbox
 from station.ui.presenters import ExamPresenter
 from tests.workflows.helpers import FakeClock, bp, spo2

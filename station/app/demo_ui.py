@@ -1,0 +1,201 @@
+"""`station ui`'s demo wiring: obviously fake patients (ZZTEST), simulated devices on a thread
+of their own, the in-memory outbox — the UI package itself holds no demo data."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from station.biomed import Biomed, DeviceRow
+from station.checkin import Appointment, Checkin
+from station.config import DisplaySection, Settings, parse_settings
+from station.models import CuffPressure, Mode
+from station.rooming import Rooming
+from station.rooming_data import Medication, ScheduledPatient
+from station.ui.app import StationUI
+from station.ui.ports import MemoryBiomed, MemoryOutbox, MemorySpeaker, Speaker, VitalsOutbox
+from station.ui.presenters import BiomedPresenter, ExamPresenter, LobbyPresenter
+from station.units import Unit
+
+DEMO_CREDENTIALS = {"BADGE-DEMO": "ma-demo", "1234": "ma-demo"}
+DEMO_STAFF_PIN = "0000"
+DEMO_BIOMED_PIN = "2468"
+
+
+def demo_schedule(today: date) -> tuple[ScheduledPatient, ...]:
+    del today  # the demo list is the same every day
+    return (
+        ScheduledPatient(
+            appointment_id="APT-DEMO-0001",
+            mrn="TEST100001",
+            family_name="ZZTEST",
+            given_name="Alpha",
+            birth_date=date(1970, 5, 17),
+            start_time="09:00",
+            medications=(Medication(name="lisinopril", dose="10 mg daily"),),
+            reason_for_visit="follow-up blood pressure",
+        ),
+        ScheduledPatient(
+            appointment_id="APT-DEMO-0002",
+            mrn="TEST100002",
+            family_name="ZZTEST",
+            given_name="Bravo",
+            birth_date=date(1985, 11, 2),
+            start_time="09:30",
+        ),
+        ScheduledPatient(
+            appointment_id="APT-DEMO-0003",
+            mrn="TEST100003",
+            family_name="ZZTEST",
+            given_name="Charlie",
+            birth_date=date(1961, 3, 14),
+            start_time="10:00",
+        ),
+    )
+
+
+def demo_appointments() -> tuple[Appointment, ...]:
+    return (
+        Appointment(
+            appointment_id="APT-DEMO-0003",
+            family_name="ZZTEST",
+            given_name="Charlie",
+            birth_date=date(1961, 3, 14),
+            phone="555-010-0199",
+            email="charlie@example.com",
+            qr_token="qr-demo-0003",  # noqa: S106 - a demo QR code, not a secret
+        ),
+    )
+
+
+def demo_settings() -> Settings:
+    return parse_settings(
+        {
+            "station": {"site": "demo-clinic", "station_id": "exam-1", "room": "Exam 1"},
+            "broker": {"host": "localhost", "port": 1883, "require_tls": False},
+            "devices": [
+                {"id": "cuff", "profile": "and-ua-651ble", "address": "AA:BB:CC:DD:EE:01"},
+                {"id": "oximeter", "profile": "nonin-3230", "address": "AA:BB:CC:DD:EE:02"},
+            ],
+        },
+        "demo",
+    )
+
+
+def utc_now() -> datetime:
+    # Aware, in the station's zone: device clocks send local wall time without a zone,
+    # and the guard reads those in the zone of this clock.
+    return datetime.now(UTC).astimezone()
+
+
+DEMO_DEVICES = ("cuff", "oximeter", "thermometer", "scale")
+
+
+def build_presenter(
+    mode: str,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    outbox: VitalsOutbox | None = None,
+    events: Any = None,
+    speaker: Speaker | None = None,
+    display: DisplaySection | None = None,
+) -> Any:
+    memory = MemoryOutbox()
+    box: Any = outbox or memory
+    sink: Any = events or (outbox if isinstance(outbox, MemoryOutbox) else memory)
+    if mode == "exam":
+        rooming = Rooming(
+            clock=clock,
+            credentials=DEMO_CREDENTIALS,
+            display=display,
+            mode=Mode.DEMO,
+            bound_devices=DEMO_DEVICES,
+        )
+        rooming.set_schedule(demo_schedule(clock().date()))
+        return ExamPresenter(rooming, box, sink)
+    if mode == "lobby":
+        checkin = Checkin(clock=clock, staff_pin=DEMO_STAFF_PIN)
+        checkin.set_appointments(demo_appointments())
+        return LobbyPresenter(checkin, sink, speaker or MemorySpeaker())
+    settings = demo_settings()
+    biomed = Biomed(clock=clock, pin=DEMO_BIOMED_PIN, settings=settings)
+    port = MemoryBiomed(
+        settings,
+        (
+            DeviceRow(
+                device_id="cuff",
+                profile="and-ua-651ble",
+                address="AA:BB:CC:DD:EE:01",
+                present=True,
+                battery_percent=76,
+                firmware="1.4",
+            ),
+            DeviceRow(
+                device_id="oximeter",
+                profile="nonin-3230",
+                address="AA:BB:CC:DD:EE:02",
+                present=True,
+            ),
+            DeviceRow(
+                device_id="scale",
+                profile="and-uc-352ble",
+                address="AA:BB:CC:DD:EE:04",
+                present=False,
+                last_error="not seen for 2 days",
+            ),
+        ),
+        clock=clock,
+    )
+    return BiomedPresenter(biomed, port)
+
+
+def cuff_frames(peak_mmhg: float = 170.0, steps: int = 30) -> list[CuffPressure]:
+    """Live cuff pressure while inflating, as the simulated cuff sends it at 10 Hz."""
+    return [
+        CuffPressure(
+            cuff_pressure_mmhg=round(peak_mmhg * (i + 1) / steps, 1),
+            unit_as_sent=Unit.MMHG,
+            codec="sim:cuff",
+            codec_version="1",
+            mode=Mode.DEMO,
+        )
+        for i in range(steps)
+    ]
+
+
+def feed_demo_devices(ui: StationUI, *, seed: int = 1, frame_s: float = 0.1) -> threading.Thread:
+    """A device thread: cuff inflation at 10 Hz, then one reading per simulated device.
+
+    Runs each time the MA confirms a patient; everything reaches the screen via `deliver`.
+    """
+    from station.demo import simulated_readings
+
+    presenter: ExamPresenter = ui.presenter
+    rng = random.Random(seed)  # noqa: S311 - simulated vitals, not secrets
+
+    def wait_for(states: tuple[str, ...]) -> None:
+        # Reading one attribute from this thread is safe; changing anything is not.
+        while presenter.rooming.state.value not in states:
+            time.sleep(0.05)
+
+    def run() -> None:
+        while True:
+            wait_for(("vitals",))
+            for frame in cuff_frames():
+                ui.deliver(partial(presenter.device_reading, frame, "cuff"))
+                time.sleep(frame_s)
+            at = datetime.now() + timedelta(seconds=1)
+            names = DEMO_DEVICES
+            for name, reading in zip(names, simulated_readings(rng, at), strict=True):
+                ui.deliver(partial(presenter.device_reading, reading, name))
+                time.sleep(frame_s * 5)
+            wait_for(("signed_out", "signed_in", "sent"))
+
+    thread = threading.Thread(target=run, name="demo-devices", daemon=True)
+    thread.start()
+    return thread
