@@ -129,7 +129,7 @@ def test_the_window_shrinks_to_the_receive_maximum_the_broker_grants(tmp_path: P
     try:
         assert consumer.wait_for({str(m) for m in ids}, 15) == set()
         assert consumer.order == [str(m) for m in ids]
-        assert link._send_window == 4  # 5 granted, one kept for status/lookup messages
+        assert link.inflight_limit == 4  # 5 granted, one kept for status/lookup messages
     finally:
         link.stop()
         consumer.close()
