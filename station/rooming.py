@@ -1,32 +1,27 @@
 """MA rooming as a state machine: sign in, pick and confirm the patient, vitals, complaint, send.
 
-Pure and sans-I/O (after h11): the transition table below is the whole workflow; every intent
+Pure and sans-I/O: the transition table (station.rooming_data) is the whole workflow; every intent
 is checked against it and illegal ones raise `IllegalTransitionError`. Intents the table allows but
 patient safety forbids (sending without confirmed identifiers, accepting a tray reading to
 nobody, an unacknowledged critical value...) raise `RefusedError` with a `Refusal` reason and
 change nothing. Time comes from the clock passed in; nothing here sleeps or reads the wall clock.
-"""
 
+The class is built in layers: `RoomingBase` (session, guard, tray, transition step),
+`RoomingReadings` (device offers, typed values, tray, critical values) and `Rooming` (sign-in,
+patient, navigation, complaint, medications, send).
+"""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Literal
 
-from station.config import DisplaySection, GuardSection
-from station.guard import Attached, Live, Unassigned, WrongPatientGuard
-from station.manual_entry import MANUAL_CODEC, manual_reading
-from station.models import AnyReading, Kind, Mode
+from station.rooming_base import _Session
 from station.rooming_data import (
     COMMON_COMPLAINTS,
     COMPLAINT_MAX_CHARS,
     CONFIRMED_STATES,
     TRANSITIONS,
-    AlertRequest,
     Complaint,
-    EntrySource,
     MedicationReview,
     MedicationStatus,
     Onset,
@@ -35,35 +30,18 @@ from station.rooming_data import (
     RoomingRecord,
     RoomingState,
     ScheduledPatient,
-    TrayItem,
-    VitalEntry,
 )
-from station.units import bmi_kg_m2
-from station.validation import DeviceRanges, validate, with_plausibility_flag
+from station.rooming_readings import RoomingReadings
 from station.workflow import (
-    Clock,
     IllegalTransitionError,
     RefusedError,
     check_allowed,
-    next_state,
 )
 
 S, E = RoomingState, RoomingEvent
 
 
-class _Session:
-    """The open rooming of one patient (mutable inside the machine, never handed out)."""
-
-    def __init__(self, patient: ScheduledPatient, started_at: datetime) -> None:
-        self.patient = patient
-        self.started_at = started_at
-        self.confirmed_at: datetime | None = None
-        self.entries: list[VitalEntry] = []
-        self.complaint = Complaint(reason_for_visit=patient.reason_for_visit)
-        self.medications = [MedicationReview(medication=m) for m in patient.medications]
-
-
-class Rooming:
+class Rooming(RoomingReadings):
     """One exam-room station's MA workflow. Every intent stamps activity with the clock.
 
     The one owner of the rooming session, the wrong-patient guard's session (opened with a
@@ -71,72 +49,6 @@ class Rooming:
     and the unassigned tray. Every device reading of every mode enters through `offer`, on the
     one thread that drains the links' events; nothing here is shared with a link thread.
     """
-
-    def __init__(
-        self,
-        *,
-        clock: Clock,
-        credentials: Mapping[str, str],
-        display: DisplaySection | None = None,
-        idle_signout_s: float = 300.0,
-        mode: Mode = Mode.REAL,
-        bound_devices: Iterable[str] = (),
-        guard_policy: GuardSection | None = None,
-        device_ranges: Mapping[str, DeviceRanges] | None = None,
-    ) -> None:
-        # credentials: badge id or PIN -> MA id. The MA id goes into the record, never a log.
-        self._clock = clock
-        self.guard = WrongPatientGuard(clock, bound_devices, guard_policy)
-        self._confirmations = 0
-        # Bound device id -> its manufacturer's stated measuring ranges (firmware profile).
-        self._device_ranges: dict[str, DeviceRanges] = dict(device_ranges or {})
-        self._credentials = dict(credentials)
-        self.display = display or DisplaySection()
-        self.idle_signout_s = idle_signout_s
-        self.mode = mode
-        self.state = RoomingState.SIGNED_OUT
-        self.ma_id: str | None = None
-        self.schedule: tuple[ScheduledPatient, ...] = ()
-        self._session: _Session | None = None
-        self._tray: list[TrayItem] = []
-        self._alerts: list[AlertRequest] = []
-        self._ids = itertools.count(1)
-        self._last_activity = clock()
-        self.live_cuff_mmhg: float | None = None
-        self.last_record: RoomingRecord | None = None
-
-    # -- plumbing -------------------------------------------------------------------------
-
-    def _fire(self, event: RoomingEvent) -> None:
-        target = next_state(TRANSITIONS, self.state, event)
-        was_confirmed = self.state in CONFIRMED_STATES
-        self.state = target
-        # The guard's session is exactly the confirmed rooming: a fresh token at each
-        # confirmation (re-confirming the same appointment is a new session), closed on leaving.
-        if target in CONFIRMED_STATES and not was_confirmed:
-            assert self._session is not None
-            self._confirmations += 1
-            self.guard.open_session(f"{self._session.patient.appointment_id}#{self._confirmations}")
-        elif target not in CONFIRMED_STATES and was_confirmed:
-            self.guard.close_session()
-
-    def now(self) -> datetime:
-        return self._clock()
-
-    def _touch(self) -> datetime:
-        now = self._clock()
-        self._last_activity = now
-        return now
-
-    def _confirmed_session(self, refusal: Refusal, what: str) -> _Session:
-        if self._session is None:
-            raise RefusedError(refusal, f"{what}: no patient is open on this station")
-        if self.state not in CONFIRMED_STATES:
-            raise RefusedError(
-                Refusal.IDENTIFIERS_NOT_CONFIRMED,
-                f"{what}: confirm the patient's name and date of birth first",
-            )
-        return self._session
 
     # -- sign in / out ----------------------------------------------------------------------
 
@@ -233,203 +145,6 @@ class Rooming:
             raise ValueError(f"go() is for navigation, not {event.value}")
         self._touch()
         self._fire(event)
-
-    # -- readings ---------------------------------------------------------------------------
-
-    def _age(self, session: _Session) -> float:
-        return session.patient.age_years(self._clock().date())
-
-    def set_bound_devices(
-        self, device_ids: Iterable[str], ranges: Mapping[str, DeviceRanges] | None = None
-    ) -> None:
-        """The devices biomed bound to this station (readings from any other are ignored) and
-        their profiles' measuring ranges (a value outside them is not a measurement)."""
-        self.guard.set_bound(device_ids)
-        self._device_ranges = dict(ranges or {})
-
-    def device_connected(self, device_id: str, at: datetime | None = None) -> None:
-        """A device that dumps stored readings (re)connected: its burst window opens."""
-        self.guard.device_connected(device_id, at)
-
-    def offer(
-        self, device_id: str, reading: AnyReading, received_at: datetime | None = None
-    ) -> list[VitalEntry | TrayItem]:
-        """A reading from a device link, judged by the guard. Not an MA action: no activity
-        stamp. `received_at` is when the link handed it over (default: now).
-
-        What the guard doubts (stored, older than the session, arrived before it, burst at
-        connect, no patient confirmed...) goes to the tray with its reasons; live cuff pressure
-        only moves the gauge; an unbound device's reading never enters. Returns what was placed
-        (a held burst reading is placed later, by `tick`).
-        """
-        return self._place(self.guard.offer(device_id, reading, received_at))
-
-    def _place(self, outcomes: Iterable[object]) -> list[VitalEntry | TrayItem]:
-        placed: list[VitalEntry | TrayItem] = []
-        for outcome in outcomes:
-            if isinstance(outcome, Live):
-                self.live_cuff_mmhg = getattr(outcome.reading, "cuff_pressure_mmhg", None)
-            elif isinstance(outcome, Attached):
-                if outcome.reading.kind == Kind.BLOOD_PRESSURE:
-                    self.live_cuff_mmhg = None
-                assert self._session is not None and self.state in CONFIRMED_STATES
-                placed.append(
-                    self._attach(
-                        self._session,
-                        reading=outcome.reading,
-                        device=outcome.device_id,
-                        source=EntrySource.DEVICE,
-                        now=outcome.received_at,
-                    )
-                )
-            elif isinstance(outcome, Unassigned):
-                if outcome.reading.kind == Kind.BLOOD_PRESSURE:
-                    self.live_cuff_mmhg = None
-                item = TrayItem(
-                    item_id=next(self._ids),
-                    reading=outcome.reading,
-                    device=outcome.device_id,
-                    reason=outcome.describe(),
-                    received_at=outcome.received_at,
-                    reasons=outcome.reasons,
-                )
-                self._tray.append(item)
-                placed.append(item)
-        return placed
-
-    def _attach(
-        self,
-        session: _Session,
-        *,
-        reading: AnyReading,
-        device: str,
-        source: EntrySource,
-        now: datetime,
-        tray_reason: str = "",
-    ) -> VitalEntry:
-        checked = with_plausibility_flag(reading)
-        ranges = None if source is EntrySource.MANUAL else self._device_ranges.get(device)
-        entry = VitalEntry(
-            entry_id=next(self._ids),
-            reading=checked,
-            verdict=validate(checked, age_years=self._age(session), device_ranges=ranges),
-            source=source,
-            device=device,
-            received_at=now,
-            tray_reason=tray_reason,
-        )
-        session.entries.append(entry)  # a retake adds; the earlier reading stays
-        return entry
-
-    def enter_manual(self, kind: Kind, shown: Mapping[str, float]) -> VitalEntry:
-        """Values typed on the keypad in display units; validated exactly like a device's."""
-        session = self._confirmed_session(Refusal.NO_PATIENT, "cannot enter a value")
-        now = self._touch()
-        reading = with_plausibility_flag(manual_reading(kind, shown, self.display, self.mode))
-        verdict = validate(reading, age_years=self._age(session))
-        if not verdict.accepted:
-            # A typo is not a measurement: nothing is attached, the MA types it again.
-            raise RefusedError(Refusal.INVALID_ENTRY, f"{kind.value} not accepted", verdict.reasons)
-        return self._attach(
-            session, reading=reading, device=MANUAL_CODEC, source=EntrySource.MANUAL, now=now
-        )
-
-    @property
-    def entries(self) -> tuple[VitalEntry, ...]:
-        return tuple(self._session.entries) if self._session else ()
-
-    def latest(self, kind: Kind) -> VitalEntry | None:
-        """The newest accepted reading of a kind (what its tile shows), else the newest."""
-        of_kind = [e for e in self.entries if e.kind == kind]
-        accepted = [e for e in of_kind if e.verdict.accepted]
-        pool = accepted or of_kind
-        return pool[-1] if pool else None
-
-    def bmi_kg_m2(self) -> float | None:
-        """From the newest accepted weight and height (the scale's, else the typed one)."""
-        weight = self.latest(Kind.BODY_WEIGHT)
-        height = self.latest(Kind.BODY_HEIGHT)
-        height_cm: float | None = None
-        if height is not None and height.verdict.accepted:
-            height_cm = getattr(height.reading, "height_cm", None)
-        if weight is None or not weight.verdict.accepted:
-            return None
-        weight_kg = getattr(weight.reading, "weight_kg", None)
-        height_cm = height_cm or getattr(weight.reading, "height_cm", None)
-        if weight_kg is None or not height_cm:
-            return None
-        return bmi_kg_m2(weight_kg, height_cm)
-
-    # -- critical values ----------------------------------------------------------------------
-
-    def unacknowledged_critical(self) -> tuple[VitalEntry, ...]:
-        return tuple(
-            e
-            for e in self.entries
-            if e.verdict.accepted and e.verdict.critical and not e.acknowledged
-        )
-
-    def acknowledge_critical(self, entry_id: int) -> AlertRequest:
-        session = self._confirmed_session(Refusal.NO_PATIENT, "cannot acknowledge")
-        now = self._touch()
-        index = next((i for i, e in enumerate(session.entries) if e.entry_id == entry_id), None)
-        if index is None:
-            raise RefusedError(Refusal.UNKNOWN_ITEM, f"no reading {entry_id} for this patient")
-        entry = session.entries[index]
-        critical = [f for f in entry.verdict.flags if f.severity == "critical"]
-        if not critical or not entry.verdict.accepted:
-            raise RefusedError(Refusal.NOT_CRITICAL, f"reading {entry_id} is not critical")
-        session.entries[index] = entry.model_copy(
-            update={"acknowledged": True, "acknowledged_at": now}
-        )
-        assert self.ma_id is not None
-        alert = AlertRequest(
-            appointment_id=session.patient.appointment_id,
-            code=critical[0].code,
-            message=critical[0].message,
-            entry_id=entry_id,
-            acknowledged_by=self.ma_id,
-            acknowledged_at=now,
-        )
-        self._alerts.append(alert)
-        return alert
-
-    def take_alerts(self) -> tuple[AlertRequest, ...]:
-        """Alerts to publish, each handed out once."""
-        alerts, self._alerts = tuple(self._alerts), []
-        return alerts
-
-    # -- the unassigned tray -----------------------------------------------------------------
-
-    @property
-    def tray(self) -> tuple[TrayItem, ...]:
-        return tuple(self._tray)
-
-    def _tray_index(self, item_id: int) -> int:
-        for i, item in enumerate(self._tray):
-            if item.item_id == item_id:
-                return i
-        raise RefusedError(Refusal.UNKNOWN_ITEM, f"no tray item {item_id}")
-
-    def accept_tray(self, item_id: int) -> VitalEntry:
-        """The MA's deliberate choice: this held-back reading is this patient's."""
-        index = self._tray_index(item_id)
-        session = self._confirmed_session(Refusal.NO_PATIENT, "cannot accept a tray reading")
-        now = self._touch()
-        item = self._tray.pop(index)
-        return self._attach(
-            session,
-            reading=item.reading,
-            device=item.device,
-            source=EntrySource.TRAY,
-            now=now,
-            tray_reason=item.reason,
-        )
-
-    def discard_tray(self, item_id: int) -> None:
-        index = self._tray_index(item_id)
-        self._touch()
-        del self._tray[index]
 
     # -- complaint and medications -------------------------------------------------------------
 
@@ -546,5 +261,3 @@ def refusal_kind(exc: RefusedError) -> Literal["safety", "input"]:
         Refusal.CRITICAL_NOT_ACKNOWLEDGED,
     }
     return "safety" if exc.reason in safety else "input"
-
-
