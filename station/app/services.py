@@ -131,26 +131,7 @@ class StationServices:
         self.health = StationHealth(
             settings, self.outbox, lambda: self.manager, redactor, recent_errors
         )
-        handlers = Inbound(
-            on_schedule=self._on_schedule,
-            on_config=self.pushed.receive,
-            on_ack=self._on_ack,
-            on_lookup=self._on_lookup,
-        )
-        try:
-            # Refuses plain TCP here (ConfigError) when require_tls and no CA: before anything runs.
-            self.link = MqttLink(
-                settings.broker,
-                site=station.site,
-                station_id=station.station_id,
-                outbox=self.outbox,
-                handlers=handlers,
-                devices=self.bindings,
-                lookup_timeout_s=lookup_timeout_s,
-            )
-        except BaseException:
-            self.outbox.close()
-            raise
+        self.link = self._open_link(lookup_timeout_s)
         self.mode = station.mode
         self.manager: DeviceManager | None = None
         self.presenter: ExamPresenter | LobbyPresenter
@@ -165,16 +146,53 @@ class StationServices:
                 settings=settings.model_copy(update={"devices": list(self.bindings)}),
             )
             self.biomed = BiomedPresenter(biomed, StationBiomed(self))
+        self.presenter = self._make_presenter(credentials, speaker)
+        self._remembered_text = ""
+        self._presence: dict[str, Presence] = {}
+        self._stop = threading.Event()
+        self._housekeeper: threading.Thread | None = None
+        self._ble = BleThread()
+        self.started = False
+
+    def _open_link(self, lookup_timeout_s: float) -> MqttLink:
+        """The MQTT link over the outbox, with this station's inbound handlers."""
+        settings, station = self.settings, self.settings.station
+        handlers = Inbound(
+            on_schedule=self._on_schedule,
+            on_config=self.pushed.receive,
+            on_ack=self._on_ack,
+            on_lookup=self._on_lookup,
+        )
+        try:
+            # Refuses plain TCP here (ConfigError) when require_tls and no CA: before anything runs.
+            return MqttLink(
+                settings.broker,
+                site=station.site,
+                station_id=station.station_id,
+                outbox=self.outbox,
+                handlers=handlers,
+                devices=self.bindings,
+                lookup_timeout_s=lookup_timeout_s,
+            )
+        except BaseException:
+            self.outbox.close()
+            raise
+
+    def _make_presenter(
+        self, credentials: Credentials, speaker: Speaker | None
+    ) -> ExamPresenter | LobbyPresenter:
+        """This mode's presenter (and, in an exam room, the device manager it reads)."""
+        settings, station = self.settings, self.settings.station
         try:
             if self.mode == StationMode.EXAM:
                 self.manager = DeviceManager(
-                    self.bindings, self._from_devices, clock, profiles=self._profiles
+                    self.bindings, self._from_devices, self._clock, profiles=self._profiles
                 )
-                self.presenter = exam_presenter(
+                return exam_presenter(
                     settings,
                     credentials,
-                    clock=clock,
-                    reading_mode=reading_mode,
+                    clock=self._clock,
+                    reading_mode=self._reading_mode,
                     manager=self.manager,
                     sync=self.sync,
                     lookup=SyncLookup(self.link),
@@ -182,10 +200,10 @@ class StationServices:
                 )
             else:
                 self.lobby = SyncLobby(self.link, site=station.site, station_id=station.station_id)
-                self.presenter = lobby_presenter(
+                return lobby_presenter(
                     settings,
                     credentials,
-                    clock=clock,
+                    clock=self._clock,
                     lobby=self.lobby,
                     speaker=speaker,
                     biomed=self.biomed,
@@ -193,12 +211,6 @@ class StationServices:
         except ConfigError:
             self.outbox.close()
             raise
-        self._remembered_text = ""
-        self._presence: dict[str, Presence] = {}
-        self._stop = threading.Event()
-        self._housekeeper: threading.Thread | None = None
-        self._ble = BleThread()
-        self.started = False
 
     # ---- life cycle ---------------------------------------------------------------------
 
