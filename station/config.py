@@ -47,6 +47,11 @@ class BrokerSection(_Strict):
     password_file: Path | None = None  # handed over by systemd (LoadCredential), never inline
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     protocol: Literal["mqttv5", "mqttv311", "auto"] = "auto"
+    # End-to-end delivery: a message the practice system has not acknowledged this long
+    # after the broker took it is published again (same message id; the pause doubles, up to
+    # 30 minutes), and counted as overdue for staff after `ack_overdue_after_s`.
+    ack_resend_after_s: Annotated[float, Field(ge=5, le=86400)] = 120.0
+    ack_overdue_after_s: Annotated[float, Field(ge=30, le=7 * 86400)] = 900.0
 
     @model_validator(mode="after")
     def _pairs(self) -> BrokerSection:

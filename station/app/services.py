@@ -68,7 +68,7 @@ from station.sync.contract import (
 )
 from station.sync.inbound import LookupResult
 from station.sync.mqtt import Inbound, MqttLink
-from station.sync.outbox import Outbox
+from station.sync.outbox import AckPolicy, Outbox
 from station.ui.ports import Speaker
 from station.ui.presenters import BiomedPresenter, ExamPresenter, LobbyPresenter
 
@@ -127,7 +127,14 @@ class StationServices:
         self.health_path = state_dir / HEALTH_FILE
         self.bindings = bound_devices(settings)
         key_path = settings.storage.outbox_key_file or state_dir / "outbox.key"
-        self.outbox = Outbox(state_dir / OUTBOX_FILE, key_path)
+        self.outbox = Outbox(
+            state_dir / OUTBOX_FILE,
+            key_path,
+            ack_policy=AckPolicy(
+                resend_after_s=settings.broker.ack_resend_after_s,
+                overdue_after_s=settings.broker.ack_overdue_after_s,
+            ),
+        )
         self.health = StationHealth(
             settings, self.outbox, lambda: self.manager, redactor, recent_errors
         )

@@ -16,19 +16,22 @@ from station.config import Settings, config_path, load_settings
 from station.errors import ConfigError, StationError
 
 EXAMPLES = """\
-  station outbox status                 # queue depth, oldest undelivered, awaiting ack
+  station outbox status                 # queue depth, awaiting the practice's ack, problems
   station outbox drain --timeout 120    # connect, send everything queued, exit 0 when empty
-  station outbox export > queued.jsonl  # decrypted rows as JSON lines, for IT recovery"""
+  station outbox export > held.jsonl    # every row still held, as JSON lines, for IT recovery"""
 
 
 def register(sub: Any) -> None:
     parser = add_command(
         sub,
         "outbox",
-        summary="show, drain or export the queue of messages not yet taken by the broker",
-        description="The outbox holds every vitals/check-in/alert message until the broker "
-        "confirms it (PUBACK). `export` prints patient data: run it only to hand a queue to "
-        "IT, and keep the output as confidential as the chart.",
+        summary="show, drain or export the messages not yet filed by the practice system",
+        description="The outbox holds every vitals/check-in/alert message until the practice "
+        "system acknowledges it (sent to the broker until its PUBACK, published again while "
+        "the practice's ack is overdue). Unreadable rows are quarantined, never deleted. "
+        "`export` prints every row still held (state, payload or, for an unreadable row, its "
+        "ciphertext and what is wrong) — patient data: run it only to hand a queue to IT, and "
+        "keep the output as confidential as the chart.",
         examples=EXAMPLES,
     )
     parser.add_argument("action", choices=["status", "drain", "export"])
@@ -44,7 +47,7 @@ def _paths(settings: Settings) -> tuple[Path, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from station.sync.outbox import Outbox
+    from station.sync.outbox import AckPolicy, Outbox
 
     try:
         settings = load_settings(args.config)
@@ -55,29 +58,57 @@ def run(args: argparse.Namespace) -> int:
     if not db_path.exists():
         return fail(f"no outbox at {db_path} (has the station run yet?)")
     try:
-        outbox = Outbox(db_path, key_path)
+        outbox = Outbox(db_path, key_path, ack_policy=AckPolicy(
+            resend_after_s=settings.broker.ack_resend_after_s,
+            overdue_after_s=settings.broker.ack_overdue_after_s,
+        ))
     except StationError as exc:
         return fail(str(exc))
     try:
         if args.action == "status":
             stats = outbox.stats()
             age = stats.oldest_age_s(datetime.now(UTC))
+            now = datetime.now(UTC)
+            unacked_age = stats.oldest_unacknowledged_age_s(now)
             print(json.dumps({
                 "queued": stats.depth,
                 "oldest_undelivered_age_s": None if age is None else round(age, 1),
                 "delivered_awaiting_ack": stats.delivered_awaiting_ack,
+                "awaiting_ack_overdue": stats.unacknowledged_overdue,
+                "oldest_awaiting_ack_age_s": None if unacked_age is None
+                else round(unacked_age, 1),
+                "rejected": stats.rejected,
+                "quarantined": stats.quarantined,
+                "disk_full": stats.reserve_in_use,
             }))
+            problems = []
+            if stats.quarantined:
+                problems.append(f"{stats.quarantined} unreadable rows are quarantined (kept): "
+                                "see `station outbox export`")
+            if stats.unacknowledged_overdue:
+                problems.append(f"{stats.unacknowledged_overdue} messages delivered but not "
+                                "acknowledged by the practice system for over "
+                                f"{settings.broker.ack_overdue_after_s:g} s: is its gateway up?")
+            if stats.rejected:
+                problems.append(f"{stats.rejected} messages were rejected by the practice "
+                                "system: see the biomed screen")
+            if stats.reserve_in_use:
+                problems.append("the disk is full: nothing new can be saved")
+            for problem in problems:
+                print("station outbox: " + problem, file=sys.stderr)
             return 0
         if args.action == "export":
-            after = 0
-            while rows := outbox.pending(500, after_seq=after):
-                for row in rows:
-                    print(json.dumps({
-                        "seq": row.seq, "message_id": str(row.message_id), "topic": row.topic,
-                        "retain": row.retain,
-                        "payload_base64": base64.b64encode(row.payload).decode(),
-                    }))
-                    after = row.seq
+            for row in outbox.export():
+                line: dict[str, object] = {
+                    "seq": row.seq, "message_id": row.message_id, "topic": row.topic,
+                    "state": row.state.value,
+                }
+                if row.payload is not None:
+                    line["payload_base64"] = base64.b64encode(row.payload).decode()
+                else:
+                    line["problem"] = row.problem
+                    line["ciphertext_base64"] = base64.b64encode(row.ciphertext).decode()
+                print(json.dumps(line))
             return 0
         return _drain(settings, outbox, args.timeout)
     except StationError as exc:

@@ -142,8 +142,22 @@ class StatusPayload(_Envelope):
     schema_: Literal["rooming.status/1"] = Field("rooming.status/1", alias="schema")
     presence: Presence
     software_version: str
+    # Orders this station's status messages: larger is newer, across reconnects, restarts
+    # and clock jumps. A connection's last will carries its birth's sequence + 1, so the will
+    # (published by the broker later) never reads as older than the "online" it replaces.
+    sequence: Annotated[int, Field(ge=0)]
     outbox_depth: Annotated[int, Field(ge=0)] | None = None  # None in the last will
     oldest_undelivered_age_s: Annotated[float, Field(ge=0)] | None = None
+    # Delivered to the broker, not yet acknowledged by the practice system (end to end);
+    # `..._overdue` of them for longer than the station's ack_overdue_after_s.
+    awaiting_ack: Annotated[int, Field(ge=0)] | None = None
+    awaiting_ack_overdue: Annotated[int, Field(ge=0)] | None = None
+    oldest_awaiting_ack_age_s: Annotated[float, Field(ge=0)] | None = None
+    # Messages the practice system rejected, and rows this station cannot read (kept).
+    rejected: Annotated[int, Field(ge=0)] | None = None
+    quarantined: Annotated[int, Field(ge=0)] | None = None
+    # What stops this station's messages, for staff (e.g. the broker refuses them).
+    problem: str = ""
     # A pushed `config` the station refused, and why (field names and rules, no values).
     config_rejected_message_id: UUID | None = None
     config_problems: tuple[str, ...] = ()

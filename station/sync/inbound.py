@@ -6,6 +6,7 @@ as a number (monotonic seconds) instead of reading a clock.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from uuid import UUID
@@ -26,6 +27,15 @@ from station.sync.contract import (
 )
 
 InboundPayload = SchedulePayload | ConfigPayload | AckPayload | LookupResponse
+
+# Limits on one inbound message, checked before any parser sees it. The largest real one is
+# the day's schedule: about 0.5 kB an appointment, so 1 MiB is some 2,000 appointments. The
+# deepest is a schedule's medication list (5 levels); 32 leaves room, and keeps a hostile or
+# broken message far from any parser's recursion limit.
+MAX_INBOUND_BYTES = 1024 * 1024
+MAX_INBOUND_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
 
 
 class InboundError(StationError):
@@ -49,6 +59,34 @@ def channel_of(topic: str, site: str, station_id: str) -> Channel | None:
     return None
 
 
+def nesting_depth(body: bytes) -> int:
+    """How deep the JSON arrays and objects in `body` nest (brackets inside strings do not
+    count); linear, no recursion."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_JSON_STRING.sub(b"", body)):
+        if bracket in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def check_shape(channel: Channel, body: bytes) -> None:
+    """Size and nesting limits, before parsing; InboundError says which and the limit."""
+    if len(body) > MAX_INBOUND_BYTES:
+        raise InboundError(
+            channel.value,
+            [f"message is {len(body)} bytes; at most {MAX_INBOUND_BYTES} bytes are accepted"],
+        )
+    depth = nesting_depth(body)
+    if depth > MAX_INBOUND_DEPTH:
+        raise InboundError(
+            channel.value,
+            [f"JSON nests {depth} levels deep; at most {MAX_INBOUND_DEPTH} are accepted"],
+        )
+
+
 def parse(channel: Channel, body: bytes, *, site: str, station_id: str) -> InboundPayload:
     """Check one inbound message against the contract; InboundError names every problem.
 
@@ -58,6 +96,7 @@ def parse(channel: Channel, body: bytes, *, site: str, station_id: str) -> Inbou
     model = INBOUND.get(channel)
     if model is None:
         raise InboundError(channel.value, ["not an inbound topic"])
+    check_shape(channel, body)
     try:
         payload = model.model_validate_json(body)
     except ValidationError as exc:

@@ -23,13 +23,13 @@ from typing import Any
 from uuid import UUID
 
 import paho.mqtt.client as paho
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from station.config import BoundDevice, BrokerSection
 from station.errors import ConfigError
-from station.sync import inbound, payloads
+from station.sync import inbound
+from station.sync.announce import Announcer
 from station.sync.connection import (
     QOS,
     UNSUPPORTED_PROTOCOL,
@@ -42,12 +42,10 @@ from station.sync.contract import (
     Channel,
     LookupKind,
     Presence,
-    device_status_topic,
-    to_json,
     topic,
 )
 from station.sync.outbox import Outbox
-from station.sync.pump import OutboxPump
+from station.sync.pump import NOT_AUTHORIZED, OutboxPump
 from station.sync.router import Inbound, InboundRouter
 
 __all__ = ["Inbound", "MqttLink", "describe_connect_error", "tls_context"]
@@ -116,6 +114,15 @@ class MqttLink:
             lookups=self._lookups,
             status_changed=self._publish_status,
         )
+        self._suback_refusal: ReasonCode | None = None
+        self._announcer = Announcer(
+            site=site,
+            station_id=station_id,
+            outbox=outbox,
+            clock=clock,
+            problem=lambda: self.problem,
+            config_rejection=lambda: self._router.config_rejection,
+        )
 
     # ------------------------------------------------------------------ public, any thread
 
@@ -139,6 +146,27 @@ class MqttLink:
         """PUBACKs recorded, for status and the benchmark."""
         return self._pump.delivered_count
 
+    @property
+    def problem(self) -> str:
+        """Why the broker takes nothing from this station although it is connected, for
+        staff (biomed screen, diagnostics, the status topic); "" when all is well."""
+        refusals = [r for r in (self._suback_refusal, self._pump.refusal) if r is not None]
+        if not refusals:
+            return ""
+        what = "subscriptions" if self._suback_refusal is not None else "messages"
+        if any(r.value == NOT_AUTHORIZED for r in refusals):
+            return (
+                f"not authorised — station id and certificate disagree: the broker refuses "
+                f"this station's {what} for station id '{self._station_id}' (the client "
+                "certificate's name must be the station id)"
+            )
+        return f"the broker refuses this station's {what}: {refusals[0]}"
+
+    @property
+    def resent_count(self) -> int:
+        """Messages published again for want of the practice system's ack."""
+        return self._pump.resent_count
+
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
 
@@ -160,7 +188,10 @@ class MqttLink:
         if client is not None:
             if self._connected.is_set():
                 info = client.publish(
-                    self._status_topic, self._status_bytes(Presence.OFFLINE), QOS, retain=True
+                    self._announcer.status_topic,
+                    self._announcer.status_bytes(Presence.OFFLINE),
+                    QOS,
+                    retain=True,
                 )
                 try:
                     info.wait_for_publish(timeout_s)
@@ -191,16 +222,12 @@ class MqttLink:
 
     # ------------------------------------------------------------------ paho callbacks
 
-    @property
-    def _status_topic(self) -> str:
-        return topic(self._site, self._station_id, Channel.STATUS)
-
     def _make_client(self) -> paho.Client:
         return make_client(
             self._broker,
             client_id=self._station_id,
             protocol=self._protocol,
-            will=(self._status_topic, self._status_bytes(Presence.OFFLINE)),
+            will=(self._announcer.status_topic, self._announcer.status_bytes(Presence.OFFLINE)),
             inflight_window=self._pump.window,
             reconnect=self._reconnect,
             callbacks={
@@ -209,6 +236,8 @@ class MqttLink:
                 "on_disconnect": self._on_disconnect,
                 "on_publish": self._on_publish,
                 "on_message": self._on_message,
+                "on_subscribe": self._on_subscribe,
+                "on_pre_connect": lambda client, userdata: self._announcer.prepare_will(client),
             },
             errors=self._paho_errors,
         )
@@ -238,9 +267,10 @@ class MqttLink:
             self._refused_connect(reason_code)
             return
         self._last_transport_error = ""
+        self._suback_refusal = None
         for channel in (Channel.SCHEDULE, Channel.CONFIG, Channel.ACK, Channel.LOOKUP_RESPONSE):
             client.subscribe(topic(self._site, self._station_id, channel), QOS)
-        client.publish(self._status_topic, self._status_bytes(Presence.ONLINE), QOS, retain=True)
+        self._announcer.publish_status(client, True)
         self._connected.set()
         log.info(
             "%s: connected (%s)",
@@ -299,6 +329,21 @@ class MqttLink:
     ) -> None:
         self._pump.on_publish(mid, reason_code)
 
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        refused = [rc for rc in reason_codes if rc.is_failure]
+        if refused:
+            self._suback_refusal = refused[0]
+            log.error("%s: broker refused a subscription (%s): %s", self._where(), refused[0],
+                      self.problem)
+            self._events.put(("status", None))
+
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         channel = inbound.channel_of(message.topic, self._site, self._station_id)
         if channel is None:
@@ -306,29 +351,6 @@ class MqttLink:
         self._events.put(("inbound", (channel, bytes(message.payload))))
 
     # ------------------------------------------------------------------ worker thread
-
-    def _status_bytes(self, presence: Presence) -> bytes:
-        depth: int | None = None
-        age: float | None = None
-        now = self._clock()
-        if presence == Presence.ONLINE:
-            stats = self._outbox.stats()
-            depth, age = stats.depth, stats.oldest_age_s(now)
-        rejected_id, problems = self._router.config_rejection or (None, ())
-        status = payloads.status(
-            presence,
-            message_id=uuid.uuid4(),
-            site=self._site,
-            station_id=self._station_id,
-            sent_at=now,
-            outbox_depth=depth,
-            oldest_undelivered_age_s=age,
-        )
-        if rejected_id is not None:
-            status = status.model_copy(
-                update={"config_rejected_message_id": rejected_id, "config_problems": problems}
-            )
-        return to_json(status)
 
     def _next_batch(self) -> list[tuple[str, Any]]:
         """The next event and every one already waiting, so a window of PUBACKs is one
@@ -357,9 +379,18 @@ class MqttLink:
             batch = self._next_batch()
             try:
                 self._pump.record_acks()
-                for kind, data in batch:
-                    if kind != "puback":
-                        self._handle(kind, data)
+            except Exception:
+                log.exception("MQTT worker: PUBACKs not taken yet; retried on the next event")
+            for kind, data in batch:
+                if kind == "puback":
+                    continue
+                try:
+                    # Each event on its own: one that fails never takes the others with it.
+                    self._handle(kind, data)
+                except Exception:
+                    log.exception("MQTT worker: error handling one %s event; the others go on",
+                                  kind)
+            try:
                 self._router.expire_lookups(time.monotonic())
                 if self.connected and self._client is not None:
                     self._pump.fill(self._client, lambda: self.connected)
@@ -387,6 +418,8 @@ class MqttLink:
             self._lookup(*data)
         elif kind == "device":
             self._publish_device(*data)
+        elif kind == "status":
+            self._publish_status()
         elif kind == "fallback":
             old = self._client
             self._protocol = paho.MQTTv311
@@ -397,54 +430,15 @@ class MqttLink:
             self._client = self._make_client()
 
     def _lookup(self, correlation_id: UUID, barcode: str, kind: LookupKind) -> None:
-        client = self._client
-        reply_to = topic(self._site, self._station_id, Channel.LOOKUP_RESPONSE)
         self._lookups.started(correlation_id, time.monotonic())
-        if client is None or not self.connected:
+        if self._client is None or not self.connected:
             return  # the tracker times it out and the MA is told to pick from the list
-        request = payloads.lookup_request(
-            barcode,
-            kind,
-            reply_to=reply_to,
-            correlation_id=correlation_id,
-            message_id=uuid.uuid4(),
-            site=self._site,
-            station_id=self._station_id,
-            sent_at=self._clock(),
-        )
-        properties = None
-        if self._protocol == paho.MQTTv5:
-            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            properties.ResponseTopic = reply_to
-            properties.CorrelationData = correlation_id.bytes
-        client.publish(
-            topic(self._site, self._station_id, Channel.LOOKUP),
-            to_json(request),
-            QOS,
-            properties=properties,
+        self._announcer.publish_lookup(
+            self._client, self._protocol == paho.MQTTv5, correlation_id, barcode, kind
         )
 
     def _publish_status(self) -> None:
-        if self._client is not None and self.connected:
-            self._client.publish(
-                self._status_topic, self._status_bytes(Presence.ONLINE), QOS, retain=True
-            )
+        self._announcer.publish_status(self._client, self.connected)
 
     def _publish_device(self, device_id: str, presence: Presence, profile: str) -> None:
-        if self._client is None or not self.connected:
-            return
-        body = payloads.device_status(
-            device_id,
-            presence,
-            profile=profile,
-            message_id=uuid.uuid4(),
-            site=self._site,
-            station_id=self._station_id,
-            sent_at=self._clock(),
-        )
-        self._client.publish(
-            device_status_topic(self._site, self._station_id, device_id),
-            to_json(body),
-            QOS,
-            retain=True,
-        )
+        self._announcer.publish_device(self._client, self.connected, device_id, presence, profile)

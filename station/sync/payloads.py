@@ -7,6 +7,7 @@ rebuilt byte for byte and tests compare whole objects.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from station import __version__
@@ -24,6 +25,9 @@ from station.sync.contract import (
 )
 from station.sync.fhir import build_bundle
 from station.validation import Severity
+
+if TYPE_CHECKING:
+    from station.sync.outbox import OutboxStats
 
 
 def vitals(
@@ -150,19 +154,33 @@ def status(
     site: str,
     station_id: str,
     sent_at: datetime,
-    outbox_depth: int | None = None,
-    oldest_undelivered_age_s: float | None = None,
+    sequence: int,
+    stats: OutboxStats | None = None,
+    problem: str = "",
 ) -> StatusPayload:
-    return StatusPayload(
-        message_id=message_id,
-        station_id=station_id,
-        site=site,
-        sent_at=sent_at,
-        presence=presence,
-        software_version=__version__,
-        outbox_depth=outbox_depth,
-        oldest_undelivered_age_s=oldest_undelivered_age_s,
-    )
+    """`stats` in the birth and the regular updates; None in the last will and the goodbye."""
+    queue: dict[str, object] = {}
+    if stats is not None:
+        queue = {
+            "outbox_depth": stats.depth,
+            "oldest_undelivered_age_s": stats.oldest_age_s(sent_at),
+            "awaiting_ack": stats.delivered_awaiting_ack,
+            "awaiting_ack_overdue": stats.unacknowledged_overdue,
+            "oldest_awaiting_ack_age_s": stats.oldest_unacknowledged_age_s(sent_at),
+            "rejected": stats.rejected,
+            "quarantined": stats.quarantined,
+        }
+    return StatusPayload.model_validate({
+        "message_id": message_id,
+        "station_id": station_id,
+        "site": site,
+        "sent_at": sent_at,
+        "presence": presence,
+        "software_version": __version__,
+        "sequence": sequence,
+        "problem": problem,
+        **queue,
+    })
 
 
 def device_status(

@@ -1,5 +1,6 @@
 """The outbox pump: keeps a window of queued rows in flight to the broker and records each
-PUBACK, so a row leaves the outbox only when the broker has it.
+PUBACK, so a row leaves the send queue only when the broker has it; a delivered message the
+practice system has not acknowledged in time is published again (same message id).
 
 Owned by the link's worker thread, except `on_publish` (paho's thread: one atomic deque
 append) and the committer thread, which records PUBACKs in one transaction per batch so the
@@ -33,6 +34,10 @@ PURGE_BATCH = 64
 # PUBACKs handed to the worker per wake-up (fewer when that is all that is in flight): the
 # window refills a batch at a time instead of one slot per PUBACK.
 ACK_BATCH = 16
+# How often the worker asks the outbox for delivered messages whose ack is overdue.
+RESEND_CHECK_S = 1.0
+# A PUBACK reason code that means the broker's ACL said no (MQTT 5, 3.2.2.2: 0x87).
+NOT_AUTHORIZED = 0x87
 
 
 class Publisher(Protocol):
@@ -81,6 +86,11 @@ class OutboxPump:
         self._ahead: deque[tuple[int, str, str, bytes, bool]] = deque()
         self._after_seq = 0  # the last seq read into `_ahead`
         self.delivered_count = 0  # PUBACKs recorded, for status and the benchmark
+        self.resent_count = 0  # messages published again for want of the practice's ack
+        self._resend_checked = 0.0
+        # The broker's last refusal of a message (a PUBACK reason code), for staff.
+        self.refusal: ReasonCode | None = None
+        self._commit_failing = False
 
     # ---- life cycle ----------------------------------------------------------------------
 
@@ -135,6 +145,7 @@ class OutboxPump:
             if not self._ahead:
                 rows = self._outbox.window(self.window, self._after_seq)
                 if not rows:
+                    self._resend_overdue(client, connected)
                     return
                 self._after_seq = rows[-1][0]
                 # Skip what is in flight, refused or acked-not-yet-recorded (re-read after a
@@ -164,6 +175,30 @@ class OutboxPump:
                 return
             self._inflight[info.mid] = message_id
             self._inflight_ids.add(message_id)
+
+    def _resend_overdue(self, client: Publisher, connected: Callable[[], bool]) -> None:
+        """With the queue empty: publish again what the practice system has not acknowledged
+        in time (the outbox's AckPolicy), the same bytes under the same message id."""
+        now = time.monotonic()
+        if now - self._resend_checked < RESEND_CHECK_S:
+            return
+        self._resend_checked = now
+        room = self.send_window - len(self._inflight)
+        rows = [r for r in self._outbox.due_for_resend(room) if r[1] not in self._inflight_ids]
+        if not rows:
+            return
+        self._outbox.resent(*(row[1] for row in rows))
+        for _, message_id, row_topic, body, retain in rows:
+            if not connected():
+                return  # stays due: sent at the next connection
+            info = client.publish(row_topic, body, QOS, retain=retain)
+            if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+                return
+            self._inflight[info.mid] = message_id
+            self._inflight_ids.add(message_id)
+            self.resent_count += 1
+        log.warning("%d delivered messages not acknowledged by the practice system in time; "
+                    "published again", len(rows))
 
     # ---- PUBACKs -------------------------------------------------------------------------
 
@@ -198,11 +233,13 @@ class OutboxPump:
             if reason_code.is_failure:
                 # Kept in the outbox: a refused message is not a delivered one (ACL, quota).
                 self._refused.add(message_id)
+                self.refusal = reason_code
                 log.error(
                     "broker refused message %s (%s); kept in the outbox", message_id, reason_code
                 )
                 continue
             delivered.append(message_id)
+            self.refusal = None
         if delivered:
             with self._commit_cond:
                 self._acked.update(delivered)
@@ -241,8 +278,8 @@ class OutboxPump:
                 continue
             try:
                 purge_due = purging = self._outbox.purge(PURGE_BATCH) == PURGE_BATCH
-            except Exception:
-                log.exception("MQTT outbox: delivered rows not purged yet; retrying")
+            except Exception as exc:
+                log.error("MQTT outbox: acknowledged rows not purged yet (%s); retrying", exc)
                 purging = False
                 with self._commit_cond:
                     self._commit_cond.wait(0.5)
@@ -264,13 +301,20 @@ class OutboxPump:
     def _commit(self, batch: list[str]) -> bool:
         try:
             self._outbox.delivered(*batch)
-        except Exception:
-            log.exception("MQTT outbox: %d deliveries not recorded yet; retrying", len(batch))
+        except Exception as exc:
+            # Said once per failure, not every retry (a full disk is a state, not news).
+            if not self._commit_failing:
+                log.error("MQTT outbox: %d deliveries not recorded yet (%s); retrying every "
+                          "0.5 s, they stay queued meanwhile", len(batch), exc)
+            self._commit_failing = True
             with self._commit_cond:
                 if not self._committer_stop:
                     self._to_commit[:0] = batch
                     self._commit_cond.wait(0.5)
             return False
+        if self._commit_failing:
+            log.warning("MQTT outbox: deliveries are recorded again")
+            self._commit_failing = False
         with self._commit_cond:
             self._acked.difference_update(batch)
         self.delivered_count += len(batch)

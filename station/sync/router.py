@@ -4,8 +4,8 @@ the station's status can say why."""
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +23,10 @@ from station.sync.contract import (
 from station.sync.outbox import Outbox
 
 log = logging.getLogger("station.sync.mqtt")
+
+_MESSAGE_ID = re.compile(
+    rb'"message_id"\s*:\s*"([0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})"'
+)
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,10 @@ class InboundRouter:
         if isinstance(payload, AckPayload):
             if payload.status != AckStatus.RECEIVED:
                 # Not filed: the message must never read as "received by the practice
-                # system". The reason is the practice system's text: not logged (may name
-                # the patient); the handler shows it to staff.
+                # system", and is not resent. The reason is the practice system's text: not
+                # logged (may name the patient); it is kept with the message for the MA.
                 log.warning("practice system could not file message %s", payload.message_id)
+                self._outbox.rejected(payload.message_id, payload.reason)
             elif not self._outbox.acknowledged(payload.message_id):
                 log.warning(
                     "ack for message %s, which this station did not deliver", payload.message_id
@@ -104,9 +109,9 @@ class InboundRouter:
             call(self._handlers.on_lookup, result)
 
     def _reject_config(self, body: bytes, problems: list[str]) -> None:
-        try:
-            rejected = UUID(str(json.loads(body).get("message_id")))
-        except (ValueError, TypeError, AttributeError):
-            rejected = UUID(int=0)
+        # The refused body is not parsed again (it may be what broke the parser): its
+        # message id is looked for as text, in its first kilobytes.
+        found = _MESSAGE_ID.search(body[:4096])
+        rejected = UUID(found.group(1).decode()) if found else UUID(int=0)
         self.config_rejection = (rejected, tuple(problems))
         self._status_changed()

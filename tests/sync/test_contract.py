@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import jsonschema
 import pytest
@@ -30,6 +30,7 @@ from station.sync.contract import (
     to_json,
 )
 from station.sync.inbound import InboundError, channel_of, parse
+from station.sync.outbox import OutboxStats
 from tests.sync.samples import AT, MESSAGE_ID, PATIENT, submission
 
 SITE, STATION = "clinic-north", "exam-3"
@@ -73,10 +74,16 @@ def test_alerts_one_per_acknowledged_critical_value_match_their_schema() -> None
 
 
 def test_other_outbound_payloads_match_their_schemas() -> None:
-    check("status.schema.json", to_json(payloads.status(Presence.ONLINE, outbox_depth=3,
-                                                        oldest_undelivered_age_s=12.5,
+    stats = OutboxStats(depth=3, oldest_enqueued_at=AT - timedelta(seconds=12.5),
+                        delivered_awaiting_ack=2, unacknowledged_overdue=1,
+                        oldest_unacknowledged_at=AT - timedelta(minutes=20), quarantined=1)
+    online = payloads.status(Presence.ONLINE, sequence=8, stats=stats, **COMMON)
+    assert (online.outbox_depth, online.oldest_undelivered_age_s, online.awaiting_ack,
+            online.awaiting_ack_overdue, online.oldest_awaiting_ack_age_s) == (3, 12.5, 2, 1,
+                                                                               1200.0)
+    check("status.schema.json", to_json(online))
+    check("status.schema.json", to_json(payloads.status(Presence.OFFLINE, sequence=9,
                                                         **COMMON)))
-    check("status.schema.json", to_json(payloads.status(Presence.OFFLINE, **COMMON)))
     check("device-status.schema.json", to_json(payloads.device_status(
         "cuff", Presence.ONLINE, profile="and-ua-651ble", **COMMON)))
     check("checkin.schema.json", to_json(payloads.checkin(

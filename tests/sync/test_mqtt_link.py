@@ -296,8 +296,11 @@ def test_a_rejected_ack_is_never_shown_as_received(
                               reason="no open encounter")
         practice.publish(Channel.ACK, to_json(rejected))
         assert wait_until(lambda: acks == [rejected])
-        assert outbox.state(mid) == DeliveryState.DELIVERED
-        assert outbox.stats().delivered_awaiting_ack == 1
+        # Not "received", and not resent either: kept with the practice's reason for the MA.
+        assert outbox.state(mid) == DeliveryState.REJECTED
+        assert outbox.rejection(mid) == "no open encounter"
+        stats = outbox.stats()
+        assert (stats.delivered_awaiting_ack, stats.rejected) == (0, 1)
     finally:
         link.stop()
         practice.close()
