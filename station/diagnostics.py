@@ -61,6 +61,30 @@ class DeviceState(_Strict):
 class OutboxDepth(_Strict):
     pending: Annotated[int, Field(ge=0)]
     oldest_pending_age_s: Annotated[float, Field(ge=0)] | None = None
+    # Delivered, not yet filed by the practice system (and how many for too long).
+    awaiting_ack: Annotated[int, Field(ge=0)] = 0
+    awaiting_ack_overdue: Annotated[int, Field(ge=0)] = 0
+    rejected: Annotated[int, Field(ge=0)] = 0
+    quarantined: Annotated[int, Field(ge=0)] = 0
+    disk_full: bool = False
+    broker_problem: str = ""  # e.g. the broker refuses this station's messages
+
+    def warnings(self) -> list[str]:
+        """What staff must act on, in words (no patient data: counts and the broker's say)."""
+        out = []
+        if self.broker_problem:
+            out.append(self.broker_problem)
+        if self.disk_full:
+            out.append("the disk is full: new messages cannot be saved until space is freed")
+        if self.awaiting_ack_overdue:
+            out.append(f"{self.awaiting_ack_overdue} messages sent but not acknowledged by the "
+                       "practice system in time (sent again; is its gateway running?)")
+        if self.rejected:
+            out.append(f"{self.rejected} messages rejected by the practice system")
+        if self.quarantined:
+            out.append(f"{self.quarantined} unreadable messages set aside (kept): "
+                       "`station outbox export` for IT")
+        return out
 
 
 class HealthSnapshot(_Strict):
@@ -180,6 +204,7 @@ def build_bundle(
                 "schema": BUNDLE_SCHEMA,
                 "created_at": created_at.isoformat(),
                 "problems": problems,
+                "warnings": [] if depth is None else depth.warnings(),
                 "contains": "versions, configuration without secrets, device states, recent "
                 "errors (redacted), outbox depth; no patient data",
             }

@@ -33,8 +33,11 @@ class StationHealth:
         manager: Callable[[], DeviceManager | None],
         redactor: Redactor,
         recent_errors: RecentErrors | None,
+        *,
+        broker_problem: Callable[[], str] = str,
     ) -> None:
         self._settings = settings
+        self._broker_problem = broker_problem
         self._outbox = outbox
         self._manager = manager
         self._redactor = redactor
@@ -59,7 +62,14 @@ class StationHealth:
     def outbox_depth(self) -> OutboxDepth:
         stats = self._outbox.stats()
         return OutboxDepth(
-            pending=stats.depth, oldest_pending_age_s=stats.oldest_age_s(datetime.now(UTC))
+            pending=stats.depth,
+            oldest_pending_age_s=stats.oldest_age_s(datetime.now(UTC)),
+            awaiting_ack=stats.delivered_awaiting_ack,
+            awaiting_ack_overdue=stats.unacknowledged_overdue,
+            rejected=stats.rejected,
+            quarantined=stats.quarantined,
+            disk_full=stats.reserve_in_use,
+            broker_problem=self._broker_problem(),
         )
 
     def snapshot(self) -> HealthSnapshot:

@@ -136,7 +136,12 @@ class StationServices:
             ),
         )
         self.health = StationHealth(
-            settings, self.outbox, lambda: self.manager, redactor, recent_errors
+            settings,
+            self.outbox,
+            lambda: self.manager,
+            redactor,
+            recent_errors,
+            broker_problem=lambda: self.link.problem,
         )
         self.link = self._open_link(lookup_timeout_s)
         self.mode = station.mode

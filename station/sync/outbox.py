@@ -212,6 +212,14 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _stamp(raw: bytes | None) -> datetime | None:
+    """A stored time stamp; None when absent or unreadable (a damaged row is not a crash)."""
+    try:
+        return datetime.fromisoformat(raw.decode()) if raw else None
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
 def _is_full(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
 
@@ -465,10 +473,11 @@ class Outbox:
         that cannot be read is quarantined and skipped: one bad row never stops the rest."""
         with self._read_lock:
             rows = self._reader.execute(
-                "SELECT seq, CAST(message_id AS BLOB), CAST(topic AS BLOB), retain, nonce, "
-                "ciphertext FROM outbox WHERE seq > ? AND NOT EXISTS (SELECT 1 FROM delivery "
-                "WHERE delivery.message_id = outbox.message_id) AND NOT EXISTS (SELECT 1 FROM "
-                "quarantine WHERE quarantine.seq = outbox.seq) ORDER BY seq LIMIT ?",
+                "SELECT seq, CAST(message_id AS BLOB), CAST(topic AS BLOB), retain, "
+                "CAST(nonce AS BLOB), CAST(ciphertext AS BLOB) FROM outbox WHERE seq > ? "
+                "AND NOT EXISTS (SELECT 1 FROM delivery WHERE delivery.message_id = "
+                "outbox.message_id) AND NOT EXISTS (SELECT 1 FROM quarantine WHERE "
+                "quarantine.seq = outbox.seq) ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
         return self._readable(rows)
@@ -507,8 +516,9 @@ class Outbox:
     def _release_quarantine(self) -> None:
         """At open: a quarantined row that reads now (its key was restored) goes back."""
         rows = self._db.execute(
-            "SELECT o.seq, CAST(o.message_id AS BLOB), CAST(o.topic AS BLOB), o.nonce, "
-            "o.ciphertext FROM outbox o JOIN quarantine q ON q.seq = o.seq"
+            "SELECT o.seq, CAST(o.message_id AS BLOB), CAST(o.topic AS BLOB), "
+            "CAST(o.nonce AS BLOB), CAST(o.ciphertext AS BLOB) FROM outbox o "
+            "JOIN quarantine q ON q.seq = o.seq"
         ).fetchall()
         for seq, raw_id, raw_topic, nonce, ciphertext in rows:
             try:
@@ -623,8 +633,9 @@ class Outbox:
                 return []
             marks = ",".join("?" * len(due))
             rows = self._reader.execute(
-                "SELECT seq, CAST(message_id AS BLOB), CAST(topic AS BLOB), retain, nonce, "  # noqa: S608
-                f"ciphertext FROM outbox WHERE message_id IN ({marks}) ORDER BY seq",  # only "?"
+                "SELECT seq, CAST(message_id AS BLOB), CAST(topic AS BLOB), retain, "  # noqa: S608
+                "CAST(nonce AS BLOB), CAST(ciphertext AS BLOB) FROM outbox "
+                f"WHERE message_id IN ({marks}) ORDER BY seq",  # only "?" marks
                 due,
             ).fetchall()
         return self._readable(rows)
@@ -669,7 +680,7 @@ class Outbox:
             self._reader.execute("BEGIN")  # one snapshot for every count
             try:
                 depth, oldest = self._reader.execute(
-                    "SELECT COUNT(*), MIN(enqueued_at) FROM outbox WHERE NOT EXISTS "
+                    "SELECT COUNT(*), CAST(MIN(enqueued_at) AS BLOB) FROM outbox WHERE NOT EXISTS "
                     "(SELECT 1 FROM delivery WHERE delivery.message_id = outbox.message_id) "
                     "AND NOT EXISTS (SELECT 1 FROM quarantine WHERE quarantine.seq = outbox.seq)"
                 ).fetchone()
@@ -677,7 +688,7 @@ class Outbox:
                     "SELECT COUNT(*) FROM quarantine").fetchone()
                 awaiting, first, overdue, rejected = self._reader.execute(
                     "SELECT COALESCE(SUM(rejected_at IS NULL), 0), "
-                    "MIN(CASE WHEN rejected_at IS NULL THEN delivered_at END), "
+                    "CAST(MIN(CASE WHEN rejected_at IS NULL THEN delivered_at END) AS BLOB), "
                     "COALESCE(SUM(rejected_at IS NULL AND delivered_at <= ?), 0), "
                     "COALESCE(SUM(rejected_at IS NOT NULL), 0) "
                     "FROM delivery WHERE acknowledged_at IS NULL", (overdue_before,),
@@ -690,13 +701,13 @@ class Outbox:
                 self._reader.execute("COMMIT")
         return OutboxStats(
             depth=depth,
-            oldest_enqueued_at=datetime.fromisoformat(oldest) if oldest else None,
+            oldest_enqueued_at=_stamp(oldest),
             delivered_awaiting_ack=awaiting,
             purge_backlog=backlog,
             quarantined=quarantined,
             rejected=rejected,
             unacknowledged_overdue=overdue,
-            oldest_unacknowledged_at=datetime.fromisoformat(first) if first else None,
+            oldest_unacknowledged_at=_stamp(first),
             reserve_in_use=self.reserve_in_use,
         )
 
@@ -707,8 +718,9 @@ class Outbox:
         while True:
             with self._read_lock:
                 rows = self._reader.execute(
-                    "SELECT o.seq, CAST(o.message_id AS BLOB), CAST(o.topic AS BLOB), o.nonce, "
-                    "o.ciphertext, d.acknowledged_at, d.rejected_at, d.message_id, q.reason "
+                    "SELECT o.seq, CAST(o.message_id AS BLOB), CAST(o.topic AS BLOB), "
+                    "CAST(o.nonce AS BLOB), CAST(o.ciphertext AS BLOB), d.acknowledged_at, "
+                    "d.rejected_at, d.message_id, q.reason "
                     "FROM outbox o LEFT JOIN delivery d ON d.message_id = o.message_id "
                     "LEFT JOIN quarantine q ON q.seq = o.seq WHERE o.seq > ? ORDER BY o.seq "
                     "LIMIT 200", (after,),

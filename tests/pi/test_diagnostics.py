@@ -102,14 +102,16 @@ def test_bundle_contents_with_secrets_removed() -> None:
         "host": "broker.test", "port": 8883, "require_tls": True, "ca_file": None,
         "cert_file": "/etc/station/tls/station.crt", "key_file": "[removed]",
         "username": "[removed]", "password_file": "[removed]", "keepalive_s": 30,
-        "protocol": "auto",
+        "protocol": "auto", "ack_resend_after_s": 120.0, "ack_overdue_after_s": 900.0,
     }  # fmt: skip
     assert config["settings"]["storage"]["outbox_key_file"] is None
     assert json.loads(files["devices.json"]) == [
         {"id": "cuff", "profile": "test-cuff", "transport": "ble", "state": "connected",
          "detail": "", "last_frame_age_s": 12.5, "frames_rejected": 0}
     ]  # fmt: skip
-    assert json.loads(files["outbox.json"]) == {"pending": 4, "oldest_pending_age_s": 310.0}
+    assert json.loads(files["outbox.json"]) == {
+        "pending": 4, "oldest_pending_age_s": 310.0, "awaiting_ack": 0, "awaiting_ack_overdue": 0,
+        "rejected": 0, "quarantined": 0, "disk_full": False, "broker_problem": ""}
     # The journal's own timestamp is kept; only the message is redacted.
     assert files["errors.log"] == "2026-03-02T09:00:00Z p4 broker refused: not authorised\n"
     assert summary.model_dump() == {  # type: ignore[attr-defined]

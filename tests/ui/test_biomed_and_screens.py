@@ -74,7 +74,9 @@ def test_biomed_unlock_bind_test_settings_export_lock(make_ui: Callable[..., Dri
             m.name.split("/")[-1]: tar.extractfile(m).read()  # type: ignore[union-attr]
             for m in tar.getmembers()
         }
-    assert json.loads(files["outbox.json"]) == {"pending": 0, "oldest_pending_age_s": None}
+    assert json.loads(files["outbox.json"]) == {
+        "pending": 0, "oldest_pending_age_s": None, "awaiting_ack": 0, "awaiting_ack_overdue": 0,
+        "rejected": 0, "quarantined": 0, "disk_full": False, "broker_problem": ""}
     assert [d["id"] for d in json.loads(files["devices.json"])] == ["cuff", "oximeter", "scale"]
     everything = b"".join(files.values())
     assert b"ZZTEST" not in everything and b"1e7c00500000" not in everything

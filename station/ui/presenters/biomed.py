@@ -139,12 +139,15 @@ class BiomedPresenter(_Base):
         outbox = f"Outbox: {depth.pending} waiting to send"
         if depth.oldest_pending_age_s is not None:
             outbox += f", oldest {depth.oldest_pending_age_s:.0f} s"
+        if depth.awaiting_ack:
+            outbox += f"; {depth.awaiting_ack} awaiting the practice system's receipt"
         lines = [
             f"Site: {view.site}",
             f"Station: {view.station_id} ({view.mode}) {view.room}".rstrip(),
             f"Broker: {view.broker}",
             f"TLS: {view.tls}",
             outbox,
+            *(f"Attention: {warning}" for warning in depth.warnings()),
         ]
         notice = self.port.config_notice()
         if notice:
