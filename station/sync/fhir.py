@@ -221,20 +221,36 @@ _INTERPRETATION_CODES = {
     ("", False): ("A", "Abnormal"),
     ("", True): ("AA", "Critical abnormal"),
 }
-_RULE_DIRECTION: dict[str, tuple[str, str]] = {
-    rule.code: (rule.field, "low" if rule.compare == "<" else "high") for rule in CLINICAL_RULES
-}
 
 
-def _interpretation(flags: tuple[ClinicalFlag, ...], field: str) -> dict[str, Any]:
-    """Observation.interpretation for the flags on one measured field ({} when none)."""
+def _interpretation(
+    flags: tuple[ClinicalFlag, ...], field: str, value: float | None, age_years: float
+) -> dict[str, Any]:
+    """Observation.interpretation for the flags that fired on one measured field ({} if none).
+
+    A flag names its rule's code, and one code can cover several fields (a hypertensive
+    crisis is systolic or diastolic), so the rules are asked which of them fired here."""
     codings = []
     for flag in flags:
-        rule_field, direction = _RULE_DIRECTION.get(flag.code, ("", ""))
-        if rule_field and rule_field != field:
+        rules = [r for r in CLINICAL_RULES if r.code == flag.code]
+        if rules:
+            here = [
+                r for r in rules
+                if r.field == field and value is not None and r.applies_to(age_years)
+                and r.fires(value, age_years)
+            ]
+            if not here:  # judged at other limits (no age given): the rule's own youngest age
+                here = [
+                    r for r in rules
+                    if r.field == field and value is not None and r.fires(value, r.min_age_years)
+                ]
+            if not here:
+                continue
+            direction = "low" if here[0].compare == "<" else "high"
+        elif flag.severity == Severity.INFO:
             continue
-        if not rule_field and flag.severity == Severity.INFO:
-            continue
+        else:
+            direction = ""  # a flag with no rule behind it: abnormal, no direction
         code, display = _INTERPRETATION_CODES[(direction, flag.severity == Severity.CRITICAL)]
         coding = {"system": INTERPRETATION, "code": code, "display": display}
         if coding not in codings:
@@ -244,14 +260,14 @@ def _interpretation(flags: tuple[ClinicalFlag, ...], field: str) -> dict[str, An
 
 
 def _measurements(
-    item: SubmittedReading,
+    item: SubmittedReading, age_years: float
 ) -> Iterator[tuple[VitalSign, dict[str, Any], str]]:
     """The Observations one canonical reading becomes: (sign, extra fields, narrative)."""
     r = item.reading
     flags = item.verdict.flags
 
     def single(sign: VitalSign, field: str, value: float | None) -> dict[str, Any]:
-        return {**_value(value, sign.ucum), **_interpretation(flags, field)}
+        return {**_value(value, sign.ucum), **_interpretation(flags, field, value, age_years)}
 
     def said(sign: VitalSign, value: float | None) -> str:
         return f"{sign.display}: " + ("not available" if value is None else
@@ -356,6 +372,8 @@ def build_bundle(
         },
     }
     test_data = any(item.reading.mode != Mode.REAL for item in submission.readings)
+    # Age as validation reckons it (station.rooming_data), for which clinical rules applied.
+    age_years = (submission.completed_at.date() - patient.birth_date).days / 365.25
     entries: list[dict[str, Any]] = []
     device_urls: dict[str, str] = {}
     for item in submission.readings:
@@ -376,7 +394,7 @@ def build_bundle(
     for index, item in enumerate(submission.readings):
         method = item.reading.method
         effective = _dt(measured_at(item, site.zone))
-        for part, (sign, extra, text) in enumerate(_measurements(item)):
+        for part, (sign, extra, text) in enumerate(_measurements(item, age_years)):
             full_url = url(f"reading/{index}/{part}")
             meta: dict[str, Any] = {}
             if sign.profile:
