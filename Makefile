@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The official AsyncAPI parser (npm), installed from a committed lock file into the tests'
+# own folder; the suite runs it on docs/asyncapi.yaml (tests/sync/test_asyncapi.py).
+NODE_DIR := tests/conformance/asyncapi
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
 .PHONY: demo test deps venv lint typecheck pytest bench schemas clean help
 
@@ -21,7 +25,11 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-venv: deps $(STAMP)
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@cd $(NODE_DIR) && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+venv: deps $(STAMP) $(NODE_STAMP)
 
 demo: venv
 	$(VENV)/bin/station demo
@@ -48,4 +56,4 @@ schemas: venv
 	$(VENV)/bin/station schemas write
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(NODE_DIR)/node_modules

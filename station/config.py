@@ -104,8 +104,34 @@ class StorageSection(_Strict):
     outbox_key_file: Path | None = None  # AES-GCM key; default <state_dir>/outbox.key
 
 
+class RecordsSection(_Strict):
+    """What the site's EHR needs in the records (FHIR): the station's time zone, since device
+    clocks are local wall time without an offset, and the EHR's identifier systems."""
+
+    timezone: str = "UTC"  # IANA name, e.g. America/Chicago
+    mrn_system: Annotated[str, Field(pattern=r"^(urn:|https?://)\S+$")] = (
+        "urn:rooming-station:mrn"
+    )
+    appointment_system: Annotated[str, Field(pattern=r"^(urn:|https?://)\S+$")] = (
+        "urn:rooming-station:appointment"
+    )
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> RecordsSection:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"timezone {self.timezone!r} is not an IANA time zone (e.g. America/Chicago)"
+            ) from None
+        return self
+
+
 class Settings(_Strict):
     station: StationSection
+    records: RecordsSection = RecordsSection()
     broker: BrokerSection = BrokerSection()
     display: DisplaySection = DisplaySection()
     devices: list[BoundDevice] = []

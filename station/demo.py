@@ -487,6 +487,8 @@ def summarize(body: dict[str, Any]) -> dict[str, Any]:
         ]
         out["chief_complaint"] = body["chief_complaint"]
         out["fhir_entries"] = len(body["fhir_bundle"].get("entry", []))
+        # Simulated readings are test data to any FHIR consumer (v3 ActReason HTEST).
+        out["fhir_tags"] = [t["code"] for t in body["fhir_bundle"].get("meta", {}).get("tag", [])]
     elif body.get("schema") == "rooming.alert/1":
         out["appointment_id"] = body["appointment_id"]
         out["code"] = body["code"]

@@ -48,8 +48,12 @@ def test_headless_demo_rooms_two_patients_through_its_own_broker_and_exits() -> 
         ]
         assert {r["mode"] for r in line["readings"]} == {"demo"}
         assert line["chief_complaint"] == "cough"
-        # The Bundle as station.sync.fhir builds it for these four devices' readings.
-        assert line["fhir_entries"] == 13
+        # The Bundle as station.sync.fhir builds it for these four devices' readings: 4
+        # Devices, 7 measurements, the chief complaint (the patient is a logical reference).
+        assert line["fhir_entries"] == 12
+        # Simulated readings are marked as test data for any FHIR consumer: HL7 v3 ActReason
+        # HTEST "test health data" (terminology.hl7.org CodeSystem v3-ActReason).
+        assert line["fhir_tags"] == ["HTEST"]
     assert len({line["message_id"] for line in lines}) == 2
     assert "PLAIN TCP on loopback" in done.stderr
     assert done.stderr.count("received by the practice system") == 2

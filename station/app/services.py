@@ -29,6 +29,7 @@ from station.app.sync_port import (
     lookup_answer,
     schedule_to_appointments,
     schedule_to_patients,
+    site_records,
 )
 from station.app.wiring import (
     ONLINE_STATES,
@@ -148,7 +149,11 @@ class StationServices:
         self.manager: DeviceManager | None = None
         self.presenter: ExamPresenter | LobbyPresenter
         self.sync = SyncOutbox(
-            self.link, self.outbox, site=station.site, station_id=station.station_id
+            self.link,
+            self.outbox,
+            site=station.site,
+            station_id=station.station_id,
+            records=site_records(settings),
         )
         self.biomed: BiomedPresenter | None = None
         if credentials.biomed_pin:

@@ -13,18 +13,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 from station.checkin import Appointment, CheckinRecord, HelpRequest
+from station.config import Settings
 from station.rooming_data import AlertRequest, Medication, ScheduledPatient
 from station.submission import PatientIdentifiers, Submission
 from station.sync import payloads
 from station.sync.contract import Appointment as ContractAppointment
 from station.sync.contract import (
     Channel,
+    ContactUpdate,
     LookupKind,
     SchedulePayload,
     to_json,
 )
+from station.sync.fhir import SiteRecords
 from station.sync.inbound import LookupResult
 from station.sync.mqtt import MqttLink
 from station.sync.outbox import DeliveryState, Outbox
@@ -33,6 +37,16 @@ from station.ui.ports import LookupAnswer, LookupOutcome, SendState
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def site_records(settings: Settings) -> SiteRecords:
+    """The `[records]` settings as the FHIR builder takes them."""
+    records = settings.records
+    return SiteRecords(
+        zone=ZoneInfo(records.timezone),
+        mrn_system=records.mrn_system,
+        appointment_system=records.appointment_system,
+    )
 
 
 class SyncOutbox:
@@ -46,12 +60,14 @@ class SyncOutbox:
         site: str,
         station_id: str,
         clock: Callable[[], datetime] = _utc_now,
+        records: SiteRecords | None = None,
     ) -> None:
         self._link = link
         self._outbox = outbox
         self._site = site
         self._station_id = station_id
         self._clock = clock
+        self._records = records or SiteRecords()
 
     def submit(self, submission: Submission) -> UUID:
         now = self._clock()
@@ -62,6 +78,7 @@ class SyncOutbox:
             site=self._site,
             station_id=self._station_id,
             sent_at=now,
+            records=self._records,
         )
         self._link.submit(Channel.VITALS, to_json(vitals), message_id)
         alert_ids = [uuid4() for _ in range(payloads.critical_count(submission))]
@@ -71,6 +88,7 @@ class SyncOutbox:
             site=self._site,
             station_id=self._station_id,
             sent_at=now,
+            records=self._records,
         ):
             self._link.submit(Channel.ALERT, to_json(alert), alert.message_id)
         return message_id
@@ -123,9 +141,15 @@ class SyncCheckins:
             appointment_id=record.appointment_id,
             patient=self._patients[record.appointment_id],
             contact_details_confirmed=record.contact_change is None,
-            # The contract carries the request, not the new details: staff ask at the desk.
             contact_update_requested=record.contact_change is not None,
+            # What the patient typed as new; staff confirm it with them before the record.
+            contact_update=None
+            if record.contact_change is None
+            else ContactUpdate(
+                phone=record.contact_change.phone, email=record.contact_change.email
+            ),
             reason_for_visit=record.reason_for_visit,
+            language=record.language,
             checked_in_at=record.checked_in_at,
             message_id=message_id,
             site=self._site,

@@ -86,6 +86,14 @@ class VitalsPayload(_Envelope):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
+class ContactUpdate(_Payload):
+    """Contact details the patient typed at the kiosk as new ("" = not changed). Staff confirm
+    them with the patient before they touch the record."""
+
+    phone: Annotated[str, Field(max_length=40)] = ""
+    email: Annotated[str, Field(max_length=254)] = ""
+
+
 class CheckinPayload(_Envelope):
     """Lobby self check-in: the patient found their appointment and confirmed it."""
 
@@ -94,7 +102,10 @@ class CheckinPayload(_Envelope):
     patient: PatientIdentifiers
     contact_details_confirmed: bool
     contact_update_requested: bool = False  # the front desk should update phone/address
+    contact_update: ContactUpdate | None = None  # what the patient typed as new, if anything
     reason_for_visit: Annotated[str, Field(max_length=500)] = ""
+    # The language the kiosk was in, so of the reason's text (BCP 47 primary tag: en, es).
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] = "en"
     checked_in_at: datetime
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)

@@ -1,16 +1,20 @@
 """The vitals as a FHIR R4 (R4B) Bundle, built with fhir.resources and held to US Core vital signs.
 
 fhir.resources checks structure (types, cardinality) but not profiles, codes or units, so
-`us_core_problems` checks the US Core 6 vital-signs rules this station relies on, and every
-Observation is checked before a Bundle leaves `build_bundle`. Pure: values in, dict out; ids
-are derived from the message id so the same submission always gives the same Bundle.
+`us_core_problems` checks the US Core vital-signs rules this station relies on, and every
+Observation is checked before a Bundle leaves `build_bundle` (the suite checks the Bundles
+against the US Core 6.1, 7.0 and 8.0 StructureDefinitions with an independent FHIRPath
+engine). Pure: values in, dict out; ids are derived from the message id so the same
+submission always gives the same Bundle. The time model and the choices the standard leaves
+open are written down in docs/mqtt.md.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -21,13 +25,16 @@ from station.errors import StationError
 from station.models import (
     BloodPressure,
     BodyWeight,
+    Flag,
     Kind,
     Method,
+    Mode,
     PulseOximetry,
     Temperature,
     TemperatureSite,
 )
 from station.submission import Submission, SubmittedReading
+from station.validation import CLINICAL_RULES, ClinicalFlag, Severity
 from station.vitals import FIELDS, vital_field, vital_kind
 
 LOINC = "http://loinc.org"
@@ -37,10 +44,20 @@ OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-catego
 DATA_ABSENT_REASON = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 # No standard code system says "read from a device" vs "typed by hand"; this one is ours.
 METHOD_SYSTEM = "https://schemas.rooming-station.invalid/CodeSystem/method"
-MRN_SYSTEM = "urn:rooming-station:mrn"
+# Stand-ins until a site sets its own (`[records]` in station.toml): the EHR's identifier
+# systems are the site's to name, never ours to invent.
+DEFAULT_MRN_SYSTEM = "urn:rooming-station:mrn"
+DEFAULT_APPOINTMENT_SYSTEM = "urn:rooming-station:appointment"
 DEVICE_SYSTEM = "urn:rooming-station:device"
 MA_SYSTEM = "urn:rooming-station:ma"
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"  # identifier types: MR, VN
+INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+# FHIR R4 "test health data" (v3 ActReason HTEST), on every resource of a demo/test reading.
+ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+TEST_DATA_TAG = {"system": ACT_REASON, "code": "HTEST", "display": "test health data"}
+RFC3986 = "urn:ietf:rfc:3986"
+XHTML = "http://www.w3.org/1999/xhtml"
 
 # The Observation.status values FHIR R4 allows (the required binding fhir.resources skips).
 OBSERVATION_STATUS = frozenset(
@@ -66,11 +83,22 @@ class FhirError(StationError):
 
 
 @dataclass(frozen=True)
+class SiteRecords:
+    """What one site's records need from the station: its time zone (device clocks are local
+    wall time without a zone) and the identifier systems of its EHR."""
+
+    zone: tzinfo = UTC
+    mrn_system: str = DEFAULT_MRN_SYSTEM
+    appointment_system: str = DEFAULT_APPOINTMENT_SYSTEM
+
+
+@dataclass(frozen=True)
 class VitalSign:
     loinc: str
     display: str
     ucum: str  # "" for a panel (the value is in its components)
     profile: str
+    category: str = "vital-signs"
 
 
 def _field_sign(field: str) -> VitalSign:
@@ -100,7 +128,15 @@ BODY_WEIGHT = _field_sign("weight_kg")
 BODY_HEIGHT = _field_sign("height_cm")
 BMI = _field_sign("bmi_kg_m2")
 RESPIRATORY_RATE = _field_sign("respiratory_rate_per_min")
-PAIN = _field_sign("pain_score")
+# Pain is no vital sign in US Core (72514-3 is outside its vital-signs value set, {score}
+# outside the UCUM vital-signs units): a patient-reported assessment, category `survey`.
+PAIN = VitalSign(
+    "72514-3",
+    vital_field("pain_score").loinc_display,
+    "{score}",
+    "us-core-observation-screening-assessment",
+    "survey",
+)
 
 # The primary code of each vital-signs Observation the station sends -> its rules.
 VITAL_SIGNS: dict[str, VitalSign] = {
@@ -133,6 +169,29 @@ REASON_FOR_VISIT = ("29299-5", "Reason for visit Narrative")
 # ------------------------------------------------------------------------------------ builder
 
 
+def local_time(moment: datetime, zone: tzinfo) -> datetime:
+    """A device clock's wall time (no zone) read in the station's zone; aware times as they are."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def measured_at(item: SubmittedReading, zone: tzinfo) -> datetime:
+    """When the measurement was taken: the device's clock in the station's zone when the device
+    gave one it trusts, else when the station accepted the reading (a live reading)."""
+    reading = item.reading
+    if reading.measured_at is not None and not reading.has(Flag.CLOCK_NOT_SET):
+        return local_time(reading.measured_at, zone)
+    return item.accepted_at
+
+
+def localized(item: SubmittedReading, zone: tzinfo) -> SubmittedReading:
+    """The submitted reading with its device time given the station's offset (as sent)."""
+    reading = item.reading
+    if reading.measured_at is None or reading.measured_at.tzinfo is not None:
+        return item
+    moved = reading.model_copy(update={"measured_at": local_time(reading.measured_at, zone)})
+    return item.model_copy(update={"reading": moved})
+
+
 def _code(sign: VitalSign) -> dict[str, Any]:
     return {"coding": [{"system": LOINC, "code": sign.loinc, "display": sign.display}],
             "text": sign.display}
@@ -152,29 +211,93 @@ def _value(value: float | None, ucum: str) -> dict[str, Any]:
     return {"valueQuantity": _quantity(value, ucum)}
 
 
-def _measurements(item: SubmittedReading) -> Iterator[tuple[VitalSign, dict[str, Any]]]:
-    """The vital-signs Observations one canonical reading becomes: (sign, extra fields)."""
+# v3 ObservationInterpretation: (low, high) for a warning / for a critical value; A / AA when a
+# flag names no direction.
+_INTERPRETATION_CODES = {
+    ("low", False): ("L", "Low"),
+    ("high", False): ("H", "High"),
+    ("low", True): ("LL", "Critical low"),
+    ("high", True): ("HH", "Critical high"),
+    ("", False): ("A", "Abnormal"),
+    ("", True): ("AA", "Critical abnormal"),
+}
+
+
+def _interpretation(
+    flags: tuple[ClinicalFlag, ...], field: str, value: float | None, age_years: float
+) -> dict[str, Any]:
+    """Observation.interpretation for the flags that fired on one measured field ({} if none).
+
+    A flag names its rule's code, and one code can cover several fields (a hypertensive
+    crisis is systolic or diastolic), so the rules are asked which of them fired here."""
+    codings = []
+    for flag in flags:
+        rules = [r for r in CLINICAL_RULES if r.code == flag.code]
+        if rules:
+            here = [
+                r for r in rules
+                if r.field == field and value is not None and r.applies_to(age_years)
+                and r.fires(value, age_years)
+            ]
+            if not here:  # judged at other limits (no age given): the rule's own youngest age
+                here = [
+                    r for r in rules
+                    if r.field == field and value is not None and r.fires(value, r.min_age_years)
+                ]
+            if not here:
+                continue
+            direction = "low" if here[0].compare == "<" else "high"
+        elif flag.severity == Severity.INFO:
+            continue
+        else:
+            direction = ""  # a flag with no rule behind it: abnormal, no direction
+        code, display = _INTERPRETATION_CODES[(direction, flag.severity == Severity.CRITICAL)]
+        coding = {"system": INTERPRETATION, "code": code, "display": display}
+        if coding not in codings:
+            codings.append(coding)
+    return {"interpretation": [{"coding": [c], "text": c["display"]} for c in codings]} if (
+        codings) else {}
+
+
+def _measurements(
+    item: SubmittedReading, age_years: float
+) -> Iterator[tuple[VitalSign, dict[str, Any], str]]:
+    """The Observations one canonical reading becomes: (sign, extra fields, narrative)."""
     r = item.reading
+    flags = item.verdict.flags
+
+    def single(sign: VitalSign, field: str, value: float | None) -> dict[str, Any]:
+        return {**_value(value, sign.ucum), **_interpretation(flags, field, value, age_years)}
+
+    def said(sign: VitalSign, value: float | None) -> str:
+        return f"{sign.display}: " + ("not available" if value is None else
+                                      f"{value:g} {sign.ucum}")
+
     if isinstance(r, BloodPressure):
         components = [
-            {"code": _code(SYSTOLIC), **_value(r.systolic_mmhg, "mm[Hg]")},
-            {"code": _code(DIASTOLIC), **_value(r.diastolic_mmhg, "mm[Hg]")},
+            {"code": _code(SYSTOLIC), **single(SYSTOLIC, "systolic_mmhg", r.systolic_mmhg)},
+            {"code": _code(DIASTOLIC), **single(DIASTOLIC, "diastolic_mmhg", r.diastolic_mmhg)},
         ]
         if r.mean_arterial_mmhg is not None:
             components.append(
-                {"code": _code(MEAN_ARTERIAL), **_value(r.mean_arterial_mmhg, "mm[Hg]")}
+                {"code": _code(MEAN_ARTERIAL),
+                 **single(MEAN_ARTERIAL, "mean_arterial_mmhg", r.mean_arterial_mmhg)}
             )
-        yield BP_PANEL, {"component": components}
+        text = "; ".join((said(SYSTOLIC, r.systolic_mmhg), said(DIASTOLIC, r.diastolic_mmhg)))
+        yield BP_PANEL, {"component": components}, text
         if r.pulse_rate_bpm is not None:
-            yield HEART_RATE, _value(r.pulse_rate_bpm, "/min")
+            yield (HEART_RATE, single(HEART_RATE, "pulse_rate_bpm", r.pulse_rate_bpm),
+                   said(HEART_RATE, r.pulse_rate_bpm))
     elif isinstance(r, PulseOximetry):
         code = _code(SPO2)
         code["coding"].append(
             {"system": LOINC, "code": SPO2_ARTERIAL.loinc, "display": SPO2_ARTERIAL.display}
         )
-        yield SPO2, {"code": code, **_value(r.spo2_percent, "%")}
+        yield (SPO2, {"code": code, **single(SPO2, "spo2_percent", r.spo2_percent)},
+               said(SPO2, r.spo2_percent))
         if r.pulse_rate_bpm is not None:
-            yield HEART_RATE, _value(r.pulse_rate_bpm, "/min")
+            yield (HEART_RATE, single(HEART_RATE, "pulse_rate_bpm", r.pulse_rate_bpm),
+                   said(HEART_RATE, r.pulse_rate_bpm))
     elif isinstance(r, Temperature):
         if r.site is None:
             site: dict[str, Any] = {"text": "site not stated by the device"}
@@ -182,83 +305,127 @@ def _measurements(item: SubmittedReading) -> Iterator[tuple[VitalSign, dict[str,
             snomed, display = TEMPERATURE_SITE_SNOMED[r.site]
             site = {"coding": [{"system": SNOMED, "code": snomed, "display": display}],
                     "text": r.site.value}
-        yield BODY_TEMPERATURE, {"bodySite": site, **_value(r.temperature_c, "Cel")}
+        yield (BODY_TEMPERATURE,
+               {"bodySite": site, **single(BODY_TEMPERATURE, "temperature_c", r.temperature_c)},
+               said(BODY_TEMPERATURE, r.temperature_c))
     elif isinstance(r, BodyWeight):
-        yield BODY_WEIGHT, _value(r.weight_kg, "kg")
+        yield BODY_WEIGHT, single(BODY_WEIGHT, "weight_kg", r.weight_kg), said(
+            BODY_WEIGHT, r.weight_kg)
         if r.height_cm is not None:
-            yield BODY_HEIGHT, _value(r.height_cm, "cm")
+            yield BODY_HEIGHT, single(BODY_HEIGHT, "height_cm", r.height_cm), said(
+                BODY_HEIGHT, r.height_cm)
         if r.bmi_kg_m2 is not None:
-            yield BMI, _value(r.bmi_kg_m2, "kg/m2")
+            yield BMI, single(BMI, "bmi_kg_m2", r.bmi_kg_m2), said(BMI, r.bmi_kg_m2)
     else:
         # One value, one Observation: its code, unit and profile from the table of vitals.
         name = vital_kind(r.kind).required[0]
-        sign = _field_sign(name)
-        yield sign, _value(getattr(r, name), sign.ucum)
+        sign = PAIN if name == "pain_score" else _field_sign(name)
+        value = getattr(r, name)
+        yield sign, single(sign, name, value), said(sign, value)
 
 
 def _dt(moment: datetime) -> str:
     return moment.isoformat()
 
 
+def _narrative(text: str) -> dict[str, str]:
+    return {"status": "generated", "div": f'<div xmlns="{XHTML}"><p>{html.escape(text)}</p></div>'}
+
+
 def build_bundle(
-    submission: Submission, *, message_id: UUID, station_id: str, sent_at: datetime
+    submission: Submission,
+    *,
+    message_id: UUID,
+    station_id: str,
+    sent_at: datetime,
+    records: SiteRecords | None = None,
 ) -> dict[str, JsonValue]:
-    """The Bundle (type collection) for one submission; raises FhirError if any check fails."""
+    """The Bundle (type collection) for one submission; raises FhirError if any check fails.
+
+    The patient is a logical reference by the site's MRN (Reference.identifier, type MR): the
+    station does not know the EHR's Patient ids, and a Patient resource from the schedule
+    (no gender) would break us-core-patient 6.1 and 7.0, where gender is 1..1.
+    """
+    site = records or SiteRecords()
 
     def url(name: str) -> str:
         return f"urn:uuid:{uuid5(message_id, name)}"
 
     patient = submission.patient
-    patient_url = url("patient")
-    entries: list[dict[str, Any]] = [
-        {
-            "fullUrl": patient_url,
-            "resource": {
-                "resourceType": "Patient",
-                "identifier": [{"system": MRN_SYSTEM, "value": patient.mrn}],
-                "name": [{"family": patient.family_name, "given": [patient.given_name]}],
-                "birthDate": patient.birth_date.isoformat(),
-            },
-        }
-    ]
+    subject = {
+        "type": "Patient",
+        "identifier": {
+            "use": "usual",
+            "type": {"coding": [{"system": V2_0203, "code": "MR",
+                                 "display": "Medical record number"}]},
+            "system": site.mrn_system,
+            "value": patient.mrn,
+        },
+        "display": f"{patient.family_name}, {patient.given_name}",
+    }
+    encounter = {
+        "type": "Encounter",
+        "identifier": {
+            "type": {"coding": [{"system": V2_0203, "code": "VN", "display": "Visit number"}]},
+            "system": site.appointment_system,
+            "value": submission.appointment_id,
+        },
+    }
+    test_data = any(item.reading.mode != Mode.REAL for item in submission.readings)
+    # Age as validation reckons it (station.rooming_data), for which clinical rules applied.
+    age_years = (submission.completed_at.date() - patient.birth_date).days / 365.25
+    entries: list[dict[str, Any]] = []
     device_urls: dict[str, str] = {}
     for item in submission.readings:
         if item.device_id is not None and item.device_id not in device_urls:
             device_urls[item.device_id] = url(f"device/{item.device_id}")
-            entries.append(
-                {
-                    "fullUrl": device_urls[item.device_id],
-                    "resource": {
-                        "resourceType": "Device",
-                        "identifier": [
-                            {"system": DEVICE_SYSTEM, "value": f"{station_id}/{item.device_id}"}
-                        ],
-                        "deviceName": [{"name": item.device_id, "type": "user-friendly-name"}],
-                    },
-                }
-            )
-    performer = [{"identifier": {"system": MA_SYSTEM, "value": submission.ma_id}}]
+            device: dict[str, Any] = {
+                "resourceType": "Device",
+                "identifier": [
+                    {"system": DEVICE_SYSTEM, "value": f"{station_id}/{item.device_id}"}
+                ],
+                "deviceName": [{"name": item.device_id, "type": "user-friendly-name"}],
+            }
+            if test_data:
+                device["meta"] = {"tag": [TEST_DATA_TAG]}
+            entries.append({"fullUrl": device_urls[item.device_id], "resource": device})
+    performer = [{"type": "Practitioner",
+                  "identifier": {"system": MA_SYSTEM, "value": submission.ma_id}}]
     for index, item in enumerate(submission.readings):
         method = item.reading.method
-        for part, (sign, extra) in enumerate(_measurements(item)):
+        effective = _dt(measured_at(item, site.zone))
+        for part, (sign, extra, text) in enumerate(_measurements(item, age_years)):
+            full_url = url(f"reading/{index}/{part}")
+            meta: dict[str, Any] = {}
+            if sign.profile:
+                meta["profile"] = [US_CORE + sign.profile]
+            if item.reading.mode != Mode.REAL:
+                meta["tag"] = [TEST_DATA_TAG]
+            category_display = "Vital Signs" if sign.category == "vital-signs" else "Survey"
             observation: dict[str, Any] = {
                 "resourceType": "Observation",
-                "meta": {"profile": [US_CORE + sign.profile]} if sign.profile else None,
+                "meta": meta or None,
+                "text": _narrative(
+                    text + (" (TEST DATA, not a patient's)" if item.reading.mode != Mode.REAL
+                            else "")),
+                "identifier": [{"system": RFC3986, "value": full_url}],
                 "status": "final",
                 "category": [
                     {
                         "coding": [
                             {
                                 "system": OBSERVATION_CATEGORY,
-                                "code": "vital-signs",
-                                "display": "Vital Signs",
+                                "code": sign.category,
+                                "display": category_display,
                             }
                         ]
                     }
                 ],
                 "code": _code(sign),
-                "subject": {"reference": patient_url},
-                "effectiveDateTime": _dt(item.accepted_at),
+                "subject": subject,
+                "encounter": encounter,
+                "effectiveDateTime": effective,
+                "issued": _dt(item.accepted_at),
                 "performer": performer,
                 "method": {
                     "coding": [{"system": METHOD_SYSTEM, "code": method.value}],
@@ -270,7 +437,7 @@ def build_bundle(
                 observation["device"] = {"reference": device_urls[item.device_id]}
             entries.append(
                 {
-                    "fullUrl": url(f"reading/{index}/{part}"),
+                    "fullUrl": full_url,
                     "resource": {k: v for k, v in observation.items() if v is not None},
                 }
             )
@@ -280,14 +447,19 @@ def build_bundle(
     ):
         if not text:
             continue
+        full_url = url(f"narrative/{loinc}")
         entries.append(
             {
-                "fullUrl": url(f"narrative/{loinc}"),
+                "fullUrl": full_url,
                 "resource": {
                     "resourceType": "Observation",
+                    **({"meta": {"tag": [TEST_DATA_TAG]}} if test_data else {}),
+                    "text": _narrative(f"{display}: {text}"),
+                    "identifier": [{"system": RFC3986, "value": full_url}],
                     "status": "final",
                     "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}]},
-                    "subject": {"reference": patient_url},
+                    "subject": subject,
+                    "encounter": encounter,
                     "effectiveDateTime": _dt(submission.completed_at),
                     "performer": performer,
                     "valueString": text,
@@ -296,7 +468,8 @@ def build_bundle(
         )
     bundle = {
         "resourceType": "Bundle",
-        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{message_id}"},
+        **({"meta": {"tag": [TEST_DATA_TAG]}} if test_data else {}),
+        "identifier": {"system": RFC3986, "value": f"urn:uuid:{message_id}"},
         "type": "collection",
         "timestamp": _dt(sent_at),
         "entry": entries,
@@ -360,12 +533,16 @@ def us_core_problems(resource: Mapping[str, Any]) -> list[str]:
             f"(expected one of {', '.join(sorted(OBSERVATION_STATUS))})"
         )
     if not any(
-        "vital-signs" in _codes(category, OBSERVATION_CATEGORY)
+        sign.category in _codes(category, OBSERVATION_CATEGORY)
         for category in resource.get("category") or []
     ):
-        problems.append(f"{where}: no vital-signs category ({OBSERVATION_CATEGORY}|vital-signs)")
+        problems.append(
+            f"{where}: no {sign.category} category ({OBSERVATION_CATEGORY}|{sign.category})"
+        )
     subject = resource.get("subject")
-    if not isinstance(subject, Mapping) or not subject.get("reference"):
+    if not isinstance(subject, Mapping) or not (
+        subject.get("reference") or (subject.get("identifier") or {}).get("value")
+    ):
         problems.append(f"{where}: no subject reference (the patient)")
     effective = resource.get("effectiveDateTime")
     if effective is None and resource.get("effectivePeriod") is None:
@@ -415,7 +592,9 @@ def check_bundle(bundle: Mapping[str, Any]) -> dict[str, JsonValue]:
     for entry in bundle.get("entry") or []:
         resource = entry.get("resource") or {}
         category = resource.get("category") or []
-        is_vital = any("vital-signs" in _codes(c, OBSERVATION_CATEGORY) for c in category)
+        is_vital = any(
+            {"vital-signs", "survey"} & set(_codes(c, OBSERVATION_CATEGORY)) for c in category
+        )
         is_vital = is_vital or bool(set(_codes(resource.get("code"), LOINC)) & set(VITAL_SIGNS))
         if resource.get("resourceType") == "Observation" and is_vital:
             problems += us_core_problems(resource)

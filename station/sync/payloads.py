@@ -15,6 +15,7 @@ from station.submission import PatientIdentifiers, Submission
 from station.sync.contract import (
     AlertPayload,
     CheckinPayload,
+    ContactUpdate,
     DeviceStatusPayload,
     HelpRequestPayload,
     LookupKind,
@@ -23,7 +24,7 @@ from station.sync.contract import (
     StatusPayload,
     VitalsPayload,
 )
-from station.sync.fhir import build_bundle
+from station.sync.fhir import SiteRecords, build_bundle, localized
 from station.validation import Severity
 
 if TYPE_CHECKING:
@@ -31,10 +32,19 @@ if TYPE_CHECKING:
 
 
 def vitals(
-    submission: Submission, *, message_id: UUID, site: str, station_id: str, sent_at: datetime
+    submission: Submission,
+    *,
+    message_id: UUID,
+    site: str,
+    station_id: str,
+    sent_at: datetime,
+    records: SiteRecords | None = None,
 ) -> VitalsPayload:
+    """The vitals message; device-local times get the site's offset (`records.zone`)."""
+    records = records or SiteRecords()
     bundle = build_bundle(
-        submission, message_id=message_id, station_id=station_id, sent_at=sent_at
+        submission, message_id=message_id, station_id=station_id, sent_at=sent_at,
+        records=records,
     )
     return VitalsPayload(
         message_id=message_id,
@@ -44,7 +54,7 @@ def vitals(
         appointment_id=submission.appointment_id,
         patient=submission.patient,
         ma_id=submission.ma_id,
-        readings=submission.readings,
+        readings=tuple(localized(item, records.zone) for item in submission.readings),
         chief_complaint=submission.chief_complaint,
         reason_for_visit=submission.reason_for_visit,
         onset=submission.onset,
@@ -62,9 +72,11 @@ def alerts(
     site: str,
     station_id: str,
     sent_at: datetime,
+    records: SiteRecords | None = None,
 ) -> list[AlertPayload]:
     """One alert per acknowledged critical value; needs as many message ids as it returns
     (count them first with `critical_count`)."""
+    zone = (records or SiteRecords()).zone
     out: list[AlertPayload] = []
     acks = {(a.kind, a.code): a for a in submission.critical_acknowledgements}
     for item in submission.readings:
@@ -83,7 +95,7 @@ def alerts(
                     code=flag.code,
                     severity=flag.severity,
                     message=flag.message,
-                    reading=item,
+                    reading=localized(item, zone),
                     acknowledged_by=ack.acknowledged_by,
                 )
             )
@@ -108,6 +120,8 @@ def checkin(
     reason_for_visit: str,
     checked_in_at: datetime,
     message_id: UUID,
+    language: str = "en",
+    contact_update: ContactUpdate | None = None,
     site: str,
     station_id: str,
     sent_at: datetime,
@@ -121,7 +135,9 @@ def checkin(
         patient=patient,
         contact_details_confirmed=contact_details_confirmed,
         contact_update_requested=contact_update_requested,
+        contact_update=contact_update,
         reason_for_visit=reason_for_visit,
+        language=language,
         checked_in_at=checked_in_at,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import jsonschema
 import pytest
@@ -22,6 +22,7 @@ from station.sync.contract import (
     Appointment,
     Channel,
     ConfigPayload,
+    ContactUpdate,
     LookupKind,
     LookupResponse,
     Presence,
@@ -41,8 +42,52 @@ def schema(name: str) -> dict[str, object]:
     return json.loads((schemas.SCHEMA_DIR / name).read_text())
 
 
+# Formats on (RFC 3339 date-time needs rfc3339-validator, installed with the dev extras): a
+# schema that says `format: date-time` must hold for every message we send.
+FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER
+
+
 def check(name: str, body: bytes) -> None:
-    jsonschema.Draft202012Validator(schema(name)).validate(json.loads(body))
+    jsonschema.Draft202012Validator(schema(name), format_checker=FORMATS).validate(
+        json.loads(body)
+    )
+
+
+def test_the_format_checker_is_really_checking_date_times() -> None:
+    # RFC 3339 §5.6: a date-time needs a time-offset ("Z" or +hh:mm); issue 14 found device
+    # clock times sent without one.
+    assert "date-time" in FORMATS.checkers
+    assert FORMATS.conforms("2026-03-02T09:02:00-06:00", "date-time")
+    assert not FORMATS.conforms("2026-03-02T09:02:00", "date-time")
+
+
+def test_device_clock_times_get_the_sites_offset_and_pass_with_formats_on() -> None:
+    from zoneinfo import ZoneInfo
+
+    from station.models import PulseOximetry
+    from station.sync.fhir import SiteRecords
+    from station.units import Unit
+    from tests.sync.samples import item
+
+    spo2 = PulseOximetry(spo2_percent=86.0, pulse_rate_bpm=70.0, unit_as_sent=Unit.PERCENT,
+                         codec="serial:masimo", codec_version="1",
+                         measured_at=datetime(2026, 3, 2, 9, 2))  # Masimo: local, no zone
+    base = submission()
+    sub = base.model_copy(update={
+        "readings": (*base.readings, item(spo2, "oximeter")),
+        "critical_acknowledgements": (CriticalAcknowledgement(
+            code="hypoxaemia", kind=spo2.kind, acknowledged_by="MA042", acknowledged_at=AT),),
+    })
+    records = SiteRecords(zone=ZoneInfo("America/Chicago"))
+    body = to_json(payloads.vitals(sub, records=records, **COMMON))
+    check("vitals.schema.json", body)
+    # 2 March 2026 in Chicago is CST: UTC-6 (US DST begins on the second Sunday of March).
+    assert json.loads(body)["readings"][-1]["reading"]["measured_at"] == (
+        "2026-03-02T09:02:00-06:00")
+    [alert] = payloads.alerts(sub, message_ids=[MESSAGE_ID], site=SITE, station_id=STATION,
+                              sent_at=AT, records=records)
+    check("alert.schema.json", to_json(alert))
+    assert alert.reading.reading.measured_at == datetime(2026, 3, 2, 15, 2, tzinfo=UTC)
 
 
 def test_checked_in_schemas_match_the_models() -> None:
@@ -90,6 +135,18 @@ def test_other_outbound_payloads_match_their_schemas() -> None:
         appointment_id="APT-0001", patient=PATIENT, contact_details_confirmed=True,
         contact_update_requested=False, reason_for_visit="follow-up", checked_in_at=AT,
         **COMMON)))
+    changed = payloads.checkin(
+        appointment_id="APT-0001", patient=PATIENT, contact_details_confirmed=False,
+        contact_update_requested=True, reason_for_visit="dolor de garganta", checked_in_at=AT,
+        language="es", contact_update=ContactUpdate(phone="555-0100"), **COMMON)
+    check("checkin.schema.json", to_json(changed))
+    wire = json.loads(to_json(changed))
+    assert (wire["language"], wire["contact_update"]) == ("es", {"phone": "555-0100",
+                                                                 "email": ""})
+    check("help-request.schema.json", to_json(payloads.help_request(
+        screen="find", language="es", requested_at=AT, **COMMON)))
+    check("device-status.schema.json", to_json(payloads.device_status(
+        "cuff", Presence.OFFLINE, profile="", **COMMON)))
     check("lookup-request.schema.json", to_json(payloads.lookup_request(
         "TEST100001", LookupKind.WRISTBAND, reply_to="rooming/v1/clinic-north/exam-3/lookup/"
         "response", correlation_id=uuid.UUID(int=7), **COMMON)))

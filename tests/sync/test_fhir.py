@@ -154,6 +154,6 @@ def test_broken_resources_are_each_refused_with_the_reason(
 
 def test_structurally_invalid_resources_are_refused_by_fhir_resources() -> None:
     b = bundle()
-    b["entry"][0]["resource"]["birthDate"] = "the seventies"
-    with pytest.raises(FhirError, match="birthDate"):
+    b["entry"][-1]["resource"]["issued"] = "the seventies"
+    with pytest.raises(FhirError, match="issued"):
         check_bundle(b)

@@ -27,6 +27,7 @@ from station.sync.contract import (
     Appointment,
     Channel,
     CheckinPayload,
+    ContactUpdate,
     SchedulePayload,
     VitalsPayload,
     to_json,
@@ -215,7 +216,9 @@ def test_lobby_checkin_is_published_with_the_schedule_identifiers(
             patient=PATIENT,
             contact_details_confirmed=False,
             contact_update_requested=True,
+            contact_update=ContactUpdate(phone="555-010-0123"),
             reason_for_visit="tos",
+            language="es",
             checked_in_at=NOW,
         )
     finally:
