@@ -6,7 +6,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    field_validator,
+    model_serializer,
+)
 
 from station.units import Unit
 
@@ -141,6 +149,9 @@ class _ReadingBase(BaseModel):
     codec_version: str
     # The exact bytes the reading came from, lower-case hex without separators.
     raw_hex: str = ""
+    # The firmware-profile decoding quirks this reading was decoded under (e.g.
+    # "big_endian:pulse_rate"; station.devices.codecs.quirks); empty when decoded strictly.
+    quirks: tuple[str, ...] = ()
     method: Method = Method.DEVICE
     mode: Mode = Mode.REAL
 
@@ -157,6 +168,15 @@ class _ReadingBase(BaseModel):
         if len(cleaned) % 2 or any(c not in "0123456789abcdef" for c in cleaned):
             raise ValueError("raw_hex must be hex digits, two per byte")
         return cleaned
+
+    @model_serializer(mode="wrap")
+    # No return annotation: one would replace the model's JSON schema with a plain object.
+    def _quirks_only_when_used(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        # A strictly decoded reading (nearly all) serialises exactly as before quirks existed.
+        data = handler(self)
+        if not self.quirks and isinstance(data, dict):
+            data.pop("quirks", None)
+        return data
 
     def has(self, flag: Flag) -> bool:
         return flag in self.flags

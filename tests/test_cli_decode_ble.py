@@ -93,10 +93,12 @@ def test_racp_response(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert json.loads(lines[0]) == {
         "codec": "ble:2a52",
-        "codec_version": "1.0",
+        "codec_version": "1.1",
         "message": "response_code",
         "request_op_code": 1,
         "response_code": 6,
+        "request": "report_records",
+        "response": "no_records_found",
         "raw_hex": "06000106",
     }
 
@@ -132,12 +134,13 @@ def test_list_names_every_ble_codec_with_its_version(capsys: pytest.CaptureFixtu
         "ble:2a5e",
         "ble:2a5f",
         "ble:2a60",
-        "ble:2a52",
-        "ble:2a2b",
         "ble:nonin-3230",
         "ble:2a49",
     ):
         assert listed[name] == "1.0"
+    # RACP and Current Time changed in issue 12 (unsupported op code echo, unknown codes,
+    # a wrong day of week no longer refuses the frame).
+    assert (listed["ble:2a52"], listed["ble:2a2b"]) == ("1.1", "1.1")
     assert {spec.name for spec in CODECS} <= set(listed)
 
 

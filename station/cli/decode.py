@@ -5,21 +5,29 @@ from __future__ import annotations
 import argparse
 import string
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydantic import BaseModel
 
 from station.cli.common import add_command, fail
-from station.devices.codecs.base import BadFrame, FrameCodec, StreamCodec, StreamEvent
+from station.devices.codecs.base import (
+    BadFrame,
+    FrameCodec,
+    FrameResult,
+    StreamCodec,
+    StreamEvent,
+)
 from station.devices.codecs.registry import all_codecs, get_codec
-from station.errors import FrameError
+from station.devices.profiles import find_profile
+from station.errors import ConfigError, FrameError
 
 EXAMPLES = """\
   station decode --list
   station decode ble:2a35 "00 7200 7200 7200"
   station decode ble:2a1c 02720100FFDA070C120F0000
   station decode serial:nonin-2 - < capture.bin      # raw bytes on stdin
+  station decode ble:2a35 "56 6a00 4700 0000 ea07080b121f0000 003f 00 0000" --profile beurer-bm85
 One JSON object per reading per line; values the device marks unavailable are null.
 A malformed frame prints one line on stderr and exits 2 (streams: decoding continues with
 the next frame; exit 2 only when nothing decodable was found)."""
@@ -44,6 +52,11 @@ def register(sub: Any) -> None:
         help="hex bytes (spaces allowed), or - to read raw bytes from stdin",
     )
     parser.add_argument("--list", action="store_true", help="list the codecs and exit")
+    parser.add_argument(
+        "--profile",
+        metavar="ID",
+        help="decode as this firmware profile's device does (its [quirks] for the codec)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -94,15 +107,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         chunks = _chunks(args)
         if isinstance(spec, FrameCodec):
-            return _decode_frame(spec, b"".join(chunks))
+            decode = spec.decode
+            if args.profile:
+                decode = find_profile(args.profile).decoder(spec.name)
+            return _decode_frame(decode, b"".join(chunks))
+        if args.profile:
+            return fail(f"--profile: {spec.name} is a stream codec; only frame codecs take quirks")
         return _decode_stream(spec, chunks)
     except ValueError as exc:
         return fail(str(exc))
+    except ConfigError as exc:
+        return fail(str(exc))
 
 
-def _decode_frame(spec: FrameCodec, data: bytes) -> int:
+def _decode_frame(decode: Callable[[bytes], FrameResult], data: bytes) -> int:
     try:
-        result = spec.decode(data)
+        result = decode(data)
     except FrameError as exc:
         return fail(exc.describe())
     if isinstance(result, BaseModel):

@@ -37,8 +37,6 @@ from bleak.exc import BleakError
 from pydantic import BaseModel, ConfigDict
 
 from station.config import BoundDevice
-from station.devices.codecs.base import FrameCodec
-from station.devices.codecs.registry import get_codec
 from station.devices.profiles import (
     BleSection,
     ClockWrite,
@@ -453,9 +451,7 @@ class BleLink:
 
     def _decode_feature(self, device: _Device, uuid: str, codec_name: str, raw: bytes) -> LinkEvent:
         try:
-            spec = get_codec(codec_name)
-            assert isinstance(spec, FrameCodec)
-            result = spec.decode(raw)
+            result = device.profile.decoder(codec_name)(raw)
         except FrameError as exc:
             return FrameRejected(
                 device_id=device.binding.id,
@@ -487,9 +483,8 @@ class BleLink:
     def _handler(
         self, device: _Device, generation: int, uuid: str, codec_name: str
     ) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
-        spec = get_codec(codec_name)
-        if not isinstance(spec, FrameCodec):
-            raise TypeError(f"{codec_name} is not a frame codec; GATT values are whole frames")
+        # Strict, or under the decoding quirks the model's profile declares for this codec.
+        decode = device.profile.decoder(codec_name)
         device_id = device.binding.id
 
         def on_notify(_char: BleakGATTCharacteristic, value: bytearray) -> None:
@@ -508,7 +503,7 @@ class BleLink:
                 )
             )
             try:
-                result = spec.decode(data)
+                result = decode(data)
             except FrameError as exc:
                 self._sink(
                     FrameRejected(

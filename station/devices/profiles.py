@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,6 +34,8 @@ from pydantic import (
 
 from station.capture import CAPTURE_KINDS, CaptureOverrides, Delivery
 from station.config import describe_validation_error
+from station.devices.codecs.base import CodecSpec, FrameCodec, FrameResult
+from station.devices.codecs.quirks import CodecQuirks, QuirkName
 from station.devices.codecs.serial.events import DeviceEventCode
 from station.errors import ConfigError
 from station.models import VALUE_FIELDS, Kind
@@ -253,7 +255,9 @@ class MeasurementRange(_Strict):
         return self
 
 
-class Quirk(_Strict):
+class KnownIssue(_Strict):
+    """Something about a model biomed staff should know (free text, not used by the code)."""
+
     firmware: str  # which firmware versions, as the manufacturer names them ("all", "< 2.1")
     note: str
 
@@ -270,8 +274,19 @@ class FirmwareProfile(_Strict):
     ble: BleSection | None = None
     behaviour: Behaviour = Behaviour()
     ranges: dict[str, MeasurementRange] = {}  # value field -> manufacturer's stated range
-    quirks: list[Quirk] = []
+    # Decoding quirks by codec: how this model breaks the layout (station.devices.codecs.quirks)
+    quirks: dict[CodecName, CodecQuirks] = {}
+    known_issues: list[KnownIssue] = []
     notes: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_quirk_notes(cls, data: Any) -> Any:
+        """Before decoding quirks, `[[quirks]]` held free-text notes: still read, as issues."""
+        if isinstance(data, dict) and isinstance(data.get("quirks"), list):
+            data = dict(data)
+            data["known_issues"] = [*data.get("known_issues", []), *data.pop("quirks")]
+        return data
 
     @field_validator("kinds")
     @classmethod
@@ -303,6 +318,7 @@ class FirmwareProfile(_Strict):
                 problems.append(f"codecs[{i}]: unknown codec {name!r}; expected one of {known}")
         problems.extend(self._ble_problems())
         problems.extend(self._delivery_problems())
+        problems.extend(self._quirk_problems(registered))
         fields = {f for kind in self.kinds for f in VALUE_FIELDS[kind]}
         for name in self.ranges:
             if name not in fields:
@@ -345,8 +361,7 @@ class FirmwareProfile(_Strict):
                 captured = " and ".join(sorted(k.value for k in CAPTURE_KINDS))
                 problems.append(
                     f"behaviour.delivery: 'streaming' is captured for {captured} only; this "
-                    "profile measures " + ", ".join(k.value for k in self.kinds)
-                    + " (use 'spot')"
+                    "profile measures " + ", ".join(k.value for k in self.kinds) + " (use 'spot')"
                 )
             for i, codec in enumerate(b.spot_codecs):
                 if codec not in self.codecs:
@@ -361,6 +376,36 @@ class FirmwareProfile(_Strict):
                     f"behaviour.{key}: only for delivery = 'streaming'; this profile is 'spot'"
                 )
         return problems
+
+    def _quirk_problems(self, registered: Mapping[str, CodecSpec]) -> list[str]:
+        problems: list[str] = []
+        with_quirks = sorted(
+            name
+            for name, spec in registered.items()
+            if isinstance(spec, FrameCodec) and spec.quirk_support is not None
+        )
+        for codec, quirks in self.quirks.items():
+            key = f'quirks."{codec}"'
+            spec = registered.get(codec)
+            if codec not in self.codecs:
+                problems.append(f"{key}: codec {codec!r} is not in codecs; add it there")
+            elif not isinstance(spec, FrameCodec) or spec.quirk_support is None:
+                problems.append(
+                    f"{key}: {codec} decodes strictly and takes no quirks; codecs that take "
+                    "quirks: " + ", ".join(with_quirks)
+                )
+            else:
+                problems.extend(spec.quirk_support.problems(codec, quirks))
+        return problems
+
+    def decoder(self, codec: str) -> Callable[[bytes], FrameResult]:
+        """How this model's frames of `codec` are decoded: strict, or under its quirks."""
+        from station.devices.codecs.registry import get_codec
+
+        spec = get_codec(codec)
+        if not isinstance(spec, FrameCodec):
+            raise TypeError(f"{codec} is not a frame codec; GATT values are whole frames")
+        return spec.decoder(self.quirks.get(codec))
 
     @property
     def pairs(self) -> bool:
@@ -409,6 +454,15 @@ def _problems(exc: ValidationError) -> list[str]:
             "lower-case letters, digits and '-' (2–64 characters), the same as the file name",
         )
         # Model-level checks name their own keys, one per line: "(top level): Value error, k: m".
+        if match := re.match(r"quirks\.((?:ble|serial):[a-z0-9-]+)(\.[a-z_]+)?: ", line):
+            codec, name = match.group(1), (match.group(2) or "")[1:]
+            line = f'quirks."{codec}"' + line[len(f"quirks.{codec}") :]
+            if name and line.endswith("unknown key (a typo?); see docs/devices.md for the keys"):
+                line = (
+                    f'quirks."{codec}".{name}: unknown quirk {name!r}; expected one of '
+                    + ", ".join(QuirkName)
+                    + " (and source: where the deviation is documented)"
+                )
         head, _, rest = line.partition(": Value error, ")
         if rest and head == "(top level)":
             problems.extend(rest.split("\n"))

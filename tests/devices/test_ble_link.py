@@ -19,6 +19,7 @@ from station.devices.ble_link import (
     ClockWritten,
     DeviceInfo,
     FeatureRead,
+    FrameRejected,
     LinkEvent,
     LinkState,
     RacpReply,
@@ -511,6 +512,38 @@ def test_omron_clock_is_written_after_its_first_current_time_notification(
         )
     ]
     assert fake_bluez.peripherals[CUFF].paired  # Omron bonds (one host at a time)
+
+
+def test_beurer_bm85_frames_arrive_decoded_under_its_profile_quirks(
+    fake_bluez: FakeBlueZ, ble_loop: BleLoop
+) -> None:
+    """A BM85 frame (derdilla/blood-pressure-monitor-fl@17aba3d0 ble_measurement_data_test.dart,
+    "decodes beurer sample data": 106/71, pulse 63, user 0, 2026-08-11 18:31) over real bleak.
+
+    The strict codec refuses it (reserved flag bit 6); the beurer-bm85 profile's [quirks] make
+    it a reading that names every quirk used, with the device's bytes unchanged.
+    """
+    raw = bytes([86, 106, 0, 71, 0, 0, 0, 234, 7, 8, 11, 18, 31, 0, 0, 63, 0, 0, 0])
+    cuff = BloodPressureCuff(fake_bluez, CUFF, "Beurer BM85")
+
+    async def scenario(link: BleLink, rec: Recorder) -> None:
+        await rec.until(lambda: cuff.subscribed("2a35"))
+        await asyncio.to_thread(cuff.send, "2a35", raw)
+        await rec.until(lambda: len(rec.readings()) == 1)
+
+    rec = run_link(ble_loop, [cuff_binding("beurer-bm85")], scenario)
+    assert rec.of(FrameRejected) == []
+    (reading,) = rec.readings()
+    assert isinstance(reading, BloodPressure)
+    assert (reading.systolic_mmhg, reading.diastolic_mmhg, reading.pulse_rate_bpm) == (
+        106.0,
+        71.0,
+        63.0,
+    )
+    assert (reading.user_id, reading.measured_at) == (0, datetime(2026, 8, 11, 18, 31))
+    assert reading.mean_arterial_mmhg is None
+    assert "present_without_flag:user_id" in reading.quirks
+    assert reading.raw_hex == raw.hex()
 
 
 def test_a_binding_to_an_unknown_or_serial_profile_is_refused() -> None:

@@ -83,6 +83,7 @@ def test_profiles_cover_every_serial_codec_and_the_ble_devices() -> None:
         "nonin-3230",
         "masimo-mightysat",
         "beurer-bm57",
+        "beurer-bm85",
         "beurer-sbm69",
     }
     assert profiles["beurer-sbm69"].behaviour.passkey is True
@@ -103,6 +104,7 @@ def test_the_ble_facts_of_the_shipped_profiles() -> None:
         "and-ua-651ble": (ClockWrite.DATE_TIME, False, True, False),
         "and-uc-352ble": (ClockWrite.DATE_TIME, False, True, False),
         "beurer-bm57": (ClockWrite.NONE, False, True, False),
+        "beurer-bm85": (ClockWrite.NONE, False, False, False),
         "beurer-sbm69": (ClockWrite.NONE, False, True, True),
         "generic-ble-blood-pressure": (ClockWrite.NONE, True, False, False),
         "generic-ble-pulse-oximeter": (ClockWrite.NONE, True, False, False),
@@ -125,6 +127,21 @@ def test_the_ble_facts_of_the_shipped_profiles() -> None:
         {"00002a49-0000-1000-8000-00805f9b34fb": "ble:2a49"},
     )
     assert all(p.behaviour.use_start_notify for p in ble.values())
+
+
+def test_only_the_bm85_declares_decoding_quirks_and_they_are_its_documented_ones() -> None:
+    """Strict everywhere else. The BM85's deviations are those its captures show
+    (derdilla/blood-pressure-monitor-fl PRs #735/#737; tests/devices/codecs/test_gatt_quirks.py).
+    """
+    profiles = load_profiles()
+    assert {pid for pid, p in profiles.items() if p.quirks} == {"beurer-bm85"}
+    quirks = profiles["beurer-bm85"].quirks["ble:2a35"]
+    assert quirks.reserved_flag_bits == 0x40
+    assert quirks.big_endian == ["pulse_rate", "measurement_status"]
+    assert quirks.present_without_flag == ["user_id"]
+    assert quirks.zero_is_unavailable == ["mean_arterial"]
+    omron = profiles["omron-hem-7155t"]
+    assert [i.firmware for i in omron.known_issues] == ["all", "all"]
 
 
 def test_profiles_list_prints_one_line_per_profile(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from station.devices.codecs.quirks import CodecQuirks, QuirkSupport
 from station.models import Reading
 
 
@@ -41,7 +42,21 @@ class FrameCodec:
     name: str
     version: str
     summary: str
-    decode: Callable[[bytes], FrameResult]  # raises FrameError and nothing else
+    decode: Callable[[bytes], FrameResult]  # strict; raises FrameError and nothing else
+    # Codecs that can honour a profile's decoding quirks (station.devices.codecs.quirks).
+    quirk_support: QuirkSupport | None = None
+    decode_with_quirks: Callable[[bytes, CodecQuirks], FrameResult] | None = None
+
+    def decoder(self, quirks: CodecQuirks | None) -> Callable[[bytes], FrameResult]:
+        """The decode function for one device model: strict unless its profile names quirks."""
+        if quirks is None or self.decode_with_quirks is None:
+            return self.decode
+        decode_with_quirks = self.decode_with_quirks
+
+        def decode(raw: bytes) -> FrameResult:
+            return decode_with_quirks(raw, quirks)
+
+        return decode
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,8 @@ class BloodPressureCuff(BleSimulator):
         elif op == racp.OpCode.REPORT_COUNT:
             reply = racp.encode_count_response(len(self.stored))
         else:
-            reply = racp.encode_response(racp.OpCode(op), racp.ResponseCode.OP_CODE_NOT_SUPPORTED)
+            # GLS/PLXP RACP error handling: echo the op code as received, whatever it is.
+            reply = racp.encode_response(op, racp.ResponseCode.OP_CODE_NOT_SUPPORTED)
         await self.fake.notify(self.peripheral, "2a52", reply)
 
     def measure(

@@ -13,12 +13,45 @@ from station.errors import FrameError
 # ---- RACP ----------------------------------------------------------------------------------
 
 
+NORDIC_RACP = (
+    "NordicSemiconductor/Android-BLE-Common-Library@c078e2579fe5c0b6d29d70cd9fc9614ac7c0d355 "
+    "ble-common/src/test/java/no/nordicsemi/android/ble/common/callback/"
+    "RecordAccessControlPointDataCallbackTest.java"
+)
+
+
 def test_reference_example_no_records_found() -> None:
     assert racp.decode(bytes.fromhex("06 00 01 06")) == racp.RacpResponse(
-        request_op_code=racp.OpCode.REPORT_RECORDS,
-        response_code=racp.ResponseCode.NO_RECORDS_FOUND,
+        request_op_code=1,
+        response_code=6,
+        request="report_records",
+        response="no_records_found",
         raw_hex="06000106",
     )
+
+
+def test_op_code_not_supported_echoes_the_unsupported_op_code() -> None:
+    """GLS/PLXP RACP error handling: an unsupported op code comes back echoed with code 2.
+
+    Regression (issue 12): `06 00 0C 02` was refused because 12 is no RACP op code. Bytes and
+    assertion (error 2, request code 12) from NORDIC_RACP
+    onRecordAccessOperationError_opCodeNotSupported.
+    """
+    assert racp.decode(bytes.fromhex("06 00 0C 02")) == racp.RacpResponse(
+        request_op_code=12,
+        response_code=2,
+        request="undefined",
+        response="op_code_not_supported",
+        raw_hex="06000c02",
+    )
+
+
+def test_unknown_response_code_is_reported_not_refused() -> None:
+    """NORDIC_RACP onRecordAccessOperationError_unknownErrorCode: `06 00 01 0A` -> error 10."""
+    message = racp.decode(bytes.fromhex("06 00 01 0A"))
+    assert isinstance(message, racp.RacpResponse)
+    assert (message.request_op_code, message.request) == (1, "report_records")
+    assert (message.response_code, message.response) == (10, "unknown")
 
 
 def test_count_response() -> None:
@@ -94,7 +127,11 @@ def test_every_response_code() -> None:
         frame = racp.encode_response(racp.OpCode.DELETE_RECORDS, code)
         assert frame == bytes((6, 0, 2, code.value))
         assert racp.decode(frame) == racp.RacpResponse(
-            request_op_code=racp.OpCode.DELETE_RECORDS, response_code=code, raw_hex=frame.hex()
+            request_op_code=2,
+            response_code=code.value,
+            request="delete_records",
+            response=code.name.lower(),
+            raw_hex=frame.hex(),
         )
 
 
@@ -109,8 +146,7 @@ def test_every_response_code() -> None:
         ("03 01", "op code 3 (abort) with operator 1"),
         ("06 01 01 01", "op code 6 (response_code) with operator 1"),
         ("06 00 01", "response code: need 4 bytes, got 3"),
-        ("06 00 01 0A", "response code 10 is not defined"),
-        ("06 00 09 01", "request op code 9 is not defined"),
+        ("06 00 01 0A 00", "1 byte(s) left over: a response code give 4 bytes, got 5"),
         ("05 00 01", "number of records (uint16): need 4 bytes, got 3"),
         ("05 00 0100 00", "1 byte(s) left over: a count response give 4 bytes, got 5"),
         ("01 03", "operator 3 needs a filter type: need 3 bytes, got 2"),
@@ -159,6 +195,7 @@ def test_current_time_decodes_every_field() -> None:
     assert ct.decode(raw) == ct.CurrentTime(
         date_time=datetime(2025, 11, 23, 15, 30, 45),
         day_of_week=7,
+        raw_day_of_week=7,
         fractions_256=128,
         manual_time_update=True,
         external_reference_time_update=True,
@@ -174,6 +211,7 @@ def test_current_time_unknown() -> None:
     assert ct.decode(raw) == ct.CurrentTime(
         date_time=None,
         day_of_week=None,
+        raw_day_of_week=0,
         fractions_256=0,
         manual_time_update=False,
         external_reference_time_update=False,
@@ -199,8 +237,6 @@ def test_current_time_encoder_sets_a_clock() -> None:
     [
         ("E907 0B 17 0F 1E", "date time (7 bytes, always present): need 7 bytes, got 6"),
         ("E907 0B 17 0F 1E 2D 07 80", "adjust reason (always present): need 10 bytes, got 9"),
-        ("E907 0B 17 0F 1E 2D 08 00 00", "day of week 8 is reserved"),
-        ("E907 0B 17 0F 1E 2D 01 00 00", "day of week 1 does not match 2025-11-23"),
         (
             "E907 0B 17 0F 1E 2D 07 00 00 00",
             "1 byte(s) left over: the Current Time fields give 10 bytes, got 11",
@@ -213,3 +249,30 @@ def test_current_time_malformed(raw: str, problem: str) -> None:
         ct.decode(bytes.fromhex(raw))
     assert caught.value.problem == problem
     assert caught.value.codec == "ble:2a2b"
+
+
+@pytest.mark.parametrize(
+    ("raw", "sent", "problem"),
+    [
+        # 2025-11-23 is a Sunday (ISO 7); Monday (1) does not match it.
+        (
+            "E907 0B 17 0F 1E 2D 01 00 00",
+            1,
+            "day of week 1 does not match 2025-11-23 (expected 7 or 0)",
+        ),
+        # CTS 1.1 §3.1 / GSS Day of Week: 8–255 reserved for future use.
+        ("E907 0B 17 0F 1E 2D 08 00 00", 8, "day of week 8 is reserved (expected 0–7)"),
+    ],
+)
+def test_current_time_keeps_the_time_when_the_day_of_week_is_wrong(
+    raw: str, sent: int, problem: str
+) -> None:
+    """Regression (issue 12): a wrong or reserved day of week refused the whole frame.
+
+    The time is what matters: it stays, the day is reported unknown with the reason.
+    """
+    decoded = ct.decode(bytes.fromhex(raw))
+    assert decoded.date_time == datetime(2025, 11, 23, 15, 30, 45)
+    assert decoded.day_of_week is None
+    assert decoded.raw_day_of_week == sent
+    assert decoded.day_of_week_problem == problem

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from station.devices.codecs import gatt
-from station.devices.codecs.base import FrameCodec
+from station.devices.codecs.base import FrameCodec, FrameResult
 from station.devices.codecs.gatt import (
     blood_pressure,
     current_time,
@@ -21,6 +22,8 @@ from station.devices.codecs.gatt import (
     thermometer,
     weight,
 )
+from station.devices.codecs.quirks import CodecQuirks, QuirkName
+from station.devices.profiles import find_profile
 from station.errors import FrameError
 from station.models import Flag, Kind, TemperatureSite, reading_from_json, reading_to_json
 from station.validation import PLAUSIBLE_LIMITS
@@ -120,10 +123,12 @@ def test_every_codec_has_seeds_and_every_seed_decodes() -> None:
             FRAME_CODECS[name].decode(frame)  # raises if a seed is not a valid frame
 
 
-def check(spec: FrameCodec, frame: bytes) -> bool:
+def check(
+    spec: FrameCodec, frame: bytes, decode: Callable[[bytes], FrameResult] | None = None
+) -> bool:
     """Decode one frame; returns whether it decoded. Asserts the codec's promises."""
     try:
-        result = spec.decode(frame)
+        result = (decode or spec.decode)(frame)
     except FrameError as exc:
         assert exc.raw == frame
         assert exc.codec == spec.name
@@ -138,6 +143,10 @@ def check(spec: FrameCodec, frame: bytes) -> bool:
         assert reading.codec == spec.name
         assert reading.codec_version == spec.version
         assert reading.raw_hex == frame.hex()
+        if decode is None:
+            assert reading.quirks == ()  # strict decoding never claims a quirk
+        for quirk in reading.quirks:
+            assert quirk.split(":")[0] in set(QuirkName), quirk
         assert reading_from_json(reading_to_json(reading)) == reading
         if reading.kind == Kind.CUFF_PRESSURE:
             continue  # live cuff pressure is not a vital sign and is never rejected
@@ -203,3 +212,52 @@ def test_hypothesis_fuzz_structured(name: str, data: st.DataObject) -> None:
         )
     )
     check(spec, frame)
+
+
+# ---- decoding under quirks ------------------------------------------------------------------
+
+# Every quirk each codec supports, all at once: the widest deviation from strict decoding.
+EVERY_QUIRK: dict[str, CodecQuirks] = {
+    spec.name: CodecQuirks(
+        reserved_flag_bits=spec.quirk_support.reserved_flag_mask,
+        big_endian=sorted(spec.quirk_support.big_endian) or None,
+        present_without_flag=sorted(spec.quirk_support.present_without_flag) or None,
+        zero_is_unavailable=sorted(spec.quirk_support.zero_is_unavailable) or None,
+        source="fuzz",
+    )
+    for spec in FRAME_CODECS.values()
+    if spec.quirk_support is not None
+}
+# BM85 captures (derdilla/blood-pressure-monitor-fl, see test_gatt_quirks.py) as extra seeds.
+BM85_SEEDS = [
+    bytes.fromhex("566a0047000000ea07080b121f00003f000000"),
+    bytes.fromhex("56 7600 5000 0000 ea07080b141b00 003c 00 0004"),
+]
+
+
+def quirk_cases() -> list[tuple[str, str]]:
+    cases = [(name, "every") for name in sorted(EVERY_QUIRK)]
+    return [*cases, ("ble:2a35", "beurer-bm85")]
+
+
+def test_the_quirk_codecs_are_fuzzed() -> None:
+    assert sorted(EVERY_QUIRK) == ["ble:2a35", "ble:2a36"]
+
+
+@pytest.mark.parametrize(("name", "quirks"), quirk_cases())
+def test_seeded_fuzz_under_quirks(name: str, quirks: str) -> None:
+    spec = FRAME_CODECS[name]
+    decode = (
+        find_profile("beurer-bm85").decoder(name)
+        if quirks == "beurer-bm85"
+        else spec.decoder(EVERY_QUIRK[name])
+    )
+    rng = random.Random(f"fuzz-quirks-{name}-{quirks}")
+    seeds = [*SEEDS[name], *BM85_SEEDS]
+    decoded = 0
+    for _ in range(2000):
+        frame = bytes(rng.randrange(256) for _ in range(rng.randint(0, 32)))
+        decoded += check(spec, frame, decode)
+    for _ in range(3000):
+        decoded += check(spec, mutate(rng, rng.choice(seeds)), decode)
+    assert decoded > 0

@@ -19,11 +19,15 @@ CODECS: list[CodecSpec] = [
         blood_pressure.VERSION,
         "Blood Pressure Measurement 0x2A35 (indicate)",
         blood_pressure.decode_measurement,
+        blood_pressure.QUIRK_SUPPORT,
+        blood_pressure.decode_measurement,
     ),
     FrameCodec(
         blood_pressure.INTERMEDIATE_CODEC,
         blood_pressure.VERSION,
         "Intermediate Cuff Pressure 0x2A36 (live cuff pressure)",
+        blood_pressure.decode_intermediate,
+        blood_pressure.QUIRK_SUPPORT,
         blood_pressure.decode_intermediate,
     ),
     FrameCodec(

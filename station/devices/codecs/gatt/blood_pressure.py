@@ -22,6 +22,13 @@ from station.devices.codecs.ieee11073 import (
     encode_date_time,
     sfloat_bytes,
 )
+from station.devices.codecs.quirks import (
+    NO_QUIRKS,
+    CodecQuirks,
+    QuirkName,
+    QuirkSupport,
+    applied,
+)
 from station.models import BloodPressure, CuffPressure, Flag
 from station.units import Unit, kpa_to_mmhg
 
@@ -53,32 +60,84 @@ PULSE_RANGE: Final[dict[int, Flag]] = {
 }  # 0 = within range, 3 = reserved (no meaning, so no flag)
 
 
-class _Fields:
-    """The wire fields common to 0x2A35 and 0x2A36, before unit conversion."""
+# What a profile may declare for 0x2A35 / 0x2A36 (see station.devices.codecs.quirks).
+QUIRK_SUPPORT: Final = QuirkSupport(
+    reserved_flag_mask=0xFF & ~KNOWN_FLAGS,
+    big_endian=frozenset(
+        {"systolic", "diastolic", "mean_arterial", "pulse_rate", "measurement_status"}
+    ),
+    present_without_flag=frozenset({"timestamp", "pulse_rate", "user_id", "measurement_status"}),
+    zero_is_unavailable=frozenset({"mean_arterial", "pulse_rate"}),
+)
+_FLAG_OF: Final = {
+    "timestamp": FLAG_TIMESTAMP,
+    "pulse_rate": FLAG_PULSE_RATE,
+    "user_id": FLAG_USER_ID,
+    "measurement_status": FLAG_STATUS,
+}
 
-    def __init__(self, raw: bytes, codec: str) -> None:
+
+class _Fields:
+    """The wire fields common to 0x2A35 and 0x2A36, before unit conversion.
+
+    Strict unless a profile names quirks; every quirk that changed how this frame was read
+    is listed in `applied` (a quirk the frame did not need is not).
+    """
+
+    def __init__(self, raw: bytes, codec: str, quirks: CodecQuirks = NO_QUIRKS) -> None:
         reader = FrameReader(raw, codec)
+        self.applied: list[str] = []
         self.flags = reader.u8("flags byte")
-        reserved_bits_check(reader, self.flags, KNOWN_FLAGS, "flags")
+        tolerated = self.flags & quirks.tolerated_flags & ~KNOWN_FLAGS
+        if tolerated:
+            self.applied.append(applied(QuirkName.RESERVED_FLAG_BITS, f"0x{tolerated:02x}"))
+        reserved_bits_check(reader, self.flags, KNOWN_FLAGS | tolerated, "flags")
+        big_endian = quirks.fields(QuirkName.BIG_ENDIAN)
+        unflagged = quirks.fields(QuirkName.PRESENT_WITHOUT_FLAG)
+        zero_is_nan = quirks.fields(QuirkName.ZERO_IS_UNAVAILABLE)
+
+        def present(name: str, why: str) -> str | None:
+            """Why the field is there (for a shortfall's message), or None when it is not."""
+            if self.flags & _FLAG_OF[name]:
+                return why
+            if name in unflagged:
+                self.applied.append(applied(QuirkName.PRESENT_WITHOUT_FLAG, name))
+                return f"{name} (quirk present_without_flag)"
+            return None
+
+        def word(name: str, chunk: bytes) -> int:
+            if name in big_endian:
+                self.applied.append(applied(QuirkName.BIG_ENDIAN, name))
+                return int.from_bytes(chunk, "big")
+            return int.from_bytes(chunk, "little")
+
+        def sfloat(name: str, chunk: bytes) -> float | None:
+            value = word(name, chunk)
+            if value == 0 and name in zero_is_nan:
+                self.applied.append(applied(QuirkName.ZERO_IS_UNAVAILABLE, name))
+                return None
+            return decode_sfloat(value)
+
         compound = reader.take(6, "systolic, diastolic and mean arterial pressure (always present)")
         self.values = [
-            decode_sfloat(int.from_bytes(compound[i : i + 2], "little")) for i in (0, 2, 4)
+            sfloat(name, compound[i : i + 2])
+            for i, name in ((0, "systolic"), (2, "diastolic"), (4, "mean_arterial"))
         ]
         self.kpa = bool(self.flags & FLAG_KPA)
         self.measured_at: datetime | None = None
-        if self.flags & FLAG_TIMESTAMP:
-            self.measured_at = reader.date_time("timestamp flag set")
+        if why := present("timestamp", "timestamp flag set"):
+            self.measured_at = reader.date_time(why)
         self.pulse_rate: float | None = None
-        if self.flags & FLAG_PULSE_RATE:
-            self.pulse_rate = reader.sfloat("pulse rate flag set")
+        if why := present("pulse_rate", "pulse rate flag set"):
+            self.pulse_rate = sfloat("pulse_rate", reader.take(2, why))
         self.user_id: int | None = None
-        if self.flags & FLAG_USER_ID:
-            user = reader.u8("user id flag set")
+        if why := present("user_id", "user id flag set"):
+            user = reader.u8(why)
             self.user_id = None if user == USER_UNKNOWN else user
         self.status: tuple[Flag, ...] = ()
-        if self.flags & FLAG_STATUS:
-            self.status = status_flags(reader.u16("measurement status flag set"))
-        reader.finish(f"flags 0x{self.flags:02x}")
+        if why := present("measurement_status", "measurement status flag set"):
+            self.status = status_flags(word("measurement_status", reader.take(2, why)))
+        reader.finish(f"flags 0x{self.flags:02x}" + (" under quirks" if self.applied else ""))
 
     def pressure(self, index: int) -> float | None:
         value = self.values[index]
@@ -100,9 +159,9 @@ def status_flags(status: int) -> tuple[Flag, ...]:
     return tuple(flags)
 
 
-def decode_measurement(raw: bytes) -> list[BloodPressure]:
-    """One 0x2A35 value to one BloodPressure reading in mmHg."""
-    fields = _Fields(raw, MEASUREMENT_CODEC)
+def decode_measurement(raw: bytes, quirks: CodecQuirks = NO_QUIRKS) -> list[BloodPressure]:
+    """One 0x2A35 value to one BloodPressure reading in mmHg (under a profile's quirks)."""
+    fields = _Fields(raw, MEASUREMENT_CODEC, quirks)
     reading = BloodPressure(
         systolic_mmhg=fields.pressure(0),
         diastolic_mmhg=fields.pressure(1),
@@ -112,6 +171,7 @@ def decode_measurement(raw: bytes) -> list[BloodPressure]:
         unit_as_sent=fields.unit,
         flags=fields.status,
         user_id=fields.user_id,
+        quirks=tuple(fields.applied),
         codec=MEASUREMENT_CODEC,
         codec_version=VERSION,
         raw_hex=raw.hex(),
@@ -119,18 +179,19 @@ def decode_measurement(raw: bytes) -> list[BloodPressure]:
     return [finish(reading)]
 
 
-def decode_intermediate(raw: bytes) -> list[CuffPressure]:
+def decode_intermediate(raw: bytes, quirks: CodecQuirks = NO_QUIRKS) -> list[CuffPressure]:
     """One 0x2A36 value: the systolic field is the live cuff pressure; the other two are unused.
 
     A pulse rate in an intermediate frame is a running estimate, not a vital sign: not kept.
     """
-    fields = _Fields(raw, INTERMEDIATE_CODEC)
+    fields = _Fields(raw, INTERMEDIATE_CODEC, quirks)
     reading = CuffPressure(
         cuff_pressure_mmhg=fields.pressure(0),
         measured_at=fields.measured_at,
         unit_as_sent=fields.unit,
         flags=fields.status,
         user_id=fields.user_id,
+        quirks=tuple(fields.applied),
         codec=INTERMEDIATE_CODEC,
         codec_version=VERSION,
         raw_hex=raw.hex(),

@@ -11,7 +11,7 @@ from station.devices.codecs.gatt._frame import FrameReader
 from station.devices.codecs.ieee11073 import DATE_TIME_SIZE, UnknownTime, encode_date_time
 
 CODEC: Final = "ble:2a2b"
-VERSION: Final = "1.0"
+VERSION: Final = "1.1"
 SIZE: Final = DATE_TIME_SIZE + 3  # + day of week, fractions256, adjust reason
 
 ADJUST_MANUAL: Final = 0x01
@@ -28,7 +28,10 @@ class CurrentTime(BaseModel):
     codec: str = CODEC
     codec_version: str = VERSION
     date_time: datetime | None  # None: the device does not know the date
-    day_of_week: int | None  # ISO: 1 Monday … 7 Sunday; None = not known
+    day_of_week: int | None  # ISO: 1 Monday … 7 Sunday; None = not known (or not credible)
+    raw_day_of_week: int  # as sent: 0 unknown, 1–7, or a reserved value 8–255
+    # Why a day of week that was sent is reported as unknown (reserved, or not the date's).
+    day_of_week_problem: str = ""
     fractions_256: int  # 1/256 s past `date_time`
     manual_time_update: bool
     external_reference_time_update: bool
@@ -45,18 +48,22 @@ def decode(raw: bytes) -> CurrentTime:
     fractions = reader.u8("fractions256 (always present)")
     adjust = reader.u8("adjust reason (always present)")
     reader.finish("the Current Time fields")
+    # The time is what matters: a wrong or reserved day of week (a firmware that never set
+    # it, or counts Sunday as 0/1) makes only the day unknown, as peers do; the frame stays.
+    day, problem = day_of_week or None, ""
     if day_of_week > 7:
-        raise reader.fail(
-            f"day of week {day_of_week} is reserved", expected="1–7 (Monday–Sunday) or 0"
-        )
-    if date_time is not None and day_of_week and day_of_week != date_time.isoweekday():
-        raise reader.fail(
-            f"day of week {day_of_week} does not match {date_time:%Y-%m-%d}",
-            expected=f"{date_time.isoweekday()} or 0 (not known)",
+        day, problem = None, f"day of week {day_of_week} is reserved (expected 0–7)"
+    elif date_time is not None and day_of_week and day_of_week != date_time.isoweekday():
+        day = None
+        problem = (
+            f"day of week {day_of_week} does not match {date_time:%Y-%m-%d} "
+            f"(expected {date_time.isoweekday()} or 0)"
         )
     return CurrentTime(
         date_time=date_time,
-        day_of_week=day_of_week or None,
+        day_of_week=day,
+        raw_day_of_week=day_of_week,
+        day_of_week_problem=problem,
         fractions_256=fractions,
         manual_time_update=bool(adjust & ADJUST_MANUAL),
         external_reference_time_update=bool(adjust & ADJUST_EXTERNAL_REFERENCE),

@@ -12,7 +12,7 @@ from station.devices.codecs.gatt._frame import FrameReader
 from station.devices.codecs.ieee11073 import DATE_TIME_SIZE, encode_date_time
 
 CODEC: Final = "ble:2a52"
-VERSION: Final = "1.0"
+VERSION: Final = "1.1"
 
 
 class OpCode(IntEnum):
@@ -97,9 +97,20 @@ class RacpCountResponse(_Message):
 
 
 class RacpResponse(_Message):
+    """The server's answer to a request.
+
+    `request_op_code` is echoed as the server received it: GLS 1.0.1 and PLXP 1.0.1 (RACP
+    error handling) make a server answer an op code it does not support with exactly that
+    echo and "op code not supported", so any value is accepted here. A response code the
+    specification does not define (some stacks send 0x0A for "busy") is reported as
+    `unknown`, not refused: the exchange is over either way and the collector must know.
+    """
+
     message: Literal["response_code"] = "response_code"
-    request_op_code: OpCode
-    response_code: ResponseCode
+    request_op_code: int  # as echoed; 1–4 are the requests a collector sends
+    response_code: int  # as sent
+    request: str  # the op code's name, or "undefined" (e.g. 12 in "op code not supported")
+    response: str  # the response code's name, or "unknown"
 
 
 RacpMessage = RacpRequest | RacpCountResponse | RacpResponse
@@ -111,6 +122,13 @@ def _enum(reader: FrameReader, kind: type[E], value: int, label: str) -> E:
     except ValueError:
         known = ", ".join(f"{m.value} {m.name.lower()}" for m in kind)
         raise reader.fail(f"{label} {value} is not defined", expected=known) from None
+
+
+def _name(kind: type[IntEnum], value: int, otherwise: str) -> str:
+    try:
+        return kind(value).name.lower()
+    except ValueError:
+        return otherwise
 
 
 def decode(raw: bytes) -> RacpMessage:
@@ -128,10 +146,16 @@ def decode(raw: bytes) -> RacpMessage:
         reader.finish("a count response")
         return RacpCountResponse(record_count=count, raw_hex=raw.hex())
     if op_code == OpCode.RESPONSE_CODE:
-        request = _enum(reader, OpCode, reader.u8("request op code"), "request op code")
-        code = _enum(reader, ResponseCode, reader.u8("response code"), "response code")
+        request = reader.u8("request op code")
+        code = reader.u8("response code")
         reader.finish("a response code")
-        return RacpResponse(request_op_code=request, response_code=code, raw_hex=raw.hex())
+        return RacpResponse(
+            request_op_code=request,
+            response_code=code,
+            request=_name(OpCode, request, "undefined"),
+            response=_name(ResponseCode, code, "unknown"),
+            raw_hex=raw.hex(),
+        )
     if op_code != OpCode.ABORT and operator == Operator.NULL:
         raise reader.fail(
             f"op code {op_code.value} ({op_code.name.lower()}) with the null operator",
@@ -210,6 +234,9 @@ def encode_count_response(record_count: int) -> bytes:
     return bytes((OpCode.COUNT_RESPONSE, Operator.NULL)) + record_count.to_bytes(2, "little")
 
 
-def encode_response(request_op_code: OpCode, response_code: ResponseCode) -> bytes:
-    """What a device indicates when a request is done (or refused)."""
+def encode_response(request_op_code: int, response_code: int) -> bytes:
+    """What a device indicates when a request is done (or refused): any echo, any code 0–255."""
+    for label, value in (("request op code", request_op_code), ("response code", response_code)):
+        if not 0 <= value <= 0xFF:
+            raise ValueError(f"{label} {value}: expected 0–255")
     return bytes((OpCode.RESPONSE_CODE, Operator.NULL, request_op_code, response_code))
