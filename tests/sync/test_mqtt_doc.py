@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from station.sync import payloads
@@ -20,6 +21,7 @@ from station.sync.contract import (
     Presence,
     to_json,
 )
+from station.sync.outbox import OutboxStats
 from tests.sync.samples import AT, MESSAGE_ID, PATIENT, submission
 from tests.sync.test_contract import COMMON, SITE, STATION, check
 
@@ -39,7 +41,12 @@ def examples() -> list[tuple[str, str, bytes]]:
     )
     return [
         ("`status` (birth)", "status.schema.json", to_json(payloads.status(
-            Presence.ONLINE, outbox_depth=0, oldest_undelivered_age_s=0.0, **COMMON))),
+            Presence.ONLINE, sequence=14, stats=OutboxStats(
+                depth=0, oldest_enqueued_at=None, delivered_awaiting_ack=2,
+                oldest_unacknowledged_at=AT - timedelta(seconds=40)), **COMMON))),
+        ("`status` (last will, published by the broker; its sequence is the birth's + 1)",
+         "status.schema.json", to_json(payloads.status(Presence.OFFLINE, sequence=15,
+                                                       **COMMON))),
         ("`device/cuff/status`", "device-status.schema.json", to_json(payloads.device_status(
             "cuff", Presence.ONLINE, profile="and-ua-651ble", **COMMON))),
         ("`checkin` (new phone number, Spanish)", "checkin.schema.json", to_json(
