@@ -317,7 +317,9 @@ class StationServices:
             return
         text = self.presenter.rooming.complaint.free_text
         if text and text != self._remembered_text:
-            self.redactor.remember(Redacted.TEXT, text)
+            # The text as it stands replaces what it was a keystroke ago: its prefixes ("k",
+            # "kn", ...) are not patient values worth keeping, and would blank every "k".
+            self.redactor.replace("typed", [(Redacted.TEXT, [text])])
             self._remembered_text = text
 
     def _apply(self, update: Captured | Connected | LiveValue) -> None:
