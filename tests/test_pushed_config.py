@@ -206,7 +206,11 @@ def test_a_deeply_nested_profile_file_is_a_clean_refusal(
 
 def test_a_push_is_held_to_what_config_check_holds_a_file_to(tmp_path: Path) -> None:
     local = _settings(1883, tmp_path)
-    profiles = load_profiles()
+    installed = load_profiles()
+
+    def profiles() -> dict[str, Any]:
+        return installed
+
     unknown = StationConfigPush.model_validate({"devices": [UNKNOWN_DEVICE]})
     assert check_push(local, unknown, profiles) == [
         "settings.devices[0].profile: no firmware profile 'nonin-xpod-format2' (device "

@@ -80,19 +80,24 @@ def apply_pushed(settings: Settings, push: StationConfigPush) -> Settings:
     return settings.model_copy(update=changes)
 
 
-def check_push(
-    local: Settings, push: StationConfigPush, profiles: Mapping[str, FirmwareProfile]
-) -> list[str]:
+def check_push(local: Settings, push: StationConfigPush, profiles: Profiles) -> list[str]:
     """Every problem of the local settings with this push applied, as `station config check`
     would find them in a file: the whole settings model again (model_copy checks nothing:
     unique device ids, one transport each) and every device's profile installed and of its
-    transport. Keys are the push's (`settings.devices[0].profile`); [] when it can run."""
+    transport. Keys are the push's (`settings.devices[0].profile`); [] when it can run.
+    `profiles` is asked only when there are devices; a broken profile file is a problem."""
     merged = apply_pushed(local, push)
     try:
         merged = Settings.model_validate(merged.model_dump())
     except ValidationError as exc:
         return [_push_key(p) for p in describe_validation_error(exc)]
-    return [_push_key(p) for p in binding_problems(merged.devices, profiles)]
+    if not merged.devices:
+        return []
+    try:
+        known = profiles()
+    except ConfigError as exc:
+        return [f"firmware profiles unreadable: {exc}"]
+    return [_push_key(p) for p in binding_problems(merged.devices, known)]
 
 
 def _push_key(problem: str) -> str:
@@ -179,11 +184,7 @@ def _last_good(local: Settings, state_dir: Path, profiles: Profiles) -> PushedCo
 
 
 def _problems_at_start(local: Settings, pushed: PushedConfig, profiles: Profiles) -> list[str]:
-    try:
-        known = profiles()
-    except ConfigError as exc:
-        return [f"firmware profiles unreadable: {exc}"]
-    return check_push(local, pushed.settings, known)
+    return check_push(local, pushed.settings, profiles)
 
 
 def installed_profiles(given: Mapping[str, FirmwareProfile] | None) -> Profiles:
@@ -232,10 +233,7 @@ class PushedConfigInbox:
         replaces the biomed notice; the router reports it on the status topic."""
         if self._local is None:
             return []
-        try:
-            problems = check_push(self._local, payload.settings, self._profiles())
-        except ConfigError as exc:
-            problems = [f"firmware profiles unreadable: {exc}"]
+        problems = check_push(self._local, payload.settings, self._profiles)
         if problems:
             self.notice = (
                 f"Configuration {str(payload.message_id)[:8]} refused: {'; '.join(problems)}"

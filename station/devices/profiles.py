@@ -528,7 +528,10 @@ def check_settings(
     settings: Settings, source: str, profiles: Mapping[str, FirmwareProfile] | None = None
 ) -> None:
     """The settings' [[devices]] against the installed profiles (`profile_dirs()` unless
-    given); raises ConfigError(source, problems). A broken profile file raises its own."""
+    given); raises ConfigError(source, problems). A broken profile file raises its own, but
+    only when a device needs the profiles (a lobby tablet without devices does not)."""
+    if not settings.devices:
+        return
     known = load_profiles() if profiles is None else profiles
     problems = binding_problems(settings.devices, known)
     if problems:
