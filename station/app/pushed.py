@@ -55,7 +55,9 @@ def read_pushed_config(state_dir: Path, name: str = PUSHED_CONFIG_FILE) -> Pushe
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
     except ValidationError as exc:
-        raise ConfigError(str(path), describe_validation_error(exc)) from exc
+        # Without the values: a damaged file can be megabytes of one value.
+        problems = [p.split("; got ")[0] for p in describe_validation_error(exc)]
+        raise ConfigError(str(path), problems) from exc
 
 
 def write_pushed_config(
