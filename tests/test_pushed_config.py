@@ -400,3 +400,30 @@ def test_a_good_stored_push_becomes_the_last_good_one(tmp_path: Path) -> None:
     finally:
         services.outbox.close()
     assert PushedConfig.model_validate_json((state / LAST_GOOD_FILE).read_bytes()) == stored
+
+
+def test_the_last_good_push_pushed_again_replaces_the_set_aside_one(tmp_path: Path) -> None:
+    """Running on the last good push after a bad stored one was set aside, the practice system
+    re-publishes the good one: it is stored, so the next start is clean (no warning)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    settings = _settings(1, state)
+    good = _push({"guard": GOOD_GUARD})
+    last_good = PushedConfig(message_id=str(good.message_id), received_at=AT,
+                             settings=good.settings)
+    write_pushed_config(state, last_good, LAST_GOOD_FILE)
+    write_pushed_config(state, _stored(uuid.uuid4(), {"devices": [UNKNOWN_DEVICE]}))
+    first = _services(settings, HeadlessHost())
+    try:
+        assert first.config_warning != ""
+        assert first.pushed.check(good) == []
+        first.pushed.receive(good)
+    finally:
+        first.outbox.close()
+    again = _services(settings, HeadlessHost())
+    try:
+        assert again.config_warning == ""
+        assert again.applied_config == last_good
+        assert again.settings.guard.model_dump() == GOOD_GUARD
+    finally:
+        again.outbox.close()
