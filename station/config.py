@@ -203,6 +203,29 @@ def parse_settings(data: dict[str, Any], source: str) -> Settings:
         raise ConfigError(source, describe_validation_error(exc)) from exc
 
 
+class TomlError(ValueError):
+    """A file that is not TOML the station can read; the text says what is wrong."""
+
+
+# Python's tomllib parses arrays and inline tables recursively: a file nested a few hundred
+# levels deep ("a = [[[[...") exhausts the stack; a settings or profile file needs a few levels.
+NESTED_TOO_DEEPLY = (
+    "arrays or inline tables nested too deeply for the parser (hundreds of levels, "
+    "e.g. a = [[[[...); a settings or profile file needs only a few"
+)
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """tomllib.loads, with every failure (a syntax error or nesting too deep for the parser's
+    recursion) raised as TomlError("not valid TOML: ...") instead of a traceback."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TomlError(f"not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise TomlError(f"not valid TOML: {NESTED_TOO_DEEPLY}") from None
+
+
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Read and check the settings file; any problem raises ConfigError naming file and key."""
     file = config_path(path)
@@ -215,9 +238,9 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     except (PermissionError, IsADirectoryError, UnicodeDecodeError) as exc:
         raise ConfigError(str(file), [f"cannot read: {exc}"]) from exc
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(file), [f"not valid TOML: {exc}"]) from exc
+        data = parse_toml(text)
+    except TomlError as exc:
+        raise ConfigError(str(file), [str(exc)]) from exc
     return parse_settings(data, str(file))
 
 
@@ -250,6 +273,6 @@ address = "AA:BB:CC:DD:EE:01"
 
 [[devices]]
 id = "oximeter"
-profile = "nonin-xpod-format2"
+profile = "nonin-xpod-3012lp"
 port = "/dev/serial/by-id/usb-Nonin_Medical_Xpod-if00-port0"
 """

@@ -93,6 +93,9 @@ class HealthSnapshot(_Strict):
     taken_at: datetime
     devices: list[DeviceState] = []
     outbox: OutboxDepth | None = None
+    # What staff must know that is not a device or the outbox, e.g. "Stored configuration
+    # 1a2b3c4d not applied (...): running on the settings file alone". No patient data.
+    warnings: list[str] = []
 
 
 DeviceStates = Callable[[], Sequence[DeviceState]]

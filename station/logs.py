@@ -4,15 +4,23 @@ No patient data in logs, ever — including when a developer logs a patient obje
 complaint by mistake. Three nets, applied to the message, its arguments, exception text and the
 structured fields of every record before any handler sees it:
 
-1. values the running station knows are patient data (today's names, MRNs, dates of birth, the
-   complaint typed for the open session) are registered and scrubbed wherever they appear;
-2. anything labelled as patient data (`family=`, `"birthDate": ...`, `complaint: ...`) loses its
-   value, whatever the value is;
-3. shapes that are patient data wherever they appear: dates (a date of birth is a date; the
-   journal stamps every line, so logs never need dates), record numbers, phone numbers, email
-   addresses, and quoted text of two or more words (free text).
+1. values the running station knows are patient data (today's schedule: names, MRNs, dates of
+   birth, reasons; lookup answers; the complaint typed for the open session) are remembered and
+   scrubbed wherever they appear, in any case and with any punctuation or spacing between their
+   words. Looked up token by token in a table (no regex over the values), so remembering is
+   O(size of the value) and scrubbing is linear in the line, however long the schedule;
+2. anything labelled as patient data (`family=`, `"birthDate": ...`, `complaint: ...`,
+   `MRN TEST100001`, `chart 00451234`) loses its value, whatever the value is;
+3. shapes that are patient data wherever they appear and rarely anything else: dates (a date of
+   birth is a date; the journal stamps every line, so logs never need dates), phone numbers,
+   email addresses, and quoted text of two or more words (what a person typed).
 
-Over-redaction is the accepted cost: a scrubbed timestamp is a nuisance, a leaked name is a breach.
+A bare number is not redacted for its shape: device serial numbers (a Masimo record's
+`SN=0000056661`), byte counts and ports are what biomed reads logs for; record numbers are caught
+by being remembered (the schedule) or labelled. Memory is bounded: a new schedule replaces the
+one before last (the previous one stays for a schedule's turn, so a patient being roomed when the
+list changes stays covered), the typed complaint replaces the last one, and values remembered one
+by one are kept up to `RECENT_CAP`, the oldest forgotten first.
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ import os
 import re
 import sys
 import threading
-from collections import deque
+from bisect import insort
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from enum import StrEnum
@@ -83,6 +92,15 @@ _LABELLED = re.compile(
     r"""|[^,;)}\]\n]*?(?=\s+["']?\w+["']?\s*[=:]|[,;)}\]\n]|$))""",
     re.IGNORECASE,
 )
+# A record number named as one in prose: "MRN TEST100001", "MRN is 004512", "mrn #12345",
+# "chart 00451234", "medical record number: X7". The value must hold a digit, so "MRN lookup
+# failed" keeps its words.
+_LABELLED_RECORD = re.compile(
+    r"(?P<label>\b(?:mrn|chart|medical[ _]record(?:[ _]number)?)\b"
+    r"(?:\s*(?:(?:is|no\.?|number)(?!\w)|[#:=]))*\s*)"
+    r"(?P<value>(?<![\w-])[A-Za-z]{0,8}-?\d[\w-]*)",
+    re.IGNORECASE,
+)
 
 # Shapes that are patient data wherever they appear, with why each is broad.
 SHAPES: tuple[tuple[Redacted, re.Pattern[str]], ...] = (
@@ -98,19 +116,28 @@ SHAPES: tuple[tuple[Redacted, re.Pattern[str]], ...] = (
     (Redacted.PHONE, re.compile(
         r"(?<![\w-])(?:\+?1[-.\s]?)?\(?\d{3}\)?[-.\s]\d{3}[-.\s]\d{4}(?![\w-])"
     )),
-    # Record numbers: letters then five or more digits (TEST100001, MRN-004512), or six or
-    # more bare digits. Hyphenated runs are left alone so UUID message ids survive.
-    (Redacted.MRN, re.compile(r"(?<![\w-])[A-Za-z]{1,6}-?\d{5,}(?![\w-])")),
-    (Redacted.MRN, re.compile(r"(?<![\w.-])\d{6,}(?![\w.-])")),
     # Quoted text of two or more words is what a person typed: a complaint, a note, an answer.
+    # A quote opens only where no letter is before it and closes only where none follows, so
+    # an apostrophe ("the broker's certificate ... for '127.0.0.1'") never opens one.
     (Redacted.TEXT, re.compile(
-        r"""(?P<q>["'])(?:(?!(?P=q)).)*?\w[ \t]+\w(?:(?!(?P=q)).)*(?P=q)"""
+        r"""(?<!\w)(?P<q>["'])(?:(?!(?P=q)).)*?\w[ \t]+\w(?:(?!(?P=q)).)*(?P=q)(?!\w)"""
     )),
 )  # fmt: skip
 
 # Name parts shorter than this are not scrubbed on their own ("Al" would blank every "also"),
 # only as part of the full registered name.
 MIN_TOKEN_CHARS = 3
+# Values remembered one by one (lookup answers, `remember`) kept at most; the oldest go first.
+RECENT_CAP = 20_000
+
+# What a remembered value is compared by: its words, case-folded; punctuation and spacing
+# between them do not matter ("ZZTEST,  Alpha" is "zztest alpha"). A marker already in the
+# text is one token that nothing matches, so redaction is idempotent.
+_WORD = re.compile(r"\w+")
+_TOKEN = re.compile(r"\[redacted:[a-z]+\]|\w+")
+
+Phrase = tuple[str, ...]
+Value = str | date | None
 
 
 def date_spellings(day: date) -> tuple[str, ...]:
@@ -126,68 +153,165 @@ def date_spellings(day: date) -> tuple[str, ...]:
     )
 
 
+def phrases(kind: Redacted, value: Value) -> list[Phrase]:
+    """The token sequences one remembered value is caught by (a date in every spelling; a name
+    whole and each part of at least MIN_TOKEN_CHARS)."""
+    if value is None:
+        return []
+    if isinstance(value, date):
+        texts: list[str] = list(date_spellings(value))
+    else:
+        text = str(value)
+        texts = [text]
+        if kind is Redacted.NAME:
+            texts += [t for t in re.split(r"[\s,]+", text) if len(t) >= MIN_TOKEN_CHARS]
+    found = [tuple(w.casefold() for w in _WORD.findall(t)) for t in texts]
+    return [p for p in found if p]
+
+
+class _Table:
+    """Phrase -> kind, with each first word's phrase lengths (longest first) so a scan tries
+    only lengths that exist. Counted: a phrase in two groups stays until both forget it."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[Phrase, Redacted] = {}
+        self.counts: dict[Phrase, int] = {}
+        self.lengths: dict[str, list[int]] = {}  # ascending; may keep a length no phrase has
+
+    def add(self, phrase: Phrase, kind: Redacted) -> None:
+        self.kinds[phrase] = kind
+        self.counts[phrase] = self.counts.get(phrase, 0) + 1
+        lengths = self.lengths.setdefault(phrase[0], [])
+        if len(phrase) not in lengths:
+            insort(lengths, len(phrase))
+
+    def discard(self, phrase: Phrase) -> None:
+        left = self.counts.get(phrase, 0) - 1
+        if left > 0:
+            self.counts[phrase] = left
+        elif left == 0:
+            del self.counts[phrase]
+            del self.kinds[phrase]
+
+
 class Redactor:
     """Scrubs patient data out of text. Thread-safe: paho and BLE threads log too."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, recent_cap: int = RECENT_CAP) -> None:
         self._lock = threading.Lock()
-        self._known: dict[str, Redacted] = {}
-        self._known_re: re.Pattern[str] | None = None
+        self._recent_cap = recent_cap
+        self._table = _Table()
+        self._groups: dict[str, dict[Phrase, Redacted]] = {}
+        self._recent: OrderedDict[Phrase, Redacted] = OrderedDict()
 
-    def remember(self, kind: Redacted, *values: str | date | None) -> None:
-        """Register values of the open session or today's schedule as patient data."""
+    def remember(self, kind: Redacted, *values: Value) -> None:
+        """Register values (a lookup answer, a typed text) as patient data, kept until
+        RECENT_CAP newer ones push them out (or `forget_all`)."""
         with self._lock:
             for value in values:
-                if value is None:
-                    continue
-                spellings: Iterable[str]
-                if isinstance(value, date):
-                    spellings = date_spellings(value)
-                else:
-                    text = " ".join(str(value).split())
-                    spellings = [text]
-                    if kind is Redacted.NAME:
-                        spellings += [
-                            t for t in re.split(r"[\s,]+", text) if len(t) >= MIN_TOKEN_CHARS
-                        ]
-                for s in spellings:
-                    if s:
-                        self._known[s.casefold()] = kind
-            self._compile()
+                for phrase in phrases(kind, value):
+                    if phrase in self._recent:
+                        self._recent.move_to_end(phrase)
+                        self._table.kinds[phrase] = kind
+                        continue
+                    self._recent[phrase] = kind
+                    self._table.add(phrase, kind)
+            while len(self._recent) > self._recent_cap:
+                old, _ = self._recent.popitem(last=False)
+                self._table.discard(old)
+            self._compact()
+
+    def replace(
+        self,
+        group: str,
+        entries: Iterable[tuple[Redacted, Iterable[Value]]],
+        *,
+        keep_previous: bool = False,
+    ) -> None:
+        """The group's values become these; what it held before is forgotten — or, with
+        `keep_previous`, kept until the group is replaced once more (a schedule: the patient
+        being roomed when the list changes is still covered)."""
+        fresh: dict[Phrase, Redacted] = {}
+        for kind, values in entries:
+            for value in values:
+                for phrase in phrases(kind, value):
+                    fresh[phrase] = kind
+        with self._lock:
+            table = self._table
+            for phrase, kind in fresh.items():  # the new ones first: never a gap
+                table.add(phrase, kind)
+            previous = f"{group}~previous"
+            if keep_previous:
+                for phrase in self._groups.pop(previous, {}):
+                    table.discard(phrase)
+                self._groups[previous] = self._groups.pop(group, {})
+            else:
+                for phrase in self._groups.pop(group, {}):
+                    table.discard(phrase)
+            self._groups[group] = fresh
+            self._compact()
 
     def forget_all(self) -> None:
-        """The session closed and the schedule rolled over: nothing left to remember."""
+        """The station is done with every patient it knew: nothing left to remember."""
         with self._lock:
-            self._known.clear()
-            self._known_re = None
+            self._table = _Table()
+            self._groups.clear()
+            self._recent.clear()
 
     @property
     def known_count(self) -> int:
-        return len(self._known)
+        """Distinct phrases remembered (all groups and the recent ones)."""
+        return len(self._table.kinds)
 
-    def _compile(self) -> None:
-        if not self._known:
-            self._known_re = None
-            return
-        # Longest first so "Alpha ZZTEST" wins over "Alpha"; flexible whitespace inside values.
-        alternatives = [
-            r"\s+".join(re.escape(part) for part in value.split())
-            for value in sorted(self._known, key=len, reverse=True)
-        ]
-        self._known_re = re.compile(
-            r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE
-        )
+    def _compact(self) -> None:
+        """Drop first-word length lists that no phrase needs any more (after a replace)."""
+        table = self._table
+        if len(table.lengths) > 2 * len(table.kinds) + 64:
+            fresh: dict[str, list[int]] = {}
+            for phrase in table.kinds:
+                lengths = fresh.setdefault(phrase[0], [])
+                if len(phrase) not in lengths:
+                    insort(lengths, len(phrase))
+            table.lengths = fresh
+
+    def _scrub_known(self, text: str) -> str:
+        table = self._table
+        kinds, lengths = table.kinds, table.lengths
+        if not kinds:
+            return text
+        tokens = list(_TOKEN.finditer(text))
+        words = [t.group(0).casefold() for t in tokens]
+        out: list[str] = []
+        last = i = 0
+        n = len(words)
+        while i < n:
+            hit, kind = 0, Redacted.VALUE
+            for length in reversed(lengths.get(words[i], ())):  # longest first
+                if length <= n - i:
+                    found = kinds.get(tuple(words[i : i + length]))
+                    if found is not None:
+                        hit, kind = length, found
+                        break
+            if hit:
+                out.append(text[last : tokens[i].start()])
+                out.append(marker(kind))
+                last = tokens[i + hit - 1].end()
+                i += hit
+            else:
+                i += 1
+        if not out:
+            return text
+        out.append(text[last:])
+        return "".join(out)
 
     def redact(self, text: str) -> str:
-        known_re, known = self._known_re, self._known
-        if known_re is not None:
-            text = known_re.sub(
-                lambda m: marker(
-                    known.get(" ".join(m.group(0).split()).casefold(), Redacted.VALUE)
-                ),
-                text,
-            )
+        # The lock keeps a scan from meeting a table half-way through a replace.
+        with self._lock:
+            text = self._scrub_known(text)
         text = _LABELLED.sub(self._labelled, text)
+        text = _LABELLED_RECORD.sub(
+            lambda m: m.group("label") + marker(Redacted.MRN), text
+        )
         for kind, pattern in SHAPES:
             text = pattern.sub(marker(kind), text)
         return text

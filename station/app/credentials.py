@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import tomllib
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from station.config import describe_validation_error
+from station.config import TomlError, describe_validation_error, parse_toml
 from station.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,7 @@ class Credentials(BaseModel):
 
 def load_credentials(path: Path) -> Credentials:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = parse_toml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
             str(path),
@@ -38,7 +37,7 @@ def load_credentials(path: Path) -> Credentials:
                 "staff_pin; see docs/configuration.md"
             ],
         ) from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, TomlError) as exc:
         raise ConfigError(str(path), [f"cannot read: {exc}"]) from exc
     try:
         return Credentials.model_validate(data)

@@ -35,13 +35,17 @@ class StationHealth:
         recent_errors: RecentErrors | None,
         *,
         broker_problem: Callable[[], str] = str,
+        warnings: Callable[[], list[str]] = list,
     ) -> None:
+        """`warnings`: what staff should know that is not a device or the outbox (a stored
+        pushed config set aside at start); into health.json."""
         self._settings = settings
         self._broker_problem = broker_problem
         self._outbox = outbox
         self._manager = manager
         self._redactor = redactor
         self._recent = recent_errors
+        self._warnings = warnings
 
     def device_states(self) -> list[HealthDevice]:
         """Bound devices as the diagnostics bundle and health.json report them."""
@@ -74,7 +78,10 @@ class StationHealth:
 
     def snapshot(self) -> HealthSnapshot:
         return HealthSnapshot(
-            taken_at=datetime.now(UTC), devices=self.device_states(), outbox=self.outbox_depth()
+            taken_at=datetime.now(UTC),
+            devices=self.device_states(),
+            outbox=self.outbox_depth(),
+            warnings=self._warnings(),
         )
 
     def export_diagnostics(self) -> Path:

@@ -19,8 +19,8 @@ from station.app.health import StationHealth
 from station.app.modes import exam_presenter, lobby_presenter
 from station.app.pushed import (
     PushedConfigInbox,
-    apply_pushed,
-    read_pushed_config,
+    installed_profiles,
+    settings_at_start,
 )
 from station.app.sync_port import (
     SyncLobby,
@@ -109,12 +109,23 @@ class StationServices:
     ) -> None:
         state_dir = settings.storage.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.applied_config = read_pushed_config(state_dir)
-        if self.applied_config is not None:
-            settings = apply_pushed(settings, self.applied_config.settings)
+        # A stored push is checked again (profiles or the file may have changed since it
+        # came); one that fails is set aside with a warning, never a refusal to start.
+        push_profiles = installed_profiles(profiles)
+        start = settings_at_start(settings, state_dir, push_profiles)
+        self.applied_config = start.applied
+        self.config_warning = start.warning
         self.pushed = PushedConfigInbox(
-            state_dir, clock, self.applied_config, lambda: post(_nothing)
+            state_dir,
+            clock,
+            self.applied_config,
+            lambda: post(_nothing),
+            local=settings,
+            profiles=push_profiles,
+            notice=start.warning,
+            stored_id=start.stored_id,
         )
+        settings = start.settings
         self.settings = settings
         self.redactor = redactor
         self._post = post
@@ -143,6 +154,7 @@ class StationServices:
             redactor,
             recent_errors,
             broker_problem=lambda: self.link.problem,
+            warnings=lambda: [self.config_warning] if self.config_warning else [],
         )
         self.link = self._open_link(lookup_timeout_s)
         self.mode = station.mode
@@ -177,6 +189,7 @@ class StationServices:
         handlers = Inbound(
             on_schedule=self._on_schedule,
             on_config=self.pushed.receive,
+            check_config=self.pushed.check,
             on_ack=self._on_ack,
             on_lookup=self._on_lookup,
         )
@@ -317,7 +330,9 @@ class StationServices:
             return
         text = self.presenter.rooming.complaint.free_text
         if text and text != self._remembered_text:
-            self.redactor.remember(Redacted.TEXT, text)
+            # The text as it stands replaces what it was a keystroke ago: its prefixes ("k",
+            # "kn", ...) are not patient values worth keeping, and would blank every "k".
+            self.redactor.replace("typed", [(Redacted.TEXT, [text])])
             self._remembered_text = text
 
     def _apply(self, update: Captured | Connected | LiveValue) -> None:

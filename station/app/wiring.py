@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from station.config import BoundDevice, Settings
 from station.devices.bindings import BindingStore
@@ -58,21 +58,39 @@ def filter_schedule(
     )
 
 
+SCHEDULE_GROUP = "schedule"  # the redactor's group for today's list
+
+
 def remember_schedule(redactor: Redactor, payload: SchedulePayload) -> None:
-    """Today's identifiers are patient data: no log line may carry them from now on."""
-    for appointment in payload.appointments:
-        remember_appointment(redactor, appointment)
+    """Today's identifiers are patient data: no log line may carry them from now on. The new
+    list replaces the one before last (the previous list stays one more turn)."""
+    redactor.replace(
+        SCHEDULE_GROUP,
+        (entry for a in payload.appointments for entry in appointment_values(a)),
+        keep_previous=True,
+    )
 
 
 def remember_appointment(redactor: Redactor, appointment: ContractAppointment) -> None:
+    """One appointment (a barcode lookup's answer), kept among the recent values."""
+    for kind, values in appointment_values(appointment):
+        redactor.remember(kind, *values)
+
+
+def appointment_values(
+    appointment: ContractAppointment,
+) -> list[tuple[Redacted, tuple[str | date | None, ...]]]:
     patient = appointment.patient
-    redactor.remember(
-        Redacted.NAME,
-        patient.family_name,
-        patient.given_name,
-        f"{patient.family_name}, {patient.given_name}",
-    )
-    redactor.remember(Redacted.DOB, patient.birth_date)
-    redactor.remember(Redacted.MRN, patient.mrn)
-    if appointment.reason:
-        redactor.remember(Redacted.TEXT, appointment.reason)
+    return [
+        (
+            Redacted.NAME,
+            (
+                patient.family_name,
+                patient.given_name,
+                f"{patient.family_name}, {patient.given_name}",
+            ),
+        ),
+        (Redacted.DOB, (patient.birth_date,)),
+        (Redacted.MRN, (patient.mrn,)),
+        (Redacted.TEXT, (appointment.reason or None,)),
+    ]

@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
         summary="check the station's settings file, or print a sample",
         description="Settings live in /etc/station/station.toml (override with STATION_CONFIG "
         "or a path). A bad file names the file, the key and what was expected; the station "
-        "refuses to start with it.",
+        "refuses to start with it. Every bound device's profile must be installed "
+        "(station profiles list).",
         examples=EXAMPLES,
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -35,8 +36,12 @@ def register(sub: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from station.devices.profiles import check_settings
+
     try:
         settings = load_settings(args.file)
+        # What `station run` would refuse later: a device whose profile is not installed.
+        check_settings(settings, str(config_path(args.file)))
     except ConfigError as exc:
         print(exc.describe(), file=sys.stderr)
         return 2

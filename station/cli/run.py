@@ -29,8 +29,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from station.devices.profiles import check_settings
+
     try:
         settings = load_settings(args.config)
+        check_settings(settings, str(config_path(args.config)))  # as `station config check`
     except ConfigError as exc:
         print(exc.describe(), file=sys.stderr)
         print("station: refusing to start with a bad settings file", file=sys.stderr)

@@ -8,6 +8,9 @@ API for the links and the device manager:
 - `load_profiles()` -> `{id: FirmwareProfile}` from `profile_dirs()`; raises ConfigError.
 - `load_profile(path)` / `find_profile(id_or_path)` -> one profile; raises ConfigError.
 - `check_profile_files(paths)` -> the ConfigErrors of every bad file (nothing raised).
+- `binding_problems(devices, profiles)` / `check_settings(settings, source)` -> every bound
+  device's profile exists and speaks its transport (what `station config check` and a pushed
+  config are held to).
 - `FirmwareProfile.device_ranges()` -> what `station.validation.validate(device_ranges=...)` takes.
 """
 
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -33,7 +35,13 @@ from pydantic import (
 )
 
 from station.capture import CAPTURE_KINDS, CaptureOverrides, Delivery
-from station.config import describe_validation_error
+from station.config import (
+    BoundDevice,
+    Settings,
+    TomlError,
+    describe_validation_error,
+    parse_toml,
+)
 from station.devices.codecs.base import CodecSpec, FrameCodec, FrameResult
 from station.devices.codecs.quirks import CodecQuirks, QuirkName
 from station.devices.codecs.serial.events import DeviceEventCode
@@ -484,13 +492,13 @@ def parse_profile(data: dict[str, Any], source: str, *, stem: str | None = None)
 def load_profile(path: str | os.PathLike[str]) -> FirmwareProfile:
     file = Path(path)
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        data = parse_toml(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(str(file), ["file not found"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(file), [f"cannot read: {exc}"]) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(file), [f"not valid TOML: {exc}"]) from exc
+    except TomlError as exc:
+        raise ConfigError(str(file), [str(exc)]) from exc
     return parse_profile(data, str(file), stem=file.stem)
 
 
@@ -537,3 +545,48 @@ def find_profile(id_or_path: str, dirs: Iterable[Path] | None = None) -> Firmwar
             return load_profile(path)
     known = ", ".join(p.stem for p in profile_files(dirs)) or "none"
     raise ConfigError(id_or_path, [f"no profile with this id; known profiles: {known}"])
+
+
+# Settings against profiles ---------------------------------------------------------------------
+
+
+def binding_problems(
+    devices: Iterable[BoundDevice], profiles: Mapping[str, FirmwareProfile], *, key: str = "devices"
+) -> list[str]:
+    """Every bound device whose profile is not installed, or is for the other transport
+    (a serial profile bound by Bluetooth address, a BLE profile bound to a port): the station
+    could not start its link. Problems name the key (`devices[1].profile`) and the choices."""
+    problems: list[str] = []
+    for i, device in enumerate(devices):
+        profile = profiles.get(device.profile)
+        if profile is None:
+            known = ", ".join(sorted(profiles)) or "none installed"
+            problems.append(
+                f"{key}[{i}].profile: no firmware profile {device.profile!r} (device "
+                f"{device.id!r}); expected one of: {known}"
+            )
+        elif device.port is not None and profile.transport != Transport.SERIAL:
+            problems.append(
+                f"{key}[{i}].port: profile {profile.id!r} is a Bluetooth LE device (device "
+                f"{device.id!r}): bind it by address, not port"
+            )
+        elif device.address is not None and profile.transport != Transport.BLE:
+            problems.append(
+                f"{key}[{i}].address: profile {profile.id!r} is a serial device (device "
+                f"{device.id!r}): bind it by port, not address"
+            )
+    return problems
+
+
+def check_settings(
+    settings: Settings, source: str, profiles: Mapping[str, FirmwareProfile] | None = None
+) -> None:
+    """The settings' [[devices]] against the installed profiles (`profile_dirs()` unless
+    given); raises ConfigError(source, problems). A broken profile file raises its own, but
+    only when a device needs the profiles (a lobby tablet without devices does not)."""
+    if not settings.devices:
+        return
+    known = load_profiles() if profiles is None else profiles
+    problems = binding_problems(settings.devices, known)
+    if problems:
+        raise ConfigError(source, problems)

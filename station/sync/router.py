@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -38,6 +38,9 @@ class Inbound:
     on_config: Callable[[ConfigPayload], None] | None = None
     on_ack: Callable[[AckPayload], None] | None = None
     on_lookup: Callable[[inbound.LookupResult], None] | None = None
+    # Every reason a contract-valid config cannot run on this station (unknown profile, ...);
+    # a non-empty answer refuses the push as a contract error does, before `on_config`.
+    check_config: Callable[[ConfigPayload], Sequence[str]] | None = None
 
 
 def call(handler: Callable[[Any], None] | None, value: Any) -> None:
@@ -94,6 +97,12 @@ class InboundRouter:
             log.info("schedule received: %d appointments", len(payload.appointments))
             call(self._handlers.on_schedule, payload)
         elif isinstance(payload, ConfigPayload):
+            problems = self._check_config(payload)
+            if problems:
+                log.error("config %s refused: %s", payload.message_id, "; ".join(problems))
+                self.config_rejection = (payload.message_id, tuple(problems))
+                self._status_changed()
+                return
             log.info("config %s accepted", payload.message_id)
             if self.config_rejection is not None:
                 self.config_rejection = None
@@ -107,6 +116,16 @@ class InboundRouter:
     def expire_lookups(self, now_s: float) -> None:
         for result in self._lookups.expired(now_s):
             call(self._handlers.on_lookup, result)
+
+    def _check_config(self, payload: ConfigPayload) -> list[str]:
+        check = self._handlers.check_config
+        if check is None:
+            return []
+        try:
+            return list(check(payload))
+        except Exception as exc:  # a check that breaks refuses the push, never the worker
+            log.exception("config check failed")
+            return [f"could not be checked: {type(exc).__name__}"]
 
     def _reject_config(self, body: bytes, problems: list[str]) -> None:
         # The refused body is not parsed again (it may be what broke the parser): its

@@ -122,12 +122,12 @@ def test_bundle_contents_with_secrets_removed() -> None:
 
 def test_a_failing_provider_and_a_bad_config_are_findings_not_crashes() -> None:
     def broken() -> list[DeviceState]:
-        raise RuntimeError("link table locked while rooming TEST100001")
+        raise RuntimeError("link table locked while rooming MRN TEST100001")
 
     bad = ConfigError("/etc/station/station.toml", ["station.site: missing: this key is required"])
     files, _ = bundle(bad, devices=broken)
     assert json.loads(files["manifest.json"])["problems"] == [
-        "device states: RuntimeError: link table locked while rooming [redacted:mrn]"
+        "device states: RuntimeError: link table locked while rooming MRN [redacted:mrn]"
     ]
     assert json.loads(files["config.json"]) == {
         "ok": False,

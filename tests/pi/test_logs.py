@@ -43,7 +43,7 @@ from station.logs import (
             "reason_for_visit=knee hurts, device=cuff",
             "reason_for_visit=[redacted:text], device=cuff",
         ),
-        ("looking up TEST100001 failed", "looking up [redacted:mrn] failed"),
+        ("looking up MRN TEST100001 failed", "looking up MRN [redacted:mrn] failed"),
         ("chart 00451234 not found", "chart [redacted:mrn] not found"),
         ("got 'chest pain since Tuesday' from the form", "got [redacted:text] from the form"),
         ("call 555-123-4567 or +1 (555) 123-4567", "call [redacted:phone] or [redacted:phone]"),
@@ -105,7 +105,7 @@ def test_structured_fields_lose_labelled_values_and_keep_numbers() -> None:
     assert redactor.redact_value("depth", 12) == 12
     assert redactor.redact_value("ok", True) is True
     assert redactor.redact_value("note_id", None) is None
-    assert redactor.redact_value("detail", "for TEST100001") == "for [redacted:mrn]"
+    assert redactor.redact_value("detail", "for MRN TEST100001") == "for MRN [redacted:mrn]"
 
 
 @pytest.fixture
@@ -123,6 +123,7 @@ def test_every_path_into_a_log_line_is_scrubbed(
 ) -> None:
     stream, redactor, recent = journal
     redactor.remember(Redacted.NAME, "Bravo ZZTEST")
+    redactor.remember(Redacted.MRN, "TEST100002")
     log = logging.getLogger("station.test")
     log.info("rooming %s (%s)", "Bravo ZZTEST", "TEST100002", extra={"fields": {"depth": 2}})
     log.warning("session", extra={"fields": {"given": "Bravo", "note": "x", "room": "Exam 3"}})
