@@ -7,7 +7,6 @@ nobody, an unacknowledged critical value...) raise `RefusedError` with a `Refusa
 change nothing. Time comes from the clock passed in; nothing here sleeps or reads the wall clock.
 """
 
-
 from __future__ import annotations
 
 import itertools
@@ -546,5 +545,3 @@ def refusal_kind(exc: RefusedError) -> Literal["safety", "input"]:
         Refusal.CRITICAL_NOT_ACKNOWLEDGED,
     }
     return "safety" if exc.reason in safety else "input"
-
-

@@ -221,5 +221,3 @@ class RoomingRecord(_Frozen):
     bmi_kg_m2: float | None
     complaint: Complaint
     medications: tuple[MedicationReview, ...]
-
-

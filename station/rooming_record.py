@@ -93,4 +93,3 @@ def record_to_submission(record: RoomingRecord, patient: ScheduledPatient) -> Su
         critical_acknowledgements=acks,
         completed_at=_aware(record.sent_at),
     )
-

@@ -24,7 +24,7 @@ from typing import ClassVar
 from pydantic import ConfigDict
 
 from station.devices.codecs.base import StreamCodec, StreamEvent
-from station.devices.codecs.serial._stream import NEED, Bad, Frame, FramedDecoder, Scan, Skip
+from station.devices.codecs.serial._stream import NEED, Frame, FramedDecoder, Scan, Skip
 from station.devices.codecs.serial.events import DeviceEvent, DeviceEventCode
 from station.models import Flag, Temperature, TemperatureSite
 from station.units import Unit, kelvin_to_celsius
@@ -191,7 +191,7 @@ class SureTempDecoder(FramedDecoder):
         if not header:
             return Skip(1)
         length = HEADER_LEN + int.from_bytes(buf[6:8], "little") + 1
-        inside = self._frame_inside(buf, length)
+        inside = self._frame_inside(buf, length, "packet")
         if inside is not None:
             return inside
         if len(buf) < length:
@@ -205,26 +205,6 @@ class SureTempDecoder(FramedDecoder):
                 f"{expected:02x} (every byte of the packet summing to 0 mod 256)",
             )
         return Frame(length)
-
-    def _frame_inside(self, buf: bytearray, length: int) -> Scan | None:
-        """A whole valid packet starting inside the claimed one: the claim is damage.
-
-        A corrupted size byte would otherwise make the decoder wait for up to 160 bytes that
-        belong to the next packets. Checked before the claimed packet's own checksum, whether
-        or not all its bytes are here yet, so the outcome never depends on how bytes arrive.
-        """
-        for start in range(1, min(len(buf), length)):
-            valid = self._valid_at(buf, start)
-            if valid is None:
-                return NEED
-            if valid:
-                return Bad(
-                    start,
-                    f"packet cut short after {start} byte(s) by the next valid packet "
-                    "(truncated packet, damaged size or noise)",
-                    "a packet as long as its size field says",
-                )
-        return None
 
     def _decode(self, raw: bytes) -> Sequence[StreamEvent]:
         command = int.from_bytes(raw[3:5], "big")
