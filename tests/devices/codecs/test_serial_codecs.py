@@ -31,7 +31,7 @@ def test_masimo_captured_record() -> None:
             measured_at=datetime(2016, 2, 22, 22, 47, 45),
             unit_as_sent=Unit.PERCENT,
             codec="serial:masimo-ascii",
-            codec_version="1",
+            codec_version="2",
             raw_hex=MASIMO.hex(),
         )
     ]
@@ -58,7 +58,7 @@ def test_sma_reference_example_5_025_lb_gross_stable() -> None:
             weight_kg=5.025 * 0.45359237,
             unit_as_sent=Unit.LB,
             codec="serial:sma",
-            codec_version="1",
+            codec_version="2",
             raw_hex=frame.hex(),
         )
     ]

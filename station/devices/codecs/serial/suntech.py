@@ -80,6 +80,11 @@ class SuntechDecoder(FramedDecoder):
         length = buf[1]
         if not MIN_LEN <= length <= MAX_LEN:
             return Skip(1)  # 0x3E inside noise, not a frame start
+        # A stray 0x3E and a length-like byte must not hold back the frames after them (up to
+        # 64 bytes, several polls): a valid frame starting inside the claim ends it.
+        inside = self._frame_inside(buf, length)
+        if inside is not None:
+            return inside
         if len(buf) < length:
             return NEED
         expected = checksum(buf[: length - 1])

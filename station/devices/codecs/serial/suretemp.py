@@ -40,6 +40,12 @@ MAX_DATA = 160
 CMD_TEMPERATURE_RECORD = 0x941C
 CMD_ENABLE_ASYNC = 0x9434
 TEMP_RECORD = struct.Struct("<ffIBBBHBB")  # 19 bytes (document p. 36 / p. 63)
+# The 33-byte TEMP record (p. 35, example p. 64): a uint16 heater count and a uint16 sample
+# counter where the 19-byte record has a uint32 counter, then after the probe type: probe
+# resistance, ambient temperature (K), PTB resistance (float32 each) and battery (uint16,
+# hundredths of a volt). Same state, algorithm and probe codes.
+TEMP_RECORD_33 = struct.Struct("<ffHHBBBHBBfffH")
+TEMP_RECORD_SIZES = (TEMP_RECORD.size, TEMP_RECORD_33.size)
 # float32 carries ~0.00003 K at body temperature and the module resolves 0.1 °F: two decimals
 # of °C keep every real digit and drop float32 noise (309.95 K -> 36.80001220703125 °C).
 CELSIUS_DIGITS = 2
@@ -229,12 +235,12 @@ class SureTempDecoder(FramedDecoder):
                 )
             ]
         if command == CMD_TEMPERATURE_RECORD:
-            if len(data) != TEMP_RECORD.size:
+            if len(data) not in TEMP_RECORD_SIZES:
                 return [
                     self.bad(
                         f"temperature record of {len(data)} data bytes",
                         raw,
-                        f"{TEMP_RECORD.size} data bytes (command 941C)",
+                        f"{TEMP_RECORD.size} or {TEMP_RECORD_33.size} data bytes (command 941C)",
                     )
                 ]
             return self._record(raw, data)
@@ -257,9 +263,15 @@ class SureTempDecoder(FramedDecoder):
         ]
 
     def _record(self, raw: bytes, data: bytes) -> Sequence[StreamEvent]:
-        final_k, probe_k, _samples, _method, algorithm, state_code, error, _active, probe = (
-            TEMP_RECORD.unpack(data)
-        )
+        if len(data) == TEMP_RECORD.size:
+            final_k, probe_k, _samples, _method, algorithm, state_code, error, _active, probe = (
+                TEMP_RECORD.unpack(data)
+            )
+        else:
+            final_k, probe_k, _heater, _samples, _method, algorithm, state_code, error = (
+                TEMP_RECORD_33.unpack(data)[:8]
+            )
+            probe = TEMP_RECORD_33.unpack(data)[9]
         state = STATE_CODES.get(state_code)
         if state is None:
             return [self.bad(f"SureTemp state {state_code} unknown", raw, "0–13 or 20")]
