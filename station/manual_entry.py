@@ -80,3 +80,5 @@ def manual_reading(
     }
     # The kind's own model: a table out of step is a KeyError, never another kind's model.
     return READING_ADAPTER.validate_python({**common, **values, "kind": kind})
+
+

@@ -7,6 +7,7 @@ nobody, an unacknowledged critical value...) raise `RefusedError` with a `Refusa
 change nothing. Time comes from the clock passed in; nothing here sleeps or reads the wall clock.
 """
 
+
 from __future__ import annotations
 
 import itertools
@@ -545,3 +546,5 @@ def refusal_kind(exc: RefusedError) -> Literal["safety", "input"]:
         Refusal.CRITICAL_NOT_ACKNOWLEDGED,
     }
     return "safety" if exc.reason in safety else "input"
+
+

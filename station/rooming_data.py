@@ -221,3 +221,5 @@ class RoomingRecord(_Frozen):
     bmi_kg_m2: float | None
     complaint: Complaint
     medications: tuple[MedicationReview, ...]
+
+

@@ -93,3 +93,4 @@ def record_to_submission(record: RoomingRecord, patient: ScheduledPatient) -> Su
         critical_acknowledgements=acks,
         completed_at=_aware(record.sent_at),
     )
+

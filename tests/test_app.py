@@ -61,9 +61,8 @@ def devices(tmp_path: Path) -> Iterator[dict[str, tuple[OnPatient, SerialSimulat
         assert profile.serial is not None
         model = demo_model(profile, random.Random(seed))
         assert isinstance(model, OnPatient)
-        simulator = SerialSimulator(
-            model, baud=profile.serial.line.baud, link_path=tmp_path / f"usb-TEST_{device_id}"
-        )
+        simulator = SerialSimulator(model, baud=profile.serial.line.baud,
+                                    link_path=tmp_path / f"usb-TEST_{device_id}")
         simulator.start()
         started[device_id] = (model, simulator)
     yield started
@@ -77,32 +76,18 @@ def test_services_room_a_patient_from_the_pty_devices_to_the_practice_systems_ac
     tmp_path: Path,
 ) -> None:
     received: list[dict[str, Any]] = []
-    practice = PracticeSystem(
-        mosquitto_broker.host,
-        mosquitto_broker.port,
-        site=SITE,
-        station_id=STATION,
-        on_message=lambda _t, b: received.append(b),
-    )
-    practice.start(
-        schedule_payload([PATIENT], site=SITE, station_id=STATION, now=datetime.now(UTC))
-    )
-    settings = _settings(
-        mosquitto_broker,
-        tmp_path / "state",
-        [
-            ("oximeter", "nonin-oem-iii-df8", devices["oximeter"][1].port),
-            ("scale", "sma-scale", devices["scale"][1].port),
-        ],
-    )
+    practice = PracticeSystem(mosquitto_broker.host, mosquitto_broker.port, site=SITE,
+                              station_id=STATION, on_message=lambda _t, b: received.append(b))
+    practice.start(schedule_payload([PATIENT], site=SITE, station_id=STATION,
+                                    now=datetime.now(UTC)))
+    settings = _settings(mosquitto_broker, tmp_path / "state", [
+        ("oximeter", "nonin-oem-iii-df8", devices["oximeter"][1].port),
+        ("scale", "sma-scale", devices["scale"][1].port),
+    ])
     host = HeadlessHost()
-    services = StationServices(
-        settings,
-        post=host.post,
-        redactor=Redactor(),
-        credentials=Credentials(ma={"4321": "ma-7"}),
-        reading_mode=Mode.TEST,
-    )
+    services = StationServices(settings, post=host.post, redactor=Redactor(),
+                               credentials=Credentials(ma={"4321": "ma-7"}),
+                               reading_mode=Mode.TEST)
     host.services = services
     presenter = services.presenter
     assert isinstance(presenter, ExamPresenter)
@@ -123,28 +108,16 @@ def test_services_room_a_patient_from_the_pty_devices_to_the_practice_systems_ac
         host.run_until(lambda: spo2_tile().source == "oximeter · measuring…", 10, "live SpO2")
         live = presenter.live["oximeter"]
         assert isinstance(live, PulseOximetry) and live.spo2_percent is not None
-        assert spo2_tile() == Tile(
-            "spo2",
-            "SpO2",
-            f"{live.spo2_percent:.0f}",
-            "%",
-            "oximeter · measuring…",
-            (),
-            "info",
-            True,
-            0,
-        )
+        assert spo2_tile() == Tile("spo2", "SpO2", f"{live.spo2_percent:.0f}", "%",
+                                   "oximeter · measuring…", (), "info", True, 0)
         host.run_until(lambda: len(rooming.entries) == 2, 20, "two readings")
         assert "measuring" not in spo2_tile().source
         # The devices keep streaming while on the patient: the tiles' live values move, the
         # rooming gets nothing more (one spot reading per episode).
         assert services.manager is not None
         streamed = {d: len(m.sent) for d, (m, _) in devices.items()}
-        host.run_until(
-            lambda: all(len(m.sent) >= streamed[d] + 2 for d, (m, _) in devices.items()),
-            10,
-            "more streaming",
-        )
+        host.run_until(lambda: all(len(m.sent) >= streamed[d] + 2
+                                   for d, (m, _) in devices.items()), 10, "more streaming")
         assert len(rooming.entries) == 2
         assert {services.manager.capture_state(d) for d in devices} == {CaptureState.CAPTURED}
         for model, _ in devices.values():
@@ -153,13 +126,10 @@ def test_services_room_a_patient_from_the_pty_devices_to_the_practice_systems_ac
         host.intent("toggle_complaint", "cough")
         host.intent("go", "review")
         host.intent("send")
-        assert presenter.send_status() in (
-            "Saved — waiting for the practice system",
-            "Received by the practice system",
-        )
-        host.run_until(
-            lambda: presenter.send_status() == "Received by the practice system", 15, "ack"
-        )
+        assert presenter.send_status() in ("Saved — waiting for the practice system",
+                                           "Received by the practice system")
+        host.run_until(lambda: presenter.send_status() == "Received by the practice system",
+                       15, "ack")
     finally:
         services.stop()
         practice.stop()
@@ -168,12 +138,9 @@ def test_services_room_a_patient_from_the_pty_devices_to_the_practice_systems_ac
     assert vitals.message_id == presenter.sent_id
     assert (vitals.site, vitals.station_id) == (SITE, STATION)
     assert vitals.appointment_id == PATIENT.appointment_id
-    assert vitals.patient.model_dump() == {
-        "mrn": "TEST100001",
-        "family_name": "ZZTEST",
-        "given_name": "Quintus",
-        "birth_date": date(1971, 2, 3),
-    }
+    assert vitals.patient.model_dump() == {"mrn": "TEST100001", "family_name": "ZZTEST",
+                                           "given_name": "Quintus",
+                                           "birth_date": date(1971, 2, 3)}
     assert vitals.ma_id == "ma-7"
     assert vitals.chief_complaint == "cough"
     # Exactly what the simulated devices sent, through pyserial, the codecs and the guard.
@@ -187,8 +154,7 @@ def test_services_room_a_patient_from_the_pty_devices_to_the_practice_systems_ac
     assert {r.reading.flags for r in vitals.readings} == {()}
     assert {r.reading.mode for r in vitals.readings} == {Mode.TEST}
     assert [r.reading.codec for r in vitals.readings] == ["serial:nonin-8", "serial:sma"] or [
-        r.reading.codec for r in vitals.readings
-    ] == ["serial:sma", "serial:nonin-8"]
+        r.reading.codec for r in vitals.readings] == ["serial:sma", "serial:nonin-8"]
     assert (tmp_path / "state" / "health.json").exists()
 
 
@@ -201,14 +167,8 @@ def test_run_refuses_plain_tcp_when_tls_is_required_and_names_the_fix(tmp_path: 
     )
     (tmp_path / "credentials.toml").write_text('[ma]\n"4321" = "ma-7"\n')
     env = {**os.environ, "SDL_VIDEODRIVER": "offscreen"}
-    done = subprocess.run(
-        [sys.executable, "-m", "station", "run", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    done = subprocess.run([sys.executable, "-m", "station", "run", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, env=env, check=False)
     assert done.returncode == 2
     assert done.stderr.endswith(
         "[broker]: require_tls is true but no ca_file is set: refusing plain TCP to the broker "
@@ -220,13 +180,8 @@ def test_run_refuses_plain_tcp_when_tls_is_required_and_names_the_fix(tmp_path: 
 def test_run_refuses_to_start_without_credentials(tmp_path: Path) -> None:
     config = tmp_path / "station.toml"
     config.write_text(f'[station]\nsite = "{SITE}"\nstation_id = "{STATION}"\n')
-    done = subprocess.run(
-        [sys.executable, "-m", "station", "run", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = subprocess.run([sys.executable, "-m", "station", "run", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert done.stderr.startswith(f"{tmp_path / 'credentials.toml'}: file not found")
     assert done.stderr.endswith("station: refusing to start without credentials\n")
@@ -237,19 +192,14 @@ def test_a_scheduled_patients_name_logged_by_mistake_comes_out_redacted(
 ) -> None:
     stream = io.StringIO()
     redactor, undo = start_logging(stream)
-    practice = PracticeSystem(
-        mosquitto_broker.host, mosquitto_broker.port, site=SITE, station_id=STATION
-    )
-    practice.start(
-        schedule_payload([PATIENT], site=SITE, station_id=STATION, now=datetime.now(UTC))
-    )
+    practice = PracticeSystem(mosquitto_broker.host, mosquitto_broker.port, site=SITE,
+                              station_id=STATION)
+    practice.start(schedule_payload([PATIENT], site=SITE, station_id=STATION,
+                                    now=datetime.now(UTC)))
     host = HeadlessHost()
-    services = StationServices(
-        _settings(mosquitto_broker, tmp_path / "state", []),
-        post=host.post,
-        redactor=redactor,
-        credentials=Credentials(ma={"4321": "ma-7"}),
-    )
+    services = StationServices(_settings(mosquitto_broker, tmp_path / "state", []),
+                               post=host.post, redactor=redactor,
+                               credentials=Credentials(ma={"4321": "ma-7"}))
     host.services = services
     services.start()
     try:
@@ -257,8 +207,7 @@ def test_a_scheduled_patients_name_logged_by_mistake_comes_out_redacted(
         rooming = services.presenter.rooming
         host.run_until(lambda: len(rooming.schedule) == 1, 10, "schedule")
         logging.getLogger("station.somewhere").warning(
-            "oops: picked Quintus %s mrn %s", "ZZTEST", "TEST100001"
-        )
+            "oops: picked Quintus %s mrn %s", "ZZTEST", "TEST100001")
     finally:
         services.stop()
         practice.stop()
@@ -288,22 +237,16 @@ def test_a_lobby_help_request_reaches_the_front_desk_over_mqtt(
     client.connect(mosquitto_broker.host, mosquitto_broker.port)
     client.loop_start()
     settings = parse_settings(
-        {
-            "station": {"site": SITE, "station_id": STATION, "mode": "lobby"},
-            "broker": {
-                "host": mosquitto_broker.host,
-                "port": mosquitto_broker.port,
-                "require_tls": False,
-            },
-            "display": {"locale": "es_US"},
-            "storage": {"state_dir": str(tmp_path / "state")},
-        },
+        {"station": {"site": SITE, "station_id": STATION, "mode": "lobby"},
+         "broker": {"host": mosquitto_broker.host, "port": mosquitto_broker.port,
+                    "require_tls": False},
+         "display": {"locale": "es_US"},
+         "storage": {"state_dir": str(tmp_path / "state")}},
         "test",
     )
     host = HeadlessHost()
-    services = StationServices(
-        settings, post=host.post, redactor=Redactor(), credentials=Credentials(staff_pin="0000")
-    )
+    services = StationServices(settings, post=host.post, redactor=Redactor(),
+                               credentials=Credentials(staff_pin="0000"))
     host.services = services
     try:
         assert subscribed.wait(10)
@@ -320,10 +263,5 @@ def test_a_lobby_help_request_reaches_the_front_desk_over_mqtt(
     sent_at = datetime.fromisoformat(body.pop("sent_at"))
     requested_at = datetime.fromisoformat(body.pop("requested_at"))
     assert abs((sent_at - requested_at).total_seconds()) < 5
-    assert body == {
-        "schema": "rooming.help_request/1",
-        "site": SITE,
-        "station_id": STATION,
-        "screen": "find",
-        "language": "es",
-    }
+    assert body == {"schema": "rooming.help_request/1", "site": SITE, "station_id": STATION,
+                    "screen": "find", "language": "es"}

@@ -41,34 +41,14 @@ CORE = (
 )
 # Transport and UI libraries: each belongs to one adapter, never to the core.
 ADAPTER_LIBRARIES = frozenset(
-    {
-        "serial",
-        "bleak",
-        "paho",
-        "kivy",
-        "subprocess",
-        "dbus_fast",
-        "socket",
-        "sqlite3",
-        "threading",
-        "asyncio",
-    }
+    {"serial", "bleak", "paho", "kivy", "subprocess", "dbus_fast", "socket", "sqlite3",
+     "threading", "asyncio"}
 )
 # Calls that read the wall clock or sleep: the core takes a clock instead.
 WALL_CLOCK = frozenset(
-    {
-        ("datetime", "now"),
-        ("datetime", "utcnow"),
-        ("datetime", "today"),
-        ("date", "today"),
-        ("time", "time"),
-        ("time", "monotonic"),
-        ("time", "perf_counter"),
-        ("time", "sleep"),
-        ("time", "time_ns"),
-        ("time", "localtime"),
-        ("time", "gmtime"),
-    }
+    {("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"), ("date", "today"),
+     ("time", "time"), ("time", "monotonic"), ("time", "perf_counter"), ("time", "sleep"),
+     ("time", "time_ns"), ("time", "localtime"), ("time", "gmtime")}
 )
 
 
@@ -88,9 +68,8 @@ def module_name(path: Path) -> str:
 def imported_modules(path: Path, *, top_level_only: bool) -> Iterator[tuple[str, int]]:
     """Every module an `import` names (resolved for relative imports), with its line."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    package = (
-        module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else (module_name(path))
-    )
+    package = module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else (
+        module_name(path))
     nodes = tree.body if top_level_only else list(ast.walk(tree))
     for node in nodes:
         if isinstance(node, ast.Import):
@@ -113,11 +92,8 @@ def wall_clock_calls(path: Path) -> Iterator[tuple[str, int]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             owner = node.func.value
-            owner_name = (
-                owner.id
-                if isinstance(owner, ast.Name)
-                else (owner.attr if isinstance(owner, ast.Attribute) else "")
-            )
+            owner_name = owner.id if isinstance(owner, ast.Name) else (
+                owner.attr if isinstance(owner, ast.Attribute) else "")
             if (owner_name, node.func.attr) in WALL_CLOCK:
                 yield f"{owner_name}.{node.func.attr}()", node.lineno
 
@@ -163,7 +139,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str]:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt) :], nxt]
+                return [*stack[stack.index(nxt):], nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()

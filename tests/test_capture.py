@@ -22,39 +22,21 @@ from station.units import Unit
 SETTLING, CAPTURED, IDLE = CaptureState.SETTLING, CaptureState.CAPTURED, CaptureState.IDLE
 
 
-def ox(
-    spo2: float | None,
-    pulse: float | None = 72.0,
-    *flags: Flag,
-    n: int = 0,
-    codec: str = "serial:nonin-8",
-) -> PulseOximetry:
+def ox(spo2: float | None, pulse: float | None = 72.0, *flags: Flag, n: int = 0,
+       codec: str = "serial:nonin-8") -> PulseOximetry:
     # `n` makes each frame's raw bytes distinct, so "identical to one received" is testable.
-    return PulseOximetry(
-        spo2_percent=spo2,
-        pulse_rate_bpm=pulse,
-        flags=flags,
-        unit_as_sent=Unit.PERCENT,
-        codec=codec,
-        codec_version="1",
-        raw_hex=f"{n:04x}",
-    )
+    return PulseOximetry(spo2_percent=spo2, pulse_rate_bpm=pulse, flags=flags,
+                         unit_as_sent=Unit.PERCENT, codec=codec, codec_version="1",
+                         raw_hex=f"{n:04x}")
 
 
 def kg(weight: float | None, *flags: Flag, n: int = 0) -> BodyWeight:
-    return BodyWeight(
-        weight_kg=weight,
-        flags=flags,
-        unit_as_sent=Unit.KG,
-        codec="serial:sma",
-        codec_version="1",
-        raw_hex=f"{n:04x}",
-    )
+    return BodyWeight(weight_kg=weight, flags=flags, unit_as_sent=Unit.KG, codec="serial:sma",
+                      codec_version="1", raw_hex=f"{n:04x}")
 
 
-def feed_all(
-    capture: SpotCapture, readings: Sequence[AnyReading], start_s: float = 0.0, every_s: float = 1.0
-) -> list[Step]:
+def feed_all(capture: SpotCapture, readings: Sequence[AnyReading], start_s: float = 0.0,
+             every_s: float = 1.0) -> list[Step]:
     return [capture.feed(r, start_s + i * every_s) for i, r in enumerate(readings)]
 
 
@@ -64,16 +46,8 @@ def forwarded(steps: list[Step]) -> list[AnyReading]:
 
 def test_stable_oximetry_captures_the_last_reading_of_the_window_once() -> None:
     capture = SpotCapture(Delivery.STREAMING)
-    stream = [
-        ox(97, 72, n=0),
-        ox(98, 74, n=1),
-        ox(97, 73, n=2),
-        ox(98, 71, n=3),
-        ox(97, 72, n=4),
-        ox(97, 73, n=5),
-        ox(96, 74, n=6),
-        ox(97, 72, n=7),
-    ]
+    stream = [ox(97, 72, n=0), ox(98, 74, n=1), ox(97, 73, n=2), ox(98, 71, n=3),
+              ox(97, 72, n=4), ox(97, 73, n=5), ox(96, 74, n=6), ox(97, 72, n=7)]
     steps = feed_all(capture, stream)
     # 5 s of readings within ±1 % / ±3 /min of the reading at t = 5 s: that one is captured.
     assert steps[:5] == [Step(state=SETTLING, live=r) for r in stream[:5]]
@@ -109,15 +83,8 @@ def test_pulse_drifting_more_than_three_per_minute_never_captures() -> None:
 
 
 @pytest.mark.parametrize(
-    "flag",
-    [
-        Flag.ARTIFACT,
-        Flag.LOW_PERFUSION,
-        Flag.LOW_SIGNAL_IQ,
-        Flag.PULSE_SEARCH,
-        Flag.IMPLAUSIBLE,
-        Flag.MEASUREMENT_ONGOING,
-    ],
+    "flag", [Flag.ARTIFACT, Flag.LOW_PERFUSION, Flag.LOW_SIGNAL_IQ, Flag.PULSE_SEARCH,
+             Flag.IMPLAUSIBLE, Flag.MEASUREMENT_ONGOING]
 )
 def test_a_quality_flag_that_rejects_or_suggests_a_retake_blocks_capture(flag: Flag) -> None:
     capture = SpotCapture(Delivery.STREAMING)
@@ -134,8 +101,7 @@ def test_a_quality_flag_that_rejects_or_suggests_a_retake_blocks_capture(flag: F
 def test_a_flag_mid_window_restarts_it() -> None:
     capture = SpotCapture(Delivery.STREAMING)
     stream = [ox(97, n=0), ox(97, n=1), ox(97, n=2), ox(97, 72, Flag.ARTIFACT, n=3)] + [
-        ox(97, n=4 + i) for i in range(6)
-    ]
+        ox(97, n=4 + i) for i in range(6)]
     steps = feed_all(capture, stream)
     assert forwarded(steps) == [stream[9]]  # window from t = 4 s to t = 9 s
 
@@ -164,10 +130,8 @@ def test_sensor_off_flags_end_the_episode_at_once_null_spo2_only_when_it_lasts()
     # Nulls lasting 2 s do: the probe came off.
     nulls = [ox(None, None, n=70 + i) for i in range(3)]
     assert feed_all(capture, nulls, start_s=15) == [
-        Step(state=CAPTURED, live=nulls[0]),
-        Step(state=CAPTURED, live=nulls[1]),
-        Step(state=IDLE, episode_ended=True),
-    ]
+        Step(state=CAPTURED, live=nulls[0]), Step(state=CAPTURED, live=nulls[1]),
+        Step(state=IDLE, episode_ended=True)]
     again = [ox(96, n=80 + i) for i in range(6)]
     assert forwarded(feed_all(capture, again, start_s=18)) == [again[5]]
 
@@ -205,26 +169,15 @@ def test_a_reading_after_silence_reports_the_ended_episode_with_its_own_step() -
 
 def test_a_still_scale_captures_after_two_seconds_and_motion_blocks_it() -> None:
     capture = SpotCapture(Delivery.STREAMING)
-    stepping_on = [
-        kg(0.0, n=0),
-        kg(40.2, Flag.IN_MOTION, n=1),
-        kg(71.9, Flag.IN_MOTION, n=2),
-        kg(72.4, n=3),
-        kg(72.4, n=4),
-        kg(72.45, n=5),
-        kg(72.4, n=6),
-        kg(72.4, n=7),
-    ]
+    stepping_on = [kg(0.0, n=0), kg(40.2, Flag.IN_MOTION, n=1), kg(71.9, Flag.IN_MOTION, n=2),
+                   kg(72.4, n=3), kg(72.4, n=4), kg(72.45, n=5), kg(72.4, n=6), kg(72.4, n=7)]
     steps = feed_all(capture, stepping_on)
     assert steps[0] == Step(state=IDLE)  # nobody on the platform
     assert forwarded(steps) == [stepping_on[5]]  # 72.4 at t=3,4 and 72.45 at t=5: 2 s, 3 readings
     stepping_off = [kg(30.0, Flag.IN_MOTION, n=8), kg(0.0, n=9), kg(0.0, n=10), kg(0.0, n=11)]
     steps = feed_all(capture, stepping_off, start_s=8)
-    assert steps[1:] == [
-        Step(state=IDLE, episode_ended=True),
-        Step(state=IDLE),
-        Step(state=IDLE),
-    ]  # the first empty reading ends the weighing
+    assert steps[1:] == [Step(state=IDLE, episode_ended=True), Step(state=IDLE),
+                         Step(state=IDLE)]  # the first empty reading ends the weighing
     next_patient = [kg(55.1, n=20 + i) for i in range(3)]
     assert forwarded(feed_all(capture, next_patient, start_s=12)) == [next_patient[2]]
 
@@ -237,14 +190,8 @@ def test_a_weight_changing_by_more_than_50_grams_never_captures() -> None:
 
 def test_spot_devices_pass_straight_through_unchanged() -> None:
     capture = SpotCapture(Delivery.SPOT)
-    bp = BloodPressure(
-        systolic_mmhg=124,
-        diastolic_mmhg=80,
-        unit_as_sent=Unit.MMHG,
-        codec="ble:2a35",
-        codec_version="1",
-        raw_hex="00",
-    )
+    bp = BloodPressure(systolic_mmhg=124, diastolic_mmhg=80, unit_as_sent=Unit.MMHG,
+                       codec="ble:2a35", codec_version="1", raw_hex="00")
     readings: list[AnyReading] = [bp, ox(97, n=1), ox(97, n=2), kg(70, Flag.IN_MOTION, n=3)]
     steps = feed_all(capture, readings)
     assert steps == [Step(state=IDLE, forward=r) for r in readings]
@@ -263,29 +210,17 @@ def test_spot_check_codec_and_stored_readings_of_a_streaming_device_pass_through
 
 def test_a_streaming_blood_pressure_reading_is_not_captured_but_passed_on() -> None:
     capture = SpotCapture(Delivery.STREAMING)
-    bp = BloodPressure(
-        systolic_mmhg=124,
-        diastolic_mmhg=80,
-        unit_as_sent=Unit.MMHG,
-        codec="serial:x",
-        codec_version="1",
-        measured_at=datetime(2026, 3, 1),
-    )
+    bp = BloodPressure(systolic_mmhg=124, diastolic_mmhg=80, unit_as_sent=Unit.MMHG,
+                       codec="serial:x", codec_version="1", measured_at=datetime(2026, 3, 1))
     assert capture.feed(bp, 0) == Step(state=IDLE, forward=bp)
 
 
 def test_profile_overrides_replace_only_what_they_name() -> None:
     rule = CaptureOverrides(stable_s=3, pulse_tolerance_bpm=5).rule_for(
-        PulseOximetry.model_fields["kind"].default
-    )
-    assert rule == CaptureRule(
-        stable_s=3,
-        tolerance={"spo2_percent": 1.0, "pulse_rate_bpm": 5.0},
-        min_readings=3,
-        end_after_silence_s=10,
-        off_confirm_s=2,
-        empty_platform_kg=0.5,
-    )
+        PulseOximetry.model_fields["kind"].default)
+    assert rule == CaptureRule(stable_s=3, tolerance={"spo2_percent": 1.0, "pulse_rate_bpm": 5.0},
+                               min_readings=3, end_after_silence_s=10, off_confirm_s=2,
+                               empty_platform_kg=0.5)
     capture = SpotCapture(Delivery.STREAMING, CaptureOverrides(stable_s=3))
     stream = [ox(97, n=i) for i in range(5)]
     assert forwarded(feed_all(capture, stream)) == [stream[3]]
@@ -296,28 +231,8 @@ def test_profile_overrides_replace_only_what_they_name() -> None:
 def test_fed_in_uneven_bursts_the_captured_reading_is_always_one_received() -> None:
     capture = SpotCapture(Delivery.STREAMING)
     stream = [ox(97 + (i % 2), 72 + (i % 3), n=i) for i in range(20)]
-    times = [
-        0.0,
-        0.1,
-        0.2,
-        2.5,
-        2.6,
-        4.0,
-        4.1,
-        4.2,
-        5.3,
-        6.0,
-        6.1,
-        9.0,
-        9.1,
-        9.2,
-        9.3,
-        9.4,
-        11.0,
-        12.0,
-        13.0,
-        14.0,
-    ]
+    times = [0.0, 0.1, 0.2, 2.5, 2.6, 4.0, 4.1, 4.2, 5.3, 6.0, 6.1, 9.0, 9.1, 9.2, 9.3, 9.4,
+             11.0, 12.0, 13.0, 14.0]
     steps = [capture.feed(r, t) for r, t in zip(stream, times, strict=True)]
     [captured] = forwarded(steps)
     assert any(captured is r for r in stream)

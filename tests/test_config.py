@@ -45,56 +45,44 @@ def test_defaults_are_the_safe_ones(tmp_path: Path) -> None:
 
 def test_typo_in_a_key_names_the_key(tmp_path: Path) -> None:
     assert problems(tmp_path, MINIMAL + "[broker]\nhots = 'x'\n") == [
-        "broker.hots: unknown key (a typo?); see docs/configuration.md for the keys"
-    ]
+        "broker.hots: unknown key (a typo?); see docs/configuration.md for the keys"]
 
 
 def test_wrong_type_names_key_and_value(tmp_path: Path) -> None:
     assert problems(tmp_path, MINIMAL + "[broker]\nport = 'abc'\n") == [
         "broker.port: Input should be a valid integer, unable to parse string as an integer; "
-        "got 'abc'"
-    ]
+        "got 'abc'"]
     assert problems(tmp_path, MINIMAL + "[broker]\nport = 70000\n") == [
-        "broker.port: Input should be less than or equal to 65535; got 70000"
-    ]
+        "broker.port: Input should be less than or equal to 65535; got 70000"]
 
 
 def test_bad_mode_lists_what_is_expected(tmp_path: Path) -> None:
     text = MINIMAL.replace('station_id = "exam-3"\n', 'station_id = "exam-3"\nmode = "kiosk"\n')
     assert problems(tmp_path, text) == [
-        "station.mode: Input should be 'exam' or 'lobby'; got 'kiosk'"
-    ]
+        "station.mode: Input should be 'exam' or 'lobby'; got 'kiosk'"]
 
 
 def test_station_id_must_be_a_safe_topic_level(tmp_path: Path) -> None:
     text = MINIMAL.replace('"exam-3"', '"exam/#"')
     assert problems(tmp_path, text) == [
         "station.station_id: got 'exam/#', expected letters, digits, '-', '_' or '.', starting "
-        "with a letter or digit (at most 64; it becomes an MQTT topic level)"
-    ]
+        "with a letter or digit (at most 64; it becomes an MQTT topic level)"]
 
 
 def test_device_needs_exactly_one_transport_and_unique_id(tmp_path: Path) -> None:
-    both = MINIMAL + (
-        '[[devices]]\nid = "cuff"\nprofile = "p"\naddress = "AA:BB:CC:DD:EE:01"\n'
-        'port = "/dev/ttyUSB0"\n'
-    )
+    both = MINIMAL + ('[[devices]]\nid = "cuff"\nprofile = "p"\naddress = "AA:BB:CC:DD:EE:01"\n'
+                      'port = "/dev/ttyUSB0"\n')
     assert problems(tmp_path, both) == [
-        "devices[0]: Value error, give exactly one of address (Bluetooth LE) or port (serial)"
-    ]
-    dupes = MINIMAL + (
-        '[[devices]]\nid = "cuff"\nprofile = "p"\nport = "/dev/a"\n'
-        '[[devices]]\nid = "cuff"\nprofile = "p"\nport = "/dev/b"\n'
-    )
+        "devices[0]: Value error, give exactly one of address (Bluetooth LE) or port (serial)"]
+    dupes = MINIMAL + ('[[devices]]\nid = "cuff"\nprofile = "p"\nport = "/dev/a"\n'
+                       '[[devices]]\nid = "cuff"\nprofile = "p"\nport = "/dev/b"\n')
     assert problems(tmp_path, dupes) == [
-        "(top level): Value error, device ids must be unique; repeated: cuff"
-    ]
+        "(top level): Value error, device ids must be unique; repeated: cuff"]
 
 
 def test_missing_required_section_and_broken_toml(tmp_path: Path) -> None:
     assert problems(tmp_path, "[display]\nlocale = 'en_US'\n") == [
-        "station: missing: this key is required"
-    ]
+        "station: missing: this key is required"]
     broken = problems(tmp_path, "[station\nsite=1")
     assert len(broken) == 1 and broken[0].startswith("not valid TOML: ")
 
@@ -110,13 +98,11 @@ def test_config_check_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["config", "check", str(good)]) == 0
     assert capsys.readouterr().out == (
         f"{good}: OK — site clinic-north, station exam-3 (exam), broker "
-        "broker.clinic.example:8883 with TLS, 2 bound device(s)\n"
-    )
+        "broker.clinic.example:8883 with TLS, 2 bound device(s)\n")
     bad = write(tmp_path, MINIMAL + "[broker]\nport = 0\n")
     assert main(["config", "check", str(bad)]) == 2
     assert capsys.readouterr().err == (
-        f"{bad}: broker.port: Input should be greater than or equal to 1; got 0\n"
-    )
+        f"{bad}: broker.port: Input should be greater than or equal to 1; got 0\n")
 
 
 def test_run_refuses_to_start_with_a_bad_file(
@@ -125,7 +111,5 @@ def test_run_refuses_to_start_with_a_bad_file(
     bad = write(tmp_path, MINIMAL + "[guard]\nclock_skew_s = -1\n")
     assert main(["run", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert err == (
-        f"{bad}: guard.clock_skew_s: Input should be greater than or equal to 0; "
-        "got -1\nstation: refusing to start with a bad settings file\n"
-    )
+    assert err == (f"{bad}: guard.clock_skew_s: Input should be greater than or equal to 0; "
+                   "got -1\nstation: refusing to start with a bad settings file\n")

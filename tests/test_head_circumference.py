@@ -33,29 +33,14 @@ from tests.sync.samples import AT, MESSAGE_ID, item, submission
 from tests.workflows.helpers import FakeClock
 
 SD = json.loads(
-    (
-        Path(__file__).parent
-        / "conformance"
-        / "us-core"
-        / "6.1.0"
-        / "StructureDefinition-us-core-head-circumference.json"
-    ).read_text()
+    (Path(__file__).parent / "conformance" / "us-core" / "6.1.0"
+     / "StructureDefinition-us-core-head-circumference.json").read_text()
 )
 T0 = datetime(2026, 3, 2, 10, 0)
-TODDLER = ScheduledPatient(
-    appointment_id="APT-TEST-HC1",
-    mrn="TEST0HC1",
-    family_name="ZZTEST",
-    given_name="Tot",
-    birth_date=date(2025, 3, 1),
-)  # one year old
-ADULT = ScheduledPatient(
-    appointment_id="APT-TEST-HC2",
-    mrn="TEST0HC2",
-    family_name="ZZTEST",
-    given_name="Grown",
-    birth_date=date(1980, 1, 1),
-)
+TODDLER = ScheduledPatient(appointment_id="APT-TEST-HC1", mrn="TEST0HC1", family_name="ZZTEST",
+                           given_name="Tot", birth_date=date(2025, 3, 1))  # one year old
+ADULT = ScheduledPatient(appointment_id="APT-TEST-HC2", mrn="TEST0HC2", family_name="ZZTEST",
+                         given_name="Grown", birth_date=date(1980, 1, 1))
 
 
 def differential(element_id: str) -> dict[str, Any]:
@@ -91,12 +76,8 @@ def test_typed_head_circumference_is_a_manual_reading_in_cm() -> None:
     type_on_keypad(presenter, "head", "45.5")
     [entry] = presenter.rooming.entries
     assert entry.reading == HeadCircumference(
-        head_circumference_cm=45.5,
-        unit_as_sent=Unit.CM,
-        codec="manual",
-        codec_version="1",
-        method=Method.MANUAL,
-        mode=entry.reading.mode,
+        head_circumference_cm=45.5, unit_as_sent=Unit.CM, codec="manual", codec_version="1",
+        method=Method.MANUAL, mode=entry.reading.mode,
     )
     assert entry.verdict.accepted
     [tile] = [t for t in presenter.tiles() if t.key == "head"]
@@ -120,35 +101,22 @@ def test_typed_in_inches_it_is_stored_in_cm() -> None:
 def test_impossible_head_circumference_is_rejected(cm: float, status: str) -> None:
     # 18–65 cm: a 22-week preterm newborn's head is ≈ 20 cm (Fenton 2013 preterm growth chart);
     # adult heads measure ≈ 52–62 cm. Outside that no head was measured.
-    reading = HeadCircumference(
-        head_circumference_cm=cm,
-        unit_as_sent=Unit.CM,
-        codec="manual",
-        codec_version="1",
-        method=Method.MANUAL,
-    )
+    reading = HeadCircumference(head_circumference_cm=cm, unit_as_sent=Unit.CM, codec="manual",
+                                codec_version="1", method=Method.MANUAL)
     assert validate(reading).status == status
 
 
 def test_it_is_sent_as_a_us_core_head_circumference_observation() -> None:
-    hc = HeadCircumference(
-        head_circumference_cm=45.5,
-        unit_as_sent=Unit.CM,
-        codec="manual",
-        codec_version="1",
-        method=Method.MANUAL,
-    )
+    hc = HeadCircumference(head_circumference_cm=45.5, unit_as_sent=Unit.CM, codec="manual",
+                           codec_version="1", method=Method.MANUAL)
     base = submission()
     with_hc: Submission = base.model_copy(update={"readings": (item(hc, None),)})
-    bundle = build_bundle(
-        with_hc, message_id=MESSAGE_ID, station_id="exam-1", sent_at=AT + timedelta(seconds=1)
-    )
+    bundle = build_bundle(with_hc, message_id=MESSAGE_ID, station_id="exam-1",
+                          sent_at=AT + timedelta(seconds=1))
     check_bundle(bundle)
-    [obs] = [
-        e["resource"]
-        for e in bundle["entry"]  # type: ignore[index, union-attr]
-        if e["resource"]["resourceType"] == "Observation" and "valueQuantity" in e["resource"]
-    ]
+    [obs] = [e["resource"] for e in bundle["entry"]  # type: ignore[index, union-attr]
+             if e["resource"]["resourceType"] == "Observation"
+             and "valueQuantity" in e["resource"]]
     pattern = differential("Observation.code")["patternCodeableConcept"]["coding"][0]
     assert {"system": pattern["system"], "code": pattern["code"]} in [
         {"system": c["system"], "code": c["code"]} for c in obs["code"]["coding"]

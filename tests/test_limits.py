@@ -205,13 +205,8 @@ PLAUSIBLE = [
         "PALS: newborns breathe up to ≈ 60/min; counts above 120 are miscounts",
     ),
     Plausible("pain_score", 0, 10, False, "NRS: the numeric rating scale runs 0 to 10"),
-    Plausible(
-        "head_circumference_cm",
-        18,
-        65,
-        False,
-        "Fenton 2013: ≈ 20 cm at 22 weeks (preterm); adult heads ≈ 52–62 cm",
-    ),
+    Plausible("head_circumference_cm", 18, 65, False,
+              "Fenton 2013: ≈ 20 cm at 22 weeks (preterm); adult heads ≈ 52–62 cm"),
 ]
 
 EPSILON = 0.01

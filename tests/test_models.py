@@ -18,25 +18,15 @@ from station.units import Unit
 
 
 def bp(**kw: object) -> BloodPressure:
-    base: dict[str, object] = dict(
-        systolic_mmhg=120.0,
-        diastolic_mmhg=80.0,
-        unit_as_sent=Unit.MMHG,
-        codec="ble:2a35",
-        codec_version="1",
-    )
+    base: dict[str, object] = dict(systolic_mmhg=120.0, diastolic_mmhg=80.0, unit_as_sent=Unit.MMHG,
+                                   codec="ble:2a35", codec_version="1")
     base.update(kw)
     return BloodPressure(**base)  # type: ignore[arg-type]
 
 
 def test_reading_round_trips_through_json_exactly() -> None:
-    reading = bp(
-        measured_at=datetime(2026, 11, 23, 9, 15, 2),
-        pulse_rate_bpm=61.0,
-        flags=(Flag.IRREGULAR_PULSE, Flag.BODY_MOVEMENT),
-        user_id=2,
-        raw_hex="1E 7800",
-    )
+    reading = bp(measured_at=datetime(2026, 11, 23, 9, 15, 2), pulse_rate_bpm=61.0,
+                 flags=(Flag.IRREGULAR_PULSE, Flag.BODY_MOVEMENT), user_id=2, raw_hex="1E 7800")
     assert reading_from_json(reading_to_json(reading)) == reading
 
 
@@ -76,11 +66,7 @@ def test_kind_selects_the_model_and_its_value_fields() -> None:
         '{"kind":"temperature","temperature_c":36.4,"site":"ear","unit_as_sent":"[degF]",'
         '"codec":"ble:2a1c","codec_version":"1"}'
     )
-    assert reading == Temperature(
-        temperature_c=36.4,
-        site=TemperatureSite.EAR,
-        unit_as_sent=Unit.FAHRENHEIT,
-        codec="ble:2a1c",
-        codec_version="1",
-    )
+    assert reading == Temperature(temperature_c=36.4, site=TemperatureSite.EAR,
+                                  unit_as_sent=Unit.FAHRENHEIT, codec="ble:2a1c",
+                                  codec_version="1")
     assert reading.kind == Kind.TEMPERATURE

@@ -26,28 +26,23 @@ def test_known_values() -> None:
 
 @given(finite)
 def test_pressure_round_trip(value: float) -> None:
-    assert math.isclose(
-        units.mmhg_to_kpa(units.kpa_to_mmhg(value)), value, rel_tol=1e-12, abs_tol=1e-9
-    )
+    assert math.isclose(units.mmhg_to_kpa(units.kpa_to_mmhg(value)), value, rel_tol=1e-12,
+                        abs_tol=1e-9)
 
 
 @given(finite)
 def test_temperature_round_trip(value: float) -> None:
-    assert math.isclose(
-        units.celsius_to_fahrenheit(units.fahrenheit_to_celsius(value)),
-        value,
-        rel_tol=1e-12,
-        abs_tol=1e-9,
-    )
+    assert math.isclose(units.celsius_to_fahrenheit(units.fahrenheit_to_celsius(value)), value,
+                        rel_tol=1e-12, abs_tol=1e-9)
 
 
 @given(finite)
 def test_weight_round_trip(value: float) -> None:
-    assert math.isclose(units.kg_to_lb(units.lb_to_kg(value)), value, rel_tol=1e-12, abs_tol=1e-9)
+    assert math.isclose(units.kg_to_lb(units.lb_to_kg(value)), value, rel_tol=1e-12,
+                        abs_tol=1e-9)
 
 
 @given(finite)
 def test_length_round_trip(value: float) -> None:
-    assert math.isclose(
-        units.cm_to_inch(units.inch_to_cm(value)), value, rel_tol=1e-12, abs_tol=1e-9
-    )
+    assert math.isclose(units.cm_to_inch(units.inch_to_cm(value)), value, rel_tol=1e-12,
+                        abs_tol=1e-9)

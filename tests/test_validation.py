@@ -57,11 +57,8 @@ def make(kind: Kind, **values: Any) -> AnyReading:
     fields = {name: NORMAL[name] for name in VALUE_FIELDS[kind]}
     fields.update(values)
     return READING_TYPES[kind](  # type: ignore[return-value]
-        unit_as_sent=CANONICAL_UNIT[kind],
-        codec="manual",
-        codec_version="1",
-        method=Method.MANUAL,
-        **fields,
+        unit_as_sent=CANONICAL_UNIT[kind], codec="manual", codec_version="1",
+        method=Method.MANUAL, **fields,
     )
 
 
@@ -75,12 +72,8 @@ def _edges(field: str) -> list[tuple[float, bool]]:
     limit = PLAUSIBLE_LIMITS[field]
     step = 0.01
     low_ok = limit.low + step if limit.low_exclusive else limit.low
-    return [
-        (low_ok, True),
-        (limit.low if limit.low_exclusive else limit.low - step, False),
-        (limit.high, True),
-        (limit.high + step, False),
-    ]
+    return [(low_ok, True), (limit.low if limit.low_exclusive else limit.low - step, False),
+            (limit.high, True), (limit.high + step, False)]
 
 
 # Fields whose edges interact with the systolic > diastolic > ... order checks are tested there.
@@ -98,36 +91,31 @@ def test_plausibility_limits_at_both_sides(field: str) -> None:
 def test_blood_pressure_limits_and_order() -> None:
     def problems(sys: float, dia: float, mean: float | None = None) -> list[str]:
         return plausibility_problems(
-            make(
-                Kind.BLOOD_PRESSURE, systolic_mmhg=sys, diastolic_mmhg=dia, mean_arterial_mmhg=mean
-            )
-        )
+            make(Kind.BLOOD_PRESSURE, systolic_mmhg=sys, diastolic_mmhg=dia,
+                 mean_arterial_mmhg=mean))
 
     assert problems(300, 250) == []
-    assert problems(300.01, 250) == ["systolic 300.01 mmHg is not possible: expected 30–300 mmHg"]
+    assert problems(300.01, 250) == [
+        "systolic 300.01 mmHg is not possible: expected 30–300 mmHg"]
     assert problems(30, 10) == []
     assert problems(29.9, 10) == ["systolic 29.9 mmHg is not possible: expected 30–300 mmHg"]
     assert problems(120, 9.9) == ["diastolic 9.9 mmHg is not possible: expected 10–250 mmHg"]
     assert problems(80, 80) == [
-        "systolic 80 mmHg is not above diastolic 80 mmHg: expected systolic > diastolic"
-    ]
+        "systolic 80 mmHg is not above diastolic 80 mmHg: expected systolic > diastolic"]
     assert problems(80.1, 80) == []
     assert problems(120, 80, 80) == []
     assert problems(120, 80, 120) == []
     assert problems(120, 80, 79.9) == [
-        "mean arterial pressure 79.9 mmHg is not between diastolic 80 and systolic 120 mmHg"
-    ]
+        "mean arterial pressure 79.9 mmHg is not between diastolic 80 and systolic 120 mmHg"]
 
 
 def test_pain_score_must_be_a_whole_number_0_to_10() -> None:
     assert plausibility_problems(make(Kind.PAIN_SEVERITY, pain_score=10)) == []
     assert plausibility_problems(make(Kind.PAIN_SEVERITY, pain_score=0)) == []
     assert plausibility_problems(make(Kind.PAIN_SEVERITY, pain_score=11)) == [
-        "pain score 11 is not possible: expected 0–10"
-    ]
+        "pain score 11 is not possible: expected 0–10"]
     assert plausibility_problems(make(Kind.PAIN_SEVERITY, pain_score=4.5)) == [
-        "pain score 4.5 is not possible: expected a whole number 0–10"
-    ]
+        "pain score 4.5 is not possible: expected a whole number 0–10"]
 
 
 def test_rejected_reading_says_why_and_is_never_flagged_as_clinical() -> None:
@@ -141,24 +129,17 @@ def test_rejected_reading_says_why_and_is_never_flagged_as_clinical() -> None:
 def test_missing_required_value_is_rejected_with_reason() -> None:
     verdict = validate(make(Kind.BLOOD_PRESSURE, systolic_mmhg=None))
     assert verdict == Verdict(
-        status="rejected", reasons=("no systolic value: the device marked it not available",)
-    )
+        status="rejected",
+        reasons=("no systolic value: the device marked it not available",))
 
 
 def test_abnormal_is_not_invalid_a_crisis_is_accepted_and_flagged_critical() -> None:
-    verdict = validate(
-        make(
-            Kind.BLOOD_PRESSURE, systolic_mmhg=185.0, diastolic_mmhg=95.0, mean_arterial_mmhg=125.0
-        )
-    )
+    verdict = validate(make(Kind.BLOOD_PRESSURE, systolic_mmhg=185.0, diastolic_mmhg=95.0,
+                            mean_arterial_mmhg=125.0))
     assert verdict.status == "accepted"
-    assert verdict.flags == (
-        ClinicalFlag(
-            code="hypertensive_crisis",
-            severity=Severity.CRITICAL,
-            message="systolic 180 or above: hypertensive crisis — retake now and tell the clinician",
-        ),
-    )
+    assert verdict.flags == (ClinicalFlag(
+        code="hypertensive_crisis", severity=Severity.CRITICAL,
+        message="systolic 180 or above: hypertensive crisis — retake now and tell the clinician",),)
     assert verdict.critical and verdict.retake_suggested
 
 
@@ -190,16 +171,10 @@ CLINICAL_EDGES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("kind", "field", "fires", "quiet", "age", "code", "severity"), CLINICAL_EDGES
-)
+@pytest.mark.parametrize(("kind", "field", "fires", "quiet", "age", "code", "severity"),
+                         CLINICAL_EDGES)
 def test_clinical_flags_at_both_sides_of_each_limit(
-    kind: Kind,
-    field: str,
-    fires: float,
-    quiet: float,
-    age: float | None,
-    code: str,
+    kind: Kind, field: str, fires: float, quiet: float, age: float | None, code: str,
     severity: str,
 ) -> None:
     extra: dict[str, float | None] = {}
@@ -236,54 +211,33 @@ def test_children_get_paediatric_limits_adults_do_not() -> None:
 
 
 def test_device_quality_flags_become_retake_in_plain_words() -> None:
-    reading = BloodPressure(
-        systolic_mmhg=128.0,
-        diastolic_mmhg=84.0,
-        unit_as_sent=Unit.MMHG,
-        codec="ble:2a35",
-        codec_version="1",
-        flags=(Flag.CUFF_TOO_LOOSE, Flag.BODY_MOVEMENT),
-    )
+    reading = BloodPressure(systolic_mmhg=128.0, diastolic_mmhg=84.0, unit_as_sent=Unit.MMHG,
+                            codec="ble:2a35", codec_version="1",
+                            flags=(Flag.CUFF_TOO_LOOSE, Flag.BODY_MOVEMENT))
     verdict = validate(reading)
-    assert verdict == Verdict(
-        status="accepted",
-        flags=(
-            ClinicalFlag(
-                code="retake_body_movement",
-                severity=Severity.WARNING,
-                message="patient moved during the measurement — retake?",
-            ),
-            ClinicalFlag(
-                code="retake_cuff_loose",
-                severity=Severity.WARNING,
-                message="cuff may be loose — retake?",
-            ),
-        ),
-    )
+    assert verdict == Verdict(status="accepted", flags=(
+        ClinicalFlag(code="retake_body_movement", severity=Severity.WARNING,
+                     message="patient moved during the measurement — retake?"),
+        ClinicalFlag(code="retake_cuff_loose", severity=Severity.WARNING,
+                     message="cuff may be loose — retake?"),
+    ))
     assert verdict.retake_suggested and not verdict.critical
 
 
 @pytest.mark.parametrize("flag", sorted(f for f, rule in DEVICE_QUALITY.items() if rule.rejects))
 def test_device_says_invalid_rejects_with_its_reason(flag: Flag) -> None:
-    reading = PulseOximetry(
-        spo2_percent=97.0,
-        unit_as_sent=Unit.PERCENT,
-        codec="ble:2a5e",
-        codec_version="1",
-        flags=(flag,),
-    )
+    reading = PulseOximetry(spo2_percent=97.0, unit_as_sent=Unit.PERCENT, codec="ble:2a5e",
+                            codec_version="1", flags=(flag,))
     verdict = validate(reading)
     assert verdict.status == "rejected"
     assert verdict.reasons == (DEVICE_QUALITY[flag].message,)
 
 
 def test_outside_the_device_range_is_rejected_naming_the_range() -> None:
-    verdict = validate(
-        make(Kind.PULSE_OXIMETRY, spo2_percent=62.0), device_ranges={"spo2_percent": (70.0, 100.0)}
-    )
-    assert verdict == Verdict(
-        status="rejected", reasons=("SpO2 62 % is outside this device's range: expected 70–100 %",)
-    )
+    verdict = validate(make(Kind.PULSE_OXIMETRY, spo2_percent=62.0),
+                       device_ranges={"spo2_percent": (70.0, 100.0)})
+    assert verdict == Verdict(status="rejected", reasons=(
+        "SpO2 62 % is outside this device's range: expected 70–100 %",))
 
 
 def test_codec_side_plausibility_flag_adds_only_a_flag() -> None:
@@ -298,11 +252,9 @@ def test_codec_side_plausibility_flag_adds_only_a_flag() -> None:
     assert with_plausibility_flag(possible) is possible
     # The specific reason is given, not a generic "implausible".
     assert validate(flagged).reasons == (
-        "SpO2 127 % is not possible: expected more than 0 and at most 100 %",
-    )
+        "SpO2 127 % is not possible: expected more than 0 and at most 100 %",)
 
 
 def test_live_cuff_pressure_is_never_clinically_flagged() -> None:
     assert validate(make(Kind.CUFF_PRESSURE, cuff_pressure_mmhg=250.0)) == Verdict(
-        status="accepted"
-    )
+        status="accepted")

@@ -109,14 +109,8 @@ def _headless(directory: Path, count: int | None, seed: int, broker: tuple[str, 
 
     host = HeadlessHost()
     try:
-        rig = DemoRig(
-            directory,
-            post=host.post,
-            patients=count or 8,
-            seed=seed,
-            broker=broker,
-            on_message=printed,
-        )
+        rig = DemoRig(directory, post=host.post, patients=count or 8, seed=seed, broker=broker,
+                      on_message=printed)
     except RuntimeError as exc:
         return fail(str(exc), 1)
     if rig.own_broker is not None:
@@ -143,15 +137,11 @@ def _room(host: HeadlessHost, rig: DemoRig, patient: DemoPatient) -> None:
     from station.demo import room_one
 
     assert rig.services is not None
-    print(
-        f"# rooming {patient.family}, {patient.given} ({patient.appointment_id})",
-        file=sys.stderr,
-        flush=True,
-    )
+    print(f"# rooming {patient.family}, {patient.given} ({patient.appointment_id})",
+          file=sys.stderr, flush=True)
     room_one(host, rig.services, patient.appointment_id, rig.devices)
-    print(
-        f"# {patient.appointment_id}: received by the practice system", file=sys.stderr, flush=True
-    )
+    print(f"# {patient.appointment_id}: received by the practice system",
+          file=sys.stderr, flush=True)
 
 
 def _with_screens(directory: Path, seed: int, broker: tuple[str, int] | None) -> int:
@@ -181,11 +171,8 @@ def _with_screens(directory: Path, seed: int, broker: tuple[str, int] | None) ->
         return fail(str(exc), 1)
     if rig.own_broker is not None:
         print(NOTICE.format(host=rig.broker_host, port=rig.broker_port), file=sys.stderr)
-    print(
-        "# demo: sign in with badge BADGE-DEMO or PIN 1234; devices measure when you "
-        "confirm a patient",
-        file=sys.stderr,
-    )
+    print("# demo: sign in with badge BADGE-DEMO or PIN 1234; devices measure when you "
+          "confirm a patient", file=sys.stderr)
     services = rig.services
     assert services is not None
 

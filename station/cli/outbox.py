@@ -33,13 +33,8 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("action", choices=["status", "drain", "export"])
     parser.add_argument("--config", metavar="FILE", help="default: " + str(config_path()))
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="drain: give up after this long (exit 1), default 60",
-    )
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="drain: give up after this long (exit 1), default 60")
     parser.set_defaults(func=run)
 
 
@@ -67,31 +62,21 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "status":
             stats = outbox.stats()
             age = stats.oldest_age_s(datetime.now(UTC))
-            print(
-                json.dumps(
-                    {
-                        "queued": stats.depth,
-                        "oldest_undelivered_age_s": None if age is None else round(age, 1),
-                        "delivered_awaiting_ack": stats.delivered_awaiting_ack,
-                    }
-                )
-            )
+            print(json.dumps({
+                "queued": stats.depth,
+                "oldest_undelivered_age_s": None if age is None else round(age, 1),
+                "delivered_awaiting_ack": stats.delivered_awaiting_ack,
+            }))
             return 0
         if args.action == "export":
             after = 0
             while rows := outbox.pending(500, after_seq=after):
                 for row in rows:
-                    print(
-                        json.dumps(
-                            {
-                                "seq": row.seq,
-                                "message_id": str(row.message_id),
-                                "topic": row.topic,
-                                "retain": row.retain,
-                                "payload_base64": base64.b64encode(row.payload).decode(),
-                            }
-                        )
-                    )
+                    print(json.dumps({
+                        "seq": row.seq, "message_id": str(row.message_id), "topic": row.topic,
+                        "retain": row.retain,
+                        "payload_base64": base64.b64encode(row.payload).decode(),
+                    }))
                     after = row.seq
             return 0
         return _drain(settings, outbox, args.timeout)
@@ -104,12 +89,8 @@ def run(args: argparse.Namespace) -> int:
 def _drain(settings: Settings, outbox: Any, timeout_s: float) -> int:
     from station.sync.mqtt import MqttLink
 
-    link = MqttLink(
-        settings.broker,
-        site=settings.station.site,
-        station_id=settings.station.station_id,
-        outbox=outbox,
-    )
+    link = MqttLink(settings.broker, site=settings.station.site,
+                    station_id=settings.station.station_id, outbox=outbox)
     start = outbox.stats().depth
     link.start()
     deadline = time.monotonic() + timeout_s

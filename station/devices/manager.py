@@ -153,8 +153,6 @@ def deliver(sink: ReadingSink, update: Captured | Connected) -> None:
         sink.device_connected(update.device_id, update.at)
     else:
         sink.offer(update.device_id, update.reading, update.received_at)
-
-
 Consumer = Callable[[ManagerUpdate], None]
 
 

@@ -345,7 +345,8 @@ class FirmwareProfile(_Strict):
                 captured = " and ".join(sorted(k.value for k in CAPTURE_KINDS))
                 problems.append(
                     f"behaviour.delivery: 'streaming' is captured for {captured} only; this "
-                    "profile measures " + ", ".join(k.value for k in self.kinds) + " (use 'spot')"
+                    "profile measures " + ", ".join(k.value for k in self.kinds)
+                    + " (use 'spot')"
                 )
             for i, codec in enumerate(b.spot_codecs):
                 if codec not in self.codecs:

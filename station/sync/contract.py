@@ -171,7 +171,9 @@ class LookupRequest(_Envelope):
     """A scanned barcode; answered on `lookup/response` (MQTT 5 response topic + correlation
     data; `reply_to` and `correlation_id` repeat them for MQTT 3.1.1 integrators)."""
 
-    schema_: Literal["rooming.lookup_request/1"] = Field("rooming.lookup_request/1", alias="schema")
+    schema_: Literal["rooming.lookup_request/1"] = Field(
+        "rooming.lookup_request/1", alias="schema"
+    )
     lookup_kind: LookupKind
     barcode: Annotated[str, Field(min_length=1, max_length=200)]
     reply_to: str

@@ -134,10 +134,8 @@ REASON_FOR_VISIT = ("29299-5", "Reason for visit Narrative")
 
 
 def _code(sign: VitalSign) -> dict[str, Any]:
-    return {
-        "coding": [{"system": LOINC, "code": sign.loinc, "display": sign.display}],
-        "text": sign.display,
-    }
+    return {"coding": [{"system": LOINC, "code": sign.loinc, "display": sign.display}],
+            "text": sign.display}
 
 
 def _quantity(value: float, ucum: str) -> dict[str, Any]:
@@ -182,10 +180,8 @@ def _measurements(item: SubmittedReading) -> Iterator[tuple[VitalSign, dict[str,
             site: dict[str, Any] = {"text": "site not stated by the device"}
         else:
             snomed, display = TEMPERATURE_SITE_SNOMED[r.site]
-            site = {
-                "coding": [{"system": SNOMED, "code": snomed, "display": display}],
-                "text": r.site.value,
-            }
+            site = {"coding": [{"system": SNOMED, "code": snomed, "display": display}],
+                    "text": r.site.value}
         yield BODY_TEMPERATURE, {"bodySite": site, **_value(r.temperature_c, "Cel")}
     elif isinstance(r, BodyWeight):
         yield BODY_WEIGHT, _value(r.weight_kg, "kg")
@@ -331,9 +327,8 @@ def _quantity_problems(where: str, holder: Mapping[str, Any], ucum: str) -> list
     if quantity is None:
         return []
     problems = []
-    if not isinstance(quantity.get("value"), int | float) or isinstance(
-        quantity.get("value"), bool
-    ):
+    if not isinstance(quantity.get("value"), int | float) or isinstance(quantity.get("value"),
+                                                                        bool):
         problems.append(f"{where}: valueQuantity.value missing (expected a number)")
     if quantity.get("system") != UCUM:
         problems.append(
@@ -375,10 +370,8 @@ def us_core_problems(resource: Mapping[str, Any]) -> list[str]:
     effective = resource.get("effectiveDateTime")
     if effective is None and resource.get("effectivePeriod") is None:
         problems.append(f"{where}: no effectiveDateTime")
-    elif (
-        isinstance(effective, str)
-        and "T" in effective
-        and not (effective.endswith("Z") or effective[-6] in "+-")
+    elif isinstance(effective, str) and "T" in effective and not (
+        effective.endswith("Z") or effective[-6] in "+-"
     ):
         problems.append(f"{where}: effectiveDateTime {effective!r} has a time but no timezone")
     method = _codes(resource.get("method"), METHOD_SYSTEM)

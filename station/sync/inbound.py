@@ -42,7 +42,7 @@ def channel_of(topic: str, site: str, station_id: str) -> Channel | None:
     prefix = f"{TOPIC_ROOT}/{site}/{station_id}/"
     if not topic.startswith(prefix):
         return None
-    rest = topic[len(prefix) :]
+    rest = topic[len(prefix):]
     for channel in INBOUND:
         if rest == channel.value:
             return channel
@@ -111,7 +111,8 @@ class LookupTracker:
         if self._deadlines.pop(response.correlation_id, None) is None:
             return None
         if response.found and response.appointment is not None:
-            return LookupResult(response.correlation_id, LookupOutcome.FOUND, response.appointment)
+            return LookupResult(response.correlation_id, LookupOutcome.FOUND,
+                                response.appointment)
         return LookupResult(response.correlation_id, LookupOutcome.NOT_FOUND)
 
     def expired(self, now_s: float) -> list[LookupResult]:

@@ -150,10 +150,8 @@ class Outbox:
             self._db.execute("PRAGMA secure_delete=ON")
             (check,) = self._db.execute("PRAGMA quick_check").fetchone()
             if check != "ok":
-                raise OutboxError(
-                    f"outbox {db_path} is corrupt: {check}; see `station outbox "
-                    "export` to recover what is readable"
-                )
+                raise OutboxError(f"outbox {db_path} is corrupt: {check}; see `station outbox "
+                                  "export` to recover what is readable")
             self._db.executescript(SCHEMA)
             self._reader = sqlite3.connect(
                 db_path, isolation_level=None, check_same_thread=False, timeout=30
@@ -205,27 +203,18 @@ class Outbox:
         ciphertext = self._aead.encrypt(nonce, payload, self._aad(message_id, topic))
         try:
             with self._transaction("queue a message") as db:
-                if db.execute(
-                    "SELECT 1 FROM delivery WHERE message_id = ?", (str(message_id),)
-                ).fetchone():
+                if db.execute("SELECT 1 FROM delivery WHERE message_id = ?",
+                              (str(message_id),)).fetchone():
                     raise _AlreadyDeliveredError
                 db.execute(
                     "INSERT INTO outbox (message_id, topic, retain, enqueued_at, nonce, "
                     "ciphertext) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        str(message_id),
-                        topic,
-                        int(retain),
-                        self._clock().isoformat(),
-                        nonce,
-                        ciphertext,
-                    ),
+                    (str(message_id), topic, int(retain), self._clock().isoformat(), nonce,
+                     ciphertext),
                 )
         except _AlreadyDeliveredError:
-            raise OutboxError(
-                f"message {message_id} was already delivered; a new "
-                "submission needs a new message id"
-            ) from None
+            raise OutboxError(f"message {message_id} was already delivered; a new "
+                              "submission needs a new message id") from None
         except OutboxError as exc:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
                 raise OutboxError(f"message {message_id} is already queued") from exc
@@ -233,10 +222,8 @@ class Outbox:
 
     def pending(self, limit: int = 100, *, after_seq: int = 0) -> list[Pending]:
         """The oldest undelivered messages in send order, decrypted."""
-        return [
-            Pending(seq, UUID(message_id), topic, payload, retain)
-            for seq, message_id, topic, payload, retain in self.window(limit, after_seq)
-        ]
+        return [Pending(seq, UUID(message_id), topic, payload, retain)
+                for seq, message_id, topic, payload, retain in self.window(limit, after_seq)]
 
     def window(self, limit: int, after_seq: int) -> list[tuple[int, str, str, bytes, bool]]:
         """`pending` for the sending loop: (seq, message id as stored text, topic, payload,
@@ -311,7 +298,8 @@ class Outbox:
                 return False
             now = self._clock().isoformat()
             db.execute(
-                "INSERT INTO delivery (message_id, delivered_at, acknowledged_at) VALUES (?, ?, ?)",
+                "INSERT INTO delivery (message_id, delivered_at, acknowledged_at) "
+                "VALUES (?, ?, ?)",
                 (str(message_id), now, now),
             )
             return True
@@ -321,12 +309,9 @@ class Outbox:
             row = self._db.execute(
                 "SELECT acknowledged_at FROM delivery WHERE message_id = ?", (str(message_id),)
             ).fetchone()
-            queued = (
-                row is None
-                and self._db.execute(
-                    "SELECT 1 FROM outbox WHERE message_id = ?", (str(message_id),)
-                ).fetchone()
-            )
+            queued = row is None and self._db.execute(
+                "SELECT 1 FROM outbox WHERE message_id = ?", (str(message_id),)
+            ).fetchone()
         if queued:
             return DeliveryState.QUEUED
         if row is None:

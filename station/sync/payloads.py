@@ -29,7 +29,9 @@ from station.validation import Severity
 def vitals(
     submission: Submission, *, message_id: UUID, site: str, station_id: str, sent_at: datetime
 ) -> VitalsPayload:
-    bundle = build_bundle(submission, message_id=message_id, station_id=station_id, sent_at=sent_at)
+    bundle = build_bundle(
+        submission, message_id=message_id, station_id=station_id, sent_at=sent_at
+    )
     return VitalsPayload(
         message_id=message_id,
         station_id=station_id,
@@ -205,3 +207,4 @@ def lookup_request(
         reply_to=reply_to,
         correlation_id=correlation_id,
     )
+

@@ -133,14 +133,11 @@ def test_burst_of_five_untimed_readings_at_connect_all_go_to_tray(device_id: str
     clock.advance(5)
     released = guard.flush()
     assert released == [
-        Unassigned(
-            device_id=device_id,
-            reading=burst[i],
-            reasons=(TrayReason.CONNECT_BURST,),
-            received_at=T0
-            + timedelta(
-                seconds=0.1 * (i + 1),
-            ),
+        Unassigned(device_id=device_id,
+                reading=burst[i],
+                reasons=(TrayReason.CONNECT_BURST,),
+                received_at=T0 + timedelta(seconds=0.1 * (i + 1),
+            )
         )
         for i in range(5)
     ]
@@ -193,12 +190,11 @@ def test_no_session_open_goes_to_tray() -> None:
     guard, _clock = make_guard()
     reading = spo2()
     [out] = guard.offer("oximeter", reading)
-    assert out == Unassigned(
-        device_id="oximeter",
-        reading=reading,
-        reasons=(TrayReason.NO_SESSION,),
-        received_at=T0,
-    )
+    assert out == Unassigned(device_id="oximeter",
+            reading=reading,
+            reasons=(TrayReason.NO_SESSION,),
+            received_at=T0,
+        )
 
 
 def test_unbound_device_never_enters() -> None:

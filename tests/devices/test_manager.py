@@ -74,9 +74,8 @@ def confirmed_rooming(
     clock: Callable[[], datetime], bound: tuple[str, ...], policy: GuardSection
 ) -> Rooming:
     """A rooming of the fake patient ALPHA with identifiers confirmed (its guard session open)."""
-    rooming = Rooming(
-        clock=clock, credentials=CREDENTIALS, bound_devices=bound, guard_policy=policy
-    )
+    rooming = Rooming(clock=clock, credentials=CREDENTIALS, bound_devices=bound,
+                      guard_policy=policy)
     rooming.set_schedule((ALPHA,))
     rooming.sign_in("BADGE-0042")
     rooming.pick_patient(ALPHA.appointment_id)
@@ -126,11 +125,8 @@ def test_stored_dump_goes_to_tray_fresh_reading_attaches_live_pressure_passes(
     [attached] = rooming.entries
     assert isinstance(attached.reading, BloodPressure)
     assert (attached.reading.systolic_mmhg, attached.reading.diastolic_mmhg) == (124, 79)
-    live = [
-        u.reading.cuff_pressure_mmhg
-        for u in out.of(Captured)  # type: ignore[union-attr]
-        if isinstance(u.reading, CuffPressure)
-    ]  # type: ignore[union-attr]
+    live = [u.reading.cuff_pressure_mmhg for u in out.of(Captured)  # type: ignore[union-attr]
+            if isinstance(u.reading, CuffPressure)]  # type: ignore[union-attr]
     assert live == [55.0, 110.0]
     states = [u.state for u in out.of(DeviceStatus)]  # type: ignore[union-attr]
     assert DeviceState.MEASURING in states
@@ -194,9 +190,8 @@ def test_manager_owns_serial_links_a_streaming_oximeter_attaches_one_reading_per
     rooming = confirmed_rooming(datetime.now, ("cuff", "oximeter"), GuardSection())
     out = Collector()
     # The capture's clock runs as fast as the simulated device's (speed 3): 5 s take 1.7 s.
-    manager = DeviceManager(
-        [BINDING, oximeter], out, datetime.now, monotonic=lambda: time.monotonic() * 3
-    )
+    manager = DeviceManager([BINDING, oximeter], out, datetime.now,
+                            monotonic=lambda: time.monotonic() * 3)
 
     def wait_for(done: Callable[[], bool], seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -250,15 +245,9 @@ def test_manager_owns_serial_links_a_streaming_oximeter_attaches_one_reading_per
 
 
 def _ox(spo2: float | None, n: int, *flags: Flag) -> PulseOximetry:
-    return PulseOximetry(
-        spo2_percent=spo2,
-        pulse_rate_bpm=None if spo2 is None else 72.0,
-        flags=flags,
-        unit_as_sent=Unit.PERCENT,
-        codec="serial:masimo-ascii",
-        codec_version="1",
-        raw_hex=f"{n:04x}",
-    )
+    return PulseOximetry(spo2_percent=spo2, pulse_rate_bpm=None if spo2 is None else 72.0,
+                         flags=flags, unit_as_sent=Unit.PERCENT, codec="serial:masimo-ascii",
+                         codec_version="1", raw_hex=f"{n:04x}")
 
 
 def test_streaming_readings_become_live_values_and_one_capture_spot_readings_pass() -> None:
@@ -273,9 +262,8 @@ def test_streaming_readings_become_live_values_and_one_capture_spot_readings_pas
         now[0] = float(i)
         manager.handle(ReadingArrived(device_id="ox", reading=reading, received_monotonic_s=0))
     updates = [u for u in out.updates if not isinstance(u, DeviceStatus)]
-    settling = [
-        LiveValue(device_id="ox", reading=r, state=CaptureState.SETTLING) for r in stream[:5]
-    ]
+    settling = [LiveValue(device_id="ox", reading=r, state=CaptureState.SETTLING)
+                for r in stream[:5]]
     assert updates == [
         *settling,
         LiveValue(device_id="ox", reading=stream[5], state=CaptureState.CAPTURED),
@@ -287,19 +275,11 @@ def test_streaming_readings_become_live_values_and_one_capture_spot_readings_pas
     manager.tick()
     assert out.updates == [LiveValue(device_id="ox", reading=None, state=CaptureState.IDLE)]
     out.updates.clear()
-    bp = BloodPressure(
-        systolic_mmhg=124,
-        diastolic_mmhg=80,
-        unit_as_sent=Unit.MMHG,
-        codec="ble:2a35",
-        codec_version="1",
-        measured_at=t,
-        raw_hex="1e",
-    )
+    bp = BloodPressure(systolic_mmhg=124, diastolic_mmhg=80, unit_as_sent=Unit.MMHG,
+                       codec="ble:2a35", codec_version="1", measured_at=t, raw_hex="1e")
     manager.handle(ReadingArrived(device_id="cuff", reading=bp, received_monotonic_s=0))
     assert [u for u in out.updates if not isinstance(u, DeviceStatus)] == [
-        Captured(device_id="cuff", reading=bp, received_at=t)
-    ]
+        Captured(device_id="cuff", reading=bp, received_at=t)]
 
 
 def test_serial_links_refuse_a_binding_to_an_unknown_or_bluetooth_profile() -> None:
@@ -329,27 +309,15 @@ def test_a_value_outside_the_bound_devices_measuring_range_is_rejected_naming_th
     out = Collector()
     bindings = [BoundDevice(id="ox", profile="masimo-rad-8", port="/dev/ttyUSB0")]
     manager = DeviceManager(bindings, out, lambda: t, monotonic=lambda: now[0])
-    rooming = Rooming(
-        clock=lambda: t,
-        credentials=CREDENTIALS,
-        bound_devices=manager.bound_ids,
-        device_ranges=manager.measuring_ranges(),
-    )
+    rooming = Rooming(clock=lambda: t, credentials=CREDENTIALS, bound_devices=manager.bound_ids,
+                      device_ranges=manager.measuring_ranges())
     rooming.set_schedule((ALPHA,))
     rooming.sign_in("BADGE-0042")
     rooming.pick_patient(ALPHA.appointment_id)
     rooming.confirm_identifiers()
-    fast = [
-        PulseOximetry(
-            spo2_percent=97,
-            pulse_rate_bpm=250,
-            unit_as_sent=Unit.PERCENT,
-            codec="serial:masimo-ascii",
-            codec_version="1",
-            raw_hex=f"{i:04x}",
-        )
-        for i in range(7)
-    ]
+    fast = [PulseOximetry(spo2_percent=97, pulse_rate_bpm=250, unit_as_sent=Unit.PERCENT,
+                          codec="serial:masimo-ascii", codec_version="1", raw_hex=f"{i:04x}")
+            for i in range(7)]
     for i, reading in enumerate(fast):
         now[0] = float(i)
         manager.handle(ReadingArrived(device_id="ox", reading=reading, received_monotonic_s=0))

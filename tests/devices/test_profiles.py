@@ -363,16 +363,9 @@ def test_bonding_keys_are_refused_in_a_serial_profile(tmp_path: Path) -> None:
 
 
 STREAMING = {
-    "generic-ble-pulse-oximeter",
-    "masimo-mightysat",
-    "masimo-rad-8",
-    "masimo-radical-7",
-    "mettler-toledo-mt-sics",
-    "nonin-3230",
-    "nonin-oem-iii-df7",
-    "nonin-oem-iii-df8",
-    "nonin-xpod-3012lp",
-    "sma-scale",
+    "generic-ble-pulse-oximeter", "masimo-mightysat", "masimo-rad-8", "masimo-radical-7",
+    "mettler-toledo-mt-sics", "nonin-3230", "nonin-oem-iii-df7", "nonin-oem-iii-df8",
+    "nonin-xpod-3012lp", "sma-scale",
 }
 
 
@@ -382,31 +375,21 @@ def test_every_shipped_profile_says_how_its_readings_arrive() -> None:
     profiles = load_profiles()
     streaming = {p.id for p in profiles.values() if p.behaviour.delivery is Delivery.STREAMING}
     assert streaming == STREAMING
-    spot_codecs = {
-        p.id: p.behaviour.spot_codecs for p in profiles.values() if p.behaviour.spot_codecs
-    }
-    assert spot_codecs == {
-        "generic-ble-pulse-oximeter": ["ble:2a5e"],
-        "masimo-mightysat": ["ble:2a5e"],
-    }
+    spot_codecs = {p.id: p.behaviour.spot_codecs for p in profiles.values()
+                   if p.behaviour.spot_codecs}
+    assert spot_codecs == {"generic-ble-pulse-oximeter": ["ble:2a5e"],
+                           "masimo-mightysat": ["ble:2a5e"]}
     assert profiles["suntech-advantage"].behaviour.delivery is Delivery.SPOT
 
 
 def test_a_streaming_site_profile_with_its_own_capture_thresholds_loads(tmp_path: Path) -> None:
-    text = (
-        GOOD + '\n[behaviour]\ndelivery = "streaming"\n\n[behaviour.capture]\nstable_s = 3\n'
+    text = GOOD + '\n[behaviour]\ndelivery = "streaming"\n\n[behaviour.capture]\nstable_s = 3\n' \
         "weight_tolerance_kg = 0.1\n"
-    )
     profile = load_profile(write(tmp_path, text))
     assert profile.behaviour.capture == CaptureOverrides(stable_s=3, weight_tolerance_kg=0.1)
     assert profile.behaviour.capture.rule_for(Kind.BODY_WEIGHT) == CaptureRule(
-        stable_s=3,
-        tolerance={"weight_kg": 0.1},
-        min_readings=3,
-        end_after_silence_s=10,
-        off_confirm_s=0,
-        empty_platform_kg=0.5,
-    )
+        stable_s=3, tolerance={"weight_kg": 0.1}, min_readings=3, end_after_silence_s=10,
+        off_confirm_s=0, empty_platform_kg=0.5)
 
 
 BROKEN_DELIVERY = [
@@ -428,17 +411,14 @@ BROKEN_DELIVERY = [
     ),
     (
         'delivery = "streaming"\n[behaviour.capture]\nstable_seconds = 3',
-        [
-            "behaviour.capture.stable_seconds: unknown key (a typo?); see docs/devices.md for the "
-            "keys"
-        ],
+        ["behaviour.capture.stable_seconds: unknown key (a typo?); see docs/devices.md for the "
+         "keys"],
     ),
 ]
 
 
-@pytest.mark.parametrize(
-    ("behaviour", "problems"), BROKEN_DELIVERY, ids=[b[0][:30] for b in BROKEN_DELIVERY]
-)
+@pytest.mark.parametrize(("behaviour", "problems"), BROKEN_DELIVERY,
+                         ids=[b[0][:30] for b in BROKEN_DELIVERY])
 def test_station_profiles_check_refuses_a_bad_delivery(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], behaviour: str, problems: list[str]
 ) -> None:
@@ -451,11 +431,8 @@ def test_streaming_is_refused_for_a_blood_pressure_cuff(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cuff = find_profile("suntech-advantage")
-    text = (
-        (BUNDLED_DIR / "suntech-advantage.toml")
-        .read_text()
-        .replace('delivery = "spot"', 'delivery = "streaming"')
-    )
+    text = (BUNDLED_DIR / "suntech-advantage.toml").read_text().replace(
+        'delivery = "spot"', 'delivery = "streaming"')
     path = write(tmp_path, text, name=cuff.id)
     assert main(["profiles", "check", str(path)]) == 2
     assert capsys.readouterr().err == (

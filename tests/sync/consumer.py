@@ -19,29 +19,21 @@ from tests.fixtures.broker import Broker
 class Consumer:
     """Counts every message_id it sees per topic (QoS 1 at least once), and the distinct set."""
 
-    def __init__(
-        self,
-        broker: Broker,
-        topic: str = "rooming/v1/#",
-        *,
-        identity: str = "practice-system",
-        client_id: str = "practice-consumer",
-        persistent: bool = False,
-    ) -> None:
+    def __init__(self, broker: Broker, topic: str = "rooming/v1/#", *,
+                 identity: str = "practice-system", client_id: str = "practice-consumer",
+                 persistent: bool = False) -> None:
         self.seen: Counter[str] = Counter()
         self.topics: dict[str, str] = {}
         self.bodies: dict[str, dict[str, object]] = {}
         self.order: list[str] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5
-        )
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  protocol=paho.MQTTv5)
         if broker.pki is not None:
             cert = broker.pki.client(identity)
-            self.client.tls_set(
-                ca_certs=str(broker.pki.ca), certfile=str(cert.cert), keyfile=str(cert.key)
-            )
+            self.client.tls_set(ca_certs=str(broker.pki.ca), certfile=str(cert.cert),
+                                keyfile=str(cert.key))
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, 1)
         self.client.on_subscribe = lambda c, u, mid, rcs, p: self._subscribed.set()
         self.client.max_inflight_messages_set(100)
@@ -51,13 +43,13 @@ class Consumer:
         if persistent:  # keep the session (and what arrives meanwhile) while away
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = 3600
-        self.client.connect_async(
-            broker.host, broker.port, clean_start=not persistent, properties=properties
-        )
+        self.client.connect_async(broker.host, broker.port, clean_start=not persistent,
+                                  properties=properties)
         self.client.loop_start()
         assert self._subscribed.wait(10), "practice consumer did not subscribe"
 
-    def _on_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+    def _on_message(self, client: paho.Client, userdata: object,
+                    message: paho.MQTTMessage) -> None:
         if message.topic.endswith("/status"):
             return
         body = json.loads(message.payload)

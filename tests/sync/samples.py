@@ -44,72 +44,27 @@ def item(reading: object, device_id: str | None = "cuff") -> SubmittedReading:
 
 def submission(*, systolic: float = 128.0, appointment_id: str = "APT-0001") -> Submission:
     bp = BloodPressure(
-        systolic_mmhg=systolic,
-        diastolic_mmhg=82.0,
-        mean_arterial_mmhg=97.0,
-        pulse_rate_bpm=64.0,
-        unit_as_sent=Unit.MMHG,
-        codec="ble:2a35",
-        codec_version="1",
+        systolic_mmhg=systolic, diastolic_mmhg=82.0, mean_arterial_mmhg=97.0,
+        pulse_rate_bpm=64.0, unit_as_sent=Unit.MMHG, codec="ble:2a35", codec_version="1",
         raw_hex="1e8000520061000000",
     )
-    spo2 = PulseOximetry(
-        spo2_percent=97.0,
-        pulse_rate_bpm=66.0,
-        unit_as_sent=Unit.PERCENT,
-        codec="serial:nonin2",
-        codec_version="1",
-        raw_hex="01816142",
-    )
-    temp = Temperature(
-        temperature_c=36.8,
-        site=TemperatureSite.MOUTH,
-        unit_as_sent=Unit.FAHRENHEIT,
-        codec="ble:2a1c",
-        codec_version="1",
-        raw_hex="06700100ff",
-    )
-    weight = BodyWeight(
-        weight_kg=81.2,
-        height_cm=178.0,
-        bmi_kg_m2=25.6,
-        unit_as_sent=Unit.LB,
-        codec="ble:2a9d",
-        codec_version="1",
-        raw_hex="02b43d",
-    )
-    rr = RespiratoryRate(
-        respiratory_rate_per_min=16.0,
-        unit_as_sent=Unit.PER_MIN,
-        codec="manual",
-        codec_version="1",
-        method=Method.MANUAL,
-    )
-    pain = PainSeverity(
-        pain_score=3.0,
-        unit_as_sent=Unit.SCORE,
-        codec="manual",
-        codec_version="1",
-        method=Method.MANUAL,
-    )
-    readings = (
-        item(bp),
-        item(spo2, "oximeter"),
-        item(temp, "thermometer"),
-        item(weight, "scale"),
-        item(rr, None),
-        item(pain, None),
-    )
+    spo2 = PulseOximetry(spo2_percent=97.0, pulse_rate_bpm=66.0, unit_as_sent=Unit.PERCENT,
+                         codec="serial:nonin2", codec_version="1", raw_hex="01816142")
+    temp = Temperature(temperature_c=36.8, site=TemperatureSite.MOUTH,
+                       unit_as_sent=Unit.FAHRENHEIT, codec="ble:2a1c", codec_version="1",
+                       raw_hex="06700100ff")
+    weight = BodyWeight(weight_kg=81.2, height_cm=178.0, bmi_kg_m2=25.6, unit_as_sent=Unit.LB,
+                        codec="ble:2a9d", codec_version="1", raw_hex="02b43d")
+    rr = RespiratoryRate(respiratory_rate_per_min=16.0, unit_as_sent=Unit.PER_MIN,
+                         codec="manual", codec_version="1", method=Method.MANUAL)
+    pain = PainSeverity(pain_score=3.0, unit_as_sent=Unit.SCORE, codec="manual",
+                        codec_version="1", method=Method.MANUAL)
+    readings = (item(bp), item(spo2, "oximeter"), item(temp, "thermometer"),
+                item(weight, "scale"), item(rr, None), item(pain, None))
     acks = ()
     if systolic >= 180:
-        acks = (
-            CriticalAcknowledgement(
-                code="hypertensive_crisis",
-                kind=bp.kind,
-                acknowledged_by="MA042",
-                acknowledged_at=AT,
-            ),
-        )
+        acks = (CriticalAcknowledgement(code="hypertensive_crisis", kind=bp.kind,
+                                        acknowledged_by="MA042", acknowledged_at=AT),)
     return Submission(
         appointment_id=appointment_id,
         patient=PATIENT,

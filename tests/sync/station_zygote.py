@@ -25,14 +25,8 @@ from station.sync.outbox import Outbox
 
 def station(directory: Path, host: str, port: int, *, produce: bool) -> None:
     outbox = Outbox(directory / "outbox.sqlite3", directory / "outbox.key")
-    link = MqttLink(
-        BrokerSection(host=host, port=port, require_tls=False),
-        site="clinic-north",
-        station_id="exam-3",
-        outbox=outbox,
-        reconnect_min_s=0,
-        reconnect_max_s=1,
-    )
+    link = MqttLink(BrokerSection(host=host, port=port, require_tls=False), site="clinic-north",
+                    station_id="exam-3", outbox=outbox, reconnect_min_s=0, reconnect_max_s=1)
     link.start()
     if not produce:
         while outbox.stats().depth:

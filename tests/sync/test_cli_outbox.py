@@ -32,17 +32,13 @@ state_dir = "{tmp_path}"
 
 
 @pytest.mark.broker
-def test_status_export_and_drain(
-    tmp_path: Path, mosquitto_broker: Broker, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_status_export_and_drain(tmp_path: Path, mosquitto_broker: Broker,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
     box = Outbox(tmp_path / "outbox.sqlite3", tmp_path / "outbox.key")
     ids = [uuid.UUID(int=i + 1) for i in range(3)]
     for mid in ids:
-        box.put(
-            mid,
-            "rooming/v1/clinic-north/exam-3/vitals",
-            json.dumps({"message_id": str(mid)}).encode(),
-        )
+        box.put(mid, "rooming/v1/clinic-north/exam-3/vitals",
+                json.dumps({"message_id": str(mid)}).encode())
     box.close()
     cfg = str(config(tmp_path, mosquitto_broker))
 
@@ -54,8 +50,7 @@ def test_status_export_and_drain(
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["seq"], r["message_id"], base64.b64decode(r["payload_base64"])) for r in rows] == [
         (i + 1, str(mid), json.dumps({"message_id": str(mid)}).encode())
-        for i, mid in enumerate(ids)
-    ]
+        for i, mid in enumerate(ids)]
 
     consumer = Consumer(mosquitto_broker)
     try:
@@ -68,9 +63,8 @@ def test_status_export_and_drain(
     assert json.loads(capsys.readouterr().out)["queued"] == 0
 
 
-def test_status_without_an_outbox_says_so(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], mosquitto_broker: Broker
-) -> None:
+def test_status_without_an_outbox_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          mosquitto_broker: Broker) -> None:
     cfg = str(config(tmp_path, mosquitto_broker))
     assert main(["outbox", "status", "--config", cfg]) == 2
     assert f"no outbox at {tmp_path}/outbox.sqlite3" in capsys.readouterr().err

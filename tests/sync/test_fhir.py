@@ -28,21 +28,9 @@ def observations(b: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_every_resource_validates_and_passes_the_us_core_checks() -> None:
     b = bundle()
     obs = observations(b)
-    assert sorted(obs) == sorted(
-        [
-            "85354-9",
-            "8867-4",
-            "59408-5",
-            "8310-5",
-            "29463-7",
-            "8302-2",
-            "39156-5",
-            "9279-1",
-            "72514-3",
-            "8661-1",
-            "29299-5",
-        ]
-    )
+    assert sorted(obs) == sorted(["85354-9", "8867-4", "59408-5", "8310-5", "29463-7",
+                                  "8302-2", "39156-5", "9279-1", "72514-3", "8661-1",
+                                  "29299-5"])
     for code, resource in obs.items():
         Observation.model_validate(resource)
         if code not in ("8661-1", "29299-5"):
@@ -54,67 +42,27 @@ def test_every_resource_validates_and_passes_the_us_core_checks() -> None:
 def test_blood_pressure_panel_has_its_components_device_and_method() -> None:
     bp = observations(bundle())["85354-9"]
     assert bp["component"] == [
-        {
-            "code": {
-                "coding": [
-                    {
-                        "system": "http://loinc.org",
-                        "code": "8480-6",
-                        "display": "Systolic blood pressure",
-                    }
-                ],
-                "text": "Systolic blood pressure",
-            },
-            "valueQuantity": {
-                "value": 128.0,
-                "unit": "mm[Hg]",
-                "system": "http://unitsofmeasure.org",
-                "code": "mm[Hg]",
-            },
-        },
-        {
-            "code": {
-                "coding": [
-                    {
-                        "system": "http://loinc.org",
-                        "code": "8462-4",
-                        "display": "Diastolic blood pressure",
-                    }
-                ],
-                "text": "Diastolic blood pressure",
-            },
-            "valueQuantity": {
-                "value": 82.0,
-                "unit": "mm[Hg]",
-                "system": "http://unitsofmeasure.org",
-                "code": "mm[Hg]",
-            },
-        },
-        {
-            "code": {
-                "coding": [
-                    {
-                        "system": "http://loinc.org",
-                        "code": "8478-0",
-                        "display": "Mean blood pressure",
-                    }
-                ],
-                "text": "Mean blood pressure",
-            },
-            "valueQuantity": {
-                "value": 97.0,
-                "unit": "mm[Hg]",
-                "system": "http://unitsofmeasure.org",
-                "code": "mm[Hg]",
-            },
-        },
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6",
+                              "display": "Systolic blood pressure"}],
+                  "text": "Systolic blood pressure"},
+         "valueQuantity": {"value": 128.0, "unit": "mm[Hg]",
+                           "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4",
+                              "display": "Diastolic blood pressure"}],
+                  "text": "Diastolic blood pressure"},
+         "valueQuantity": {"value": 82.0, "unit": "mm[Hg]",
+                           "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8478-0",
+                              "display": "Mean blood pressure"}],
+                  "text": "Mean blood pressure"},
+         "valueQuantity": {"value": 97.0, "unit": "mm[Hg]",
+                           "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
     ]
     assert bp["effectiveDateTime"] == "2026-03-02T15:04:05Z"
     assert bp["method"]["coding"][0]["code"] == "device"
     assert bp["device"]["reference"].startswith("urn:uuid:")
     assert bp["meta"]["profile"] == [
-        "http://hl7.org/fhir/us/core/StructureDefinition/us-core-blood-pressure"
-    ]
+        "http://hl7.org/fhir/us/core/StructureDefinition/us-core-blood-pressure"]
 
 
 def test_manual_entries_are_marked_manual_and_have_no_device() -> None:
@@ -132,9 +80,8 @@ def vital(code: str) -> dict[str, Any]:
     return copy.deepcopy(observations(bundle())[code])
 
 
-def broken(
-    code: str, path: tuple[str | int, ...], value: Any = None, *, delete: bool = False
-) -> dict[str, Any]:
+def broken(code: str, path: tuple[str | int, ...], value: Any = None, *,
+           delete: bool = False) -> dict[str, Any]:
     resource = vital(code)
     target: Any = resource
     for key in path[:-1]:
@@ -149,72 +96,41 @@ def broken(
 @pytest.mark.parametrize(
     ("resource", "reason"),
     [
-        (
-            broken("8867-4", ("status",), "done"),
-            "Observation 8867-4 (Heart rate): status 'done' is not an Observation status",
-        ),
-        (
-            broken("8867-4", ("category",), delete=True),
-            "Observation 8867-4 (Heart rate): no vital-signs category",
-        ),
-        (
-            broken("8867-4", ("code", "coding", 0, "code"), "1234-5"),
-            "Observation code ['1234-5'] is not a vital-signs LOINC code",
-        ),
-        (
-            broken("8867-4", ("valueQuantity", "code"), "beats/min"),
-            "Observation 8867-4 (Heart rate): unit 'beats/min', expected UCUM '/min'",
-        ),
-        (
-            broken("8867-4", ("valueQuantity", "system"), "http://example.org/units"),
-            "Observation 8867-4 (Heart rate): unit system 'http://example.org/units' is not UCUM",
-        ),
-        (
-            broken("8867-4", ("valueQuantity",), delete=True),
-            "Observation 8867-4 (Heart rate): no valueQuantity and no dataAbsentReason",
-        ),
-        (
-            broken("8867-4", ("subject",), delete=True),
-            "Observation 8867-4 (Heart rate): no subject reference",
-        ),
-        (
-            broken("8867-4", ("effectiveDateTime",), delete=True),
-            "Observation 8867-4 (Heart rate): no effectiveDateTime",
-        ),
-        (
-            broken("8867-4", ("effectiveDateTime",), "2026-03-02T15:04:05"),
-            "effectiveDateTime '2026-03-02T15:04:05' has a time but no timezone",
-        ),
-        (broken("8867-4", ("method",), delete=True), "Observation 8867-4 (Heart rate): no method"),
-        (
-            broken("8867-4", ("device",), delete=True),
-            "method is device but there is no device reference",
-        ),
-        (
-            broken("8867-4", ("dataAbsentReason",), {"coding": [{"code": "unknown"}]}),
-            "both a value and a dataAbsentReason",
-        ),
-        (
-            broken("85354-9", ("component",), [vital("85354-9")["component"][0]]),
-            "Diastolic blood pressure component 8462-4 is missing",
-        ),
-        (
-            broken("85354-9", ("component", 0, "valueQuantity", "code"), "mmHg"),
-            "component 8480-6: unit 'mmHg', expected UCUM 'mm[Hg]'",
-        ),
-        (
-            broken("59408-5", ("code", "coding"), [vital("59408-5")["code"]["coding"][0]]),
-            "code must also carry LOINC 2708-6",
-        ),
-        (
-            broken("8310-5", ("bodySite",), delete=True),
-            "Observation 8310-5 (Body temperature): no bodySite",
-        ),
-        (
-            broken("72514-3", ("valueQuantity", "code"), "1"),
-            "Observation 72514-3 (Pain severity - 0-10 verbal numeric rating [Score] - Reported):"
-            " unit '1', expected UCUM '{score}'",
-        ),
+        (broken("8867-4", ("status",), "done"),
+         "Observation 8867-4 (Heart rate): status 'done' is not an Observation status"),
+        (broken("8867-4", ("category",), delete=True),
+         "Observation 8867-4 (Heart rate): no vital-signs category"),
+        (broken("8867-4", ("code", "coding", 0, "code"), "1234-5"),
+         "Observation code ['1234-5'] is not a vital-signs LOINC code"),
+        (broken("8867-4", ("valueQuantity", "code"), "beats/min"),
+         "Observation 8867-4 (Heart rate): unit 'beats/min', expected UCUM '/min'"),
+        (broken("8867-4", ("valueQuantity", "system"), "http://example.org/units"),
+         "Observation 8867-4 (Heart rate): unit system 'http://example.org/units' is not UCUM"),
+        (broken("8867-4", ("valueQuantity",), delete=True),
+         "Observation 8867-4 (Heart rate): no valueQuantity and no dataAbsentReason"),
+        (broken("8867-4", ("subject",), delete=True),
+         "Observation 8867-4 (Heart rate): no subject reference"),
+        (broken("8867-4", ("effectiveDateTime",), delete=True),
+         "Observation 8867-4 (Heart rate): no effectiveDateTime"),
+        (broken("8867-4", ("effectiveDateTime",), "2026-03-02T15:04:05"),
+         "effectiveDateTime '2026-03-02T15:04:05' has a time but no timezone"),
+        (broken("8867-4", ("method",), delete=True),
+         "Observation 8867-4 (Heart rate): no method"),
+        (broken("8867-4", ("device",), delete=True),
+         "method is device but there is no device reference"),
+        (broken("8867-4", ("dataAbsentReason",), {"coding": [{"code": "unknown"}]}),
+         "both a value and a dataAbsentReason"),
+        (broken("85354-9", ("component",), [vital("85354-9")["component"][0]]),
+         "Diastolic blood pressure component 8462-4 is missing"),
+        (broken("85354-9", ("component", 0, "valueQuantity", "code"), "mmHg"),
+         "component 8480-6: unit 'mmHg', expected UCUM 'mm[Hg]'"),
+        (broken("59408-5", ("code", "coding"), [vital("59408-5")["code"]["coding"][0]]),
+         "code must also carry LOINC 2708-6"),
+        (broken("8310-5", ("bodySite",), delete=True),
+         "Observation 8310-5 (Body temperature): no bodySite"),
+        (broken("72514-3", ("valueQuantity", "code"), "1"),
+         "Observation 72514-3 (Pain severity - 0-10 verbal numeric rating [Score] - Reported):"
+         " unit '1', expected UCUM '{score}'"),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
@@ -229,9 +145,7 @@ def test_broken_resources_are_each_refused_with_the_reason(
     code = resource["code"]["coding"][0]["code"]
     for entry in b["entry"]:
         if entry["resource"].get("code", {}).get("coding", [{}])[0].get("code") in (
-            code,
-            "8867-4" if code == "1234-5" else code,
-        ):
+            code, "8867-4" if code == "1234-5" else code):
             entry["resource"] = resource
             break
     with pytest.raises(FhirError, match="FHIR Bundle refused"):

@@ -24,18 +24,9 @@ def test_every_accepted_submission_arrives_despite_sigkill_at_random_points(
 ) -> None:
     consumer = Consumer(mosquitto_broker, "rooming/v1/clinic-north/exam-3/vitals")
     zygote = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.sync.station_zygote",
-            str(tmp_path),
-            mosquitto_broker.host,
-            str(mosquitto_broker.port),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
+        [sys.executable, "-m", "tests.sync.station_zygote", str(tmp_path),
+         mosquitto_broker.host, str(mosquitto_broker.port)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
         stderr=subprocess.DEVNULL,  # station log lines (ids and counts only) are not checked here
     )
     assert zygote.stdin is not None and zygote.stdout is not None

@@ -62,8 +62,8 @@ def read_connect(sock: socket.socket) -> tuple[bytes, int]:
             raise ConnectionError("malformed remaining length")
     body = _read_exact(sock, remaining)
     name_length = int.from_bytes(body[:2], "big")
-    if body[2 : 2 + name_length] != b"MQTT":
-        raise ConnectionError(f"protocol name {body[2 : 2 + name_length]!r}, expected b'MQTT'")
+    if body[2:2 + name_length] != b"MQTT":
+        raise ConnectionError(f"protocol name {body[2:2 + name_length]!r}, expected b'MQTT'")
     return header + length_bytes + body, body[2 + name_length]
 
 
@@ -147,7 +147,8 @@ def outbox(tmp_path: Path) -> Iterator[Outbox]:
 
 
 def through(proxy: Mqtt311OnlyBroker, protocol: str) -> BrokerSection:
-    return BrokerSection(host=proxy.host, port=proxy.port, require_tls=False, protocol=protocol)
+    return BrokerSection(host=proxy.host, port=proxy.port, require_tls=False,
+                         protocol=protocol)
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 8) -> bool:
@@ -160,11 +161,8 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 8) -> bool:
 
 
 def vitals_bytes(message_id: uuid.UUID) -> bytes:
-    return to_json(
-        payloads.vitals(
-            submission(), message_id=message_id, site=SITE, station_id=STATION, sent_at=AT
-        )
-    )
+    return to_json(payloads.vitals(submission(), message_id=message_id, site=SITE,
+                                   station_id=STATION, sent_at=AT))
 
 
 def deliver_one(link: MqttLink, outbox: Outbox, consumer: Consumer) -> None:
@@ -180,9 +178,7 @@ def deliver_one(link: MqttLink, outbox: Outbox, consumer: Consumer) -> None:
 
 
 def test_auto_falls_back_to_311_and_delivers_with_qos_1(
-    old_broker: Mqtt311OnlyBroker,
-    mosquitto_broker: Broker,
-    outbox: Outbox,
+    old_broker: Mqtt311OnlyBroker, mosquitto_broker: Broker, outbox: Outbox,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     consumer = Consumer(mosquitto_broker)
@@ -194,9 +190,8 @@ def test_auto_falls_back_to_311_and_delivers_with_qos_1(
         # MQTT 5 first, refused; then 3.1.1, forwarded to Mosquitto; nothing else.
         assert old_broker.levels == [5, 4]
         where = f"MQTT {old_broker.host}:{old_broker.port}"
-        messages = [
-            (r.levelname, r.getMessage()) for r in caplog.records if r.name == "station.sync.mqtt"
-        ]
+        messages = [(r.levelname, r.getMessage()) for r in caplog.records
+                    if r.name == "station.sync.mqtt"]
         assert messages == [
             ("WARNING", f"{where}: broker does not speak MQTT 5; falling back to 3.1.1"),
             ("INFO", f"{where}: connected (MQTT 3.1.1)"),
@@ -207,18 +202,10 @@ def test_auto_falls_back_to_311_and_delivers_with_qos_1(
 
 
 def test_mqttv5_does_not_fall_back_and_says_why(
-    old_broker: Mqtt311OnlyBroker,
-    outbox: Outbox,
-    caplog: pytest.LogCaptureFixture,
+    old_broker: Mqtt311OnlyBroker, outbox: Outbox, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    link = MqttLink(
-        through(old_broker, "mqttv5"),
-        site=SITE,
-        station_id=STATION,
-        outbox=outbox,
-        reconnect_min_s=0,
-        reconnect_max_s=1,
-    )
+    link = MqttLink(through(old_broker, "mqttv5"), site=SITE, station_id=STATION,
+                    outbox=outbox, reconnect_min_s=0, reconnect_max_s=1)
     mid = uuid.uuid4()
     link.submit(Channel.VITALS, vitals_bytes(mid), mid)
     try:
@@ -228,17 +215,13 @@ def test_mqttv5_does_not_fall_back_and_says_why(
             assert not link.connected
         assert set(old_broker.levels) == {5}
         where = f"MQTT {old_broker.host}:{old_broker.port}"
-        messages = {
-            (r.levelname, r.getMessage()) for r in caplog.records if r.name == "station.sync.mqtt"
-        }
+        messages = {(r.levelname, r.getMessage()) for r in caplog.records
+                    if r.name == "station.sync.mqtt"}
         # One line per refused attempt, with the reason and the setting to change; not a
         # "refused before CONNACK ... TLS listener?" guess for the hang-up after the refusal.
         assert messages == {
-            (
-                "ERROR",
-                f"{where}: broker refused the connection: Unsupported protocol version "
-                "(protocol = mqttv5 is set: use auto or mqttv311 for a 3.1.1 broker)",
-            ),
+            ("ERROR", f"{where}: broker refused the connection: Unsupported protocol version "
+                      "(protocol = mqttv5 is set: use auto or mqttv311 for a 3.1.1 broker)"),
         }
         assert outbox.state(mid) == DeliveryState.QUEUED  # kept for when the broker is fixed
     finally:
@@ -246,12 +229,11 @@ def test_mqttv5_does_not_fall_back_and_says_why(
 
 
 def test_mqttv311_connects_directly(
-    old_broker: Mqtt311OnlyBroker,
-    mosquitto_broker: Broker,
-    outbox: Outbox,
+    old_broker: Mqtt311OnlyBroker, mosquitto_broker: Broker, outbox: Outbox,
 ) -> None:
     consumer = Consumer(mosquitto_broker)
-    link = MqttLink(through(old_broker, "mqttv311"), site=SITE, station_id=STATION, outbox=outbox)
+    link = MqttLink(through(old_broker, "mqttv311"), site=SITE, station_id=STATION,
+                    outbox=outbox)
     try:
         deliver_one(link, outbox, consumer)
         assert old_broker.levels == [4]

@@ -53,32 +53,22 @@ def outbox(tmp_path: Path) -> Iterator[Outbox]:
 
 
 def vitals_bytes(message_id: uuid.UUID) -> bytes:
-    return to_json(
-        payloads.vitals(
-            submission(), message_id=message_id, site=SITE, station_id=STATION, sent_at=AT
-        )
-    )
+    return to_json(payloads.vitals(submission(), message_id=message_id, site=SITE,
+                                   station_id=STATION, sent_at=AT))
 
 
 def test_require_tls_refuses_a_broker_without_tls_settings(outbox: Outbox) -> None:
     with pytest.raises(ConfigError, match="refusing plain TCP"):
-        MqttLink(
-            BrokerSection(host="127.0.0.1", port=1883), site=SITE, station_id=STATION, outbox=outbox
-        )
+        MqttLink(BrokerSection(host="127.0.0.1", port=1883), site=SITE, station_id=STATION,
+                 outbox=outbox)
 
 
 def test_submissions_arrive_once_each_and_leave_the_outbox_only_after_puback(
     mosquitto_broker: Broker, outbox: Outbox
 ) -> None:
     consumer = Consumer(mosquitto_broker)
-    link = MqttLink(
-        plain(mosquitto_broker),
-        site=SITE,
-        station_id=STATION,
-        outbox=outbox,
-        reconnect_min_s=0,
-        reconnect_max_s=1,
-    )
+    link = MqttLink(plain(mosquitto_broker), site=SITE, station_id=STATION, outbox=outbox,
+                    reconnect_min_s=0, reconnect_max_s=1)
     ids = [uuid.uuid4() for _ in range(20)]
     for mid in ids:  # queued while the link is not even started: nothing is lost
         link.submit(Channel.VITALS, vitals_bytes(mid), mid)
@@ -95,12 +85,8 @@ def test_submissions_arrive_once_each_and_leave_the_outbox_only_after_puback(
         assert set(consumer.topics.values()) == {topic(SITE, STATION, Channel.VITALS)}
         body = consumer.bodies[str(ids[0])]
         assert body["schema"] == "rooming.vitals/1"
-        assert body["patient"] == {
-            "mrn": "TEST100001",
-            "family_name": "ZZTEST",
-            "given_name": "Alpha",
-            "birth_date": "1970-01-02",
-        }
+        assert body["patient"] == {"mrn": "TEST100001", "family_name": "ZZTEST",
+                                   "given_name": "Alpha", "birth_date": "1970-01-02"}
     finally:
         link.stop()
         consumer.close()
@@ -110,9 +96,8 @@ def test_a_small_window_keeps_order_across_many_reads_and_purges_what_was_delive
     mosquitto_broker: Broker, outbox: Outbox
 ) -> None:
     consumer = Consumer(mosquitto_broker)
-    link = MqttLink(
-        plain(mosquitto_broker), site=SITE, station_id=STATION, outbox=outbox, inflight_window=3
-    )
+    link = MqttLink(plain(mosquitto_broker), site=SITE, station_id=STATION, outbox=outbox,
+                    inflight_window=3)
     ids = [uuid.uuid4() for _ in range(40)]
     body = vitals_bytes(ids[0])
     for mid in ids:  # 14 reads of 3 rows, PUBACKs recorded in batches by the committer
@@ -152,7 +137,9 @@ def test_the_window_shrinks_to_the_receive_maximum_the_broker_grants(tmp_path: P
         broker.kill()
 
 
-def test_stop_closes_every_socket_the_link_opened(mosquitto_broker: Broker, outbox: Outbox) -> None:
+def test_stop_closes_every_socket_the_link_opened(
+    mosquitto_broker: Broker, outbox: Outbox
+) -> None:
     # Regression: paho's wake-up socket pair stayed open after stop() until the client was
     # garbage-collected, which failed unrelated tests with an unclosed-socket warning.
     def open_sockets() -> set[str]:
@@ -178,14 +165,8 @@ def test_zero_loss_while_the_broker_is_stopped_and_restarted_several_times(
 ) -> None:
     broker = persistent_broker
     consumer = Consumer(broker, persistent=True)
-    link = MqttLink(
-        plain(broker),
-        site=SITE,
-        station_id=STATION,
-        outbox=outbox,
-        reconnect_min_s=0,
-        reconnect_max_s=1,
-    )
+    link = MqttLink(plain(broker), site=SITE, station_id=STATION, outbox=outbox,
+                    reconnect_min_s=0, reconnect_max_s=1)
     link.start()
     assert link.wait_connected(10)
     sent: list[uuid.UUID] = []
@@ -228,15 +209,13 @@ class Practice:
     """The practice system's integration client: answers lookups, sends acks, schedules."""
 
     def __init__(self, broker: Broker) -> None:
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id="practice-system", protocol=paho.MQTTv5
-        )
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="practice-system",
+                                  protocol=paho.MQTTv5)
         self.requests: list[tuple[dict[str, object], Properties | None]] = []
         self.statuses: list[dict[str, object]] = []
         ready = threading.Event()
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(
-            [("rooming/v1/+/+/lookup", 1), ("rooming/v1/+/+/status", 1)]
-        )
+            [("rooming/v1/+/+/lookup", 1), ("rooming/v1/+/+/status", 1)])
         self.client.on_subscribe = lambda c, u, mid, rcs, p: ready.set()
         self.client.on_message = self._on_message
         self.client.connect_async(broker.host, broker.port)
@@ -244,7 +223,8 @@ class Practice:
         assert ready.wait(10)
         self.known: dict[str, Appointment] = {}
 
-    def _on_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+    def _on_message(self, client: paho.Client, userdata: object,
+                    message: paho.MQTTMessage) -> None:
         body = json.loads(message.payload)
         if message.topic.endswith("/status"):
             self.statuses.append(body)
@@ -252,11 +232,8 @@ class Practice:
         self.requests.append((body, message.properties))
         props = message.properties
         appointment = self.known.get(body["barcode"])
-        response = LookupResponse(
-            correlation_id=uuid.UUID(bytes=props.CorrelationData),
-            found=appointment is not None,
-            appointment=appointment,
-        )
+        response = LookupResponse(correlation_id=uuid.UUID(bytes=props.CorrelationData),
+                                  found=appointment is not None, appointment=appointment)
         client.publish(props.ResponseTopic, to_json(response), 1)
 
     def publish(self, channel: Channel, body: bytes, *, retain: bool = False) -> None:
@@ -281,13 +258,8 @@ def test_received_by_the_practice_system_only_after_its_ack(
     mosquitto_broker: Broker, outbox: Outbox
 ) -> None:
     acks: list[AckPayload] = []
-    link = MqttLink(
-        plain(mosquitto_broker),
-        site=SITE,
-        station_id=STATION,
-        outbox=outbox,
-        handlers=Inbound(on_ack=acks.append),
-    )
+    link = MqttLink(plain(mosquitto_broker), site=SITE, station_id=STATION, outbox=outbox,
+                    handlers=Inbound(on_ack=acks.append))
     practice = Practice(mosquitto_broker)
     link.start()
     try:
@@ -312,22 +284,16 @@ def test_a_rejected_ack_is_never_shown_as_received(
     # Regression: the outbox recorded every ack, whatever its status, so a message the practice
     # system could not file read back as "received by the practice system".
     acks: list[AckPayload] = []
-    link = MqttLink(
-        plain(mosquitto_broker),
-        site=SITE,
-        station_id=STATION,
-        outbox=outbox,
-        handlers=Inbound(on_ack=acks.append),
-    )
+    link = MqttLink(plain(mosquitto_broker), site=SITE, station_id=STATION, outbox=outbox,
+                    handlers=Inbound(on_ack=acks.append))
     practice = Practice(mosquitto_broker)
     link.start()
     try:
         mid = uuid.uuid4()
         link.submit(Channel.VITALS, vitals_bytes(mid), mid)
         assert wait_until(lambda: outbox.state(mid) == DeliveryState.DELIVERED)
-        rejected = AckPayload(
-            message_id=mid, status=AckStatus.REJECTED, acked_at=AT, reason="no open encounter"
-        )
+        rejected = AckPayload(message_id=mid, status=AckStatus.REJECTED, acked_at=AT,
+                              reason="no open encounter")
         practice.publish(Channel.ACK, to_json(rejected))
         assert wait_until(lambda: acks == [rejected])
         assert outbox.state(mid) == DeliveryState.DELIVERED
@@ -341,18 +307,11 @@ def test_barcode_lookup_found_not_found_and_timeout(
     mosquitto_broker: Broker, outbox: Outbox
 ) -> None:
     results: list[LookupResult] = []
-    link = MqttLink(
-        plain(mosquitto_broker),
-        site=SITE,
-        station_id=STATION,
-        outbox=outbox,
-        handlers=Inbound(on_lookup=results.append),
-        lookup_timeout_s=1.0,
-    )
+    link = MqttLink(plain(mosquitto_broker), site=SITE, station_id=STATION, outbox=outbox,
+                    handlers=Inbound(on_lookup=results.append), lookup_timeout_s=1.0)
     practice = Practice(mosquitto_broker)
-    appointment = Appointment(
-        appointment_id="APT-0001", patient=PATIENT, starts_at=AT, reason="follow-up"
-    )
+    appointment = Appointment(appointment_id="APT-0001", patient=PATIENT, starts_at=AT,
+                              reason="follow-up")
     practice.known["TEST100001"] = appointment
     link.start()
     assert link.wait_connected(10)
@@ -393,22 +352,16 @@ def test_birth_status_is_retained_with_the_queue_depth_and_a_bad_config_is_refus
         birth = next(s for s in practice.statuses if s["presence"] == "online")
         assert birth["outbox_depth"] in (0, 1, 2, 3)
         assert birth["schema"] == "rooming.status/1"
-        bad = {
-            "schema": "rooming.config/1",
-            "message_id": str(uuid.uuid4()),
-            "site": SITE,
-            "station_id": STATION,
-            "sent_at": AT.isoformat(),
-            "settings": {"display": {"weight_unit": "stone"}},
-        }
+        bad = {"schema": "rooming.config/1", "message_id": str(uuid.uuid4()), "site": SITE,
+               "station_id": STATION, "sent_at": AT.isoformat(),
+               "settings": {"display": {"weight_unit": "stone"}}}
         with caplog.at_level(logging.ERROR, logger="station.sync.mqtt"):
             practice.publish(Channel.CONFIG, json.dumps(bad).encode(), retain=True)
             assert wait_until(lambda: any(s.get("config_problems") for s in practice.statuses))
         refusal = next(s for s in practice.statuses if s.get("config_problems"))
         assert refusal["config_rejected_message_id"] == bad["message_id"]
         assert refusal["config_problems"] == [
-            "settings.display.weight_unit: Input should be 'kg' or 'lb'"
-        ]
+            "settings.display.weight_unit: Input should be 'kg' or 'lb'"]
         assert "config: refused: settings.display.weight_unit" in caplog.text
     finally:
         link.stop()
@@ -429,14 +382,8 @@ def test_a_message_is_not_recorded_delivered_before_its_puback(
     The broker is paused (SIGSTOP) after the connect: the PUBLISH goes out, no PUBACK comes
     back, and the outbox must still hold the message as queued; once the broker runs again its
     PUBACK arrives and only then is the message delivered."""
-    link = MqttLink(
-        plain(mosquitto_broker),
-        site=SITE,
-        station_id=STATION,
-        outbox=outbox,
-        reconnect_min_s=0,
-        reconnect_max_s=1,
-    )
+    link = MqttLink(plain(mosquitto_broker), site=SITE, station_id=STATION, outbox=outbox,
+                    reconnect_min_s=0, reconnect_max_s=1)
     link.start()
     assert mosquitto_broker.proc is not None
     try:

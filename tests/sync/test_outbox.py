@@ -131,9 +131,8 @@ def test_a_full_disk_is_reported_and_loses_nothing_already_queued(tmp_path: Path
     # produces the very same SQLITE_FULL error at the same place.
     (pages,) = box._db.execute("PRAGMA page_count").fetchone()
     box._db.execute(f"PRAGMA max_page_count = {pages}")
-    with pytest.raises(
-        OutboxError, match="disk full while trying to queue a message; nothing was lost"
-    ):
+    with pytest.raises(OutboxError, match="disk full while trying to queue a message; nothing "
+                                          "was lost"):
         box.put(uuid.UUID(int=2), "t", b"x" * 100_000)
     assert [p.payload for p in box.pending()] == [b"first"]
     box.close()
@@ -158,12 +157,8 @@ def test_delivered_rows_leave_the_queue_at_once_and_are_overwritten_by_purge(
     stats = box.stats()
     assert (stats.depth, stats.purge_backlog, stats.delivered_awaiting_ack) == (3, 2, 2)
     assert [box.state(m) for m in ids] == [
-        DeliveryState.QUEUED,
-        DeliveryState.DELIVERED,
-        DeliveryState.QUEUED,
-        DeliveryState.DELIVERED,
-        DeliveryState.QUEUED,
-    ]
+        DeliveryState.QUEUED, DeliveryState.DELIVERED, DeliveryState.QUEUED,
+        DeliveryState.DELIVERED, DeliveryState.QUEUED]
     assert box.purge(1) == 1
     assert box.purge(64) == 1
     assert box.purge(64) == 0
@@ -183,9 +178,8 @@ def test_a_delivered_message_id_cannot_be_queued_again(tmp_path: Path) -> None:
     box.put(uuid.UUID(int=1), "t", b"one")
     box.delivered(uuid.UUID(int=1))
     box.purge()
-    with pytest.raises(
-        OutboxError, match="already delivered; a new submission needs a new message id"
-    ):
+    with pytest.raises(OutboxError, match="already delivered; a new submission needs a new "
+                                          "message id"):
         box.put(uuid.UUID(int=1), "t", b"again")
     assert box.pending() == []
     assert box.stats().depth == 0
@@ -207,8 +201,6 @@ def test_the_sending_window_gives_ids_as_stored_text_and_takes_them_back(tmp_pat
         (4, "00000000-0000-0000-0000-000000000004", "rooming/v1/s/e/vitals", b"body 3", True),
     ]
     assert [box.state(m) for m in ids] == [
-        DeliveryState.QUEUED,
-        DeliveryState.DELIVERED,
-        DeliveryState.DELIVERED,
+        DeliveryState.QUEUED, DeliveryState.DELIVERED, DeliveryState.DELIVERED,
         DeliveryState.QUEUED,
     ]

@@ -35,30 +35,15 @@ def outbox(tmp_path: Path) -> Iterator[Outbox]:
 def tls_settings(broker: Broker, cert: CertFiles | None, ca: Path | None = None) -> BrokerSection:
     assert broker.pki is not None
     return BrokerSection(
-        host=broker.host,
-        port=broker.port,
-        require_tls=True,
-        ca_file=ca or broker.pki.ca,
-        cert_file=cert.cert if cert else None,
-        key_file=cert.key if cert else None,
+        host=broker.host, port=broker.port, require_tls=True, ca_file=ca or broker.pki.ca,
+        cert_file=cert.cert if cert else None, key_file=cert.key if cert else None,
     )
 
 
-def attempt(
-    settings: BrokerSection,
-    outbox: Outbox,
-    caplog: pytest.LogCaptureFixture,
-    station_id: str = "exam-3",
-    wait_s: float = 1.5,
-) -> tuple[bool, list[str]]:
-    link = MqttLink(
-        settings,
-        site=SITE,
-        station_id=station_id,
-        outbox=outbox,
-        reconnect_min_s=1,
-        reconnect_max_s=2,
-    )
+def attempt(settings: BrokerSection, outbox: Outbox, caplog: pytest.LogCaptureFixture,
+            station_id: str = "exam-3", wait_s: float = 1.5) -> tuple[bool, list[str]]:
+    link = MqttLink(settings, site=SITE, station_id=station_id, outbox=outbox,
+                    reconnect_min_s=1, reconnect_max_s=2)
     with caplog.at_level(logging.INFO, logger="station.sync.mqtt"):
         link.start()
         connected = link.wait_connected(wait_s)
@@ -67,13 +52,11 @@ def attempt(
     return connected, lines
 
 
-def test_a_valid_client_certificate_connects(
-    tls_broker: Broker, outbox: Outbox, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_valid_client_certificate_connects(tls_broker: Broker, outbox: Outbox,
+                                             caplog: pytest.LogCaptureFixture) -> None:
     assert tls_broker.pki is not None
-    connected, lines = attempt(
-        tls_settings(tls_broker, tls_broker.pki.client("exam-3")), outbox, caplog, wait_s=10
-    )
+    connected, lines = attempt(tls_settings(tls_broker, tls_broker.pki.client("exam-3")),
+                               outbox, caplog, wait_s=10)
     assert connected
     assert f"MQTT 127.0.0.1:{tls_broker.port}: connected (MQTT 5)" in lines
 
@@ -106,15 +89,11 @@ def test_a_broker_certificate_the_station_does_not_trust_is_refused(
 ) -> None:
     assert tls_broker.pki is not None
     other_ca = make_pki(tmp_path / "other", "other-ca").ca
-    connected, lines = attempt(
-        tls_settings(tls_broker, tls_broker.pki.client("exam-3"), ca=other_ca), outbox, caplog
-    )
+    connected, lines = attempt(tls_settings(tls_broker, tls_broker.pki.client("exam-3"),
+                                            ca=other_ca), outbox, caplog)
     assert not connected
-    assert any(
-        "cannot connect: TLS: the broker's certificate was not accepted "
-        "(self-signed certificate in certificate chain)" in line
-        for line in lines
-    ), lines
+    assert any("cannot connect: TLS: the broker's certificate was not accepted "
+               "(self-signed certificate in certificate chain)" in line for line in lines), lines
 
 
 def test_plain_tcp_against_the_tls_listener_is_refused_with_a_clear_line(
@@ -144,20 +123,12 @@ def test_a_station_cannot_publish_to_another_stations_topics(
     assert acl_broker.pki is not None
     practice = Consumer(acl_broker, identity="practice-system")
     own, foreign = uuid.uuid4(), uuid.uuid4()
-    outbox.put(
-        foreign,
-        topic(SITE, "exam-4", Channel.VITALS),
-        json.dumps({"message_id": str(foreign)}).encode(),
-    )
-    outbox.put(
-        own, topic(SITE, "exam-3", Channel.VITALS), json.dumps({"message_id": str(own)}).encode()
-    )
-    link = MqttLink(
-        tls_settings(acl_broker, acl_broker.pki.client("exam-3")),
-        site=SITE,
-        station_id="exam-3",
-        outbox=outbox,
-    )
+    outbox.put(foreign, topic(SITE, "exam-4", Channel.VITALS),
+               json.dumps({"message_id": str(foreign)}).encode())
+    outbox.put(own, topic(SITE, "exam-3", Channel.VITALS),
+               json.dumps({"message_id": str(own)}).encode())
+    link = MqttLink(tls_settings(acl_broker, acl_broker.pki.client("exam-3")), site=SITE,
+                    station_id="exam-3", outbox=outbox)
     try:
         with caplog.at_level(logging.ERROR, logger="station.sync.mqtt"):
             link.start()
@@ -171,8 +142,7 @@ def test_a_station_cannot_publish_to_another_stations_topics(
         assert outbox.state(foreign) == DeliveryState.QUEUED
         assert outbox.state(own) == DeliveryState.DELIVERED
         assert f"broker refused message {foreign} (Not authorized); kept in the outbox" in (
-            caplog.text
-        )
+            caplog.text)
     finally:
         link.stop()
         practice.close()
@@ -187,22 +157,15 @@ def test_a_station_cannot_read_another_stations_schedule(acl_broker: Broker) -> 
     for identity in ("exam-3", "exam-4"):
         client = raw_client(acl_broker, identity)
 
-        def on_subscribe(
-            c: paho.Client,
-            u: object,
-            mid: int,
-            codes: list[object],
-            p: object,
-            identity: str = identity,
-        ) -> None:
+        def on_subscribe(c: paho.Client, u: object, mid: int, codes: list[object], p: object,
+                         identity: str = identity) -> None:
             granted[identity] = [code.value for code in codes]  # type: ignore[attr-defined]
             ready.wait()
 
         client.on_connect = lambda c, u, f, rc, p: c.subscribe(schedule_topic, 1)
         client.on_subscribe = on_subscribe
-        client.on_message = lambda c, u, m, identity=identity: received[identity].append(
-            m.payload.decode()
-        )
+        client.on_message = (lambda c, u, m, identity=identity:
+                             received[identity].append(m.payload.decode()))
         client.connect_async(acl_broker.host, acl_broker.port)
         client.loop_start()
         clients.append(client)

@@ -128,7 +128,8 @@ def test_full_rooming_with_four_devices_in_six_taps(make_ui: Callable[..., Drive
                 device_id=device,
             )
             for r, device in (
-                (sent.model_copy(update={"measured_at": None}), device) for sent, device in readings
+                (sent.model_copy(update={"measured_at": None}), device)
+                for sent, device in readings
             )
         ),
         chief_complaint="headache",

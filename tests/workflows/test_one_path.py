@@ -32,20 +32,10 @@ from tests.workflows.helpers import FakeClock
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MA_PIN = "4321"
-ALPHA = ScheduledPatient(
-    appointment_id="APT-TEST-A",
-    mrn="TEST000A",
-    family_name="ZZTEST",
-    given_name="Alpha",
-    birth_date=date(1970, 5, 17),
-)
-BRAVO = ScheduledPatient(
-    appointment_id="APT-TEST-B",
-    mrn="TEST000B",
-    family_name="ZZTEST",
-    given_name="Bravo",
-    birth_date=date(1985, 11, 2),
-)
+ALPHA = ScheduledPatient(appointment_id="APT-TEST-A", mrn="TEST000A", family_name="ZZTEST",
+                         given_name="Alpha", birth_date=date(1970, 5, 17))
+BRAVO = ScheduledPatient(appointment_id="APT-TEST-B", mrn="TEST000B", family_name="ZZTEST",
+                         given_name="Bravo", birth_date=date(1985, 11, 2))
 # The cuff's guard windows as shipped in the defaults: 120 s skew, 5 s connect burst.
 BURST_WINDOW_S = 5
 
@@ -53,16 +43,9 @@ BURST_WINDOW_S = 5
 def untimed_bp(systolic: float) -> BloodPressure:
     """A reading from a device without a clock (most serial cuffs): only its arrival time can
     tell which session it belongs to."""
-    return BloodPressure(
-        systolic_mmhg=systolic,
-        diastolic_mmhg=80.0,
-        pulse_rate_bpm=70.0,
-        unit_as_sent=Unit.MMHG,
-        codec="test:bp",
-        codec_version="1",
-        mode=Mode.TEST,
-        raw_hex="00",
-    )
+    return BloodPressure(systolic_mmhg=systolic, diastolic_mmhg=80.0, pulse_rate_bpm=70.0,
+                         unit_as_sent=Unit.MMHG, codec="test:bp", codec_version="1",
+                         mode=Mode.TEST, raw_hex="00")
 
 
 class Station:
@@ -99,20 +82,15 @@ def station(tmp_path: Path) -> Iterator[Station]:
             "station": {"site": "test-clinic", "station_id": "exam-1", "mode": "exam"},
             "broker": {"host": "127.0.0.1", "port": free_port(), "require_tls": False},
             "storage": {"state_dir": str(tmp_path / "state")},
-            "devices": [{"id": "cuff", "profile": "and-ua-651ble", "address": "AA:BB:CC:DD:EE:01"}],
+            "devices": [{"id": "cuff", "profile": "and-ua-651ble",
+                         "address": "AA:BB:CC:DD:EE:01"}],
         },
         "test",
     )
     host = HeadlessHost()
-    services = StationServices(
-        settings,
-        post=host.post,
-        redactor=Redactor(),
-        credentials=Credentials(ma={MA_PIN: "ma-1"}),
-        clock=clock,
-        reading_mode=Mode.TEST,
-        by_id_dir=tmp_path / "by-id",
-    )
+    services = StationServices(settings, post=host.post, redactor=Redactor(),
+                               credentials=Credentials(ma={MA_PIN: "ma-1"}), clock=clock,
+                               reading_mode=Mode.TEST, by_id_dir=tmp_path / "by-id")
     host.services = services
     station = Station(services, host, clock)
     station.rooming.set_schedule((ALPHA, BRAVO))

@@ -59,7 +59,9 @@ S, E = RoomingState, RoomingEvent
 
 def make(clock: FakeClock | None = None) -> tuple[Rooming, FakeClock]:
     clock = clock or FakeClock()
-    rooming = Rooming(clock=clock, credentials=CREDENTIALS, idle_signout_s=300, bound_devices=BOUND)
+    rooming = Rooming(
+        clock=clock, credentials=CREDENTIALS, idle_signout_s=300, bound_devices=BOUND
+    )
     rooming.set_schedule((BRAVO, ALPHA))
     return rooming, clock
 
