@@ -14,14 +14,12 @@ NONIN_SENSOR_DISCONNECT = 0x40
 NONIN_OUT_OF_TRACK = 0x10
 
 
-def _nonin_floats(hr: int | None, spo2: int | None, revision: int, hr_bits: int) -> list[int]:
+def _nonin_floats(hr: int | None, spo2: int | None, revision: int) -> list[int]:
     heart = nonin.HR_MISSING if hr is None else hr
     sat = nonin.SPO2_MISSING if spo2 is None else spo2
     floats = [0] * nonin.FRAMES_PER_PACKET
-    if hr_bits == 9:  # format #2: 2 + 7 bits
-        msb, lsb = (heart >> 7) & 0x03, heart & 0x7F
-    else:  # format #7: 16 bits
-        msb, lsb = (heart >> 8) & 0xFF, heart & 0xFF
+    # #2 and #7 alike: MSB carries HR bits 8–7, LSB bits 6–0 (9560 specification pp. 11, 15).
+    msb, lsb = (heart >> 7) & 0x03, heart & 0x7F
     for hi, lo in ((0, 1), (13, 14), (19, 20), (21, 22)):  # HR, E-HR, HR-D, E-HR-D
         floats[hi], floats[lo] = msb, lsb
     for index in (2, 8, 9, 10, 15, 16):  # SpO2 and its display / fast / beat / extended forms
@@ -35,7 +33,7 @@ def nonin2_packet(
 ) -> bytes:
     """25 frames of format #2: `01, status, pleth, float, checksum`; SYNC on the first."""
     out = bytearray()
-    for index, value in enumerate(_nonin_floats(hr, spo2, revision, 9)):
+    for index, value in enumerate(_nonin_floats(hr, spo2, revision)):
         frame = bytes([0x01, 0x80 | status | (nonin.SYNC_BIT if index == 0 else 0), 0x40, value])
         out += frame + bytes([nonin.checksum(frame)])
     return bytes(out)
@@ -49,7 +47,7 @@ def nonin7_packet(
     stat2: int = 0,
 ) -> bytes:
     """25 frames of format #7: `status, pleth MSB, pleth LSB, float, checksum`."""
-    floats = _nonin_floats(hr, spo2, revision, 16)
+    floats = _nonin_floats(hr, spo2, revision)
     floats[nonin.IDX_STAT2] = stat2
     out = bytearray()
     for index, value in enumerate(floats):

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from station.devices.codecs.base import BadFrame
-from station.devices.codecs.serial.events import DeviceEvent, DeviceEventCode
 from station.devices.codecs.serial.masimo import MasimoAsciiDecoder
 from station.devices.codecs.serial.mt_sics import MtSicsDecoder
-from station.devices.codecs.serial.nonin import Nonin2Decoder, Nonin7Decoder, Nonin8Decoder
 from station.devices.codecs.serial.sma import SmaDecoder
 from station.devices.codecs.serial.suntech import (
     GET_BP_DATA,
@@ -18,82 +15,6 @@ from station.devices.codecs.serial.suntech import (
 )
 from station.models import BloodPressure, BodyWeight, CuffPressure, Flag, PulseOximetry
 from station.units import Unit
-
-NONIN_PUBLIC = bytes.fromhex("0181010083 01800148CA 01800161E3 01800130B2")
-
-
-def test_nonin2_public_frames_give_hr_72_spo2_97_and_the_revision() -> None:
-    assert Nonin2Decoder().feed(NONIN_PUBLIC) == [
-        PulseOximetry(
-            spo2_percent=97.0,
-            pulse_rate_bpm=72.0,
-            unit_as_sent=Unit.PERCENT,
-            codec="serial:nonin-2",
-            codec_version="1",
-            raw_hex="0181010083 01800148ca 01800161e3",
-        ),
-        DeviceEvent(
-            codec="serial:nonin-2",
-            code=DeviceEventCode.FIRMWARE_REVISION,
-            detail="48",
-            raw_hex="01800130b2",
-        ),
-    ]
-
-
-def test_nonin2_bad_checksum_is_reported_with_its_bytes_and_never_guessed() -> None:
-    events = Nonin2Decoder().feed(bytes.fromhex("0181010083 01800148CB 01800161E3 01800130B2"))
-    assert events[0] == BadFrame(
-        codec="serial:nonin-2",
-        problem="checksum cb does not match",
-        expected="ca, the sum of the first four bytes mod 256",
-        raw_hex="01800148cb",
-    )
-    # Without the HR frame the packet has no reading: no half reading, no guessed HR.
-    assert not any(isinstance(e, PulseOximetry) for e in events)
-
-
-def test_nonin2_status_bits_become_flags_and_missing_values_null() -> None:
-    # status 0xF5: sensor disconnect, artifact, out of track, red perfusion, SYNC; HR 511, SpO2 127
-    frames = [
-        bytes([0x01, 0xF5, 0, 0x03]),
-        bytes([0x01, 0xF4, 0, 0x7F]),
-        bytes([0x01, 0xF4, 0, 0x7F]),
-    ]
-    data = b"".join(f + bytes([sum(f) & 0xFF]) for f in frames)
-    [reading] = Nonin2Decoder().feed(data)
-    assert reading == PulseOximetry(
-        spo2_percent=None,
-        pulse_rate_bpm=None,
-        unit_as_sent=Unit.PERCENT,
-        flags=(Flag.SENSOR_DISCONNECTED, Flag.ARTIFACT, Flag.OUT_OF_TRACK, Flag.LOW_PERFUSION),
-        codec="serial:nonin-2",
-        codec_version="1",
-        raw_hex=data.hex(),
-    )
-
-
-def test_nonin7_reads_a_16_bit_heart_rate() -> None:
-    frames = [bytes([0x83, 0, 0, 0x01]), bytes([0x82, 0, 0, 0x04]), bytes([0x82, 0, 0, 0x5A])]
-    data = b"".join(f + bytes([sum(f) & 0xFF]) for f in frames)
-    [reading] = Nonin7Decoder().feed(data)
-    assert (reading.pulse_rate_bpm, reading.spo2_percent) == (260.0, 90.0)  # type: ignore[union-attr]
-
-
-def test_nonin8_frame() -> None:
-    # status 0x91: low perfusion, HR bit 7 set; HR LSB 0x02 -> 130; SpO2 95; STAT2 low battery
-    assert Nonin8Decoder().feed(bytes([0x91, 0x02, 95, 0x01])) == [
-        PulseOximetry(
-            spo2_percent=95.0,
-            pulse_rate_bpm=130.0,
-            unit_as_sent=Unit.PERCENT,
-            flags=(Flag.LOW_PERFUSION, Flag.LOW_BATTERY),
-            codec="serial:nonin-8",
-            codec_version="1",
-            raw_hex="91025f01",
-        )
-    ]
-
 
 MASIMO = (
     b"02/22/16 22:47:45 SN=0000056661 SPO2=098% BPM=097 PI=03.60% SPCO=--.-% "
@@ -110,7 +31,7 @@ def test_masimo_captured_record() -> None:
             measured_at=datetime(2016, 2, 22, 22, 47, 45),
             unit_as_sent=Unit.PERCENT,
             codec="serial:masimo-ascii",
-            codec_version="1",
+            codec_version="2",
             raw_hex=MASIMO.hex(),
         )
     ]
@@ -137,7 +58,7 @@ def test_sma_reference_example_5_025_lb_gross_stable() -> None:
             weight_kg=5.025 * 0.45359237,
             unit_as_sent=Unit.LB,
             codec="serial:sma",
-            codec_version="1",
+            codec_version="2",
             raw_hex=frame.hex(),
         )
     ]

@@ -22,9 +22,9 @@ class Case:
     codec: str
     frames: list[bytes]
     corrupt: Callable[[bytes], bytes]  # one frame -> the same frame, damaged
-    # The reading that damage to frame i costs (Nonin packets: only frames 0–2 carry one).
+    # The reading that damage to frame i costs (Nonin packets: frames 0–20, up to HR-D LSB).
     reading_of: Callable[[int], int | None] = lambda i: i
-    # The reading that noise just before frame i costs (Nonin: frames 1–2 lose their place).
+    # The reading that noise just before frame i costs (Nonin: frames 1–20 lose their place).
     noise_costs: Callable[[int], int | None] = lambda i: None
 
 
@@ -39,8 +39,10 @@ def nonin_packet_case(codec: str, packet: Callable[[int, int], bytes]) -> Case:
         codec,
         five,
         flip_last,
-        reading_of=lambda i: i // 25 if i % 25 <= 2 else None,
-        noise_costs=lambda i: i // 25 if i % 25 in (1, 2) else None,
+        # The reading is made at frame 21 (HR-D LSB, index 20) from frames 0–20 of its packet
+        # (Nonin 9560 specification p. 8 / p. 12: SpO2-D frame 9, HR-D frames 20–21).
+        reading_of=lambda i: i // 25 if i % 25 <= 20 else None,
+        noise_costs=lambda i: i // 25 if 1 <= i % 25 <= 20 else None,
     )
 
 

@@ -69,7 +69,9 @@ class FramedDecoder(ABC):
             if isinstance(scan, Need):
                 break
             if isinstance(scan, Skip):
-                count = max(1, scan.count)
+                # Never past the end of the current noise run: where runs are cut must not
+                # depend on how many bytes a chunk happened to bring.
+                count = max(1, min(scan.count, MAX_NOISE_RUN - len(self._noise)))
                 self._noise += self._buf[:count]
                 del self._buf[:count]
                 self._on_damage()
@@ -125,6 +127,27 @@ class FramedDecoder(ABC):
                     expected,
                 )
         return Bad(length, problem, expected)
+
+    def _frame_inside(self, buf: bytearray, length: int, what: str = "frame") -> Scan | None:
+        """A whole valid frame starting inside the one claimed at 0: the claim is damage.
+
+        A stray start byte followed by a length-like byte (or a damaged length) would otherwise
+        hold back up to the claimed length of bytes that belong to the next frames. Checked
+        before the claimed frame's own checksum, whether or not all its bytes are here yet, so
+        the outcome never depends on how the bytes arrive.
+        """
+        for start in range(1, min(len(buf), length)):
+            valid = self._valid_at(buf, start)
+            if valid is None:
+                return NEED
+            if valid:
+                return Bad(
+                    start,
+                    f"{what} cut short after {start} byte(s) by the next valid {what} "
+                    f"(truncated {what}, damaged size or noise)",
+                    f"a {what} as long as its size field says",
+                )
+        return None
 
     def _valid_at(self, buf: bytearray, start: int) -> bool | None:
         """Whether a whole valid frame starts at `start`; None when more bytes are needed."""

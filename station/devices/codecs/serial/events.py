@@ -26,6 +26,7 @@ class DeviceEventCode(StrEnum):
     LOGICAL_ERROR = "logical_error"  # MT-SICS EL
     ZERO_DONE = "zero_done"
     ZERO_FAILED = "zero_failed"
+    NO_STABLE_WEIGHT = "no_stable_weight"  # SMA P/Q: the scale did not settle in its timeout
     TARE_WEIGHT = "tare_weight"  # SMA `T` reply: the tare, not a patient's weight
     FIRMWARE_REVISION = "firmware_revision"
     REPLY = "reply"  # a valid frame of a kind this codec does not interpret; raw kept

@@ -13,19 +13,27 @@ from station.models import Flag, PulseOximetry
 from station.units import Unit
 from station.validation import with_plausibility_flag
 
-VERSION = "1"
+VERSION = "2"
 
 # The fixed head of a record: `MM/dd/yy HH:mm:ss`, then KEY=value fields separated by spaces.
 HEAD = re.compile(rb"(\d\d)/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)((?: [A-Z0-9]+=\S*)+)\s*$")
+# Rad-8 records carry `PI=03.60%`, a 4-digit ALARM and a 6-digit EXC; Radical-7 (rainbow)
+# records carry `PI=00.55` without "%", a 6-digit ALARM, a 7-digit EXC and an extra EXC1
+# (captured line quoted in remkolems/masimo-datacapture masimo-capture.py,
+# `_parse_rad7_color_serial_1`). The bit meanings are the same whatever the width.
 FIELD_FORMATS: dict[str, re.Pattern[str]] = {
     "SN": re.compile(r"\S+"),
     "SPO2": re.compile(r"(?:\d{1,3}|-+)%"),
     "BPM": re.compile(r"\d{1,3}|-+"),
-    "PI": re.compile(r"(?:\d{1,2}\.\d{1,2}|-+\.?-*)%"),
-    "ALARM": re.compile(r"[0-9A-Fa-f]{4}"),
-    "EXC": re.compile(r"[0-9A-Fa-f]{6}"),
+    "PI": re.compile(r"(?:\d{1,2}\.\d{1,2}|-+\.?-*)%?"),
+    "ALARM": re.compile(r"[0-9A-Fa-f]{4}|[0-9A-Fa-f]{6}"),
+    "EXC": re.compile(r"[0-9A-Fa-f]{6,7}"),
 }
-EXPECTED_FIELDS = "SN=… SPO2=nnn% BPM=nnn PI=nn.nn% … ALARM=hhhh EXC=hhhhhh ('-' = not available)"
+OPTIONAL_FORMATS: dict[str, re.Pattern[str]] = {"EXC1": re.compile(r"[0-9A-Fa-f]{8}")}
+EXPECTED_FIELDS = (
+    "SN=… SPO2=nnn% BPM=nnn PI=nn.nn[%] … ALARM=hhhh[hh] EXC=hhhhhh[h] [EXC1=hhhhhhhh]"
+    " ('-' = not available)"
+)
 
 ALARM_BITS: dict[int, Flag] = {
     0x0001: Flag.SPO2_HIGH_ALARM,
@@ -94,6 +102,12 @@ class MasimoAsciiDecoder(LineDecoder):
                     *out,
                     self.bad(f"field {key}={fields[key]!r} malformed", raw, EXPECTED_FIELDS),
                 ]
+        for key, pattern in OPTIONAL_FORMATS.items():
+            if key in fields and not pattern.fullmatch(fields[key]):
+                return [
+                    *out,
+                    self.bad(f"field {key}={fields[key]!r} malformed", raw, EXPECTED_FIELDS),
+                ]
         month, day, year, hour, minute, second = (int(g) for g in match.groups()[:6])
         try:
             measured_at = datetime(2000 + year, month, day, hour, minute, second)
@@ -102,7 +116,9 @@ class MasimoAsciiDecoder(LineDecoder):
         alarm, exception = int(fields["ALARM"], 16), int(fields["EXC"], 16)
         flags = {flag for bit, flag in ALARM_BITS.items() if alarm & bit}
         flags |= {flag for bit, flag in EXCEPTION_BITS.items() if exception & bit}
-        if exception & ~KNOWN_EXCEPTIONS:
+        # EXC1's bits are not published: any of them set is something the device is unhappy
+        # about that this codec cannot name.
+        if exception & ~KNOWN_EXCEPTIONS or int(fields.get("EXC1", "0"), 16):
             # An exception this codec does not know: the device is unhappy about something.
             flags.add(Flag.QUESTIONABLE)
         reading = PulseOximetry(

@@ -1,4 +1,9 @@
-"""Nonin pulse-oximeter serial data formats #2, #7 and #8 (9600 8N1, streaming)."""
+"""Nonin pulse-oximeter serial data formats #2, #7 and #8 (9600 8N1, streaming).
+
+Layouts follow Nonin's "Model 9560 Bluetooth Specification" (stored with an independent parser
+in mattjlewis/NoninPulseOx, "Nonin 9560 Bluetooth Specification.pdf"), pp. 8–17 as printed:
+#2 pp. 8–11, #7 pp. 12–15, #8 pp. 16–17. The same formats are those of the OEM III / Xpod.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from station.models import Flag, PulseOximetry
 from station.units import Unit
 from station.validation import with_plausibility_flag
 
-VERSION = "1"
+VERSION = "2"
 
 # "Missing data" values of the float bytes: never numbers.
 HR_MISSING = 511
@@ -20,23 +25,33 @@ SPO2_MISSING = 127
 
 FRAMES_PER_PACKET = 25
 FRAME_LEN = 5
-# Float-byte index of each value in a packet.
+# Float-byte index of each value in a packet (spec p. 8 / p. 12). HR, SpO2 (frames 1–3) are
+# "formatted for recording purposes" and kept "for legacy purposes"; the -D values are
+# "formatted for display purposes ... the most reliable readings possible during periods of
+# artifact" (p. 10 / pp. 14–15): the reading is made of the display values.
 IDX_HR_MSB, IDX_HR_LSB, IDX_SPO2, IDX_REVISION, IDX_STAT2 = 0, 1, 2, 3, 7
+IDX_SPO2_D, IDX_HR_D_MSB, IDX_HR_D_LSB = 8, 19, 20
 
-# Status byte of formats #2 and #7 (bit 7 is always 1).
+# Status byte of formats #2 and #7 (bit 7 is always 1; p. 9 / p. 13).
 STATUS_ALWAYS = 0x80
 STATUS_BITS: tuple[tuple[int, Flag], ...] = (
-    (0x40, Flag.SENSOR_DISCONNECTED),  # SNSD
+    (0x40, Flag.SENSOR_DISCONNECTED),  # SNSD (OEM III; "reserved" on the 9560)
     (0x20, Flag.ARTIFACT),  # ARTF
     (0x10, Flag.OUT_OF_TRACK),  # OOT
-    (0x08, Flag.SENSOR_ALARM),  # SNSA
+    (0x08, Flag.SENSOR_ALARM),  # SNSA: "unusable data ... set when the finger is removed"
 )
 SYNC_BIT = 0x01
 PERFUSION_MASK = 0x06
-# Perfusion bits 2–1: 01 green (good), 10 red (low), 11 yellow (marginal), 00 no indication.
+# Perfusion bits 2–1 (RPRF, GPRF): 01 green (good), 10 red (low), 11 yellow (marginal).
 PERFUSION_FLAGS: dict[int, Flag] = {0x04: Flag.LOW_PERFUSION, 0x06: Flag.MARGINAL_PERFUSION}
-# STAT2 of format #7 (float byte 7).
+# STAT2 of formats #2 and #7 (float byte of frame 8, p. 10 / p. 14): bit 0 LOW BAT.
 STAT2_LOW_BATTERY = 0x01
+
+
+def heart_rate(msb: int, lsb: int) -> int:
+    """HR of #2 and #7: MSB bits 1–0 are HR bits 8–7, LSB bits 6–0 are HR bits 6–0 (p. 11 /
+    p. 15). Never a 16-bit join: 130 /min is `01 02`, not 258; missing is `03 7F` = 511."""
+    return ((msb & 0x03) << 7) | (lsb & 0x7F)
 
 
 def status_flags(status: int) -> set[Flag]:
@@ -54,9 +69,10 @@ def checksum(frame: bytes | bytearray) -> int:
 class _PacketDecoder(FramedDecoder):
     """Formats #2 and #7: 5-byte frames, 25 frames a packet, the first marked by SYNC.
 
-    A reading is emitted as soon as the packet's HR and SpO2 frames (0–2) have arrived intact
-    and in place; its flags are the status bits of those frames. After noise or a damaged
-    frame the place of the next frame is not known, so frames are ignored until the next SYNC.
+    A reading is emitted when the packet's display values (SpO2-D in frame 9, HR-D in frames
+    20–21) have arrived intact and in place; its flags are the status bits of every frame of
+    the packet up to then, plus STAT2's low battery (frame 8). After noise or a damaged frame
+    the place of the next frame is not known, so frames are ignored until the next SYNC.
     """
 
     def __init__(self) -> None:
@@ -71,9 +87,6 @@ class _PacketDecoder(FramedDecoder):
         raise NotImplementedError
 
     def _status(self, frame: bytes) -> int:
-        raise NotImplementedError
-
-    def _heart_rate(self, msb: int, lsb: int) -> int:
         raise NotImplementedError
 
     # Framing ---------------------------------------------------------------------------------
@@ -125,8 +138,8 @@ class _PacketDecoder(FramedDecoder):
 
     def _on_frame(self, index: int, raw: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
-        if index == IDX_SPO2:
-            out.append(self._reading(self._packet[: IDX_SPO2 + 1]))
+        if index == IDX_HR_D_LSB:
+            out.append(self._reading(self._packet[: IDX_HR_D_LSB + 1]))
         elif index == IDX_REVISION:
             revision = raw[3]
             if revision != self._revision:
@@ -141,15 +154,14 @@ class _PacketDecoder(FramedDecoder):
                 )
         return out
 
-    def _extra_flags(self) -> set[Flag]:
-        return set()
-
     def _reading(self, frames: list[bytes]) -> PulseOximetry:
-        flags = self._extra_flags()
+        flags: set[Flag] = set()
+        if frames[IDX_STAT2][3] & STAT2_LOW_BATTERY:
+            flags.add(Flag.LOW_BATTERY)
         for frame in frames:
             flags |= status_flags(self._status(frame))
-        hr = self._heart_rate(frames[IDX_HR_MSB][3], frames[IDX_HR_LSB][3])
-        spo2 = frames[IDX_SPO2][3] & 0x7F
+        hr = heart_rate(frames[IDX_HR_D_MSB][3], frames[IDX_HR_D_LSB][3])
+        spo2 = frames[IDX_SPO2_D][3] & 0x7F
         reading = PulseOximetry(
             spo2_percent=None if spo2 == SPO2_MISSING else float(spo2),
             pulse_rate_bpm=None if hr == HR_MISSING else float(hr),
@@ -176,9 +188,6 @@ class Nonin2Decoder(_PacketDecoder):
     def _status(self, frame: bytes) -> int:
         return frame[1]
 
-    def _heart_rate(self, msb: int, lsb: int) -> int:
-        return ((msb & 0x03) << 7) | (lsb & 0x7F)
-
 
 # Answers to the data-format selection command `02 70 02 02 <fmt> 03`, between frames.
 FORMAT_REPLIES = {b"\x06": DeviceEventCode.ACK, b"\x15": DeviceEventCode.NAK}
@@ -195,7 +204,7 @@ def select_format_command(data_format: int) -> bytes:
 
 
 class Nonin7Decoder(_PacketDecoder):
-    """Format #7: `status, pleth MSB, pleth LSB, float, checksum`; 16-bit HR; STAT2 at 7."""
+    """Format #7: `status, pleth MSB, pleth LSB, float, checksum`; the float bytes as in #2."""
 
     name: ClassVar[str] = "serial:nonin-7"
     version: ClassVar[str] = VERSION
@@ -209,22 +218,6 @@ class Nonin7Decoder(_PacketDecoder):
     def _status(self, frame: bytes) -> int:
         return frame[0]
 
-    def _heart_rate(self, msb: int, lsb: int) -> int:
-        return (msb << 8) | lsb
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._low_battery = False
-
-    def _on_frame(self, index: int, raw: bytes) -> list[StreamEvent]:
-        if index == IDX_STAT2:
-            self._low_battery = bool(raw[3] & STAT2_LOW_BATTERY)
-        return super()._on_frame(index, raw)
-
-    def _extra_flags(self) -> set[Flag]:
-        # STAT2 comes in frame 7, after the reading: the previous packet's battery state.
-        return {Flag.LOW_BATTERY} if self._low_battery else set()
-
 
 # Format #8 ----------------------------------------------------------------------------------
 FMT8_LEN = 4
@@ -236,7 +229,9 @@ FMT8_STATUS: tuple[tuple[int, Flag], ...] = (
     (0x04, Flag.ARTIFACT),
 )
 FMT8_STAT2: tuple[tuple[int, Flag], ...] = (
-    (0x08, Flag.SENSOR_MALFUNCTION),  # sensor unusable
+    # SNSA "sensor alarm: unusable data ... set when the finger is removed" (p. 16): the probe
+    # is off the finger, not broken; the same flag as #2/#7's SNSA, never sensor_malfunction.
+    (0x08, Flag.SENSOR_ALARM),
     (0x02, Flag.CRITICAL_BATTERY),
     (0x01, Flag.LOW_BATTERY),
 )

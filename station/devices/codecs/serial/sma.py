@@ -1,4 +1,5 @@
-"""SMA standard serial scale protocol (SCP-0499): `<LF>W<CR>` polls, 20-byte weight replies."""
+"""SMA standard serial scale protocol (SCP-0499): `<LF>W<CR>` polls, 20-byte weight replies
+(24 with the Detecto 758C's `W01,` prefix)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from station.models import BodyWeight, Flag
 from station.units import Unit, lb_to_kg
 from station.validation import with_plausibility_flag
 
-VERSION = "1"
+VERSION = "2"
 LF, CR = 0x0A, 0x0D
 # <LF> s r n m f <10-char weight> <3-char unit> <CR>
 REPLY_LEN = 20
-MAX_FRAME = REPLY_LEN
+# The Detecto / Cardinal 758C puts the text "W01," between the LF and the status character:
+# `<lf>W01,<s><r><n><m><f><xxxxxx.xxx><uuu><cr>` (758C Owner's Manual 8555-M210-O1 rev R,
+# p. 32, "SMA Standard Format").
+PREFIX = re.compile(rb"\nW\d\d,")
+MAX_FRAME = REPLY_LEN + len(b"W01,")
 
 STATUS: dict[str, Flag | None] = {
     " ": None,
@@ -67,9 +72,11 @@ class SmaDecoder(FramedDecoder):
     def _decode(self, raw: bytes) -> Sequence[StreamEvent]:
         if raw in SHORT_REPLIES:
             return [DeviceEvent(codec=self.name, code=SHORT_REPLIES[raw], raw_hex=raw.hex())]
-        if len(raw) != REPLY_LEN:
+        prefix = PREFIX.match(raw)
+        body = raw[prefix.end() :] if prefix else raw[1:]
+        if len(body) != REPLY_LEN - 1:
             return [self.bad(f"reply is {len(raw)} bytes", raw, EXPECTED_REPLY)]
-        text = raw[1:-1].decode("ascii", "replace")
+        text = body[:-1].decode("ascii", "replace")
         status, weight_range, gross_net, motion = text[0], text[1], text[2], text[3]
         weight_text, unit_text = text[5:15], text[15:18].strip()
         if status not in STATUS:
@@ -82,6 +89,27 @@ class SmaDecoder(FramedDecoder):
             return [self.bad(f"motion {motion!r} unknown", raw, "M or a space")]
         if not WEIGHT.fullmatch(weight_text):
             return [self.bad(f"weight {weight_text!r} malformed", raw, "a number or dashes")]
+        dashed = "-" in weight_text and not any(c.isdigit() for c in weight_text)
+        if dashed and not unit_text:
+            # Dashes and a blank unit: the reply to a "weight with stability" request (P, Q)
+            # when the scale did not settle within its timeout, `<LF> 1n f----------   <CR>`
+            # (Fairbanks 51207 rev 1, SMA chapter 5, "Requesting the High-Resolution Weight
+            # with Stability"; 51209 rev 2 ch. 6.3.2). No weight, and not a unit problem.
+            flag = STATUS[status]
+            return [
+                DeviceEvent(
+                    codec=self.name,
+                    code=DeviceEventCode.NO_STABLE_WEIGHT
+                    if flag is None
+                    else DeviceEventCode.DEVICE_ERROR,
+                    detail=(
+                        "no stable weight within the scale's timeout (weighing again)"
+                        if flag is None
+                        else f"no weight: {flag.value.replace('_', ' ')}"
+                    ),
+                    raw_hex=raw.hex(),
+                )
+            ]
         unit = UNITS.get(unit_text)
         if unit is None:
             return [
@@ -89,11 +117,7 @@ class SmaDecoder(FramedDecoder):
                     f"unit {unit_text!r} not supported", raw, "kg or lb (set the scale to kg or lb)"
                 )
             ]
-        value = (
-            None
-            if "-" in weight_text and not any(c.isdigit() for c in weight_text)
-            else (float(weight_text.replace(" ", "")))
-        )
+        value = None if dashed else float(weight_text.replace(" ", ""))
         if gross_net == "T":
             return [
                 DeviceEvent(

@@ -80,6 +80,15 @@ class SuntechDecoder(FramedDecoder):
         length = buf[1]
         if not MIN_LEN <= length <= MAX_LEN:
             return Skip(1)  # 0x3E inside noise, not a frame start
+        # A whole frame that passes its checksum is taken as it is: the module answers a poll
+        # and then waits, so nothing may depend on bytes after it.
+        if len(buf) >= length and checksum(buf[: length - 1]) == buf[length - 1]:
+            return Frame(length)
+        # A stray 0x3E and a length-like byte must not hold back the frames after them (up to
+        # 64 bytes, several polls): a valid frame starting inside the claim ends it.
+        inside = self._frame_inside(buf, length)
+        if inside is not None:
+            return inside
         if len(buf) < length:
             return NEED
         expected = checksum(buf[: length - 1])

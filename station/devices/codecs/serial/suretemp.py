@@ -24,7 +24,7 @@ from typing import ClassVar
 from pydantic import ConfigDict
 
 from station.devices.codecs.base import StreamCodec, StreamEvent
-from station.devices.codecs.serial._stream import NEED, Bad, Frame, FramedDecoder, Scan, Skip
+from station.devices.codecs.serial._stream import NEED, Frame, FramedDecoder, Scan, Skip
 from station.devices.codecs.serial.events import DeviceEvent, DeviceEventCode
 from station.models import Flag, Temperature, TemperatureSite
 from station.units import Unit, kelvin_to_celsius
@@ -40,6 +40,12 @@ MAX_DATA = 160
 CMD_TEMPERATURE_RECORD = 0x941C
 CMD_ENABLE_ASYNC = 0x9434
 TEMP_RECORD = struct.Struct("<ffIBBBHBB")  # 19 bytes (document p. 36 / p. 63)
+# The 33-byte TEMP record (p. 35, example p. 64): a uint16 heater count and a uint16 sample
+# counter where the 19-byte record has a uint32 counter, then after the probe type: probe
+# resistance, ambient temperature (K), PTB resistance (float32 each) and battery (uint16,
+# hundredths of a volt). Same state, algorithm and probe codes.
+TEMP_RECORD_33 = struct.Struct("<ffHHBBBHBBfffH")
+TEMP_RECORD_SIZES = (TEMP_RECORD.size, TEMP_RECORD_33.size)
 # float32 carries ~0.00003 K at body temperature and the module resolves 0.1 °F: two decimals
 # of °C keep every real digit and drop float32 noise (309.95 K -> 36.80001220703125 °C).
 CELSIUS_DIGITS = 2
@@ -191,7 +197,7 @@ class SureTempDecoder(FramedDecoder):
         if not header:
             return Skip(1)
         length = HEADER_LEN + int.from_bytes(buf[6:8], "little") + 1
-        inside = self._frame_inside(buf, length)
+        inside = self._frame_inside(buf, length, "packet")
         if inside is not None:
             return inside
         if len(buf) < length:
@@ -205,26 +211,6 @@ class SureTempDecoder(FramedDecoder):
                 f"{expected:02x} (every byte of the packet summing to 0 mod 256)",
             )
         return Frame(length)
-
-    def _frame_inside(self, buf: bytearray, length: int) -> Scan | None:
-        """A whole valid packet starting inside the claimed one: the claim is damage.
-
-        A corrupted size byte would otherwise make the decoder wait for up to 160 bytes that
-        belong to the next packets. Checked before the claimed packet's own checksum, whether
-        or not all its bytes are here yet, so the outcome never depends on how bytes arrive.
-        """
-        for start in range(1, min(len(buf), length)):
-            valid = self._valid_at(buf, start)
-            if valid is None:
-                return NEED
-            if valid:
-                return Bad(
-                    start,
-                    f"packet cut short after {start} byte(s) by the next valid packet "
-                    "(truncated packet, damaged size or noise)",
-                    "a packet as long as its size field says",
-                )
-        return None
 
     def _decode(self, raw: bytes) -> Sequence[StreamEvent]:
         command = int.from_bytes(raw[3:5], "big")
@@ -249,12 +235,12 @@ class SureTempDecoder(FramedDecoder):
                 )
             ]
         if command == CMD_TEMPERATURE_RECORD:
-            if len(data) != TEMP_RECORD.size:
+            if len(data) not in TEMP_RECORD_SIZES:
                 return [
                     self.bad(
                         f"temperature record of {len(data)} data bytes",
                         raw,
-                        f"{TEMP_RECORD.size} data bytes (command 941C)",
+                        f"{TEMP_RECORD.size} or {TEMP_RECORD_33.size} data bytes (command 941C)",
                     )
                 ]
             return self._record(raw, data)
@@ -277,9 +263,15 @@ class SureTempDecoder(FramedDecoder):
         ]
 
     def _record(self, raw: bytes, data: bytes) -> Sequence[StreamEvent]:
-        final_k, probe_k, _samples, _method, algorithm, state_code, error, _active, probe = (
-            TEMP_RECORD.unpack(data)
-        )
+        if len(data) == TEMP_RECORD.size:
+            final_k, probe_k, _samples, _method, algorithm, state_code, error, _active, probe = (
+                TEMP_RECORD.unpack(data)
+            )
+        else:
+            final_k, probe_k, _heater, _samples, _method, algorithm, state_code, error = (
+                TEMP_RECORD_33.unpack(data)[:8]
+            )
+            probe = TEMP_RECORD_33.unpack(data)[9]
         state = STATE_CODES.get(state_code)
         if state is None:
             return [self.bad(f"SureTemp state {state_code} unknown", raw, "0–13 or 20")]
