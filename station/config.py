@@ -115,6 +115,11 @@ class RecordsSection(_Strict):
     appointment_system: Annotated[str, Field(pattern=r"^(urn:|https?://)\S+$")] = (
         "urn:rooming-station:appointment"
     )
+    # The EHR's namespace for staff ids (the MA id of a badge/PIN in credentials.toml): the
+    # Observation's performer is a logical Practitioner reference by this identifier.
+    staff_system: Annotated[str, Field(pattern=r"^(urn:|https?://)\S+$")] = (
+        "urn:rooming-station:ma"
+    )
 
     @model_validator(mode="after")
     def _known_zone(self) -> RecordsSection:
@@ -259,6 +264,12 @@ require_tls = true
 ca_file = "/etc/station/tls/ca.crt"
 cert_file = "/etc/station/tls/station.crt"
 key_file = "/etc/station/tls/station.key"
+
+[records]                   # what the practice's EHR needs in the FHIR records
+timezone = "America/Chicago"                      # device clocks are local wall time
+mrn_system = "urn:oid:2.16.840.1.113883.3.999.1"  # the EHR's MRN namespace (an example)
+appointment_system = "urn:oid:2.16.840.1.113883.3.999.2"
+staff_system = "urn:oid:2.16.840.1.113883.3.999.3"
 
 [display]
 locale = "en_US"

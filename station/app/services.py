@@ -165,7 +165,7 @@ class StationServices:
             self.outbox,
             site=station.site,
             station_id=station.station_id,
-            records=site_records(settings),
+            records=site_records(settings, self._profiles),
         )
         self.biomed: BiomedPresenter | None = None
         if credentials.biomed_pin:

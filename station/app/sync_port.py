@@ -10,13 +10,15 @@ into the exam presenter's `LookupAnswer`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from station.checkin import Appointment, CheckinRecord, HelpRequest
 from station.config import Settings
+from station.devices.profiles import FirmwareProfile, load_profiles
+from station.errors import StationError
 from station.rooming_data import AlertRequest, Medication, ScheduledPatient
 from station.submission import PatientIdentifiers, Submission
 from station.sync import payloads
@@ -28,7 +30,7 @@ from station.sync.contract import (
     SchedulePayload,
     to_json,
 )
-from station.sync.fhir import SiteRecords
+from station.sync.fhir import DeviceModel, SiteRecords
 from station.sync.inbound import LookupResult
 from station.sync.mqtt import MqttLink
 from station.sync.outbox import DeliveryState, Outbox
@@ -39,13 +41,28 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def site_records(settings: Settings) -> SiteRecords:
-    """The `[records]` settings as the FHIR builder takes them."""
+def site_records(
+    settings: Settings, profiles: Mapping[str, FirmwareProfile] | None = None
+) -> SiteRecords:
+    """The `[records]` settings as the FHIR builder takes them, with each bound device's make
+    from its firmware profile (the installed profiles when none are given)."""
     records = settings.records
+    if profiles is None and settings.devices:
+        try:
+            profiles = load_profiles()
+        except StationError:
+            profiles = {}  # `station config check` reports it; the Device just has no make
+    makes = {
+        device.id: DeviceModel(profile.vendor, profile.model)
+        for device in settings.devices
+        if (profile := (profiles or {}).get(device.profile)) is not None
+    }
     return SiteRecords(
         zone=ZoneInfo(records.timezone),
         mrn_system=records.mrn_system,
         appointment_system=records.appointment_system,
+        staff_system=records.staff_system,
+        devices=makes,
     )
 
 

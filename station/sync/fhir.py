@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from uuid import UUID, uuid5
@@ -83,13 +83,24 @@ class FhirError(StationError):
 
 
 @dataclass(frozen=True)
+class DeviceModel:
+    """What the station knows of a bound device's make (its firmware profile)."""
+
+    manufacturer: str
+    model: str
+
+
+@dataclass(frozen=True)
 class SiteRecords:
     """What one site's records need from the station: its time zone (device clocks are local
-    wall time without a zone) and the identifier systems of its EHR."""
+    wall time without a zone), the identifier systems of its EHR, and the make of each bound
+    device (device id -> DeviceModel)."""
 
     zone: tzinfo = UTC
     mrn_system: str = DEFAULT_MRN_SYSTEM
     appointment_system: str = DEFAULT_APPOINTMENT_SYSTEM
+    staff_system: str = MA_SYSTEM
+    devices: Mapping[str, DeviceModel] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -386,11 +397,16 @@ def build_bundle(
                 ],
                 "deviceName": [{"name": item.device_id, "type": "user-friendly-name"}],
             }
+            make = site.devices.get(item.device_id)
+            if make is not None:
+                device["manufacturer"] = make.manufacturer
+                device["modelNumber"] = make.model
+                device["deviceName"].append({"name": make.model, "type": "model-name"})
             if test_data:
                 device["meta"] = {"tag": [TEST_DATA_TAG]}
             entries.append({"fullUrl": device_urls[item.device_id], "resource": device})
     performer = [{"type": "Practitioner",
-                  "identifier": {"system": MA_SYSTEM, "value": submission.ma_id}}]
+                  "identifier": {"system": site.staff_system, "value": submission.ma_id}}]
     for index, item in enumerate(submission.readings):
         method = item.reading.method
         effective = _dt(measured_at(item, site.zone))

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.observation import Observation
 
+from station.app.sync_port import site_records
+from station.config import Settings
 from station.sync.fhir import FhirError, build_bundle, check_bundle, us_core_problems
 from tests.sync.samples import AT, MESSAGE_ID, submission
 
@@ -157,3 +159,27 @@ def test_structurally_invalid_resources_are_refused_by_fhir_resources() -> None:
     b["entry"][-1]["resource"]["issued"] = "the seventies"
     with pytest.raises(FhirError, match="issued"):
         check_bundle(b)
+
+
+def test_devices_carry_their_make_and_the_performer_the_sites_staff_system() -> None:
+    # The make comes from the bound device's firmware profile, as a station builds it
+    # (station.app.sync_port.site_records); the A&D cuff's vendor and model are as its
+    # instruction manual names them ("A&D Medical", "UA-651BLE").
+    settings = Settings.model_validate({
+        "station": {"site": "clinic-north", "station_id": "exam-3"},
+        "records": {"staff_system": "https://ehr.example.org/fhir/sid/staff"},
+        "devices": [{"id": "cuff", "profile": "and-ua-651ble",
+                     "address": "AA:BB:CC:DD:EE:01"}],
+    })
+    records = site_records(settings)
+    b = build_bundle(submission(), message_id=MESSAGE_ID, station_id="exam-3", sent_at=AT,
+                     records=records)
+    devices = {e["resource"]["deviceName"][0]["name"]: e["resource"] for e in b["entry"]
+               if e["resource"]["resourceType"] == "Device"}
+    cuff = devices["cuff"]
+    assert (cuff["manufacturer"], cuff["modelNumber"]) == ("A&D Medical", "UA-651BLE")
+    assert {"name": "UA-651BLE", "type": "model-name"} in cuff["deviceName"]
+    assert "manufacturer" not in devices["oximeter"]  # not bound here: no make is claimed
+    bp = observations(b)["85354-9"]
+    assert bp["performer"] == [{"type": "Practitioner", "identifier": {
+        "system": "https://ehr.example.org/fhir/sid/staff", "value": "MA042"}}]
