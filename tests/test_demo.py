@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.fixtures.broker import Broker
+from tests.sync.consumer import contract_problems
 
 DEMO_KINDS = ["blood_pressure", "body_weight", "pulse_oximetry", "temperature"]
 
@@ -83,6 +84,7 @@ def test_headless_demo_publishes_to_an_external_broker(mosquitto_broker: Broker)
     assert "PLAIN TCP" not in done.stderr  # not its own broker
     (vitals,) = {m["message_id"]: m for m in seen}.values()
     assert vitals["schema"] == "rooming.vitals/1"
+    assert contract_problems(json.dumps(vitals).encode()) == []  # docs/schemas, formats on
     assert vitals["appointment_id"] == "APT-DEMO-0001"
     assert vitals["patient"]["family_name"] == "ZZTEST"
     assert vitals["patient"]["mrn"] == "TEST100000"

@@ -8,12 +8,34 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import jsonschema
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from station import schemas
 from tests.fixtures.broker import Broker
+
+# Formats on (RFC 3339 date-times and the rest): what a station sends must hold to the
+# published schemas exactly as an integrator's validator would check it.
+_FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER
+
+
+def contract_problems(payload: bytes) -> list[str]:
+    """What is wrong with one station message by its published JSON Schema (docs/schemas/,
+    chosen by the envelope's `schema`, e.g. rooming.help_request/1 -> help-request)."""
+    body = json.loads(payload)
+    name = body.get("schema") if isinstance(body, dict) else None
+    if not isinstance(name, str):
+        return []  # a test's own stand-in body, not a station message
+    kind = name.removeprefix("rooming.").split("/")[0].replace("_", "-")
+    path = schemas.SCHEMA_DIR / f"{kind}.schema.json"
+    if not path.exists():
+        return [f"{name}: no published schema {path.name}"]
+    validator = jsonschema.Draft202012Validator(json.loads(path.read_text()),
+                                                format_checker=_FORMATS)
+    return [f"{name}: {e.json_path}: {e.message}" for e in validator.iter_errors(body)]
 
 
 class Consumer:
@@ -26,6 +48,9 @@ class Consumer:
         self.topics: dict[str, str] = {}
         self.bodies: dict[str, dict[str, object]] = {}
         self.order: list[str] = []
+        # Every station message received, checked against docs/schemas with formats on;
+        # `close()` fails the test on any problem.
+        self.contract_errors: list[str] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -50,6 +75,10 @@ class Consumer:
 
     def _on_message(self, client: paho.Client, userdata: object,
                     message: paho.MQTTMessage) -> None:
+        problems = contract_problems(message.payload)
+        if problems:
+            with self._lock:
+                self.contract_errors.extend(problems)
         if message.topic.endswith("/status"):
             return
         body = json.loads(message.payload)
@@ -78,6 +107,7 @@ class Consumer:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        assert self.contract_errors == [], self.contract_errors[:5]
 
 
 def outbox_paths(directory: Path) -> tuple[Path, Path]:

@@ -39,6 +39,7 @@ from station.ui.presenters import ExamPresenter
 from station.validation import validate
 from tests.fixtures.broker import Broker
 from tests.fixtures.kivy import Driver
+from tests.sync.consumer import contract_problems
 from tests.workflows.helpers import FakeClock, bp, spo2
 
 pytestmark = [pytest.mark.ui, pytest.mark.broker]
@@ -70,6 +71,7 @@ class Practice:
 
     def __init__(self, broker: Broker) -> None:
         self.received: dict[str, list[dict[str, object]]] = {}
+        self.contract_errors: list[str] = []
         self._lock = threading.Lock()
         subscribed = threading.Event()
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="practice-test")
@@ -82,8 +84,10 @@ class Practice:
 
     def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
         channel = msg.topic.rsplit("/", 1)[-1]
+        problems = contract_problems(msg.payload)  # every message against docs/schemas
         with self._lock:
             self.received.setdefault(channel, []).append(json.loads(msg.payload))
+            self.contract_errors.extend(problems)
 
     def got(self, channel: str) -> list[dict[str, object]]:
         with self._lock:
@@ -95,6 +99,7 @@ class Practice:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+        assert self.contract_errors == [], self.contract_errors[:5]
 
 
 @pytest.fixture
