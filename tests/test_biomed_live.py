@@ -47,7 +47,7 @@ from station.sync.contract import (
     topic,
 )
 from station.ui.presenters import DeviceLine, ExamPresenter
-from tests.fixtures.broker import Broker, free_port
+from tests.fixtures.broker import DEPLOY_ACL, Broker, free_port, start_broker
 
 SITE, STATION = "test-clinic", "exam-9"
 BIOMED_PIN, MA_PIN = "86420", "4321"
@@ -460,3 +460,36 @@ def test_a_pushed_config_is_noticed_in_biomed_and_applied_on_restart(
         assert again.applied_config.message_id == str(push.message_id)
     finally:
         again.outbox.close()
+
+
+def test_a_broker_that_refuses_the_stations_messages_is_shown_on_the_biomed_screen(
+    tmp_path: Path,
+) -> None:
+    """#13: a misconfigured station looked healthy ("connected") while the broker refused
+    every publish. The deployment ACL on a listener where the station has no identity refuses
+    everything it sends (PUBACK 0x87, MQTT 5 §3.4.2.1): biomed and the bundle say so."""
+    broker = start_broker(tmp_path / "broker", acl_file=DEPLOY_ACL)
+    state = tmp_path / "state"
+    state.mkdir()
+    host = HeadlessHost()
+    services = _services(_settings(broker.port, state), host, tmp_path)
+    presenter = services.presenter
+    assert isinstance(presenter, ExamPresenter) and presenter.biomed is not None
+    biomed = presenter.biomed
+    services.start()
+    try:
+        services.link.submit(Channel.VITALS, b'{"test": 1}', uuid.uuid4())
+        host.run_until(lambda: services.link.problem != "", 10, "the broker's refusal")
+        host.intent("sign_in", BIOMED_PIN)
+        host.intent("open_settings")
+        attention = [line for line in biomed.settings_lines() if line.startswith("Attention:")]
+        # Mosquitto 2.0 checks read access at delivery, not at SUBSCRIBE: the PUBACK says it.
+        assert attention == [
+            "Attention: not authorised — station id and certificate disagree: the broker "
+            f"refuses this station's messages for station id '{STATION}' (the client "
+            "certificate's name must be the station id)"
+        ]
+        assert services.health.outbox_depth().pending == 1  # kept, not lost
+    finally:
+        services.stop()
+        broker.kill()
