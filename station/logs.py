@@ -425,17 +425,38 @@ def format_fields(fields: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
+# Characters that would end a journal record or disguise one: C0/C1 controls, DEL and the
+# Unicode line and paragraph separators. In a message they are shown escaped (\n, \x1b).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Continuation lines (tracebacks) start with this, so no text inside one can pass for a record
+# of its own ("<2>station.app: ..." at the start of a line).
+CONTINUATION = "  | "
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: every control character escaped, nothing else changed."""
+    return _CONTROL.sub(lambda m: _ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+
+
 class JournalFormatter(logging.Formatter):
-    """`<prio>logger: message key=value ...`; each traceback line carries the priority too."""
+    """`<prio>logger: message key=value ...` on one line, whatever the message holds (strings
+    from outside — a pushed config's key names, a device's text — cannot start a journal
+    record of their own); traceback lines follow, each with the priority and marked as a
+    continuation."""
 
     def format(self, record: logging.LogRecord) -> str:
         prefix = f"<{syslog_priority(record.levelno)}>"
-        line = f"{record.name}: {record.getMessage()}"
+        line = one_line(f"{record.name}: {record.getMessage()}")
         fields = getattr(record, FIELDS_ATTR, None)
         if isinstance(fields, Mapping) and fields:
-            line += " " + format_fields(fields)
+            line += " " + one_line(format_fields(fields))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
         extra = [record.exc_text or "", record.stack_info or ""]
-        lines = [line] + [x for block in extra if block for x in block.splitlines()]
+        lines = [line] + [
+            CONTINUATION + one_line(x) for block in extra if block for x in block.splitlines()
+        ]
         return "\n".join(prefix + x for x in lines)
 
 

@@ -19,8 +19,10 @@ Sources for the expected values:
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import re
 import subprocess
 import sys
 import threading
@@ -47,7 +49,7 @@ from station.cli import main
 from station.config import SAMPLE_CONFIG, Settings, parse_settings
 from station.devices.profiles import load_profiles
 from station.diagnostics import read_health_snapshot
-from station.logs import Redactor
+from station.logs import JournalFormatter, Redactor
 from station.models import Mode
 from station.sync.contract import (
     Channel,
@@ -427,3 +429,38 @@ def test_the_last_good_push_pushed_again_replaces_the_set_aside_one(tmp_path: Pa
         assert again.settings.guard.model_dump() == GOOD_GUARD
     finally:
         again.outbox.close()
+
+
+def test_a_crafted_key_in_a_push_cannot_forge_a_journal_record(
+    mosquitto_broker: Broker,
+    practice: tuple[paho.Client, list[dict[str, Any]]],
+    tmp_path: Path,
+) -> None:
+    # #20, replayed: a pushed config's key names went into the log raw; a key holding a newline
+    # and "<2>station.app: watchdog: TAMPER DETECTED" wrote a forged journal record.
+    client, statuses = practice
+    journal = io.StringIO()
+    handler = logging.StreamHandler(journal)
+    handler.setFormatter(JournalFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    services = _services(_settings(mosquitto_broker.port, tmp_path / "state"), HeadlessHost())
+    forged = "x\n<2>station.app: watchdog: TAMPER DETECTED\r\x1b[2K"
+    body = json.dumps({
+        "schema": "rooming.config/1", "message_id": str(uuid.uuid4()), "site": SITE,
+        "station_id": STATION, "sent_at": AT.isoformat(), "settings": {forged: 1},
+    }).encode()
+    services.start()
+    try:
+        _publish(client, body)
+        assert _wait(lambda: any(s.get("config_problems") for s in statuses))
+        assert _wait(lambda: "refused" in journal.getvalue())
+    finally:
+        services.stop()
+        root.removeHandler(handler)
+    lines = journal.getvalue().splitlines()
+    # Every record starts "<prio>logger: " and nothing a sender wrote starts one.
+    assert not [line for line in lines if re.match(r"<\d>station\.app: watchdog", line)]
+    refused = [line for line in lines if "refused" in line and "watchdog" in line]
+    assert refused and all("x\\n<2>station.app: watchdog: TAMPER DETECTED\\r\\x1b[2K" in line
+                           for line in refused)

@@ -136,22 +136,22 @@ def test_every_path_into_a_log_line_is_scrubbed(
         "<6>station.test: rooming [redacted:name] ([redacted:mrn]) depth=2",
         '<4>station.test: session given=[redacted:name] note=[redacted:text] room="Exam 3"',
         "<3>station.test: lookup failed",
-        "<3>Traceback (most recent call last):",
-        f'<3>  File "{__file__}", line {raise_line()}, '
+        "<3>  | Traceback (most recent call last):",
+        f'<3>  |   File "{__file__}", line {raise_line()}, '
         "in test_every_path_into_a_log_line_is_scrubbed",
-        "<3>    raise ValueError([redacted:text])",
-        "<3>ValueError: no schedule entry for [redacted:name] dob [redacted:date]",
+        "<3>  |     raise ValueError([redacted:text])",
+        "<3>  | ValueError: no schedule entry for [redacted:name] dob [redacted:date]",
         "<7>station.test: bad args %s %s (log arguments did not fit the message)",
     ]
     assert list(recent.lines) == [
         'WARNING station.test: session given=[redacted:name] note=[redacted:text] room="Exam 3"',
         "ERROR   station.test: lookup failed\n"
-        "ERROR   Traceback (most recent call last):\n"
-        f'ERROR     File "{__file__}", line '
+        "ERROR     | Traceback (most recent call last):\n"
+        f'ERROR     |   File "{__file__}", line '
         f"{raise_line()}, "
         "in test_every_path_into_a_log_line_is_scrubbed\n"
-        "ERROR       raise ValueError([redacted:text])\n"
-        "ERROR   ValueError: no schedule entry for [redacted:name] dob [redacted:date]",
+        "ERROR     |     raise ValueError([redacted:text])\n"
+        "ERROR     | ValueError: no schedule entry for [redacted:name] dob [redacted:date]",
     ]
 
 
