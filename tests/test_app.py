@@ -12,7 +12,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +265,37 @@ def test_a_lobby_help_request_reaches_the_front_desk_over_mqtt(
     assert abs((sent_at - requested_at).total_seconds()) < 5
     assert body == {"schema": "rooming.help_request/1", "site": SITE, "station_id": STATION,
                     "screen": "find", "language": "es"}
+
+
+def test_a_schedule_from_another_day_is_not_offered_and_staff_are_told(
+    mosquitto_broker: Broker, tmp_path: Path
+) -> None:
+    # #20: a stale retained schedule (yesterday's) was accepted: yesterday's patients offered
+    # for today's rooms, a wrong-patient risk.
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    practice = PracticeSystem(mosquitto_broker.host, mosquitto_broker.port, site=SITE,
+                              station_id=STATION, on_message=lambda _t, _b: None)
+    practice.start(schedule_payload([PATIENT], site=SITE, station_id=STATION, now=yesterday))
+    host = HeadlessHost()
+    services = StationServices(_settings(mosquitto_broker, tmp_path / "state", []),
+                               post=host.post, redactor=Redactor(),
+                               credentials=Credentials(ma={"4321": "ma-7"}),
+                               reading_mode=Mode.TEST)
+    host.services = services
+    presenter = services.presenter
+    assert isinstance(presenter, ExamPresenter)
+    services.start()
+    try:
+        host.run_until(lambda: services.schedule_warning != "", 10, "the stale schedule")
+        assert presenter.rooming.schedule == ()
+        warning = (f"the practice system's schedule is for {yesterday.date().isoformat()}, not "
+                   f"today ({datetime.now(UTC).date().isoformat()}): not shown; waiting for "
+                   "today's")
+        assert services.health.snapshot().warnings == [warning]
+        practice.publish_schedule(schedule_payload([PATIENT], site=SITE, station_id=STATION,
+                                                   now=datetime.now(UTC)))
+        host.run_until(lambda: len(presenter.rooming.schedule) == 1, 10, "today's schedule")
+        assert services.health.snapshot().warnings == []
+    finally:
+        services.stop()
+        practice.stop()

@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from station.app.biomed_port import StationBiomed
 from station.app.ble_thread import BleThread
@@ -115,6 +116,7 @@ class StationServices:
         start = settings_at_start(settings, state_dir, push_profiles)
         self.applied_config = start.applied
         self.config_warning = start.warning
+        self.schedule_warning = ""
         self.pushed = PushedConfigInbox(
             state_dir,
             clock,
@@ -154,7 +156,7 @@ class StationServices:
             redactor,
             recent_errors,
             broker_problem=lambda: self.link.problem,
-            warnings=lambda: [self.config_warning] if self.config_warning else [],
+            warnings=lambda: [w for w in (self.config_warning, self.schedule_warning) if w],
         )
         self.link = self._open_link(lookup_timeout_s)
         self.mode = station.mode
@@ -374,6 +376,18 @@ class StationServices:
 
     def _on_schedule(self, payload: SchedulePayload) -> None:
         remember_schedule(self.redactor, payload)  # before anything could log a name
+        today = self._clock().astimezone(ZoneInfo(self.settings.records.timezone)).date()
+        if payload.schedule_date != today:
+            # A retained list from another day (the practice system has not published today's
+            # yet): yesterday's patients must not be offered for today's rooms.
+            self.schedule_warning = (
+                f"the practice system's schedule is for {payload.schedule_date.isoformat()}, "
+                f"not today ({today.isoformat()}): not shown; waiting for today's"
+            )
+            log.warning("schedule %s refused: %s", payload.message_id, self.schedule_warning)
+            payload = payload.model_copy(update={"appointments": ()})
+        else:
+            self.schedule_warning = ""
         presenter = self.presenter
         if isinstance(presenter, ExamPresenter):
             room, provider = self.settings.station.room, self.settings.station.provider
