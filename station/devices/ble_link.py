@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,6 +57,8 @@ DUPLICATE_WINDOW_S = 0.25
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 CONNECT_TIMEOUT_S = 15.0
+# Adverts remembered for the biomed scan list: more devices than any clinic room hears.
+SEEN_CAP = 256
 
 
 # Standard GATT pieces every profile may use.
@@ -251,7 +254,9 @@ class BleLink:
             profile = by_address[binding.address.upper()]
             assert profile.ble is not None  # ble_profiles() checked it
             self._devices[binding.address.upper()] = _Device(binding, profile, profile.ble)
-        self.seen: dict[str, Seen] = {}
+        # Adverts heard, newest last, at most SEEN_CAP addresses: a rogue device cycling random
+        # addresses must not grow the kiosk's memory (200,000 adverts took RSS 37 -> 290 MB).
+        self.seen: OrderedDict[str, Seen] = OrderedDict()
         self._scanner: BleakScanner | None = None
         self._stopped = asyncio.Event()
 
@@ -297,6 +302,9 @@ class BleLink:
         device = self._devices.get(address)
         name = adv.local_name or ble_device.name
         makers = list(adv.manufacturer_data)
+        self.seen.pop(address, None)
+        while len(self.seen) >= SEEN_CAP:
+            self.seen.popitem(last=False)  # the address heard least recently goes first
         self.seen[address] = Seen(
             address=address,
             name=name,

@@ -9,12 +9,15 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
 
 from station.config import BoundDevice
 from station.devices.bindings import BindingStore
 from station.devices.ble_link import (
     RACP_DELETE_ALL,
     RACP_REPORT_COUNT,
+    SEEN_CAP,
     BleLink,
     ClockWritten,
     DeviceInfo,
@@ -561,3 +564,17 @@ def test_a_binding_to_an_unknown_or_serial_profile_is_refused() -> None:
     assert raised.value.problems[1].startswith(
         "x: unknown profile 'acme-9000'; known: and-ua-651ble, and-uc-352ble, beurer-bm57, "
     )
+
+
+def test_a_flood_of_adverts_from_random_addresses_keeps_memory_bounded() -> None:
+    # #20, replayed: a rogue device cycling random addresses grew the seen-advert map without
+    # bound (200,000 adverts: RSS 37 -> 290 MB). The link is fed bleak's own advert objects.
+    link = BleLink([cuff_binding()], Recorder(), clock=lambda: NOW)
+    for i in range(5 * SEEN_CAP):
+        rogue = BLEDevice(f"02:00:00:{i >> 16 & 0xFF:02X}:{i >> 8 & 0xFF:02X}:{i & 0xFF:02X}",
+                          "rogue", None)
+        link._on_advert(rogue, AdvertisementData("rogue", {}, {}, [], None, -40, ()))
+    assert len(link.seen) == SEEN_CAP
+    last = 5 * SEEN_CAP - 1
+    assert next(reversed(link.seen)) == f"02:00:00:00:{last >> 8 & 0xFF:02X}:{last & 0xFF:02X}"
+    assert "02:00:00:00:00:00" not in link.seen  # the least recently heard went first
