@@ -128,6 +128,10 @@ class SyncOutbox:
         del alert
 
 
+class CheckinSendError(StationError):
+    """A check-in that cannot be sent as it is; the message is for the patient's screen."""
+
+
 class SyncCheckins:
     """LobbySink's check-in half over the sync layer: `checkin` messages, durably queued.
 
@@ -148,15 +152,28 @@ class SyncCheckins:
         self._station_id = station_id
         self._clock = clock
         self._patients: dict[str, PatientIdentifiers] = {}
+        self._previous: dict[str, PatientIdentifiers] = {}
 
     def set_schedule(self, payload: SchedulePayload) -> None:
+        # The list before this one is kept too: a patient half-way through checking in when
+        # the practice re-publishes the schedule (a cancellation, a move) still checks in
+        # (#20: the lobby died with KeyError: 'APT-1'). Two lists at most are held.
+        self._previous = self._patients
         self._patients = {a.appointment_id: a.patient for a in payload.appointments}
+
+    def _patient(self, appointment_id: str) -> PatientIdentifiers:
+        patient = self._patients.get(appointment_id) or self._previous.get(appointment_id)
+        if patient is None:
+            raise CheckinSendError(
+                "this appointment is no longer on the practice's list: please see the front desk"
+            )
+        return patient
 
     def checkin(self, record: CheckinRecord) -> UUID:
         message_id = uuid4()
         body = payloads.checkin(
             appointment_id=record.appointment_id,
-            patient=self._patients[record.appointment_id],
+            patient=self._patient(record.appointment_id),
             contact_details_confirmed=record.contact_change is None,
             contact_update_requested=record.contact_change is not None,
             # What the patient typed as new; staff confirm it with them before the record.

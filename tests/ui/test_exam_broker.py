@@ -16,7 +16,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from station.app.demo_ui import DEMO_DEVICES
-from station.app.sync_port import SyncCheckins, SyncOutbox, schedule_to_patients
+from station.app.sync_port import (
+    CheckinSendError,
+    SyncCheckins,
+    SyncOutbox,
+    schedule_to_patients,
+)
 from station.checkin import CheckinRecord, ContactChange
 from station.config import BrokerSection
 from station.models import AnyReading, Mode
@@ -226,6 +231,40 @@ def test_lobby_checkin_is_published_with_the_schedule_identifiers(
             language="es",
             checked_in_at=NOW,
         )
+    finally:
+        link.stop()
+        outbox.close()
+
+
+def test_a_schedule_republished_mid_checkin_does_not_lose_the_checkin(
+    mosquitto_broker: Broker, practice: Practice, tmp_path: Path
+) -> None:
+    # #20, replayed: the practice re-published the schedule (without the appointment) while a
+    # patient was checking in; the lobby process died with KeyError: 'APT-TEST-0042'.
+    outbox = Outbox(tmp_path / "outbox.sqlite3", tmp_path / "outbox.key")
+    link = MqttLink(
+        BrokerSection(host=mosquitto_broker.host, port=mosquitto_broker.port, require_tls=False),
+        site=SITE, station_id=STATION, outbox=outbox, reconnect_min_s=0, reconnect_max_s=1,
+    )
+    checkins = SyncCheckins(link, site=SITE, station_id=STATION, clock=lambda: NOW)
+    checkins.set_schedule(SCHEDULE)
+    emptied = SCHEDULE.model_copy(update={"message_id": uuid.UUID(int=8), "appointments": ()})
+    checkins.set_schedule(emptied)  # while the patient types the reason for visit
+    record = CheckinRecord(appointment_id="APT-TEST-0042", checked_in_at=NOW, language="en",
+                           reason_for_visit="cough")
+    link.start()
+    try:
+        message_id = checkins.checkin(record)
+        deadline = 500
+        while not practice.got("checkin") and deadline:
+            time.sleep(0.02)
+            deadline -= 1
+        sent = CheckinPayload.model_validate(practice.got("checkin")[0])
+        assert (sent.message_id, sent.patient) == (message_id, PATIENT)
+        checkins.set_schedule(emptied)  # two lists later it is gone: said, not a crash
+        with pytest.raises(CheckinSendError, match="no longer on the practice's list: please "
+                                                   "see the front desk"):
+            checkins.checkin(record)
     finally:
         link.stop()
         outbox.close()

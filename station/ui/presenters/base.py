@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from station.errors import StationError
 from station.workflow import IllegalTransitionError, RefusedError
 
 
@@ -16,6 +17,11 @@ def _try(presenter: _Base, action: Callable[[], object]) -> bool:
         presenter.message = exc.message + "".join(f" — {d}" for d in exc.details)
         return False
     except IllegalTransitionError as exc:
+        presenter.message = str(exc)
+        return False
+    except StationError as exc:
+        # An adapter that could not do its part (the outbox, the practice's list): said on
+        # the screen, never a dead kiosk.
         presenter.message = str(exc)
         return False
     presenter.message = ""
