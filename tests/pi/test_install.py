@@ -4,6 +4,7 @@ a throwaway root (systemd-sysusers --root, systemctl --root), run twice, then re
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -121,12 +122,16 @@ def test_dry_run_on_the_live_system_names_packages_venv_and_services(profiles: P
     result = run(INSTALL, "--dry-run", "--profiles", profiles)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[:5] == [
+    assert lines[:6] == [
         f"+ apt-get install -y --no-install-recommends {PACKAGES}",
         "write /etc/sysusers.d/station.conf (mode 0644, root:root)",
         "+ systemd-sysusers /etc/sysusers.d/station.conf",
         "+ python3 -m venv /opt/station/venv",
-        f"+ /opt/station/venv/bin/pip install --quiet --upgrade {ROOT}",
+        # #20: pinned and hash-checked, not whatever `>=` admits today.
+        "+ /opt/station/venv/bin/pip install --quiet --require-hashes -r "
+        f"{ROOT}/deploy/pi/requirements.lock",
+        "+ /opt/station/venv/bin/pip install --quiet --upgrade --no-deps --no-build-isolation "
+        f"{ROOT}",
     ]
     assert lines[-9:-1] == [
         "+ systemctl mask getty@tty1.service autovt@tty1.service ctrl-alt-del.target",
@@ -291,3 +296,60 @@ def test_udev_rules_refuse_a_bad_usb_id(tmp_path: Path) -> None:
     assert result.stderr == (
         "udev-rules: bad.toml.serial: expected a USB id like \"0403\" or 0x0403, got '04x3'\n"
     )
+
+
+def test_secrets_are_written_beside_their_destination_never_through_tmp(
+    target: Path, profiles: Path
+) -> None:
+    # #20: the outbox key went through a mktemp file in /tmp (on the SD card on Raspberry Pi
+    # OS). With no usable temporary directory at all, the install still writes every file.
+    env = {**os.environ, "TMPDIR": str(target / "no-such-tmp")}
+    done = subprocess.run(
+        [str(INSTALL), "--root", str(target), "--skip-venv", "--station", STATION,
+         "--profiles", str(profiles)],
+        capture_output=True, text=True, check=False, env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    key = target / "etc/station/credentials/outbox.key"
+    assert len(key.read_bytes()) == 32 and stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert not list((target / "etc/station/credentials").glob(".install-pi.*"))
+
+
+def test_a_rotation_that_is_not_a_right_angle_is_refused(target: Path, profiles: Path) -> None:
+    # #20: the value written to kiosk.env (read by Kivy as KCFG_GRAPHICS_ROTATION) was not
+    # checked; Kivy takes 0, 90, 180 or 270 (kivy.config, [graphics] rotation).
+    conf = target / "etc/station/station.toml"
+    conf.parent.mkdir(parents=True)
+    conf.write_text('[display]\nrotation = "45\\nKCFG_KIVY_EXIT_ON_ESCAPE=1"\n')
+    done = run(INSTALL, "--root", target, "--skip-venv", "--station", STATION, "--profiles",
+               profiles)
+    assert done.returncode == 2
+    assert "[display] rotation in /etc/station/station.toml is '45" in done.stderr
+    assert "expected 0, 90, 180 or 270" in done.stderr
+    assert not (target / "etc/station/kiosk.env").exists()
+
+
+def test_the_pi_lock_pins_every_runtime_dependency_with_hashes() -> None:
+    # deploy/pi/requirements.lock (scripts/lock-pi) must cover [project] dependencies; pip's
+    # --require-hashes refuses any line without a hash (pip docs, "Hash-checking mode").
+    import tomllib
+
+    wanted = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~ \[;]", d, maxsplit=1)[0].lower().replace("_", "-").replace(
+        ".", "-") for d in wanted}
+    lock = (ROOT / "deploy/pi/requirements.lock").read_text()
+    pinned = dict(re.findall(r"^([a-z0-9][a-z0-9._-]*)==(\S+) \\", lock, flags=re.M))
+    assert names <= {n.replace(".", "-") for n in pinned}, names - set(pinned)
+    body = lock[re.search(r"^[a-z0-9]", lock, flags=re.M).start():]  # type: ignore[union-attr]
+    blocks = re.split(r"\n(?=[a-z0-9])", body.strip())
+    assert len(blocks) == len(pinned)
+    assert all("--hash=sha256:" in block for block in blocks)
+    assert not re.search(r"^--(find-links|index-url|extra-index-url)", lock, flags=re.M)
+
+
+def test_the_unit_forbids_core_files_and_lets_the_lobby_speak() -> None:
+    unit = (ROOT / "systemd/station.service").read_text().splitlines()
+    assert "LimitCORE=0" in unit  # a core of the kiosk would hold patient data and keys
+    assert "DeviceAllow=char-alsa rw" in unit  # espeak-ng plays through ALSA
+    groups = next(line for line in unit if line.startswith("SupplementaryGroups="))
+    assert "audio" in groups.split("=", 1)[1].split()

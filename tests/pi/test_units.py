@@ -110,6 +110,7 @@ def test_station_service_runs_as_the_kiosk_the_design_needs() -> None:
     assert one["DeviceAllow"] == [
         "char-drm rw",
         "char-input r",
+        "char-alsa rw",  # the lobby's spoken prompts
         "char-ttyUSB rw",
         "char-ttyACM rw",
         "char-ttyAMA rw",
