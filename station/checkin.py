@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from station.names import clean_name
 from station.workflow import Clock, RefusedError, check_allowed, next_state
 
 REASON_MAX_CHARS = 200
@@ -122,8 +123,9 @@ class HelpRequest(_Frozen):
 
 
 def normalise_name(name: str) -> str:
-    """Case, accents, spaces, hyphens and apostrophes do not decide a match (Núñez = NUNEZ)."""
-    decomposed = unicodedata.normalize("NFKD", name)
+    """Case, accents, spaces, hyphens and apostrophes do not decide a match (Núñez = NUNEZ),
+    nor characters nobody can see (station.names)."""
+    decomposed = unicodedata.normalize("NFKD", clean_name(name).text)
     letters = "".join(c for c in decomposed if not unicodedata.combining(c))
     return re.sub(r"[\s'’\-.]", "", letters).casefold()
 

@@ -13,8 +13,10 @@ patient, navigation, complaint, medications, send).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Literal
 
+from station.names import same_name_key
 from station.rooming_base import _Session
 from station.rooming_data import (
     COMMON_COMPLAINTS,
@@ -39,6 +41,7 @@ from station.workflow import (
 )
 
 S, E = RoomingState, RoomingEvent
+SAME_NAME_NOTE = "another patient on today's list has this name: check the MRN"
 
 
 class Rooming(RoomingReadings):
@@ -88,8 +91,16 @@ class Rooming(RoomingReadings):
     # -- patient ----------------------------------------------------------------------------
 
     def set_schedule(self, patients: tuple[ScheduledPatient, ...]) -> None:
-        """A new retained `schedule` message; not an MA action, so no activity stamp."""
-        self.schedule = tuple(sorted(patients, key=lambda p: (p.start_time, p.family_name)))
+        """A new retained `schedule` message; not an MA action, so no activity stamp. Two
+        patients whose names look alike are each marked: the MRN decides."""
+        keys = Counter(same_name_key(p.family_name, p.given_name) for p in patients)
+        marked = tuple(
+            p.model_copy(update={"identity_notes": (*p.identity_notes, SAME_NAME_NOTE)})
+            if keys[same_name_key(p.family_name, p.given_name)] > 1
+            else p
+            for p in patients
+        )
+        self.schedule = tuple(sorted(marked, key=lambda p: (p.start_time, p.family_name)))
 
     def pick_patient(self, appointment_id: str) -> ScheduledPatient:
         check_allowed(TRANSITIONS, self.state, E.PICK_PATIENT)

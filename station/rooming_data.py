@@ -122,6 +122,9 @@ class ScheduledPatient(_Frozen):
     provider: str = ""
     medications: tuple[Medication, ...] = ()
     reason_for_visit: str = ""  # from lobby check-in, when the patient did it
+    # What the MA must know before confirming this identity (station.names: hidden characters
+    # removed, mixed alphabets, another patient of the same name on the list).
+    identity_notes: tuple[str, ...] = ()
 
     @property
     def display_name(self) -> str:

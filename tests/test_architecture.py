@@ -25,6 +25,7 @@ CORE = (
     "station/guard.py",
     "station/capture.py",
     "station/rooming.py",
+    "station/names.py",
     "station/rooming_base.py",
     "station/rooming_data.py",
     "station/rooming_readings.py",

@@ -19,6 +19,7 @@ from station.checkin import Appointment, CheckinRecord, HelpRequest
 from station.config import Settings
 from station.devices.profiles import FirmwareProfile, load_profiles
 from station.errors import StationError
+from station.names import clean_name
 from station.rooming_data import AlertRequest, Medication, ScheduledPatient
 from station.submission import PatientIdentifiers, Submission
 from station.sync import payloads
@@ -213,12 +214,15 @@ class SyncLobby(SyncCheckins):
 
 
 def appointment_to_patient(a: ContractAppointment) -> ScheduledPatient:
-    """One appointment (schedule or barcode lookup), start time in the station's local time."""
+    """One appointment (schedule or barcode lookup), start time in the station's local time;
+    the names normalised for display and comparison (station.names)."""
+    family, given = clean_name(a.patient.family_name), clean_name(a.patient.given_name)
     return ScheduledPatient(
         appointment_id=a.appointment_id,
         mrn=a.patient.mrn,
-        family_name=a.patient.family_name,
-        given_name=a.patient.given_name,
+        family_name=family.text,
+        given_name=given.text,
+        identity_notes=tuple(dict.fromkeys(family.notes + given.notes)),
         birth_date=a.patient.birth_date,
         start_time=a.starts_at.astimezone().strftime("%H:%M"),
         room=a.room,
@@ -272,8 +276,8 @@ def schedule_to_appointments(payload: SchedulePayload) -> tuple[Appointment, ...
     return tuple(
         Appointment(
             appointment_id=a.appointment_id,
-            family_name=a.patient.family_name,
-            given_name=a.patient.given_name,
+            family_name=clean_name(a.patient.family_name).text,
+            given_name=clean_name(a.patient.given_name).text,
             birth_date=a.patient.birth_date,
         )
         for a in payload.appointments
