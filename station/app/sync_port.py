@@ -34,7 +34,7 @@ from station.sync.contract import (
 from station.sync.fhir import DeviceModel, SiteRecords
 from station.sync.inbound import LookupResult
 from station.sync.mqtt import MqttLink
-from station.sync.outbox import DeliveryState, Outbox
+from station.sync.outbox import DeliveryState, Outbox, OutboxError
 from station.ui.ports import LookupAnswer, LookupOutcome, SendState
 
 
@@ -114,11 +114,17 @@ class SyncOutbox:
     def send_state(self, message_id: UUID) -> SendState:
         # The outbox is the one record: it keeps an ack that overtakes the PUBACK record, and
         # only a `received` ack marks a message received.
-        received = self._outbox.state(message_id) == DeliveryState.RECEIVED
+        try:
+            received = self._outbox.state(message_id) == DeliveryState.RECEIVED
+        except OutboxError:
+            return SendState.SAVED  # the station is stopping; what was saved stays saved
         return SendState.RECEIVED if received else SendState.SAVED
 
     def queued(self) -> int:
-        return self._outbox.stats().depth
+        try:
+            return self._outbox.stats().depth
+        except OutboxError:
+            return 0
 
     def online(self) -> bool:
         return self._link.connected

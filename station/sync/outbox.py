@@ -249,6 +249,7 @@ class Outbox:
         self._reserve_bytes = reserve_bytes
         self._reserve_retry_s = reserve_retry_s
         self._reserve_checked_at = -reserve_retry_s
+        self._closed = False
         self._lock = threading.Lock()  # the write connection
         self._read_lock = threading.Lock()  # the read connection
         if db_path.exists() and db_path.stat().st_size == 0 and key_path.exists():
@@ -332,8 +333,15 @@ class Outbox:
 
     def close(self) -> None:
         with self._lock, self._read_lock:
+            self._closed = True
             self._reader.close()
             self._db.close()
+
+    def _require_open(self) -> None:
+        """A call after `close` (a screen redrawing while the station stops) is an
+        OutboxError the caller reports, never sqlite's ProgrammingError."""
+        if self._closed:
+            raise OutboxError(f"outbox {self._path} is closed (the station is stopping)")
 
     # ---- the space reserve -----------------------------------------------------------------
 
@@ -438,6 +446,7 @@ class Outbox:
     def put(self, message_id: UUID, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Commit one message (durable when this returns). A repeated message_id is refused,
         queued or already delivered (it is the practice system's idempotency key)."""
+        self._require_open()
         self._space_back()
         nonce = os.urandom(NONCE_BYTES)
         ciphertext = self._aead.encrypt(nonce, payload, self._aad(message_id, topic))
@@ -471,6 +480,7 @@ class Outbox:
         """`pending` for the sending loop: (seq, message id as stored text, topic, payload,
         retain). The text is what `delivered` stores, so the hot path builds no UUIDs. A row
         that cannot be read is quarantined and skipped: one bad row never stops the rest."""
+        self._require_open()
         with self._read_lock:
             rows = self._reader.execute(
                 "SELECT seq, CAST(message_id AS BLOB), CAST(topic AS BLOB), retain, "
@@ -534,6 +544,7 @@ class Outbox:
         """The broker's PUBACKs: these leave the send queue (never read by `pending` again),
         in one transaction (one fsync for a window of PUBACKs, not one each). Their payloads
         stay until the practice's ack. Ids as UUIDs, or as the text `window` gave."""
+        self._require_open()
         now = self._clock().isoformat()
         rows = [(mid if isinstance(mid, str) else str(mid), now, now) for mid in message_ids]
         self._essential("record a delivery", lambda db: db.executemany(
@@ -545,6 +556,7 @@ class Outbox:
     def purge(self, limit: int = 64) -> int:
         """Overwrite and remove up to `limit` rows the practice acknowledged (oldest first), in
         one transaction; returns how many. Small batches: `put` waits while this commits."""
+        self._require_open()
         return self._essential("purge acknowledged messages", lambda db: db.execute(
             "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE EXISTS "
             "(SELECT 1 FROM delivery WHERE delivery.message_id = outbox.message_id "
@@ -556,6 +568,7 @@ class Outbox:
 
     def acknowledged(self, message_id: UUID) -> bool:
         """The practice system's ack; False if this station never delivered that message."""
+        self._require_open()
         return bool(self._essential("record an ack", lambda db: self._ack(db, message_id)))
 
     def _ack(self, db: sqlite3.Connection, message_id: UUID) -> int:
@@ -587,6 +600,7 @@ class Outbox:
     def rejected(self, message_id: UUID, reason: str) -> bool:
         """The practice system could not file it: never resent, kept with the practice's
         reason for the MA's screen and for export. False if this station never sent it."""
+        self._require_open()
         now = self._clock().isoformat()
 
         def record(db: sqlite3.Connection) -> int:
@@ -606,6 +620,7 @@ class Outbox:
 
     def rejection(self, message_id: UUID) -> str | None:
         """The practice system's reason, for a rejected message."""
+        self._require_open()
         with self._lock:
             row = self._db.execute(
                 "SELECT reject_reason FROM delivery WHERE message_id = ? AND rejected_at IS NOT "
@@ -616,6 +631,7 @@ class Outbox:
     def due_for_resend(self, limit: int = 100) -> list[tuple[int, str, str, bytes, bool]]:
         """Delivered messages the practice has not acknowledged (nor rejected) whose pause
         is over, oldest first, as `window` rows: sent again with the same message id."""
+        self._require_open()
         now = self._clock()
         with self._read_lock:
             waiting = self._reader.execute(
@@ -642,6 +658,7 @@ class Outbox:
 
     def resent(self, *message_ids: str) -> None:
         """These were published again: the next pause starts now and is longer."""
+        self._require_open()
         now = self._clock().isoformat()
         with self._transaction("record a resend") as db:
             db.executemany(
@@ -653,6 +670,7 @@ class Outbox:
     # ---- reading the state -----------------------------------------------------------------
 
     def state(self, message_id: UUID) -> DeliveryState:
+        self._require_open()
         with self._lock:
             row = self._db.execute(
                 "SELECT acknowledged_at, rejected_at FROM delivery WHERE message_id = ?",
@@ -673,6 +691,7 @@ class Outbox:
         return DeliveryState.DELIVERED
 
     def stats(self) -> OutboxStats:
+        self._require_open()
         overdue_before = (
             self._clock() - timedelta(seconds=self.ack_policy.overdue_after_s)
         ).isoformat()
@@ -714,6 +733,7 @@ class Outbox:
     def export(self) -> Iterator[ExportRow]:
         """Every row still held, in send order, for IT: readable ones decrypted, unreadable
         ones with their ciphertext and what is wrong with them."""
+        self._require_open()
         after = 0
         while True:
             with self._read_lock:
@@ -747,6 +767,7 @@ class Outbox:
     def next_status_sequence(self) -> int:
         """A number larger than any this outbox gave before (across restarts and clock
         jumps): the status messages' order for consumers."""
+        self._require_open()
         def bump(db: sqlite3.Connection) -> int:
             row = db.execute("SELECT value FROM meta WHERE key = 'status_sequence'").fetchone()
             value = int(row[0]) + 1 if row else 1

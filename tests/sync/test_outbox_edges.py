@@ -215,3 +215,14 @@ def test_an_outbox_from_the_previous_release_is_upgraded_in_place(tmp_path: Path
     assert again.state(mid) == DeliveryState.DELIVERED
     assert [r[1] for r in again.due_for_resend()] == [str(mid)]
     again.close()
+
+
+def test_a_closed_outbox_says_so_instead_of_a_database_error(tmp_path: Path) -> None:
+    # A screen redrawing while the station stops asked a closed outbox and got sqlite's
+    # ProgrammingError ("Cannot operate on a closed database"), which no screen catches.
+    box = open_box(tmp_path)
+    (mid,) = queue(box, 1)
+    box.close()
+    for call in (box.stats, lambda: box.state(mid), lambda: box.put(uuid.UUID(int=9), TOPIC, b"")):
+        with pytest.raises(OutboxError, match="is closed"):
+            call()
