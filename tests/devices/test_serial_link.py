@@ -32,7 +32,12 @@ pytestmark = pytest.mark.serial
 PROFILES = load_profiles([BUNDLED_DIR])
 SERIAL_PROFILES = sorted(p.id for p in PROFILES.values() if p.transport == Transport.SERIAL)
 # Speed up the once-a-second devices so the suite stays fast (values and bytes are unchanged).
-SPEED = {"masimo-rad-8": 8.0, "masimo-radical-7": 8.0, "nonin-oem-iii-df8": 8.0}
+SPEED = {
+    "masimo-rad-8": 8.0,
+    "masimo-radical-7": 8.0,
+    "nonin-oem-iii-df8": 8.0,
+    "healthometer-pro-plus": 8.0,
+}
 
 
 @pytest.fixture
