@@ -282,13 +282,19 @@ def test_scan_ports_names_the_matching_profiles_by_by_id_glob_and_usb_id(
         PortSeen(
             path=str(by_id_dir / "usb-Acme_Nonin_Xpod_0001-if00-port0"),
             device=str(Path(slave).resolve()),
-            profiles=("nonin-xpod-3012lp", "mettler-toledo-mt-sics", "sma-scale"),
+            profiles=(
+                "nonin-xpod-3012lp",
+                "detecto-758c",
+                "healthometer-pro-plus",
+                "mettler-toledo-mt-sics",
+                "sma-scale",
+            ),
         ),
         PortSeen(
             path="/dev/ttyUSB7",
             device="/dev/ttyUSB7",
             usb="067b:2303",
             description="PL2303",
-            profiles=("sma-scale",),
+            profiles=("detecto-758c", "healthometer-pro-plus", "sma-scale"),
         ),
     ]
