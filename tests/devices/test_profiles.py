@@ -195,9 +195,9 @@ BROKEN = [
         'codecs = ["serial:sma"]',
         'codecs = ["serial:smaa"]',
         [
-            "codecs[0]: unknown codec 'serial:smaa'; expected one of serial:masimo-ascii, "
-            "serial:mt-sics, serial:nonin-2, serial:nonin-7, serial:nonin-8, serial:sma, "
-            "serial:suntech-advantage, serial:suretemp-plus"
+            "codecs[0]: unknown codec 'serial:smaa'; expected one of serial:healthometer-esc, "
+            "serial:masimo-ascii, serial:mt-sics, serial:nonin-2, serial:nonin-7, serial:nonin-8, "
+            "serial:sma, serial:suntech-advantage, serial:suretemp-plus"
         ],
     ),
     (
@@ -382,7 +382,7 @@ def test_bonding_keys_are_refused_in_a_serial_profile(tmp_path: Path) -> None:
 STREAMING = {
     "generic-ble-pulse-oximeter", "masimo-mightysat", "masimo-rad-8", "masimo-radical-7",
     "mettler-toledo-mt-sics", "nonin-3230", "nonin-oem-iii-df7", "nonin-oem-iii-df8",
-    "nonin-xpod-3012lp", "sma-scale",
+    "nonin-xpod-3012lp", "sma-scale", "detecto-758c",
 }
 
 

@@ -32,7 +32,12 @@ pytestmark = pytest.mark.serial
 PROFILES = load_profiles([BUNDLED_DIR])
 SERIAL_PROFILES = sorted(p.id for p in PROFILES.values() if p.transport == Transport.SERIAL)
 # Speed up the once-a-second devices so the suite stays fast (values and bytes are unchanged).
-SPEED = {"masimo-rad-8": 8.0, "masimo-radical-7": 8.0, "nonin-oem-iii-df8": 8.0}
+SPEED = {
+    "masimo-rad-8": 8.0,
+    "masimo-radical-7": 8.0,
+    "nonin-oem-iii-df8": 8.0,
+    "healthometer-pro-plus": 8.0,
+}
 
 
 @pytest.fixture
@@ -277,13 +282,19 @@ def test_scan_ports_names_the_matching_profiles_by_by_id_glob_and_usb_id(
         PortSeen(
             path=str(by_id_dir / "usb-Acme_Nonin_Xpod_0001-if00-port0"),
             device=str(Path(slave).resolve()),
-            profiles=("nonin-xpod-3012lp", "mettler-toledo-mt-sics", "sma-scale"),
+            profiles=(
+                "nonin-xpod-3012lp",
+                "detecto-758c",
+                "healthometer-pro-plus",
+                "mettler-toledo-mt-sics",
+                "sma-scale",
+            ),
         ),
         PortSeen(
             path="/dev/ttyUSB7",
             device="/dev/ttyUSB7",
             usb="067b:2303",
             description="PL2303",
-            profiles=("sma-scale",),
+            profiles=("detecto-758c", "healthometer-pro-plus", "sma-scale"),
         ),
     ]

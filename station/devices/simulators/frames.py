@@ -93,9 +93,11 @@ def sma_reply(
     gross_net: str = "G",
     weight_range: str = "1",
     decimals: int = 1,
+    prefix: str = "",
 ) -> bytes:
+    """An SMA reply; `prefix="W01,"` gives the Detecto 758C's form (owner's manual p. 32)."""
     weight_text = "-" * 10 if weight is None else f"{weight:10.{decimals}f}"
-    body = f"{status}{weight_range}{gross_net}{motion} {weight_text}{unit:<3}"
+    body = f"{prefix}{status}{weight_range}{gross_net}{motion} {weight_text}{unit:<3}"
     return b"\n" + body.encode("ascii") + b"\r"
 
 

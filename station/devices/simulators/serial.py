@@ -27,7 +27,7 @@ import tty
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from station.devices.codecs.serial import suntech, suretemp
+from station.devices.codecs.serial import healthometer, suntech, suretemp
 from station.devices.profiles import FirmwareProfile, Transport
 from station.devices.simulators import frames
 from station.devices.simulators.uart import uart_receive
@@ -155,6 +155,8 @@ class MasimoModel(DeviceModel):
 
 
 class SmaModel(DeviceModel):
+    prefix = ""  # the Detecto 758C's "W01," (its subclass)
+
     def answer(self, data: bytes, now: float) -> bytes:
         reply = b""
         for line in self._take_lines(data, b"\r"):
@@ -170,7 +172,37 @@ class SmaModel(DeviceModel):
             if self.scenario == "sensor_off":  # nobody on the platform
                 weight, status = 0.0, "Z"
             self.sent.append({"weight_kg": weight})
-            reply += frames.sma_reply(weight, status=status, motion=motion)
+            reply += frames.sma_reply(weight, status=status, motion=motion, prefix=self.prefix)
+        return reply
+
+
+class Detecto758cModel(SmaModel):
+    """The 758C indicator: SMA replies to `<LF>W<CR>` with `W01,` after the LF (p. 32)."""
+
+    prefix = "W01,"
+
+
+class HealthOMeterModel(DeviceModel):
+    """A Pro Plus scale: a patient steps on every `interval_s`; the scale sends one reading
+    (ESC protocol) per weighing, unasked; it answers the power-status request `<ESC>J<ESC>E`."""
+
+    interval_s = 4.0
+
+    def stream(self, now: float) -> bytes:
+        if self.scenario == "sensor_off":  # nobody steps on: the scale sends nothing
+            return b""
+        weight = self.weight_kg(55.0, 110.0, 2)
+        height = round(self.rng.uniform(150.0, 190.0), 1)
+        bmi = round(weight / (height / 100) ** 2, 1)
+        self.sent.append({"weight_kg": weight, "height_cm": height, "bmi_kg_m2": bmi})
+        return healthometer.reading_packet(
+            f"{weight:.2f}", "m", height=f"{height:.2f}", bmi=f"{bmi:.1f}"
+        )
+
+    def answer(self, data: bytes, now: float) -> bytes:
+        reply = b""
+        for command in self._take_lines(data, healthometer.END):
+            reply += b"\x1bO\x1bE" if command.endswith(b"\x1bJ") else b""
         return reply
 
 
@@ -344,7 +376,15 @@ class SureTempModel(DeviceModel):
         )
 
 
-def model_for(codec: str, scenario: str, rng: random.Random) -> DeviceModel:
+# Device models that differ from what their codec alone implies, by profile id.
+PROFILE_MODELS: dict[str, type[DeviceModel]] = {"detecto-758c": Detecto758cModel}
+
+
+def model_for(
+    codec: str, scenario: str, rng: random.Random, profile_id: str | None = None
+) -> DeviceModel:
+    if profile_id in PROFILE_MODELS:
+        return PROFILE_MODELS[profile_id](scenario, rng)
     if codec.startswith("serial:nonin-"):
         return NoninModel(scenario, rng, int(codec.rsplit("-", 1)[1]))
     models: dict[str, type[DeviceModel]] = {
@@ -353,6 +393,7 @@ def model_for(codec: str, scenario: str, rng: random.Random) -> DeviceModel:
         "serial:mt-sics": MtSicsModel,
         "serial:suntech-advantage": SuntechModel,
         "serial:suretemp-plus": SureTempModel,
+        "serial:healthometer-esc": HealthOMeterModel,
     }
     if codec not in models:
         raise ValueError(f"no serial simulator for codec {codec!r}")
@@ -511,7 +552,7 @@ def simulator_for(
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}")
     rng = random.Random(seed)  # noqa: S311 -- simulated values, not crypto
-    model = model_for(profile.codecs[0], scenario, rng)
+    model = model_for(profile.codecs[0], scenario, rng, profile.id)
     return SerialSimulator(
         model,
         baud=profile.serial.line.baud,

@@ -1,9 +1,18 @@
-"""Serial stream codecs, sans-I/O: Nonin #2/#7/#8, Masimo ASCII, SMA, MT-SICS, SunTech, SureTemp."""
+"""Serial stream codecs, sans-I/O: Nonin #2/#7/#8, Masimo ASCII, SMA, MT-SICS, SunTech, SureTemp,
+Health o meter ESC."""
 
 from __future__ import annotations
 
 from station.devices.codecs.base import CodecSpec
-from station.devices.codecs.serial import masimo, mt_sics, nonin, sma, suntech, suretemp
+from station.devices.codecs.serial import (
+    healthometer,
+    masimo,
+    mt_sics,
+    nonin,
+    sma,
+    suntech,
+    suretemp,
+)
 
 CODECS: list[CodecSpec] = [
     *nonin.CODECS,
@@ -12,4 +21,5 @@ CODECS: list[CodecSpec] = [
     *mt_sics.CODECS,
     *suntech.CODECS,
     *suretemp.CODECS,
+    *healthometer.CODECS,
 ]
