@@ -45,9 +45,9 @@ from station.capture import CaptureState
 from station.config import Settings, StationMode
 from station.devices.manager import (
     Captured,
-    Connected,
     DeviceManager,
     DeviceStatus,
+    LinkUpdate,
     LiveValue,
     ManagerUpdate,
     deliver,
@@ -335,7 +335,7 @@ class StationServices:
             self.redactor.replace("typed", [(Redacted.TEXT, [text])])
             self._remembered_text = text
 
-    def _apply(self, update: Captured | Connected | LiveValue) -> None:
+    def _apply(self, update: LinkUpdate | LiveValue) -> None:
         """On the UI thread: a device event into the exam presenter, the one path into the
         rooming (whose guard judges it), or a streaming device's live value onto its tile."""
         assert isinstance(self.presenter, ExamPresenter)
@@ -343,7 +343,7 @@ class StationServices:
             self.presenter.device_live(
                 update.device_id, update.reading, update.state is CaptureState.SETTLING
             )
-        elif isinstance(update, Connected) or not self._biomed_testing(update.device_id):
+        elif not isinstance(update, Captured) or not self._biomed_testing(update.device_id):
             # A biomed test measurement is shown in the test view only: no one's vitals.
             deliver(self.presenter, update)
 
