@@ -52,6 +52,7 @@ from station.devices.manager import (
     ManagerUpdate,
     deliver,
 )
+from station.devices.pairing import AgentRegistration, PasskeyRequests
 from station.devices.profiles import FirmwareProfile
 from station.devices.serial_link import BY_ID_DIR
 from station.diagnostics import (
@@ -181,6 +182,8 @@ class StationServices:
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
         self._ble = BleThread()
+        # The pairing agent's passkey questions, answered on the biomed screen.
+        self.passkeys = PasskeyRequests(on_change=lambda: post(_nothing))
         self.started = False
 
     def _open_link(self, lookup_timeout_s: float) -> MqttLink:
@@ -247,7 +250,15 @@ class StationServices:
     def start(self) -> None:
         self.link.start()
         if self.manager is not None:
-            self._start_links(self.manager)
+            try:
+                self._start_links(self.manager)
+            except BaseException:
+                # Refusing to start: no bound device may stay retained "online" from the last run.
+                for device in self.bindings:
+                    self.link.device_presence(device.id, Presence.OFFLINE, device.profile)
+                self.manager.stop_links()
+                self.link.stop()
+                raise
         self._stop.clear()
         self._housekeeper = threading.Thread(
             target=self._housekeeping, name="station-house", daemon=True
@@ -305,8 +316,14 @@ class StationServices:
         )
         if any(b.address is not None for b in self.bindings):
             self._ble.start(
-                manager.ble_link(self._profiles, clock=self._clock, mode=self._reading_mode)
+                manager.ble_link(self._profiles, clock=self._clock, mode=self._reading_mode),
+                agent=self._register_agent,
             )
+
+    async def _register_agent(self) -> AgentRegistration:
+        """The station's own BlueZ agent: only bound addresses may pair (read at each
+        request, so a device bound later pairs too); a passkey is asked on the biomed screen."""
+        return await AgentRegistration.register(lambda: self.bindings, prompt=self.passkeys.ask)
 
     def _housekeeping(self) -> None:
         next_health = 0.0
