@@ -16,6 +16,7 @@ Pair()).
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -94,10 +95,12 @@ def _retained_presence(broker: Broker) -> str:
 
 def test_a_passkey_cuff_pairs_once_through_the_biomed_screen_and_its_reading_attaches(
     station: tuple[StationServices, HeadlessHost], fake_bluez: FakeBlueZ,
-    mosquitto_broker: Broker,
+    mosquitto_broker: Broker, caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="station")
     services, host = station
-    cuff = BloodPressureCuff(fake_bluez, CUFF, "SBM69", passkey=PASSKEY, clock_characteristic=None)
+    cuff = BloodPressureCuff(fake_bluez, CUFF, "SBM69", passkey=PASSKEY, clock_characteristic=None,
+                             battery_percent=64, firmware="2.0.7")
     biomed = services.biomed
     assert biomed is not None
     host.run_until(lambda: fake_bluez.agent is not None, 10, "the station's agent registered")
@@ -119,6 +122,10 @@ def test_a_passkey_cuff_pairs_once_through_the_biomed_screen_and_its_reading_att
     cuff.wake()
     host.run_until(lambda: _state(services) is DeviceState.CONNECTED, 20, "reconnected")
     assert _asked(services) == [CUFF]  # one passkey question in all
+    # One INFO line per connect, in words, from the station's own loggers.
+    connects = [r.getMessage() for r in caplog.records if r.getMessage() == "cuff connected "
+                "(beurer-sbm69)"]
+    assert len(connects) == 2
     assert _retained_presence(mosquitto_broker) == "online"
 
     presenter = services.presenter
@@ -135,6 +142,16 @@ def test_a_passkey_cuff_pairs_once_through_the_biomed_screen_and_its_reading_att
     [entry] = presenter.rooming.entries
     assert (entry.reading.systolic_mmhg, entry.device) == (128.0, "cuff")  # type: ignore[union-attr]
     assert presenter.rooming.tray == ()
+
+    # health.json's device rows (issue 19 item 8): a Blood Pressure Measurement is at least
+    # flags + three SFLOATs (7 bytes, GATT Specification Supplement 3.31): one byte is rejected.
+    cuff.send("2a35", b"\x00")
+    host.run_until(
+        lambda: services.health.device_states()[0].frames_rejected == 1, 10, "frame rejected"
+    )
+    [health] = services.health.device_states()
+    assert (health.battery_percent, health.firmware_revision) == (64, "2.0.7")
+    assert health.last_frame_age_s is not None and health.last_frame_age_s >= 0
 
 
 def test_a_wrong_passkey_is_refused_and_the_biomed_screen_says_why(
