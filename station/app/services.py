@@ -362,7 +362,16 @@ class StationServices:
             )
         elif not isinstance(update, Captured) or not self._biomed_testing(update.device_id):
             # A biomed test measurement is shown in the test view only: no one's vitals.
+            rooming = self.presenter.rooming
+            tray_before = {item.item_id for item in rooming.tray}
             deliver(self.presenter, update)
+            for item in rooming.tray:
+                if item.item_id not in tray_before:  # reasons are a closed vocabulary: no PHI
+                    log.info(
+                        "reading from %s went to the tray: %s",
+                        item.device,
+                        ", ".join(r.value for r in item.reasons),
+                    )
 
     def _biomed_testing(self, device_id: str) -> bool:
         biomed = self.biomed
