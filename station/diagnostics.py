@@ -56,6 +56,8 @@ class DeviceState(_Strict):
     detail: str = ""
     last_frame_age_s: Annotated[float, Field(ge=0)] | None = None
     frames_rejected: Annotated[int, Field(ge=0)] = 0
+    battery_percent: Annotated[int, Field(ge=0, le=100)] | None = None
+    firmware_revision: str | None = None
 
 
 class OutboxDepth(_Strict):

@@ -488,6 +488,10 @@ class RecentErrors(logging.Handler):
         self.lines.append(self.format(record))
 
 
+# Libraries whose INFO/DEBUG chatter is not the station's business (their warnings are).
+DEPENDENCY_LOGGERS = ("bleak", "dbus_fast", "paho", "kivy", "asyncio")
+
+
 def setup_logging(
     redactor: Redactor,
     *,
@@ -513,6 +517,12 @@ def setup_logging(
         root.addHandler(h)
     previous_level = root.level
     root.setLevel(level)
+    # The station's own events at INFO; its dependencies only when something is wrong (bleak
+    # logs every D-Bus signal at DEBUG: ~150 KB a minute with a few adverts in range).
+    quiet = {name: logging.getLogger(name) for name in DEPENDENCY_LOGGERS}
+    previous_dependency_levels = {name: lg.level for name, lg in quiet.items()}
+    for lg in quiet.values():
+        lg.setLevel(max(level, logging.WARNING))
     restore_factory = install_record_redaction(redactor)
 
     def undo() -> None:
@@ -520,5 +530,7 @@ def setup_logging(
         for h in handlers:
             root.removeHandler(h)
         root.setLevel(previous_level)
+        for name, lg in quiet.items():
+            lg.setLevel(previous_dependency_levels[name])
 
     return undo

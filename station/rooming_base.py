@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from station.config import DisplaySection, GuardSection
 from station.guard import WrongPatientGuard
@@ -69,10 +69,13 @@ class RoomingBase:
         bound_devices: Iterable[str] = (),
         guard_policy: GuardSection | None = None,
         device_ranges: Mapping[str, DeviceRanges] | None = None,
+        device_zone: tzinfo | None = None,
     ) -> None:
+        """`device_zone`: the site's time zone ([records] timezone), in which the guard reads
+        a device's local time (`measured_at` without an offset)."""
         # credentials: badge id or PIN -> MA id. The MA id goes into the record, never a log.
         self._clock = clock
-        self.guard = WrongPatientGuard(clock, bound_devices, guard_policy)
+        self.guard = WrongPatientGuard(clock, bound_devices, guard_policy, zone=device_zone)
         self._confirmations = 0
         # Bound device id -> its manufacturer's stated measuring ranges (firmware profile).
         self._device_ranges: dict[str, DeviceRanges] = dict(device_ranges or {})
@@ -89,6 +92,7 @@ class RoomingBase:
         self._ids = itertools.count(1)
         self._last_activity = clock()
         self.live_cuff_mmhg: float | None = None
+        self._live_cuff_device: str | None = None  # whose pressure the gauge shows
         self.last_record: RoomingRecord | None = None
 
     # -- plumbing -------------------------------------------------------------------------

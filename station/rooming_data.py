@@ -181,6 +181,7 @@ class TrayItem(_Frozen):
     reason: str  # the guard's reasons in words, for the tray card
     received_at: datetime
     reasons: tuple[TrayReason, ...] = ()
+    measured_before_s: float | None = None  # the device's time, before the session start
 
 
 class MedicationReview(_Frozen):

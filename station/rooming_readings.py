@@ -42,6 +42,21 @@ class RoomingReadings(RoomingBase):
         """A device that dumps stored readings (re)connected: its burst window opens."""
         self.guard.device_connected(device_id, at)
 
+    def device_clock_set(self, device_id: str, at: datetime | None = None) -> None:
+        """The station wrote the device's clock on this connection: the guard trusts its times
+        within a small tolerance until it disconnects."""
+        del at  # the guard needs only that it happened on this connection
+        self.guard.device_clock_set(device_id)
+
+    def device_disconnected(self, device_id: str, at: datetime | None = None) -> None:
+        """The device went away (asleep, out of range, failed): its clock is unknown again and
+        a cuff's live pressure gauge stops (a cuff that drops mid-inflation sends no result)."""
+        del at
+        self.guard.device_disconnected(device_id)
+        if self._live_cuff_device in (None, device_id):
+            self.live_cuff_mmhg = None
+            self._live_cuff_device = None
+
     def offer(
         self, device_id: str, reading: AnyReading, received_at: datetime | None = None
     ) -> list[VitalEntry | TrayItem]:
@@ -60,6 +75,7 @@ class RoomingReadings(RoomingBase):
         for outcome in outcomes:
             if isinstance(outcome, Live):
                 self.live_cuff_mmhg = getattr(outcome.reading, "cuff_pressure_mmhg", None)
+                self._live_cuff_device = outcome.device_id
             elif isinstance(outcome, Attached):
                 if outcome.reading.kind == Kind.BLOOD_PRESSURE:
                     self.live_cuff_mmhg = None
@@ -83,6 +99,7 @@ class RoomingReadings(RoomingBase):
                     reason=outcome.describe(),
                     received_at=outcome.received_at,
                     reasons=outcome.reasons,
+                    measured_before_s=outcome.measured_before_s,
                 )
                 self._tray.append(item)
                 placed.append(item)

@@ -288,6 +288,8 @@ def test_outbox_depth_and_the_diagnostics_export_on_an_offline_station(
             "detail": "",
             "last_frame_age_s": None,
             "frames_rejected": 0,
+            "battery_percent": None,
+            "firmware_revision": None,
         }
     ]
     assert json.loads(files["outbox.json"])["pending"] == 3

@@ -46,8 +46,8 @@ def test_bind_list_unbind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main([*sd, "list"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-2:] == [
-        "cuff         and-ua-651ble          AA:BB:CC:DD:EE:01",
-        "ox           nonin-xpod-3012lp      /dev/serial/by-id/usb-Nonin-if00",
+        "cuff         and-ua-651ble          AA:BB:CC:DD:EE:01  (bindings.json)",
+        "ox           nonin-xpod-3012lp      /dev/serial/by-id/usb-Nonin-if00  (bindings.json)",
     ]
     assert main([*sd, "unbind", "cuff"]) == 0
     assert main([*sd, "unbind", "cuff"]) == 2

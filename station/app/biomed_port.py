@@ -111,6 +111,17 @@ class StationBiomed:
                 return status.last_reading, status.last_reading_at
         return None
 
+    def passkey_requests(self) -> tuple[tuple[str, str], ...]:
+        """(device id, address) of each bound device waiting for its passkey to be typed."""
+        names = {d.address: d.id for d in self._services.bindings if d.address}
+        return tuple(
+            (names.get(r.address, r.address), r.address)
+            for r in self._services.passkeys.pending()
+        )
+
+    def answer_passkey(self, address: str, passkey: int | None) -> bool:
+        return self._services.passkeys.answer(address, passkey)
+
     def outbox_depth(self) -> OutboxDepth:
         return self._services.health.outbox_depth()
 

@@ -3,6 +3,7 @@ and the support bundle — never patient data."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,7 @@ class StationHealth:
         manager = self._manager()
         if manager is None:
             return []
+        now_s = time.monotonic()  # the links stamp frames with this clock
         return [
             HealthDevice(
                 id=status.device_id,
@@ -59,6 +61,12 @@ class StationHealth:
                 transport="ble" if status.address else "serial",
                 state=status.state.value,
                 detail=status.last_error or "",
+                last_frame_age_s=None
+                if status.last_frame_monotonic_s is None
+                else round(max(0.0, now_s - status.last_frame_monotonic_s), 1),
+                frames_rejected=status.frames_rejected,
+                battery_percent=status.battery_percent,
+                firmware_revision=status.firmware_revision,
             )
             for status in manager.status()
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from station.app.credentials import Credentials
 from station.app.sync_port import SyncLobby, SyncLookup, SyncOutbox
@@ -46,6 +47,7 @@ def exam_presenter(
         bound_devices=manager.bound_ids,
         guard_policy=settings.guard,
         device_ranges=manager.measuring_ranges(),
+        device_zone=ZoneInfo(settings.records.timezone),
     )
     return ExamPresenter(rooming, sync, sync, biomed=biomed, lookup=lookup)
 

@@ -46,13 +46,14 @@ from station.capture import CaptureState
 from station.config import Settings, StationMode
 from station.devices.manager import (
     Captured,
-    Connected,
     DeviceManager,
     DeviceStatus,
+    LinkUpdate,
     LiveValue,
     ManagerUpdate,
     deliver,
 )
+from station.devices.pairing import AgentRegistration, PasskeyRequests
 from station.devices.profiles import FirmwareProfile
 from station.devices.serial_link import BY_ID_DIR
 from station.diagnostics import (
@@ -183,6 +184,8 @@ class StationServices:
         self._stop = threading.Event()
         self._housekeeper: threading.Thread | None = None
         self._ble = BleThread()
+        # The pairing agent's passkey questions, answered on the biomed screen.
+        self.passkeys = PasskeyRequests(on_change=lambda: post(_nothing))
         self.started = False
 
     def _open_link(self, lookup_timeout_s: float) -> MqttLink:
@@ -249,7 +252,15 @@ class StationServices:
     def start(self) -> None:
         self.link.start()
         if self.manager is not None:
-            self._start_links(self.manager)
+            try:
+                self._start_links(self.manager)
+            except BaseException:
+                # Refusing to start: no bound device may stay retained "online" from the last run.
+                for device in self.bindings:
+                    self.link.device_presence(device.id, Presence.OFFLINE, device.profile)
+                self.manager.stop_links()
+                self.link.stop()
+                raise
         self._stop.clear()
         self._housekeeper = threading.Thread(
             target=self._housekeeping, name="station-house", daemon=True
@@ -307,8 +318,14 @@ class StationServices:
         )
         if any(b.address is not None for b in self.bindings):
             self._ble.start(
-                manager.ble_link(self._profiles, clock=self._clock, mode=self._reading_mode)
+                manager.ble_link(self._profiles, clock=self._clock, mode=self._reading_mode),
+                agent=self._register_agent,
             )
+
+    async def _register_agent(self) -> AgentRegistration:
+        """The station's own BlueZ agent: only bound addresses may pair (read at each
+        request, so a device bound later pairs too); a passkey is asked on the biomed screen."""
+        return await AgentRegistration.register(lambda: self.bindings, prompt=self.passkeys.ask)
 
     def _housekeeping(self) -> None:
         next_health = 0.0
@@ -337,7 +354,7 @@ class StationServices:
             self.redactor.replace("typed", [(Redacted.TEXT, [text])])
             self._remembered_text = text
 
-    def _apply(self, update: Captured | Connected | LiveValue) -> None:
+    def _apply(self, update: LinkUpdate | LiveValue) -> None:
         """On the UI thread: a device event into the exam presenter, the one path into the
         rooming (whose guard judges it), or a streaming device's live value onto its tile."""
         assert isinstance(self.presenter, ExamPresenter)
@@ -345,9 +362,18 @@ class StationServices:
             self.presenter.device_live(
                 update.device_id, update.reading, update.state is CaptureState.SETTLING
             )
-        elif isinstance(update, Connected) or not self._biomed_testing(update.device_id):
+        elif not isinstance(update, Captured) or not self._biomed_testing(update.device_id):
             # A biomed test measurement is shown in the test view only: no one's vitals.
+            rooming = self.presenter.rooming
+            tray_before = {item.item_id for item in rooming.tray}
             deliver(self.presenter, update)
+            for item in rooming.tray:
+                if item.item_id not in tray_before:  # reasons are a closed vocabulary: no PHI
+                    log.info(
+                        "reading from %s went to the tray: %s",
+                        item.device,
+                        ", ".join(r.value for r in item.reasons),
+                    )
 
     def _biomed_testing(self, device_id: str) -> bool:
         biomed = self.biomed

@@ -20,13 +20,19 @@ EXAMPLES = """\
   station devices bind AA:BB:CC:DD:EE:01 --profile and-ua-651ble --id cuff
   station devices bind /dev/serial/by-id/usb-Nonin-if00 --profile nonin-xpod-3012lp --id ox
   station devices list
-  station devices test cuff --seconds 60        # wait for one reading: decoded + raw
+  station devices test cuff --seconds 60        # wait for one new reading: decoded + raw
   station devices log cuff                      # raw frames as they arrive (Ctrl-C to stop)
+  station devices pair cuff                     # bond a passkey device once (types the passkey)
+  station devices records cuff --fetch          # the device's stored records (RACP)
   station devices unbind cuff
-Bindings live in <state dir>/bindings.json (--state-dir, $STATION_STATE_DIR, default
-/var/lib/station). Only bound devices are ever read."""
+The devices are the station's: [[devices]] in its settings file (--config, $STATION_CONFIG,
+default /etc/station/station.toml) plus <state_dir>/bindings.json, where state_dir is
+--state-dir, $STATION_STATE_DIR, the settings' [storage] state_dir, else /var/lib/station.
+Only bound devices are ever read. `station run` reads the bindings when it starts: restart it
+after a bind here (a bind on the biomed screen applies at once)."""
 
-ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$")
+# A Bluetooth address, with ':' or '-' between the bytes (AA-BB-CC-DD-EE-08 is one too).
+ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
 DEFAULT_STATE_DIR = Path("/var/lib/station")
 
 
@@ -40,6 +46,9 @@ def register(sub: Any) -> None:
         examples=EXAMPLES,
     )
     parser.add_argument("--state-dir", type=Path, metavar="DIR", help="where bindings.json lives")
+    parser.add_argument(
+        "--config", metavar="FILE", help="the station's settings file (as `station run`)"
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     scan = actions.add_parser(
         "scan", help="list BLE devices in range and serial ports plugged in, with their profiles"
@@ -60,6 +69,13 @@ def register(sub: Any) -> None:
     bind.add_argument("target", metavar="ADDRESS-OR-PORT")
     bind.add_argument("--profile", required=True, metavar="ID", help="device profile id")
     bind.add_argument("--id", dest="device_id", metavar="ID", help="name on this station")
+    bind.add_argument(
+        "--scan-seconds",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="listen this long for the device's advert to check the profile (3; 0: skip)",
+    )
     bind.set_defaults(func=run_bind)
     unbind = actions.add_parser("unbind", help="unbind by id, address or port")
     unbind.add_argument("target", metavar="ID-ADDRESS-OR-PORT")
@@ -74,18 +90,67 @@ def register(sub: Any) -> None:
         cmd.add_argument("device_id", metavar="ID")
         cmd.add_argument("--seconds", type=float, default=60.0, help="give up after (60)")
         cmd.set_defaults(func=func)
+    pair = actions.add_parser(
+        "pair", help="bond a Bluetooth device once (asks for the passkey it shows)"
+    )
+    pair.add_argument("device_id", metavar="ID")
+    pair.add_argument("--seconds", type=float, default=30.0, help="wait for its advert (30)")
+    pair.set_defaults(func=run_pair)
+    records = actions.add_parser(
+        "records", help="a Bluetooth device's stored records (RACP): count, fetch or clear"
+    )
+    records.add_argument("device_id", metavar="ID")
+    what = records.add_mutually_exclusive_group()
+    what.add_argument("--fetch", action="store_true", help="print every stored record")
+    what.add_argument("--clear", action="store_true", help="delete every stored record")
+    records.add_argument("--seconds", type=float, default=30.0, help="give up after (30)")
+    records.set_defaults(func=run_records)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    """The station's settings as `station run` reads them, or None when there is no file
+    (and none was named). ConfigError for a bad one."""
+    from station.config import config_path, load_settings
+
+    explicit = getattr(args, "config", None)
+    path = config_path(explicit)
+    if not explicit and not path.exists():
+        return None
+    return load_settings(path)
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
     if args.state_dir:
         return Path(args.state_dir)
-    return Path(os.environ.get("STATION_STATE_DIR") or DEFAULT_STATE_DIR)
+    if os.environ.get("STATION_STATE_DIR"):
+        return Path(os.environ["STATION_STATE_DIR"])
+    settings = _settings(args)
+    if settings is not None:
+        return Path(settings.storage.state_dir)
+    return DEFAULT_STATE_DIR
 
 
 def _store(args: argparse.Namespace) -> Any:
     from station.devices.bindings import BindingStore
 
     return BindingStore(_state_dir(args))
+
+
+def _bound(args: argparse.Namespace) -> tuple[tuple[BoundDevice, str], ...]:
+    """Every device the station reads, with where it is bound: the settings' [[devices]]
+    win over bindings.json for the same id, exactly as `station run` merges them."""
+    settings = _settings(args)
+    found: dict[str, tuple[BoundDevice, str]] = {
+        d.id: (d, "bindings.json") for d in _store(args).list()
+    }
+    for device in settings.devices if settings is not None else ():
+        found[device.id] = (device, "station.toml")
+    return tuple(found[k] for k in sorted(found))
+
+
+def _address(target: str) -> str | None:
+    """AA:BB:CC:DD:EE:FF from a Bluetooth address written with ':' or '-'; else None."""
+    return target.upper().replace("-", ":") if ADDRESS.match(target) else None
 
 
 def _profiles() -> Any:
@@ -100,7 +165,14 @@ def run_bind(args: argparse.Namespace) -> int:
     from station.config import describe_validation_error
     from station.devices.profiles import Transport
 
-    is_ble = bool(ADDRESS.match(args.target))
+    address = _address(args.target)
+    is_ble = address is not None
+    if not is_ble and not args.target.startswith("/"):
+        return fail(
+            f"{args.target!r} is neither a Bluetooth address nor a serial port; expected "
+            "AA:BB:CC:DD:EE:FF (or AA-BB-CC-DD-EE-FF) or a path such as "
+            "/dev/serial/by-id/usb-...-if00"
+        )
     wanted = Transport.BLE if is_ble else Transport.SERIAL
     try:
         profiles = _profiles()
@@ -116,7 +188,7 @@ def run_bind(args: argparse.Namespace) -> int:
         device = BoundDevice(
             id=device_id,
             profile=args.profile,
-            address=args.target.upper() if is_ble else None,
+            address=address,
             port=None if is_ble else args.target,
         )
     except ValidationError as exc:
@@ -125,8 +197,52 @@ def run_bind(args: argparse.Namespace) -> int:
         _store(args).bind(device)
     except (ValueError, ConfigError) as exc:
         return fail(str(exc))
-    print(f"bound {device.id}: {args.target} ({device.profile})")
+    print(f"bound {device.id}: {address or args.target} ({device.profile})")
+    if address is not None and args.scan_seconds > 0:
+        _check_advert(address, profile, profiles, args.scan_seconds)
+    print(
+        "`station run` reads the bindings when it starts: restart it to read this device "
+        "(systemctl restart station); a bind on the biomed screen applies at once"
+    )
     return 0
+
+
+def _check_advert(address: str, profile: Any, profiles: Any, seconds: float) -> None:
+    """Warn when the device's advert does not match the profile: it would never connect."""
+    from bleak import BleakScanner
+    from bleak.exc import BleakError
+
+    from station.devices.profiles import match_profiles
+
+    async def find() -> Any:
+        found = await BleakScanner.discover(seconds, return_adv=True)
+        return next((pair for d, pair in found.items() if d.upper() == address), None)
+
+    try:
+        seen = asyncio.run(find())
+    except (BleakError, OSError) as exc:
+        print(f"note: cannot scan Bluetooth to check the profile ({exc})")
+        return
+    if seen is None:
+        print(f"note: {address} not heard in {seconds:g} s (asleep?): profile not checked")
+        return
+    device, adv = seen
+    name = adv.local_name or device.name
+    makers = list(adv.manufacturer_data)
+    assert profile.ble is not None
+    if profile.ble.match.accepts(adv.service_uuids, name, makers):
+        print(f"checked: {address} advertises as {name!r}, which {profile.id} accepts")
+        return
+    others = match_profiles(profiles.values(), adv.service_uuids, name, makers)
+    rule = profile.ble.match
+    print(
+        f"warning: {address} advertises as {name!r} with services "
+        f"{', '.join(adv.service_uuids) or 'none'}, which profile {profile.id} does not accept "
+        f"(it expects services {', '.join(str(u) for u in rule.service_uuids) or 'any'}"
+        f"{f' and a name matching {rule.name_pattern}' if rule.name_pattern else ''}): the "
+        f"station will never connect to it; profiles that match: {', '.join(others) or 'none'}",
+        file=sys.stderr,
+    )
 
 
 def run_unbind(args: argparse.Namespace) -> int:
@@ -140,20 +256,20 @@ def run_unbind(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     try:
-        devices = _store(args).list()
+        devices = _bound(args)
     except ConfigError as exc:
         return fail(str(exc))
     if not devices:
         print("no devices bound; see `station devices bind --help`")
-    for d in devices:
-        print(f"{d.id:<12} {d.profile:<22} {d.address or d.port}")
+    for d, where in devices:
+        print(f"{d.id:<12} {d.profile:<22} {d.address or d.port}  ({where})")
     return 0
 
 
 def run_scan(args: argparse.Namespace) -> int:
     try:
         profiles = _profiles()
-        bindings = _store(args).list()
+        bindings = [d for d, _where in _bound(args)]
     except ConfigError as exc:
         return fail(str(exc))
     code = 0
@@ -208,12 +324,14 @@ def _scan_serial(args: argparse.Namespace, profiles: Any, bound: dict[str, str])
 
 
 def _one(args: argparse.Namespace) -> BoundDevice | None:
-    devices: tuple[BoundDevice, ...] = _store(args).list()
-    return next((d for d in devices if d.id == args.device_id), None)
+    return next((d for d, _where in _bound(args) if d.id == args.device_id), None)
 
 
 def _watch(args: argparse.Namespace, *, raw_only: bool) -> int:
-    device = _one(args)
+    try:
+        device = _one(args)
+    except ConfigError as exc:
+        return fail(str(exc))
     if device is None:
         return fail(f"no device bound as {args.device_id!r}; see `station devices list`")
     try:
@@ -276,7 +394,36 @@ def _watch_serial(
 def _watch_ble(
     args: argparse.Namespace, device: BoundDevice, profiles: Any, *, raw_only: bool
 ) -> int:
-    from station.devices.ble_link import BleLink, LinkEvent, RawFrame, ReadingArrived, StateChanged
+    from datetime import UTC, datetime
+
+    from station.config import GuardSection
+    from station.devices.ble_link import (
+        BleLink,
+        ClockWritten,
+        DeviceInfo,
+        FrameRejected,
+        LinkEvent,
+        RawFrame,
+        ReadingArrived,
+        StateChanged,
+    )
+    from station.guard import WrongPatientGuard, describe_reasons
+
+    assert device.address is not None
+    held = _held_elsewhere(device.address)
+    if held:
+        return fail(held, code=3)
+    settings = _settings(args)
+    zone = _zone(settings)
+    started = datetime.now(UTC).astimezone(zone)
+    # The station's own rules decide whether a reading is new: a test session opens now.
+    guard = WrongPatientGuard(
+        lambda: datetime.now(UTC).astimezone(zone),
+        [device.id],
+        settings.guard if settings is not None else GuardSection(),
+        zone=zone,
+    )
+    guard.open_session("test")
 
     async def watch() -> int:
         done = asyncio.Event()
@@ -285,14 +432,42 @@ def _watch_ble(
         def sink(event: LinkEvent) -> None:
             if isinstance(event, StateChanged):
                 detail = f": {event.detail}" if event.detail else ""
-                print(f"# {event.state}{detail}", file=sys.stderr)
+                print(f"# {event.state}{detail}", file=sys.stderr, flush=True)
+                if event.state == "connected":
+                    guard.device_connected(device.id)
+            elif isinstance(event, DeviceInfo):
+                battery = "?" if event.battery_percent is None else f"{event.battery_percent} %"
+                firmware = event.firmware_revision or "?"
+                print(f"# battery {battery}, firmware {firmware}", file=sys.stderr, flush=True)
+            elif isinstance(event, ClockWritten):
+                guard.device_clock_set(device.id)
+                print(
+                    f"# clock written ({_short(event.characteristic)}): {event.written_hex}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             elif isinstance(event, RawFrame):
                 print(f"{_short(event.characteristic)} {event.raw_hex}", flush=True)
+            elif isinstance(event, FrameRejected):
+                print(f"bad {event.raw_hex}  # {event.problem}", flush=True)
             elif isinstance(event, ReadingArrived) and not raw_only:
                 print(event.reading.model_dump_json(), flush=True)
-                if event.reading.kind != "cuff_pressure":
-                    result["code"] = 0
-                    done.set()
+                if event.reading.kind == "cuff_pressure":
+                    return
+                received = datetime.now(UTC).astimezone(zone)
+                reasons = guard.reasons(
+                    event.reading, received, clock_trusted=guard.clock_trusted(device.id)
+                )
+                if reasons:
+                    before = guard.measured_before_s(event.reading)
+                    print(
+                        f"# not a new reading: {describe_reasons(reasons, before)}"
+                        + _measured_note(event.reading.measured_at),
+                        flush=True,
+                    )
+                    return  # stored or old: keep waiting for a measurement taken now
+                result["code"] = 0
+                done.set()
 
         link = BleLink([device], sink, profiles=profiles)
         runner = asyncio.create_task(link.run())
@@ -301,7 +476,9 @@ def _watch_ble(
         except TimeoutError:
             if not raw_only:
                 print(
-                    f"station: no reading from {device.id} in {args.seconds:g} s", file=sys.stderr
+                    f"station: no new reading from {device.id} in {args.seconds:g} s "
+                    f"(since {started:%H:%M:%S})",
+                    file=sys.stderr,
                 )
             else:
                 result["code"] = 0
@@ -311,6 +488,60 @@ def _watch_ble(
         return result["code"]
 
     return asyncio.run(watch())
+
+
+def _zone(settings: Any) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(settings.records.timezone if settings is not None else "UTC")
+
+
+def _measured_note(measured: Any) -> str:
+    return "" if measured is None else f" (device time {measured.isoformat(sep=' ')})"
+
+
+def _held_elsewhere(address: str) -> str | None:
+    """Words saying the device is connected to another program (`station run`), or None.
+
+    BlueZ says Connected on the device while any client holds it; a device that is connected
+    does not advertise, so a test here would only time out."""
+    from dbus_fast import BusType, Message, MessageType
+    from dbus_fast.aio import MessageBus
+
+    path_tail = "dev_" + address.replace(":", "_")
+
+    async def ask() -> bool:
+        bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        try:
+            reply = await bus.call(
+                Message(
+                    destination="org.bluez",
+                    path="/",
+                    interface="org.freedesktop.DBus.ObjectManager",
+                    member="GetManagedObjects",
+                )
+            )
+        finally:
+            bus.disconnect()
+        if reply is None or reply.message_type is MessageType.ERROR:
+            return False
+        for path, interfaces in reply.body[0].items():
+            if path.endswith(path_tail) and "org.bluez.Device1" in interfaces:
+                connected = interfaces["org.bluez.Device1"].get("Connected")
+                return bool(connected is not None and connected.value)
+        return False
+
+    try:
+        connected = asyncio.run(ask())
+    except (OSError, ValueError, EOFError):
+        return None  # no bus to ask: the link will say what is wrong
+    if not connected:
+        return None
+    return (
+        f"{address} is connected to another program on this machine, most likely the running "
+        "station (`station run`): stop it first (systemctl stop station), or use Test on the "
+        "biomed screen"
+    )
 
 
 def _short(uuid: str) -> str:
@@ -324,3 +555,144 @@ def run_test(args: argparse.Namespace) -> int:
 
 def run_log(args: argparse.Namespace) -> int:
     return _watch(args, raw_only=True)
+
+
+def _ble_device(args: argparse.Namespace) -> tuple[BoundDevice, Any] | int:
+    try:
+        device = _one(args)
+        profiles = _profiles()
+    except ConfigError as exc:
+        return fail(str(exc))
+    if device is None:
+        return fail(f"no device bound as {args.device_id!r}; see `station devices list`")
+    if device.address is None:
+        return fail(f"{device.id} is a serial device ({device.port}); this is for Bluetooth")
+    held = _held_elsewhere(device.address)
+    if held:
+        return fail(held, code=3)
+    return device, profiles
+
+
+def run_pair(args: argparse.Namespace) -> int:
+    """Bond once: BlueZ keeps the bond, and `station run` then connects without asking."""
+    from bleak import BleakClient, BleakScanner
+    from bleak.exc import BleakError
+
+    from station.devices.ble_link import PASSKEY_CONNECT_TIMEOUT_S, describe_connect_error
+    from station.devices.pairing import AgentRegistration
+
+    found = _ble_device(args)
+    if isinstance(found, int):
+        return found
+    device = found[0]
+    assert device.address is not None
+    address = device.address
+
+    async def prompt(asking: str) -> int | None:
+        loop = asyncio.get_running_loop()
+        question = f"passkey shown on {device.id} ({asking}): "
+        typed = await loop.run_in_executor(None, _read_line, question)
+        digits = typed.strip()
+        if not (len(digits) == 6 and digits.isdigit()):
+            print("station: the passkey is the 6 digits the device shows", file=sys.stderr)
+            return None
+        return int(digits)
+
+    async def pair() -> int:
+        registration = await AgentRegistration.register([device], prompt=prompt)
+        try:
+            ble_device = await BleakScanner.find_device_by_address(address, timeout=args.seconds)
+            if ble_device is None:
+                return fail(f"{device.id} ({address}) not heard in {args.seconds:g} s: wake it "
+                            "(press its button / start pairing mode) and try again")
+            client = BleakClient(ble_device, pair=True, timeout=PASSKEY_CONNECT_TIMEOUT_S)
+            try:
+                await client.connect()
+            except (BleakError, TimeoutError, OSError) as exc:
+                return fail(f"{device.id} ({address}) not paired: {describe_connect_error(exc)}")
+            await client.disconnect()
+        finally:
+            await registration.unregister()
+        print(f"paired {device.id} ({address}): bonded; `station run` connects without asking")
+        return 0
+
+    try:
+        return asyncio.run(pair())
+    except (RuntimeError, OSError) as exc:
+        return fail(f"cannot pair: {exc} (is Bluetooth on and BlueZ running?)")
+
+
+def _read_line(question: str) -> str:
+    print(question, end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline()
+
+
+def run_records(args: argparse.Namespace) -> int:
+    """RACP (Record Access Control Point, 0x2A52): count, report all, or delete all."""
+    from station.devices.ble_link import (
+        RACP_DELETE_ALL,
+        RACP_REPORT_ALL,
+        RACP_REPORT_COUNT,
+        BleLink,
+        LinkEvent,
+        RacpReply,
+        ReadingArrived,
+        StateChanged,
+    )
+    from station.devices.codecs.gatt import racp
+    from station.errors import FrameError
+
+    found = _ble_device(args)
+    if isinstance(found, int):
+        return found
+    device, profiles = found
+    profile = profiles.get(device.profile)
+    if profile is None or profile.ble is None or not profile.ble.racp:
+        return fail(f"{device.id}: profile {device.profile!r} has no stored records (racp = false)")
+    request = RACP_REPORT_COUNT
+    if args.fetch or args.clear:
+        request = RACP_REPORT_ALL if args.fetch else RACP_DELETE_ALL
+
+    async def run() -> int:
+        connected = asyncio.Event()
+        answered = asyncio.Event()
+        result = {"code": 1}
+
+        def sink(event: LinkEvent) -> None:
+            if isinstance(event, StateChanged):
+                print(f"# {event.state}{': ' + event.detail if event.detail else ''}",
+                      file=sys.stderr, flush=True)
+                if event.state == "connected":
+                    connected.set()
+            elif isinstance(event, ReadingArrived):
+                print(f"stored {event.reading.model_dump_json()}", flush=True)
+            elif isinstance(event, RacpReply):
+                try:
+                    reply = racp.decode(bytes.fromhex(event.raw_hex))
+                except FrameError as exc:
+                    print(f"bad racp {event.raw_hex}  # {exc.describe()}", flush=True)
+                    return
+                if isinstance(reply, racp.RacpCountResponse):
+                    print(f"{reply.record_count} stored record(s)", flush=True)
+                    result["code"] = 0
+                elif isinstance(reply, racp.RacpResponse):
+                    ok = reply.response in ("success", "no_records_found")
+                    print(f"racp {reply.request}: {reply.response}", flush=True)
+                    result["code"] = 0 if ok else 1
+                answered.set()
+
+        link = BleLink([device], sink, profiles=profiles)
+        runner = asyncio.create_task(link.run())
+        try:
+            await asyncio.wait_for(connected.wait(), args.seconds)
+            await asyncio.sleep(0.2)  # the link subscribes RACP right after connecting
+            await link.racp(device.id, request)
+            await asyncio.wait_for(answered.wait(), args.seconds)
+        except TimeoutError:
+            print(f"station: no answer from {device.id} in {args.seconds:g} s", file=sys.stderr)
+        finally:
+            link.stop()
+            await runner
+        return result["code"]
+
+    return asyncio.run(run())

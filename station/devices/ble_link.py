@@ -38,6 +38,7 @@ from bleak.exc import BleakError
 from pydantic import BaseModel, ConfigDict
 
 from station.config import BoundDevice
+from station.devices.pairing import PASSKEY_WAIT_S, describe_pairing_error
 from station.devices.profiles import (
     BleSection,
     ClockWrite,
@@ -59,6 +60,9 @@ BACKOFF_MAX_S = 30.0
 CONNECT_TIMEOUT_S = 15.0
 # Adverts remembered for the biomed scan list: more devices than any clinic room hears.
 SEEN_CAP = 256
+# A device that asks for a passkey at first pairing waits for a person to type it: bleak's
+# connect timeout covers Pair, so it gets the agent's wait on top.
+PASSKEY_CONNECT_TIMEOUT_S = CONNECT_TIMEOUT_S + PASSKEY_WAIT_S
 
 
 # Standard GATT pieces every profile may use.
@@ -93,6 +97,19 @@ def ble_profiles(
     if problems:
         raise ConfigError("bindings", problems)
     return found
+
+
+def describe_connect_error(exc: BaseException) -> str:
+    """Why a connect failed, in words: BlueZ's pairing errors named, a timeout said so."""
+    name = getattr(exc, "dbus_error", None)
+    details = getattr(exc, "dbus_error_details", None)
+    words = describe_pairing_error(name, str(details or ""))
+    if words is not None:
+        return words
+    if isinstance(exc, TimeoutError):
+        return "no answer from the device in time (asleep, out of range, or held by another host)"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
 
 
 def encode_date_time(when: datetime) -> bytes:
@@ -224,6 +241,10 @@ class _Device:
     pending: set[asyncio.Task[None]] = field(default_factory=set)  # e.g. a clock write
 
 
+def _short_uuid(uuid: str) -> str:
+    return uuid[4:8] if uuid.endswith("-0000-1000-8000-00805f9b34fb") else uuid
+
+
 class BleLink:
     """All bound BLE devices of this station, over one adapter."""
 
@@ -336,27 +357,33 @@ class BleLink:
         generation = device.generation
         gone = asyncio.Event()
         self._emit_state(device, LinkState.CONNECTING)
+        passkey = device.profile.behaviour.passkey
         client = BleakClient(
             ble_device,
             disconnected_callback=lambda _c: gone.set(),
-            timeout=CONNECT_TIMEOUT_S,
+            timeout=PASSKEY_CONNECT_TIMEOUT_S if passkey else CONNECT_TIMEOUT_S,
             pair=device.profile.pairs,
         )
         device.client = client
+        device_id = device.binding.id
         try:
             await client.connect()
             device.backoff_s = BACKOFF_FIRST_S
+            log.info("%s connected (%s)", device_id, device.profile.id)
             self._emit_state(device, LinkState.CONNECTED)
             await self._set_up(device, client, generation)
             await gone.wait()
+            log.info("%s disconnected (asleep or out of range)", device_id)
             self._emit_state(device, LinkState.SLEEPING, "device disconnected")
         except (TimeoutError, BleakError, OSError) as exc:
             device.retry_at = self._monotonic() + device.backoff_s
-            detail = f"{type(exc).__name__}: {exc}; retrying in {device.backoff_s:g} s"
+            reason = describe_connect_error(exc)
+            detail = f"{reason}; retrying in {device.backoff_s:g} s"
             device.backoff_s = min(device.backoff_s * 2, BACKOFF_MAX_S)
             if gone.is_set():
-                self._emit_state(device, LinkState.SLEEPING, f"device went away ({exc})")
+                self._emit_state(device, LinkState.SLEEPING, f"device went away ({reason})")
             else:
+                log.warning("%s: %s", device_id, detail)
                 self._emit_state(device, LinkState.ERROR, detail)
         finally:
             device.client = None
@@ -430,8 +457,13 @@ class BleLink:
             await client.write_gatt_char(char, value, response=True)
         except (BleakError, TimeoutError, OSError) as exc:
             # Some models refuse the write; their readings are then judged by the guard's skew.
-            log.warning("device %s refused the clock write: %s", device.binding.id, exc)
+            log.warning(
+                "%s refused the clock write (its readings' times are not trusted): %s",
+                device.binding.id,
+                describe_connect_error(exc),
+            )
             return
+        log.info("%s clock set to %s (%s)", device.binding.id, now.isoformat(), _short_uuid(uuid))
         self._sink(
             ClockWritten(device_id=device.binding.id, characteristic=uuid, written_hex=value.hex())
         )

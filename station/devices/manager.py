@@ -32,10 +32,12 @@ from station.capture import CaptureState, Delivery, SpotCapture
 from station.config import BoundDevice
 from station.devices.ble_link import (
     BleLink,
+    ClockWritten,
     DeviceInfo,
     FrameRejected,
     LinkEvent,
     LinkState,
+    RawFrame,
     ReadingArrived,
     StateChanged,
 )
@@ -59,6 +61,9 @@ class DeviceState(StrEnum):
     SLEEPING = "sleeping"  # normal between measurements
     ERROR = "error"
 
+
+# States in which the device holds a connection (serial: the port is open).
+_LINKED = frozenset({DeviceState.CONNECTED, DeviceState.MEASURING})
 
 _FROM_LINK = {
     LinkState.CONNECTING: DeviceState.CONNECTING,
@@ -85,6 +90,9 @@ class DeviceStatus(BaseModel):
     last_reading_at: datetime | None = None
     last_error: str | None = None
     live_cuff_pressure_mmhg: float | None = None
+    frames_rejected: int = 0  # since the station started
+    last_frame_monotonic_s: float | None = None  # the link's monotonic clock at the last frame
+    clock_set_at: datetime | None = None  # when the station last wrote the device's clock
 
 
 _FROM_SERIAL = {
@@ -133,7 +141,30 @@ class Connected(BaseModel):
     at: datetime
 
 
-ManagerUpdate = Captured | Connected | Ignored | DeviceStatus | LiveValue
+class ClockSet(BaseModel):
+    """The station wrote this device's clock on its current connection (the guard then
+    trusts the device's times within a small tolerance, until it disconnects)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    update: Literal["clock_set"] = "clock_set"
+    device_id: str
+    at: datetime
+
+
+class Disconnected(BaseModel):
+    """The device's connection ended (asleep, gone, failed): its clock is unknown again and
+    its live cuff gauge, if any, stops."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    update: Literal["disconnected"] = "disconnected"
+    device_id: str
+    at: datetime
+
+
+LinkUpdate = Captured | Connected | ClockSet | Disconnected
+ManagerUpdate = LinkUpdate | Ignored | DeviceStatus | LiveValue
 
 
 class ReadingSink(Protocol):
@@ -145,12 +176,20 @@ class ReadingSink(Protocol):
 
     def device_connected(self, device_id: str, at: datetime | None = None) -> None: ...
 
+    def device_clock_set(self, device_id: str, at: datetime | None = None) -> None: ...
 
-def deliver(sink: ReadingSink, update: Captured | Connected) -> None:
+    def device_disconnected(self, device_id: str, at: datetime | None = None) -> None: ...
+
+
+def deliver(sink: ReadingSink, update: LinkUpdate) -> None:
     """Hand one device event to the workflow, on the one thread that drains the links'
     events: the only way a device event reaches a session or the tray, in every mode."""
     if isinstance(update, Connected):
         sink.device_connected(update.device_id, update.at)
+    elif isinstance(update, ClockSet):
+        sink.device_clock_set(update.device_id, update.at)
+    elif isinstance(update, Disconnected):
+        sink.device_disconnected(update.device_id, update.at)
     else:
         sink.offer(update.device_id, update.reading, update.received_at)
 Consumer = Callable[[ManagerUpdate], None]
@@ -306,6 +345,8 @@ class DeviceManager:
                     return
                 if event.state is SerialState.CONNECTED and device_id in self._serial_dumps:
                     updates.append(Connected(device_id=device_id, at=self._clock()))
+                elif event.state is not SerialState.CONNECTED and current.state in _LINKED:
+                    updates.append(Disconnected(device_id=device_id, at=self._clock()))
                 detail = event.detail or None
                 self._set(
                     device_id,
@@ -401,6 +442,8 @@ class DeviceManager:
         if isinstance(event, StateChanged):
             if event.state is LinkState.CONNECTED:
                 updates.append(Connected(device_id=device_id, at=self._clock()))
+            elif event.state is not LinkState.CONNECTING and current.state in _LINKED:
+                updates.append(Disconnected(device_id=device_id, at=self._clock()))
             error = event.detail if event.state is LinkState.ERROR else current.last_error
             self._set(
                 device_id,
@@ -421,7 +464,19 @@ class DeviceManager:
             )
             return
         if isinstance(event, FrameRejected):
-            self._set(device_id, updates, last_error=event.problem)
+            self._set(
+                device_id,
+                updates,
+                last_error=event.problem,
+                frames_rejected=current.frames_rejected + 1,
+            )
+            return
+        if isinstance(event, ClockWritten):
+            updates.append(ClockSet(device_id=device_id, at=self._clock()))
+            self._set(device_id, updates, clock_set_at=self._clock())
+            return
+        if isinstance(event, RawFrame):
+            self._set(device_id, updates, last_frame_monotonic_s=event.received_monotonic_s)
             return
         if isinstance(event, ReadingArrived):
             reading = event.reading
@@ -451,6 +506,7 @@ class DeviceManager:
                 last_reading=reading,
                 last_reading_at=received_at,
                 live_cuff_pressure_mmhg=None,
+                last_frame_monotonic_s=event.received_monotonic_s,
             )
             if step.live is not None or step.episode_ended:
                 updates.append(LiveValue(device_id=device_id, reading=step.live, state=step.state))

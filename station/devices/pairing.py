@@ -8,8 +8,12 @@ handed to the UI through a callback (the MA types the number the device shows).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
@@ -38,6 +42,104 @@ NoReply = Annotated[None, DBusSignature("")]
 PasskeyPrompt = Callable[[str], Awaitable[int | None]]
 
 
+# BlueZ gives up on an agent request after 60 s (src/agent.c, REQUEST_TIMEOUT); answer before.
+PASSKEY_WAIT_S = 55.0
+
+# What BlueZ's pairing errors mean for the person at the station (org.bluez.Device1.Pair,
+# doc/org.bluez.Device.rst: AuthenticationFailed, AuthenticationCanceled, AuthenticationRejected,
+# AuthenticationTimeout, ConnectionAttemptFailed, AlreadyExists).
+PAIRING_ERRORS: dict[str, str] = {
+    "org.bluez.Error.AuthenticationFailed": "pairing failed: the device refused the passkey "
+    "(a wrong number, or the device left pairing mode); it will ask again",
+    "org.bluez.Error.AuthenticationCanceled": "pairing cancelled: nobody typed the passkey "
+    "(biomed screen or `station devices pair ID`)",
+    "org.bluez.Error.AuthenticationRejected": "pairing rejected: the station's agent refused it",
+    "org.bluez.Error.AuthenticationTimeout": "pairing timed out: the device did not answer",
+    "org.bluez.Error.ConnectionAttemptFailed": "pairing failed: the device did not answer",
+    "org.bluez.Error.Rejected": "pairing rejected by the station's agent",
+    "org.bluez.Error.Canceled": "pairing cancelled: nobody typed the passkey",
+}
+
+
+def describe_pairing_error(error_name: str | None, detail: str = "") -> str | None:
+    """The words for a BlueZ pairing error, or None when it is not one."""
+    words = PAIRING_ERRORS.get(error_name or "")
+    if words is None:
+        return None
+    return f"{words} ({error_name}{': ' + detail if detail else ''})"
+
+
+@dataclass(frozen=True)
+class PasskeyRequest:
+    """A device waiting for the passkey it shows to be typed on the station."""
+
+    address: str
+    asked_monotonic_s: float
+
+
+class PasskeyRequests:
+    """Passkey questions from the agent (on the Bluetooth loop) to a person (the biomed screen
+    on the UI thread, or a terminal): `ask` is the agent's prompt; `pending()` and
+    `answer(address, passkey)` are for the screen, from any thread.
+
+    One question per device at a time: a device that asks again while its question is open
+    waits for the same answer, so the person types the passkey once."""
+
+    def __init__(
+        self, on_change: Callable[[], None] = lambda: None, wait_s: float = PASSKEY_WAIT_S
+    ) -> None:
+        self._on_change = on_change
+        self._wait_s = wait_s
+        self._lock = threading.Lock()
+        self._open: dict[
+            str, tuple[asyncio.AbstractEventLoop, asyncio.Future[int | None], PasskeyRequest]
+        ] = {}
+
+    async def ask(self, address: str) -> int | None:
+        loop = asyncio.get_running_loop()
+        address = address.upper()
+        with self._lock:
+            entry = self._open.get(address)
+            new = entry is None
+            if entry is None:
+                request = PasskeyRequest(address, time.monotonic())
+                entry = (loop, loop.create_future(), request)
+                self._open[address] = entry
+        if new:
+            log.info("pairing: %s asks for its passkey; waiting for it to be typed", address)
+            self._on_change()
+        future = entry[1]
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._wait_s)
+        except TimeoutError:
+            log.warning("pairing: no passkey typed for %s in %g s", address, self._wait_s)
+            return None
+        finally:
+            with self._lock:
+                if self._open.get(address) is entry:
+                    del self._open[address]
+            self._on_change()
+
+    def pending(self) -> tuple[PasskeyRequest, ...]:
+        with self._lock:
+            return tuple(e[2] for e in sorted(self._open.values(), key=lambda e: e[2].address))
+
+    def answer(self, address: str, passkey: int | None) -> bool:
+        """The typed passkey (None: cancelled); False when nothing was asked for `address`."""
+        with self._lock:
+            entry = self._open.pop(address.upper(), None)
+        if entry is None:
+            return False
+        loop, future, _request = entry
+
+        def settle() -> None:
+            if not future.done():
+                future.set_result(passkey)
+
+        loop.call_soon_threadsafe(settle)
+        return True
+
+
 class Capability(StrEnum):
     NO_INPUT_NO_OUTPUT = "NoInputNoOutput"
     KEYBOARD_ONLY = "KeyboardOnly"
@@ -62,6 +164,7 @@ class PairingAgent(ServiceInterface):
         self.requests.append((what, address))
         if not self._allowed(address):
             # Only devices biomed bound to this station may bond with it.
+            log.warning("pairing: %s asked to pair but is not bound to this station", address)
             raise DBusError(REJECTED, f"{address} is not bound to this station")
         return address
 
@@ -76,6 +179,7 @@ class PairingAgent(ServiceInterface):
             raise DBusError(REJECTED, "this station has no screen to type a passkey on")
         passkey = await self._prompt(address)
         if passkey is None:
+            log.info("pairing: passkey entry for %s cancelled", address)
             raise DBusError(CANCELED, "passkey entry cancelled")
         if not 0 <= passkey <= 999_999:
             raise DBusError(REJECTED, f"passkey {passkey} is not 0–999999")
@@ -116,9 +220,10 @@ class PairingAgent(ServiceInterface):
 class AgentRegistration:
     """The agent exported on the system bus and registered as BlueZ's default agent."""
 
-    def __init__(self, bus: MessageBus, agent: PairingAgent) -> None:
+    def __init__(self, bus: MessageBus, agent: PairingAgent, capability: Capability) -> None:
         self.bus = bus
         self.agent = agent
+        self.capability = capability
 
     @classmethod
     async def register(
@@ -143,7 +248,7 @@ class AgentRegistration:
             bus.disconnect()
             await bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
             raise
-        return cls(bus, agent)
+        return cls(bus, agent, capability)
 
     async def unregister(self) -> None:
         try:

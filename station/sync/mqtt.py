@@ -88,6 +88,11 @@ class MqttLink:
         self._station_id = station_id
         self._outbox = outbox
         self._devices = tuple(devices)
+        # Each bound device's presence as its link last reported it (worker thread only): a
+        # reconnect re-publishes that, never "online" for a device nobody has heard from.
+        self._device_presence: dict[str, tuple[Presence, str]] = {
+            d.id: (Presence.OFFLINE, d.profile) for d in self._devices
+        }
         self._reconnect = (reconnect_min_s, reconnect_max_s)
         self._clock = clock
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -410,14 +415,16 @@ class MqttLink:
     def _handle(self, kind: str, data: Any) -> None:
         if kind == "connected":
             self._pump.new_connection(data if isinstance(data, int) else None)
-            for device in self._devices:
-                self._publish_device(device.id, Presence.ONLINE, device.profile)
+            for device_id, (presence, profile) in sorted(self._device_presence.items()):
+                self._publish_device(device_id, presence, profile)
         elif kind == "inbound":
             self._router.route(*data)
         elif kind == "lookup":
             self._lookup(*data)
         elif kind == "device":
-            self._publish_device(*data)
+            device_id, presence, profile = data
+            self._device_presence[device_id] = (presence, profile)
+            self._publish_device(device_id, presence, profile)
         elif kind == "status":
             self._publish_status()
         elif kind == "fallback":

@@ -83,6 +83,14 @@ class BiomedPort(Protocol):
 
     def outbox_depth(self) -> OutboxDepth: ...
 
+    def passkey_requests(self) -> tuple[tuple[str, str], ...]:
+        """(device id, address) of each bound device waiting for its passkey to be typed."""
+        ...
+
+    def answer_passkey(self, address: str, passkey: int | None) -> bool:
+        """The passkey typed for `address` (None: cancelled); False if none was asked."""
+        ...
+
     def export_diagnostics(self) -> str:
         """Write the diagnostics bundle (no patient data); where it went, in words."""
         ...
@@ -235,6 +243,8 @@ class MemoryBiomed:
         self.notice = ""
         self.bundle = b""
         self._clock = clock
+        self.passkeys_asked: list[tuple[str, str]] = []  # (device id, address)
+        self.passkeys_answered: list[tuple[str, int | None]] = []
 
     def device_rows(self) -> tuple[DeviceRow, ...]:
         return self.rows
@@ -257,6 +267,16 @@ class MemoryBiomed:
 
     def outbox_depth(self) -> OutboxDepth:
         return OutboxDepth(pending=self.queued)
+
+    def passkey_requests(self) -> tuple[tuple[str, str], ...]:
+        return tuple(self.passkeys_asked)
+
+    def answer_passkey(self, address: str, passkey: int | None) -> bool:
+        asked = [r for r in self.passkeys_asked if r[1] == address]
+        self.passkeys_asked = [r for r in self.passkeys_asked if r[1] != address]
+        if asked:
+            self.passkeys_answered.append((address, passkey))
+        return bool(asked)
 
     def export_diagnostics(self) -> str:
         out = io.BytesIO()

@@ -111,11 +111,12 @@ def test_stored_reading_dumped_on_connect_goes_to_tray_for_each_kind(device_id: 
         reading=stored,
         reasons=(TrayReason.FROM_STORAGE, TrayReason.BEFORE_SESSION),
         received_at=T0 + timedelta(seconds=60.2),
+        measured_before_s=86_400.0,  # a day before the session opened at T0
     )
     assert guard.flush() == [entry]
     assert entry.describe() == (
         "the device says it is a stored (earlier) reading; "
-        "it was measured before this patient's rooming started"
+        "measured 24 h before this rooming — same patient?"
     )
 
 
@@ -205,16 +206,28 @@ def test_unbound_device_never_enters() -> None:
     ]
 
 
+# The rule (shared/design.md, README "Patient safety"): "a reading attaches ... only if it was
+# measured after that session started"; anything doubtful goes to the tray, never attached
+# silently. The session opens at T0; the reading arrives at T0 + 30 s, outside any burst.
+
+
 @pytest.mark.parametrize(
     ("measured_offset_s", "expected"),
     [
-        (-119, ()),  # device clock a little behind: within the 2 min skew
+        # Issue 19: one reading measured 60 s before the rooming, inside the old 120 s skew
+        # allowance, attached to the patient. The device's clock says "before": doubt.
+        (-60, (TrayReason.BEFORE_SESSION,)),
+        (-119, (TrayReason.BEFORE_SESSION,)),
+        (-1, (TrayReason.BEFORE_SESSION,)),
         (-121, (TrayReason.BEFORE_SESSION,)),
-        (30 + 119, ()),  # a little ahead of the station
+        # After the start by its own (unset) clock: judged like an untimed reading, which
+        # arrived after the session started and is not stored: it attaches.
+        (+10, ()),
+        (30 + 119, ()),  # ahead of the station, within the configured 120 s
         (30 + 121, (TrayReason.CLOCK_AHEAD,)),
     ],
 )
-def test_clock_skew_tolerated_within_policy(
+def test_a_clock_the_station_did_not_set_never_clears_a_reading_measured_before(
     measured_offset_s: float, expected: tuple[TrayReason, ...]
 ) -> None:
     guard, clock = make_guard()
@@ -232,6 +245,60 @@ def test_clock_skew_tolerated_within_policy(
             reading=reading,
             received_at=T0 + timedelta(seconds=30),
         )
+
+
+@pytest.mark.parametrize(
+    ("measured_offset_s", "expected"),
+    [
+        (-60, (TrayReason.BEFORE_SESSION,)),  # issue 19's reading, from a set clock
+        (-3, (TrayReason.BEFORE_SESSION,)),  # beyond the 2 s of a freshly set clock
+        (-2, ()),  # Date Time has whole seconds: a set clock reads up to 1 s early, + write
+        (+5, ()),
+        (30 + 2, ()),
+        (30 + 3, (TrayReason.CLOCK_AHEAD,)),  # a set clock cannot be 3 s ahead
+    ],
+)
+def test_a_clock_the_station_set_on_this_connection_is_trusted_within_two_seconds(
+    measured_offset_s: float, expected: tuple[TrayReason, ...]
+) -> None:
+    guard, clock = make_guard()
+    guard.open_session("S1")
+    guard.device_connected("cuff")
+    guard.device_clock_set("cuff")
+    clock.advance(30)  # the burst window (5 s) has closed
+    reading = bp(measured_at=T0 + timedelta(seconds=measured_offset_s))
+    [out] = guard.offer("cuff", reading)
+    if expected:
+        assert isinstance(out, Unassigned)
+        assert out.reasons == expected
+    else:
+        assert isinstance(out, Attached)
+
+
+def test_trust_ends_with_the_connection_it_was_set_on() -> None:
+    guard, clock = make_guard()
+    guard.open_session("S1")
+    guard.device_connected("cuff")
+    guard.device_clock_set("cuff")
+    assert guard.clock_trusted("cuff")
+    guard.device_disconnected("cuff")
+    assert not guard.clock_trusted("cuff")
+    guard.device_clock_set("cuff")
+    guard.device_connected("cuff")  # a new connection: the write was on the earlier one
+    assert not guard.clock_trusted("cuff")
+    clock.advance(30)
+    [out] = guard.offer("cuff", bp(measured_at=T0 - timedelta(seconds=1)))
+    assert isinstance(out, Unassigned) and out.reasons == (TrayReason.BEFORE_SESSION,)
+
+
+def test_the_tray_asks_with_the_measured_interval() -> None:
+    guard, clock = make_guard()
+    guard.open_session("S1")
+    clock.advance(30)
+    [out] = guard.offer("cuff", bp(measured_at=T0 - timedelta(minutes=2)))
+    assert isinstance(out, Unassigned)
+    assert out.measured_before_s == 120.0
+    assert out.describe() == "measured 2 min before this rooming — same patient?"
 
 
 def test_clock_not_set_goes_to_tray_even_with_a_plausible_time() -> None:
@@ -254,6 +321,52 @@ def test_aware_station_clock_and_naive_device_clock_compare_in_station_zone() ->
     [out] = guard.offer("scale", weight(measured_at=T0 - timedelta(minutes=10)))
     assert isinstance(out, Unassigned)
     assert out.reasons == (TrayReason.BEFORE_SESSION,)
+
+
+# IANA tz database: Europe/Berlin is CET (UTC+1) and America/Chicago CST (UTC-6) on
+# 2 March 2026 (EU summer time starts on the last Sunday of March, Directive 2000/84/EC; US
+# daylight time on the second Sunday of March, 15 U.S.C. 260a).
+def test_a_naive_device_time_is_the_sites_wall_time_east_of_utc() -> None:
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    # The station's clock runs in UTC (a Pi's default); the site is in Berlin. The session
+    # opens at 09:00 UTC = 10:00 in Berlin. A cuff reading stamped 09:30 by its local clock
+    # was measured at 08:30 UTC, half an hour BEFORE the session: read as UTC it would look
+    # 30 min after the start and attach to the wrong patient.
+    clock = FakeClock(T0.replace(tzinfo=UTC))
+    guard = WrongPatientGuard(
+        clock, bound_device_ids=["cuff"], policy=POLICY, zone=ZoneInfo("Europe/Berlin")
+    )
+    guard.open_session("S1")
+    clock.advance(40 * 60)
+    [out] = guard.offer("cuff", bp(measured_at=datetime(2026, 3, 2, 9, 30)))
+    assert isinstance(out, Unassigned)
+    assert out.reasons == (TrayReason.BEFORE_SESSION,)
+    assert out.measured_before_s == 30 * 60
+
+
+def test_a_naive_device_time_is_the_sites_wall_time_west_of_utc() -> None:
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    # Session at 15:00 UTC = 09:00 in Chicago; the scale's 09:10 is 15:10 UTC: after it.
+    start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    clock = FakeClock(start)
+    guard = WrongPatientGuard(
+        clock, bound_device_ids=["scale"], policy=POLICY, zone=ZoneInfo("America/Chicago")
+    )
+    guard.open_session("S1")
+    clock.advance(11 * 60)
+    reading = weight(measured_at=datetime(2026, 3, 2, 9, 10))
+    assert guard.offer("scale", reading) == [
+        Attached(
+            device_id="scale",
+            session_id="S1",
+            reading=reading,
+            received_at=start + timedelta(minutes=11),
+        )
+    ]
 
 
 def test_cuff_pressure_is_live_only() -> None:

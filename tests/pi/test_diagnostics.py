@@ -107,7 +107,8 @@ def test_bundle_contents_with_secrets_removed() -> None:
     assert config["settings"]["storage"]["outbox_key_file"] is None
     assert json.loads(files["devices.json"]) == [
         {"id": "cuff", "profile": "test-cuff", "transport": "ble", "state": "connected",
-         "detail": "", "last_frame_age_s": 12.5, "frames_rejected": 0}
+         "detail": "", "last_frame_age_s": 12.5, "frames_rejected": 0,
+         "battery_percent": None, "firmware_revision": None}
     ]  # fmt: skip
     assert json.loads(files["outbox.json"]) == {
         "pending": 4, "oldest_pending_age_s": 310.0, "awaiting_ack": 0, "awaiting_ack_overdue": 0,

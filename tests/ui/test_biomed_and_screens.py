@@ -187,3 +187,21 @@ def test_exam_station_opens_biomed_with_its_pin_and_routes_a_wristband_scan(
     driver.pump(3)
     assert driver.ui.sm.current == "confirm" and exam.rooming.patient is not None
     assert exam.rooming.patient.given_name == "Bravo"
+
+
+def test_a_passkey_request_is_typed_on_the_biomed_screen(make_ui: Callable[..., Driver]) -> None:
+    # Issue 19: a bound passkey device pairing for the first time asks here for the 6 digits
+    # it shows (Bluetooth Core v5.3, Vol 3, Part H, 2.3.5.3: a 6-digit passkey).
+    presenter: BiomedPresenter = build_presenter("biomed", clock=FakeClock(NOW))
+    assert isinstance(presenter.port, MemoryBiomed)
+    presenter.port.passkeys_asked.append(("cuff", "AA:BB:CC:DD:EE:02"))
+    driver = make_ui("biomed", presenter)
+    driver.type_into(driver.ui.screen.ids.pin, DEMO_BIOMED_PIN)
+    driver.tap("Unlock")
+    assert "cuff (AA:BB:CC:DD:EE:02) asks for the passkey it shows" in driver.texts()
+    driver.shot("biomed_passkey")
+    [field] = [w for w in driver.widgets() if getattr(w, "hint_text", "") == "6-digit passkey"]
+    driver.type_into(field, "012345")
+    driver.tap("Pair")
+    assert presenter.port.passkeys_answered == [("AA:BB:CC:DD:EE:02", 12345)]
+    assert presenter.message == "passkey sent to AA:BB:CC:DD:EE:02; pairing…"

@@ -56,7 +56,7 @@ def test_stored_and_old_readings_go_to_the_tray_with_the_guards_words() -> None:
     assert exam.rooming.entries == ()
     assert [(i.reading, i.reason) for i in exam.rooming.tray] == [
         (stored, "the device says it is a stored (earlier) reading"),
-        (old, "it was measured before this patient's rooming started"),
+        (old, "measured 3 h before this rooming — same patient?"),
     ]
 
 

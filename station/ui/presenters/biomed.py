@@ -101,6 +101,28 @@ class BiomedPresenter(_Base):
             self.message = f"not changed: {exc}"
         self.refresh()  # what the store holds now, whatever happened
 
+    def passkey_requests(self) -> tuple[tuple[str, str], ...]:
+        """Bound devices waiting for the passkey they show: (device id, address). Shown
+        only while unlocked: typing a passkey is a biomed act."""
+        return self.port.passkey_requests() if self.unlocked else ()
+
+    def enter_passkey(self, address: str, typed: str) -> None:
+        """The 6-digit passkey the device shows (Bluetooth Core: 000000-999999)."""
+        if not _try(self, lambda: self.biomed.require_unlocked("pair a device")):
+            return
+        digits = typed.strip()
+        if not (len(digits) == 6 and digits.isdigit()):
+            self.message = "the passkey is the 6 digits the device shows (e.g. 012345)"
+            return
+        if self.port.answer_passkey(address, int(digits)):
+            self.message = f"passkey sent to {address}; pairing…"
+        else:
+            self.message = f"{address} is no longer waiting for a passkey"
+
+    def cancel_passkey(self, address: str) -> None:
+        if self.port.answer_passkey(address, None):
+            self.message = f"pairing with {address} cancelled"
+
     def test(self, device_id: str) -> None:
         # Only readings from now on: the test is "take a measurement and see it".
         latest = self.port.last_reading(device_id)

@@ -165,6 +165,12 @@ class ExamPresenter(ExamViews, _Base):
     def device_connected(self, device_id: str, at: datetime | None = None) -> None:
         self.rooming.device_connected(device_id, at)
 
+    def device_clock_set(self, device_id: str, at: datetime | None = None) -> None:
+        self.rooming.device_clock_set(device_id, at)
+
+    def device_disconnected(self, device_id: str, at: datetime | None = None) -> None:
+        self.rooming.device_disconnected(device_id, at)
+
     def accept_tray(self, item_id: int) -> None:
         self._tap()
         _try(self, lambda: self.rooming.accept_tray(item_id))

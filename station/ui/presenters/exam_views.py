@@ -24,6 +24,7 @@ from station.ui.presenters.format import (
     entry_source,
     fmt_dob,
     fmt_in_display,
+    fmt_measured,
     fmt_number,
     fmt_optional,
     value_text,
@@ -192,9 +193,10 @@ class ExamViews:
         for item in self.rooming.tray:
             value, unit = value_text(item.reading, self.display)
             name = item.reading.kind.value.replace("_", " ")
-            cards.append(
-                TrayCard(item.item_id, f"{name} {value} {unit} · {item.device}", item.reason)
-            )
+            title = f"{name} {value} {unit} · {item.device}"
+            if item.reading.measured_at is not None:
+                title += f" · measured {fmt_measured(item.reading.measured_at, item.received_at)}"
+            cards.append(TrayCard(item.item_id, title, item.reason))
         return tuple(cards)
 
     def complaint_picks(self) -> tuple[tuple[str, bool], ...]:

@@ -152,8 +152,21 @@ def entry_notes(entry: VitalEntry) -> tuple[str, ...]:
 
 
 def entry_source(entry: VitalEntry) -> str:
+    """Who sent it and when: the device's own time when it has one ("measured 12:01:56"),
+    else the arrival time; a reading that waited in a tray is judged by when it was taken."""
     how = {"device": entry.device, "manual": "typed", "tray": f"{entry.device} (from tray)"}
+    measured = entry.reading.measured_at
+    if measured is not None and entry.source.value != "manual":
+        return f"{how[entry.source.value]} · measured {fmt_measured(measured, entry.received_at)}"
     return f"{how[entry.source.value]} · {fmt_hhmm(entry.received_at)}"
+
+
+def fmt_measured(measured: datetime, like: datetime) -> str:
+    """A device's time as the station shows it: a naive one is already local wall time; an
+    aware one is shown in the zone of the station time `like`."""
+    if measured.tzinfo is not None and like.tzinfo is not None:
+        measured = measured.astimezone(like.tzinfo)
+    return measured.strftime("%H:%M:%S")
 
 
 def empty_unit(kind: Kind, display: DisplaySection) -> str:

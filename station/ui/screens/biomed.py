@@ -20,6 +20,19 @@ class BiomedScreen(BaseScreen):
         pin, self.ids.pin.text = self.ids.pin.text, ""
         self.intent("unlock", pin)
 
+    def _passkey_row(self, device_id: str, address: str) -> Any:
+        """A bound device asks for the passkey it shows (first pairing): type it once."""
+        field = Factory.Field(hint_text="6-digit passkey", input_filter="int")
+        pair = partial(lambda f: self.intent("enter_passkey", address, f.text), field)
+        cancel = partial(self.intent, "cancel_passkey", address)
+        row = action_row(
+            f"{device_id} ({address}) asks for the passkey it shows",
+            [("Pair", pair, 110, False), ("Cancel", cancel, 120, True)],
+            height=72,
+        )
+        row.add_widget(field, index=2)
+        return row
+
     def render(self, presenter: Any) -> None:
         state = presenter.biomed.state.value
         view = (
@@ -28,6 +41,7 @@ class BiomedScreen(BaseScreen):
             presenter.test_lines(),
             presenter.settings_lines(),
             presenter.biomed.testing,
+            presenter.passkey_requests(),
         )
         if not self.changed(view):
             return
@@ -41,6 +55,8 @@ class BiomedScreen(BaseScreen):
             return
         if state == "devices":
             self.ids.title.text = "Devices"
+            for device_id, address in presenter.passkey_requests():
+                rows.add_widget(self._passkey_row(device_id, address))
             for line in presenter.device_lines():
                 mark = "[bound]" if line.bound else "[not bound]"
                 test = partial(self.intent, "test", line.device_id)
