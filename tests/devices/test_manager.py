@@ -107,7 +107,10 @@ def test_stored_dump_goes_to_tray_fresh_reading_attaches_live_pressure_passes(
         runner = asyncio.create_task(link.run())
         try:
             await until(lambda: len(rooming.tray) == 5)
-            await asyncio.sleep(0.45)  # past the burst window
+            # Past the burst window, and into a later whole second than the confirmation:
+            # Date Time carries whole seconds, and this cuff's clock is not one the station
+            # set, so a time stamp in the confirmation's own second reads as before it.
+            await asyncio.sleep(1.05)
             fresh_at = datetime.now().replace(microsecond=0)
             await asyncio.to_thread(
                 cuff.measure, 124, 79, 94, 68, measured_at=fresh_at, cuff_pressures_mmhg=(55, 110)
