@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
@@ -29,6 +29,7 @@ from dbus_fast.annotations import (
 from dbus_fast.service import ServiceInterface, method
 
 from station.config import BoundDevice
+from station.devices.profiles import FirmwareProfile, load_profiles, uuid128
 
 log = logging.getLogger(__name__)
 
@@ -150,23 +151,59 @@ def address_from_path(device_path: str) -> str:
     return device_path.rsplit("/", 1)[-1].removeprefix("dev_").replace("_", ":")
 
 
-class PairingAgent(ServiceInterface):
-    """org.bluez.Agent1: answers BlueZ's questions while bonding with a device."""
+# Services a bound health device may use besides its own (Bluetooth SIG assigned numbers):
+# Generic Access 0x1800, Generic Attribute 0x1801, Current Time 0x1805, Device Information
+# 0x180A, Battery 0x180F. Anything else — HID 0x1812 above all (a "cuff" that turns into a
+# keyboard) — is refused.
+SUPPORT_SERVICES = frozenset(uuid128(u) for u in ("1800", "1801", "1805", "180a", "180f"))
 
-    def __init__(self, prompt: PasskeyPrompt | None, allowed: Callable[[str], bool]) -> None:
+
+@dataclass(frozen=True)
+class PairingPolicy:
+    """How one bound device may pair, from its firmware profile."""
+
+    profile: str
+    passkey: bool  # the device shows a passkey the person types (behaviour.passkey)
+    just_works: bool  # bonds without a passkey (behaviour.needs_bonding, no passkey)
+    services: frozenset[str]  # 128-bit UUIDs the device may be authorised for
+
+
+def pairing_policy(profile: FirmwareProfile) -> PairingPolicy:
+    own = frozenset(str(u) for u in profile.ble.match.service_uuids) if profile.ble else frozenset()
+    return PairingPolicy(
+        profile=profile.id,
+        passkey=profile.behaviour.passkey,
+        just_works=profile.behaviour.needs_bonding and not profile.behaviour.passkey,
+        services=own | SUPPORT_SERVICES,
+    )
+
+
+class PairingAgent(ServiceInterface):
+    """org.bluez.Agent1: answers BlueZ's questions while bonding with a device — only for a
+    bound device, and only by the pairing method its firmware profile declares."""
+
+    def __init__(
+        self, prompt: PasskeyPrompt | None, allowed: Callable[[str], PairingPolicy | None]
+    ) -> None:
         super().__init__("org.bluez.Agent1")
         self._prompt = prompt
         self._allowed = allowed
         self.requests: list[tuple[str, str]] = []  # (method, address), for biomed's log
 
-    def _check(self, what: str, device: str) -> str:
+    def _check(self, what: str, device: str) -> tuple[str, PairingPolicy]:
         address = address_from_path(device)
         self.requests.append((what, address))
-        if not self._allowed(address):
+        policy = self._allowed(address)
+        if policy is None:
             # Only devices biomed bound to this station may bond with it.
             log.warning("pairing: %s asked to pair but is not bound to this station", address)
             raise DBusError(REJECTED, f"{address} is not bound to this station")
-        return address
+        return address, policy
+
+    @staticmethod
+    def _refuse(address: str, why: str) -> DBusError:
+        log.warning("pairing: %s refused: %s", address, why)
+        return DBusError(REJECTED, why)
 
     @method(name="Release")
     def release(self) -> NoReply:
@@ -174,7 +211,9 @@ class PairingAgent(ServiceInterface):
 
     @method(name="RequestPasskey")
     async def request_passkey(self, device: DBusObjectPath) -> DBusUInt32:
-        address = self._check("RequestPasskey", device)
+        address, policy = self._check("RequestPasskey", device)
+        if not policy.passkey:
+            raise self._refuse(address, f"profile {policy.profile} does not pair with a passkey")
         if self._prompt is None:
             raise DBusError(REJECTED, "this station has no screen to type a passkey on")
         passkey = await self._prompt(address)
@@ -202,15 +241,27 @@ class PairingAgent(ServiceInterface):
 
     @method(name="RequestConfirmation")
     def request_confirmation(self, device: DBusObjectPath, passkey: DBusUInt32) -> NoReply:
-        self._check("RequestConfirmation", device)
+        # Numeric comparison needs a person comparing two screens; no station profile pairs
+        # that way, and a yes without looking would let any passkey through.
+        address, policy = self._check("RequestConfirmation", device)
+        raise self._refuse(
+            address, f"profile {policy.profile} does not pair by numeric comparison"
+        )
 
     @method(name="RequestAuthorization")
     def request_authorization(self, device: DBusObjectPath) -> NoReply:
-        self._check("RequestAuthorization", device)
+        address, policy = self._check("RequestAuthorization", device)
+        if not policy.just_works:
+            raise self._refuse(
+                address, f"profile {policy.profile} does not bond without a passkey"
+            )
 
     @method(name="AuthorizeService")
     def authorize_service(self, device: DBusObjectPath, uuid: DBusStr) -> NoReply:
-        self._check("AuthorizeService", device)
+        address, policy = self._check("AuthorizeService", device)
+        if uuid128(str(uuid)) not in policy.services:
+            raise self._refuse(address, f"service {uuid} is not one of profile "
+                               f"{policy.profile}'s")
 
     @method(name="Cancel")
     def cancel(self) -> NoReply:
@@ -231,6 +282,7 @@ class AgentRegistration:
         bindings: Iterable[BoundDevice] | Callable[[], Iterable[BoundDevice]],
         *,
         prompt: PasskeyPrompt | None = None,
+        profiles: Mapping[str, FirmwareProfile] | None = None,
     ) -> AgentRegistration:
         """Register the agent; only the Bluetooth addresses in `bindings` may bond.
 
@@ -239,7 +291,7 @@ class AgentRegistration:
         """
         capability = Capability.KEYBOARD_ONLY if prompt else Capability.NO_INPUT_NO_OUTPUT
         bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
-        agent = PairingAgent(prompt, bound_addresses(bindings))
+        agent = PairingAgent(prompt, bound_addresses(bindings, profiles))
         bus.export(AGENT_PATH, agent)
         try:
             await _call(bus, "RegisterAgent", "os", [AGENT_PATH, str(capability)])
@@ -260,15 +312,24 @@ class AgentRegistration:
 
 def bound_addresses(
     bindings: Iterable[BoundDevice] | Callable[[], Iterable[BoundDevice]],
-) -> Callable[[str], bool]:
-    """`allowed(address)` for the agent: is this address bound to the station (now)?"""
+    profiles: Mapping[str, FirmwareProfile] | None = None,
+) -> Callable[[str], PairingPolicy | None]:
+    """`allowed(address)` for the agent: how this address may pair if it is bound to the
+    station (now), else None. A binding whose profile is not installed may not pair."""
+    known = dict(load_profiles() if profiles is None else profiles)
+
+    def policies(devices: Iterable[BoundDevice]) -> dict[str, PairingPolicy]:
+        return {
+            d.address.upper(): pairing_policy(known[d.profile])
+            for d in devices
+            if d.address is not None and d.profile in known
+        }
+
     if callable(bindings):
         source = bindings
-        return lambda address: (
-            address.upper() in {d.address for d in source() if d.address is not None}
-        )
-    fixed = {d.address for d in bindings if d.address is not None}
-    return lambda address: address.upper() in fixed
+        return lambda address: policies(source()).get(address.upper())
+    fixed = policies(bindings)
+    return lambda address: fixed.get(address.upper())
 
 
 async def _call(bus: MessageBus, member: str, signature: str, body: list[object]) -> None:

@@ -578,3 +578,45 @@ def test_a_flood_of_adverts_from_random_addresses_keeps_memory_bounded() -> None
     last = 5 * SEEN_CAP - 1
     assert next(reversed(link.seen)) == f"02:00:00:00:{last >> 8 & 0xFF:02X}:{last & 0xFF:02X}"
     assert "02:00:00:00:00:00" not in link.seen  # the least recently heard went first
+
+
+def test_the_agent_answers_only_the_pairing_its_profile_declares(
+    fake_bluez: FakeBlueZ, ble_loop: BleLoop
+) -> None:
+    """#20, replayed: the agent confirmed numeric comparison with any number and authorised
+    any service — HID included — for a bound address. A bound A&D UA-651BLE (just-works
+    bonding, firmware_profiles/and-ua-651ble.toml) asking for numeric comparison is refused;
+    the same cuff pairing plainly is authorised for its Blood Pressure service (0x1810) and
+    refused HID (0x1812, Bluetooth SIG assigned numbers)."""
+    from bleak import BleakClient, BleakScanner
+    from bleak.exc import BleakError
+
+    spoof = BloodPressureCuff(fake_bluez, CUFF, "A&D_UA-651")
+    spoof.peripheral.confirm_passkey = 424242
+    honest = BloodPressureCuff(fake_bluez, NEXT_DOOR, "A&D_UA-651")
+    honest.peripheral.authorize_services = ["1810", "1812"]
+
+    async def pair(address: str) -> str:
+        device = await BleakScanner.find_device_by_address(address, timeout=5)
+        assert device is not None
+        client = BleakClient(device, pair=True)
+        try:
+            await client.connect()
+        except BleakError as exc:
+            return f"refused: {exc}"
+        await client.disconnect()
+        return "paired"
+
+    async def main() -> tuple[str, str]:
+        bound = [cuff_binding("and-ua-651ble"), cuff_binding("and-ua-651ble", NEXT_DOOR)]
+        bound[1] = bound[1].model_copy(update={"id": "cuff2"})
+        registration = await AgentRegistration.register(bound)
+        try:
+            return await pair(CUFF), await pair(NEXT_DOOR)
+        finally:
+            await registration.unregister()
+
+    spoofed, plain = ble_loop.run(main())
+    assert spoofed.startswith("refused:") and not spoof.peripheral.paired
+    assert plain == "paired"
+    assert honest.peripheral.authorized == {"1810": True, "1812": False}

@@ -106,6 +106,13 @@ class FakePeripheral:
     services: list[FakeService]
     advertised_uuids: list[str] = field(default_factory=list)
     passkey: int | None = None  # set: pairing needs this passkey typed on the station
+    # set: pairing asks the agent to confirm this number (numeric comparison), as a device
+    # with a display and a yes/no button would; a rogue device may try it on any station
+    confirm_passkey: int | None = None
+    # services the device asks the agent to authorise once paired (e.g. HID 0x1812); the
+    # agent's answers are recorded in `authorized`
+    authorize_services: list[str] = field(default_factory=list)
+    authorized: dict[str, bool] = field(default_factory=dict)
     advertising: bool = True
     connectable: bool = True
     rssi: int = -58
@@ -563,11 +570,31 @@ class FakeBlueZ:
                 return ERR_AUTH_FAILED, "Authentication Canceled"
             if int(reply.body[0]) != p.passkey:
                 return ERR_AUTH_FAILED, "Authentication Failed"
+        if p.confirm_passkey is not None:
+            refused = await self._ask_agent("RequestConfirmation", "ou",
+                                            [p.path, p.confirm_passkey])
+            if refused:
+                return ERR_AUTH_FAILED, "Authentication Rejected"
+        for uuid in p.authorize_services:
+            p.authorized[uuid] = not await self._ask_agent(
+                "AuthorizeService", "os", [p.path, full_uuid(uuid)])
         p.paired = True
         self._set_props(
             p.path, DEVICE, {"Paired": Variant("b", True), "Bonded": Variant("b", True)}
         )
         return None
+
+    async def _ask_agent(self, member: str, signature: str, body: list[object]) -> bool:
+        """Ask the registered agent; True when it refused (or there is none)."""
+        agent = self.agent
+        if agent is None:
+            return True
+        assert self._bus is not None
+        reply = await self._bus.call(
+            Message(destination=agent.owner, path=agent.path, interface=AGENT, member=member,
+                    signature=signature, body=body)
+        )
+        return reply is None or reply.message_type is MessageType.ERROR
 
     async def _characteristic_call(
         self, msg: Message, p: FakePeripheral, char: FakeCharacteristic
