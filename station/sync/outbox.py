@@ -28,200 +28,53 @@ import contextlib
 import logging
 import os
 import sqlite3
-import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from station.errors import StationError
-
-log = logging.getLogger(__name__)
-
-KEY_BYTES = 32  # AES-256
-NONCE_BYTES = 12  # the GCM standard nonce; random per message (2^32 messages is far away)
-# Disk space held back so that recording PUBACKs and acks never needs new space: a delivery
-# commit appends a few 4 kB pages to the WAL, which SQLite reuses after each checkpoint.
-RESERVE_BYTES = 4 * 1024 * 1024
-RESERVE_RETRY_S = 5.0  # how often a refused `put` looks whether space has come back
-_KEY_CHECK = b"rooming-station outbox key check"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- the send order
-    message_id TEXT NOT NULL UNIQUE,
-    topic TEXT NOT NULL,
-    retain INTEGER NOT NULL DEFAULT 0,
-    enqueued_at TEXT NOT NULL,
-    nonce BLOB NOT NULL,
-    ciphertext BLOB NOT NULL
-);
--- Lets `stats` count the queue without reading the 15 kB rows' table pages.
-CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (message_id, enqueued_at);
--- A row is queued until its message_id is here (the broker's PUBACK); its payload is kept
--- until the practice system's ack, then `purge` overwrites and removes it.
-CREATE TABLE IF NOT EXISTS delivery (
-    message_id TEXT PRIMARY KEY,
-    delivered_at TEXT NOT NULL,      -- the broker's first PUBACK
-    acknowledged_at TEXT             -- the practice system's ack
-);
--- Rows that cannot be read: kept, not sent, reported and exportable.
-CREATE TABLE IF NOT EXISTS quarantine (
-    seq INTEGER PRIMARY KEY,
-    reason TEXT NOT NULL,
-    quarantined_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-);
-"""
-# Columns added after the first release; an older database gets them when opened.
-_MIGRATIONS = (
-    ("delivery", "sent_count", "INTEGER NOT NULL DEFAULT 1"),
-    ("delivery", "last_sent_at", "TEXT"),
-    ("delivery", "rejected_at", "TEXT"),
-    ("delivery", "reject_reason", "TEXT"),
+from station.sync.outbox_parts import (
+    _MIGRATIONS,
+    NONCE_BYTES,
+    RESERVE_BYTES,
+    RESERVE_RETRY_S,
+    SCHEMA,
+    AckPolicy,
+    DeliveryState,
+    ExportRow,
+    OutboxError,
+    OutboxStats,
+    Pending,
+    SpaceReserve,
+    is_full,
+    load_or_create_key,
+    open_key,
+    stamp,
 )
 
+__all__ = [
+    "AckPolicy",
+    "DeliveryState",
+    "ExportRow",
+    "Outbox",
+    "OutboxError",
+    "OutboxStats",
+    "Pending",
+    "load_or_create_key",
+]
+
+log = logging.getLogger(__name__)
 
 class _AlreadyDeliveredError(Exception):
     """Raised inside `put`'s transaction to roll it back."""
 
 
-class OutboxError(StationError):
-    """The outbox cannot do its job: full disk, corrupt file, unreadable key. Never ignored."""
-
-
-class DeliveryState(StrEnum):
-    QUEUED = "queued"  # on this station, not yet taken by the broker
-    DELIVERED = "delivered"  # the broker has it (PUBACK); not yet filed by the practice system
-    RECEIVED = "received"  # the practice system acknowledged it ("received by the practice")
-    REJECTED = "rejected"  # the practice system could not file it (its reason is kept)
-    QUARANTINED = "quarantined"  # unreadable on this station: kept, not sent, see export
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class Pending:
-    seq: int
-    message_id: UUID
-    topic: str
-    payload: bytes
-    retain: bool
-
-
-@dataclass(frozen=True)
-class AckPolicy:
-    """When a delivered message the practice has not acknowledged is sent again, and when it
-    is raised to staff. The pause doubles after each resend, up to `max_pause_s`."""
-
-    resend_after_s: float = 120.0
-    max_pause_s: float = 1800.0
-    overdue_after_s: float = 900.0
-
-    def pause_s(self, sent_count: int) -> float:
-        return float(min(self.resend_after_s * 2 ** max(0, sent_count - 1), self.max_pause_s))
-
-
-@dataclass(frozen=True)
-class OutboxStats:
-    depth: int
-    oldest_enqueued_at: datetime | None
-    delivered_awaiting_ack: int
-    purge_backlog: int = 0  # acknowledged rows whose encrypted payload is not yet overwritten
-    quarantined: int = 0
-    rejected: int = 0
-    # Delivered, not acknowledged for longer than the policy's overdue_after_s.
-    unacknowledged_overdue: int = 0
-    oldest_unacknowledged_at: datetime | None = None
-    reserve_in_use: bool = False  # the disk is full: the space reserve has been given up
-
-    def oldest_age_s(self, now: datetime) -> float | None:
-        if self.oldest_enqueued_at is None:
-            return None
-        return max(0.0, (now - self.oldest_enqueued_at).total_seconds())
-
-    def oldest_unacknowledged_age_s(self, now: datetime) -> float | None:
-        if self.oldest_unacknowledged_at is None:
-            return None
-        return max(0.0, (now - self.oldest_unacknowledged_at).total_seconds())
-
-
-@dataclass(frozen=True)
-class ExportRow:
-    """One row for IT recovery: its state, and the payload when it can be read."""
-
-    seq: int
-    message_id: str
-    topic: str
-    state: DeliveryState
-    payload: bytes | None
-    problem: str = ""
-    ciphertext: bytes = b""
-
-
-def _check_key_file(path: Path) -> bytes:
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise OutboxError(
-            f"outbox key {path} has mode {mode:o}; expected 600 (readable by the service "
-            "user only). Fix with: chmod 600 " + str(path)
-        )
-    key = path.read_bytes()
-    if len(key) != KEY_BYTES:
-        raise OutboxError(f"outbox key {path} is {len(key)} bytes; expected {KEY_BYTES}")
-    return key
-
-
-def load_or_create_key(path: Path) -> bytes:
-    """The per-station AES key: created 0600 on first use, refused if others can read it.
-
-    Created whole or not at all: written and synced under a temporary name, then linked to
-    its name (which fails if another process made it first). A station killed half-way never
-    leaves a short key behind, which would stop it at every start."""
-    if not path.exists():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(AESGCM.generate_key(bit_length=KEY_BYTES * 8))
-                handle.flush()
-                os.fsync(handle.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    return _check_key_file(path)
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _stamp(raw: bytes | None) -> datetime | None:
-    """A stored time stamp; None when absent or unreadable (a damaged row is not a crash)."""
-    try:
-        return datetime.fromisoformat(raw.decode()) if raw else None
-    except (UnicodeDecodeError, ValueError):
-        return None
-
-
-def _is_full(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
 
 
 class Outbox:
@@ -245,10 +98,7 @@ class Outbox:
         self._path = db_path
         self._clock = clock
         self.ack_policy = ack_policy or AckPolicy()
-        self._reserve = db_path.with_name(db_path.name + ".reserve")
-        self._reserve_bytes = reserve_bytes
-        self._reserve_retry_s = reserve_retry_s
-        self._reserve_checked_at = -reserve_retry_s
+        self.reserve = SpaceReserve(db_path, reserve_bytes, reserve_retry_s)
         self._closed = False
         self._lock = threading.Lock()  # the write connection
         self._read_lock = threading.Lock()  # the read connection
@@ -274,7 +124,7 @@ class Outbox:
                                   "export` to recover what is readable")
             self._db.executescript(SCHEMA)
             self._migrate()
-            self._aead = AESGCM(self._open_key(key_path))
+            self._aead = AESGCM(open_key(self._db, key_path, db_path))
             self._reader = sqlite3.connect(
                 db_path, isolation_level=None, check_same_thread=False, timeout=30
             )
@@ -290,7 +140,7 @@ class Outbox:
         except OutboxError:
             self._db.close()
             raise
-        self._make_reserve()
+        self.reserve.make()
         self._release_quarantine()
 
     # ---- opening ---------------------------------------------------------------------------
@@ -300,36 +150,6 @@ class Outbox:
             columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
             if column not in columns:
                 self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-
-    def _open_key(self, key_path: Path) -> bytes:
-        """The key, created only for an outbox that has never had one; it must prove it is
-        this outbox's key (the check value written when the key was made)."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
-        (rows,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
-        if not key_path.exists() and (row is not None or rows):
-            raise OutboxError(
-                f"outbox key {key_path} is missing, but the outbox {self._path} was made with "
-                f"a key and holds {rows} messages: a new key could not read them. Restore the "
-                "key file from the station's backup; nothing is touched meanwhile (to give the "
-                "queue up, move both files aside for IT)"
-            )
-        key = load_or_create_key(key_path)
-        aead = AESGCM(key)
-        if row is None:
-            nonce = os.urandom(NONCE_BYTES)
-            check = nonce + aead.encrypt(nonce, _KEY_CHECK, None)
-            self._db.execute("INSERT INTO meta (key, value) VALUES ('key_check', ?)", (check,))
-            return key
-        check = bytes(row[0])
-        try:
-            aead.decrypt(check[:NONCE_BYTES], check[NONCE_BYTES:], None)
-        except InvalidTag:
-            raise OutboxError(
-                f"outbox key {key_path} is not the key of {self._path} (its check value does "
-                "not decrypt): the key file was replaced. Restore the station's own key; "
-                "nothing is touched meanwhile"
-            ) from None
-        return key
 
     def close(self) -> None:
         with self._lock, self._read_lock:
@@ -342,66 +162,6 @@ class Outbox:
         OutboxError the caller reports, never sqlite's ProgrammingError."""
         if self._closed:
             raise OutboxError(f"outbox {self._path} is closed (the station is stopping)")
-
-    # ---- the space reserve -----------------------------------------------------------------
-
-    def _make_reserve(self) -> bool:
-        """Hold `reserve_bytes` of disk for recording deliveries; False when there is no room."""
-        if self._reserve_bytes <= 0:
-            return True
-        try:
-            if self._reserve.exists() and self._reserve.stat().st_size >= self._reserve_bytes:
-                return True
-            fd = os.open(self._reserve, os.O_WRONLY | os.O_CREAT, 0o600)
-            try:
-                os.posix_fallocate(fd, 0, self._reserve_bytes)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError:
-            with contextlib.suppress(OSError):
-                self._reserve.unlink()
-            return False
-        return True
-
-    def _give_up_reserve(self, action: str) -> bool:
-        if not self._reserve.exists():
-            return False
-        with contextlib.suppress(OSError):
-            self._reserve.unlink()
-        log.error(
-            "outbox %s: disk full while trying to %s; the space reserve is given up so PUBACKs "
-            "and acks are still recorded. New messages cannot be saved until space is freed "
-            "on this file system",
-            self._path.parent,
-            action,
-        )
-        return True
-
-    @property
-    def reserve_in_use(self) -> bool:
-        return self._reserve_bytes > 0 and not self._reserve.exists()
-
-    def _space_back(self) -> None:
-        """Before saving a new message: if the reserve was given up, take it back when the
-        disk has room again (looked at every few seconds, not on every put)."""
-        if not self.reserve_in_use:
-            return
-        now = time.monotonic()
-        if now - self._reserve_checked_at < self._reserve_retry_s:
-            raise OutboxError(self._full_message("queue a message"))
-        self._reserve_checked_at = now
-        if not self._make_reserve():
-            raise OutboxError(self._full_message("queue a message"))
-        log.warning("outbox %s: disk space is back; the space reserve is restored",
-                    self._path.parent)
-
-    def _full_message(self, action: str) -> str:
-        return (
-            f"outbox {self._path}: disk full while trying to {action} (the file system of "
-            f"{self._path.parent} has no space left); nothing was lost, and nothing new can be "
-            f"saved until at least {self._reserve_bytes // (1024 * 1024) or 1} MB is freed there"
-        )
 
     # ---- transactions ----------------------------------------------------------------------
 
@@ -421,8 +181,8 @@ class Outbox:
             except sqlite3.OperationalError as exc:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                if _is_full(exc):
-                    raise OutboxError(self._full_message(action)) from exc
+                if is_full(exc):
+                    raise OutboxError(self.reserve.full_message(self._path, action)) from exc
                 raise OutboxError(f"outbox {self._path}: cannot {action}: {exc}") from exc
             except sqlite3.DatabaseError as exc:
                 raise OutboxError(
@@ -436,7 +196,7 @@ class Outbox:
             with self._transaction(action) as db:
                 return work(db)
         except OutboxError as exc:
-            if not _is_full(exc.__cause__ or exc) or not self._give_up_reserve(action):
+            if not is_full(exc.__cause__ or exc) or not self.reserve.give_up(action):
                 raise
         with self._transaction(action) as db:
             return work(db)
@@ -447,7 +207,8 @@ class Outbox:
         """Commit one message (durable when this returns). A repeated message_id is refused,
         queued or already delivered (it is the practice system's idempotency key)."""
         self._require_open()
-        self._space_back()
+        if not self.reserve.back():
+            raise OutboxError(self.reserve.full_message(self._path, "queue a message"))
         nonce = os.urandom(NONCE_BYTES)
         ciphertext = self._aead.encrypt(nonce, payload, self._aad(message_id, topic))
         try:
@@ -467,8 +228,8 @@ class Outbox:
         except OutboxError as exc:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
                 raise OutboxError(f"message {message_id} is already queued") from exc
-            if _is_full(exc.__cause__ or exc):
-                self._give_up_reserve("queue a message")
+            if is_full(exc.__cause__ or exc):
+                self.reserve.give_up("queue a message")
             raise
 
     def pending(self, limit: int = 100, *, after_seq: int = 0) -> list[Pending]:
@@ -720,14 +481,14 @@ class Outbox:
                 self._reader.execute("COMMIT")
         return OutboxStats(
             depth=depth,
-            oldest_enqueued_at=_stamp(oldest),
+            oldest_enqueued_at=stamp(oldest),
             delivered_awaiting_ack=awaiting,
             purge_backlog=backlog,
             quarantined=quarantined,
             rejected=rejected,
             unacknowledged_overdue=overdue,
-            oldest_unacknowledged_at=_stamp(first),
-            reserve_in_use=self.reserve_in_use,
+            oldest_unacknowledged_at=stamp(first),
+            reserve_in_use=self.reserve.in_use,
         )
 
     def export(self) -> Iterator[ExportRow]:
