@@ -26,6 +26,7 @@ class AuditAction(StrEnum):
     SIGN_IN_FAILED = "sign_in_failed"  # a wrong PIN or badge at any keypad (detail: the role)
     LOCKED_OUT = "locked_out"  # too many wrong tries: the role's keypad waits (detail: how long)
     STAFF_UNLOCK = "staff_unlock"  # the lobby kiosk left with the staff PIN
+    LOCKOUT_CLEARED = "lockout_cleared"  # an administrator's `station credentials unlock`
     # the chart
     PATIENT_OPENED = "patient_opened"
     IDENTIFIERS_CONFIRMED = "identifiers_confirmed"

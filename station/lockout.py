@@ -108,6 +108,9 @@ class PinLockout:
         self._states = self._store.load()
 
     def state(self, role: Role) -> RoleState:
+        # Read again each time: `station credentials unlock` and `station audit export` (other
+        # processes) share the counts with the running station.
+        self._states = self._store.load()
         return self._states.get(role, RoleState())
 
     def wait_s(self, role: Role) -> int:
