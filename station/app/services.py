@@ -68,7 +68,7 @@ from station.guard import Ignored
 from station.lockout import PinLockout
 from station.logs import RecentErrors, Redacted, Redactor
 from station.models import AnyReading, Mode
-from station.sync.audit_store import AUDIT_FILE, AuditStore
+from station.sync.audit_store import AUDIT_FILE, AuditStore, Subject
 from station.sync.contract import (
     AckPayload,
     AckStatus,
@@ -294,9 +294,10 @@ class StationServices:
                 if event.action is not AuditAction.SUBMISSION_SAVED:
                     continue
                 # The broker (or the practice) may have answered before `saved` was stored.
-                for action, detail in self._early.pop(str(event.related_message_id), []):
-                    self._audit_now(action, event.appointment_id, event.mrn,
-                                    event.related_message_id, detail)
+                message_id = str(event.related_message_id)
+                subject = Subject(event.appointment_id, event.mrn, event.actor)
+                for action, detail in self._early.pop(message_id, []):
+                    self._say(action, subject, message_id, detail)
 
     def _audit_now(self, action: AuditAction, appointment_id: str | None = None,
                    mrn: str | None = None, related: UUID | None = None,
@@ -310,8 +311,6 @@ class StationServices:
         """A submission's delivery, resend or ack (MQTT threads). Said once each; a message
         whose `saved` record is not stored yet waits for it (`_early`)."""
         with self._audit_lock:
-            if self.audit.has(action, message_id):
-                return
             subject = self.audit.subject(message_id)
             if subject is None:
                 if not self.audit.is_own(message_id):
@@ -320,8 +319,16 @@ class StationServices:
                     while len(self._early) > EARLY_KEPT:  # alerts, check-ins: never saved here
                         self._early.pop(next(iter(self._early)))
                 return
-            self._audit_now(action, subject.appointment_id, subject.mrn, UUID(message_id),
-                            detail)
+            self._say(action, subject, message_id, detail)
+
+    def _say(self, action: AuditAction, subject: Subject, message_id: str, detail: str) -> None:
+        """Once per action and submission (`_audit_lock` held). The practice's ack proves the
+        broker had it: `sent` comes first even when the PUBACK's commit is still gathering."""
+        if action in (AuditAction.SUBMISSION_RECEIVED, AuditAction.SUBMISSION_REJECTED):
+            self._say(AuditAction.SUBMISSION_SENT, subject, message_id, "")
+        if action is not AuditAction.SUBMISSION_RESENT and self.audit.has(action, message_id):
+            return
+        self._audit_now(action, subject.appointment_id, subject.mrn, UUID(message_id), detail)
 
     def _audit_delivery(self, action: AuditAction, message_ids: tuple[str, ...]) -> None:
         """The outbox recorded PUBACKs (`submission_sent`) or a resend, on an MQTT thread."""
