@@ -8,20 +8,18 @@ bound-device list for it to store. The diagnostics bundle is station.diagnostics
 
 from __future__ import annotations
 
-import hmac
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from station.audit import BIOMED, AuditAction
 from station.config import BoundDevice, Settings
+from station.lockout import PinLockout, Role, plain_matcher
 from station.models import AnyReading
 from station.validation import Verdict, validate
 from station.workflow import Clock, RefusedError, check_allowed, next_state
-
-# Five wrong PINs lock the screen for five minutes: slows guessing, not a forgetful tech.
-MAX_PIN_ATTEMPTS = 5
-PIN_LOCKOUT_S = 300.0
 
 
 class BiomedState(StrEnum):
@@ -123,15 +121,23 @@ def settings_view(settings: Settings) -> SettingsView:
 
 class Biomed:
     def __init__(
-        self, *, clock: Clock, pin: str, settings: Settings, idle_lock_s: float = 120.0
+        self,
+        *,
+        clock: Clock,
+        pin: str | Callable[[str], bool],
+        settings: Settings,
+        idle_lock_s: float = 120.0,
+        lockout: PinLockout | None = None,
     ) -> None:
         self._clock = clock
-        self._pin = pin
+        # A plain PIN in tests and the demo; the station's hashed one as a matcher.
+        self._pin = plain_matcher(pin) if isinstance(pin, str) else pin
+        # The station's one lockout: biomed has its own count (station.lockout's policy).
+        self.lockout = lockout or PinLockout(clock)
+        self.audit = self.lockout.audit
         self.settings = settings
         self.idle_lock_s = idle_lock_s
         self.state = BiomedState.LOCKED
-        self._failed = 0
-        self._locked_until: datetime | None = None
         self._last_activity = clock()
         self.devices: tuple[DeviceRow, ...] = ()
         self.testing: str | None = None
@@ -141,21 +147,32 @@ class Biomed:
         self.state = next_state(TRANSITIONS, self.state, event)
         self._last_activity = self._clock()
 
-    def unlock(self, pin: str) -> None:
+    @property
+    def locked_out_s(self) -> int:
+        """Seconds until a biomed PIN may be tried again; 0 when it may now."""
+        return self.lockout.wait_s(Role.BIOMED)
+
+    def matches(self, pin: str) -> bool:
+        """Whether `pin` is the biomed PIN, for a keypad that also takes other PINs: not
+        counted here, so the caller must count the try against its own role. False while
+        biomed is locked out (a right PIN then says nothing either)."""
+        return not self.locked_out_s and self._pin(pin.strip())
+
+    def unlock(self, pin: str, *, keypad: str = "") -> None:
         check_allowed(TRANSITIONS, self.state, BE.UNLOCK)
-        now = self._clock()
-        if self._locked_until is not None and now < self._locked_until:
-            wait = int((self._locked_until - now).total_seconds()) + 1
-            raise RefusedError(BiomedRefusal.LOCKED_OUT, f"too many wrong PINs: wait {wait} s")
-        if not hmac.compare_digest(pin.encode(), self._pin.encode()):
-            self._failed += 1
-            if self._failed >= MAX_PIN_ATTEMPTS:
-                self._failed = 0
-                self._locked_until = now + timedelta(seconds=PIN_LOCKOUT_S)
+        if self.locked_out_s:
+            raise RefusedError(
+                BiomedRefusal.LOCKED_OUT, f"too many wrong PINs: wait {self.locked_out_s} s"
+            )
+        typed = pin.strip()
+        if not self.lockout.try_pin(Role.BIOMED, lambda: self._pin(typed) or None, keypad=keypad):
+            if self.locked_out_s:
+                raise RefusedError(
+                    BiomedRefusal.LOCKED_OUT, f"too many wrong PINs: wait {self.locked_out_s} s"
+                )
             raise RefusedError(BiomedRefusal.WRONG_PIN, "PIN not accepted")
-        self._failed = 0
-        self._locked_until = None
         self._fire(BE.UNLOCK)
+        self.audit.record(self._clock(), BIOMED, AuditAction.BIOMED_UNLOCK, detail=keypad)
 
     def lock(self) -> None:
         self._fire(BE.LOCK)
@@ -181,6 +198,10 @@ class Biomed:
     def require_unlocked(self, what: str) -> None:
         """Refuses `what` on the PIN screen (export diagnostics, say)."""
         self._require(what, B.DEVICES, B.SETTINGS, B.DEVICE_TEST)
+
+    def diagnostics_exported(self, where: str) -> None:
+        """The composition root wrote the no-patient-data bundle to `where`."""
+        self.audit.record(self._clock(), BIOMED, AuditAction.DIAGNOSTICS_EXPORTED, detail=where)
 
     def set_devices(self, rows: tuple[DeviceRow, ...]) -> None:
         """The device manager's latest view (not a user action)."""
@@ -214,6 +235,8 @@ class Biomed:
         new = BoundDevice(id=row.device_id, profile=row.profile, address=row.address, port=row.port)
         bound = (*self.settings.devices, new)
         self._apply(bound)
+        self.audit.record(self._clock(), BIOMED, AuditAction.DEVICE_BOUND,
+                          detail=f"{device_id} ({row.profile})")
         return bound
 
     def unbind(self, device_id: str) -> tuple[BoundDevice, ...]:
@@ -223,6 +246,8 @@ class Biomed:
             raise RefusedError(BiomedRefusal.NOT_BOUND, f"{device_id} is not bound")
         bound = tuple(d for d in self.settings.devices if d.id != device_id)
         self._apply(bound)
+        self.audit.record(self._clock(), BIOMED, AuditAction.DEVICE_UNBOUND,
+                          detail=f"{device_id} ({row.profile})")
         return bound
 
     def _apply(self, bound: tuple[BoundDevice, ...]) -> None:
@@ -236,6 +261,8 @@ class Biomed:
         self._fire(BE.OPEN_TEST)
         self.testing = device_id
         self.test_results = ()
+        self.audit.record(self._clock(), BIOMED, AuditAction.DEVICE_TEST,
+                          detail=f"{device_id} ({row.profile})")
 
     def record_test_reading(self, device_id: str, reading: AnyReading) -> TestResult:
         """A reading from the device under test: shown decoded and raw, never sent anywhere."""

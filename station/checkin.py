@@ -12,11 +12,14 @@ from __future__ import annotations
 import hmac
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from station.audit import PATIENT_LOBBY, STAFF, AuditAction
+from station.lockout import PinLockout, Role, plain_matcher
 from station.names import clean_name
 from station.workflow import Clock, RefusedError, check_allowed, next_state
 
@@ -72,6 +75,7 @@ class CheckinRefusal(StrEnum):
     TEXT_TOO_LONG = "text_too_long"
     BAD_CONTACT = "bad_contact"
     WRONG_PIN = "wrong_pin"
+    LOCKED_OUT = "locked_out"  # too many wrong staff PINs: the field waits
     UNKNOWN_LANGUAGE = "unknown_language"
 
 
@@ -173,15 +177,19 @@ class Checkin:
         self,
         *,
         clock: Clock,
-        staff_pin: str,
+        staff_pin: str | Callable[[str], bool],
         idle_warning_s: float = 60.0,
         idle_wipe_s: float = 90.0,
         default_language: str = "en",
+        lockout: PinLockout | None = None,
     ) -> None:
         if not idle_warning_s < idle_wipe_s:
             raise ValueError("the idle warning must come before the wipe")
         self._clock = clock
-        self._staff_pin = staff_pin
+        # A plain PIN in tests and the demo; the station's hashed one as a matcher.
+        self._staff_pin = plain_matcher(staff_pin) if isinstance(staff_pin, str) else staff_pin
+        self.lockout = lockout or PinLockout(clock)
+        self.audit = self.lockout.audit
         self.idle_warning_s = idle_warning_s
         self.idle_wipe_s = idle_wipe_s
         self.default_language = default_language
@@ -229,7 +237,15 @@ class Checkin:
 
     def ask_for_help(self) -> HelpRequest:
         self.touch()
-        return HelpRequest(screen=self.state, language=self.language, requested_at=self._clock())
+        now = self._clock()
+        self.audit.record(
+            now,
+            PATIENT_LOBBY,
+            AuditAction.HELP_REQUESTED,
+            appointment_id=self.appointment.appointment_id if self.appointment else None,
+            detail=f"screen={self.state.value}",
+        )
+        return HelpRequest(screen=self.state, language=self.language, requested_at=now)
 
     # -- the flow --------------------------------------------------------------------------
 
@@ -337,6 +353,13 @@ class Checkin:
             reason_for_visit=self.reason_for_visit,
             contact_change=self.contact_change,
         )
+        self.audit.record(
+            self.record.checked_in_at,
+            PATIENT_LOBBY,
+            AuditAction.CHECKIN_COMPLETED,
+            appointment_id=self.record.appointment_id,
+            detail="contact change requested" if self.contact_change else "",
+        )
         return self.record
 
     def restart(self) -> None:
@@ -349,11 +372,21 @@ class Checkin:
 
     def staff_exit(self, pin: str) -> None:
         self._check(V.STAFF_EXIT)
-        if not hmac.compare_digest(pin.encode(), self._staff_pin.encode()):
+        wait = self.lockout.wait_s(Role.STAFF)
+        if wait:
+            raise RefusedError(CheckinRefusal.LOCKED_OUT, f"try again in {wait} s")
+        typed = pin.strip()
+        if not self.lockout.try_pin(
+            Role.STAFF, lambda: self._staff_pin(typed) or None, keypad="lobby"
+        ):
+            wait = self.lockout.wait_s(Role.STAFF)
+            if wait:
+                raise RefusedError(CheckinRefusal.LOCKED_OUT, f"try again in {wait} s")
             raise RefusedError(CheckinRefusal.WRONG_PIN, "PIN not accepted")
         self._wipe()
         self.touch()
         self._fire(V.STAFF_EXIT)
+        self.audit.record(self._clock(), STAFF, AuditAction.STAFF_UNLOCK)
 
     def staff_return(self) -> None:
         self.touch()

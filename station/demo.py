@@ -269,7 +269,7 @@ class PracticeSystem:
         return topic(self._site, self._station_id, channel)
 
     def _connected_cb(self, client: mqtt.Client, *_args: Any) -> None:
-        for channel in (Channel.VITALS, Channel.ALERT, Channel.CHECKIN):
+        for channel in (Channel.VITALS, Channel.ALERT, Channel.CHECKIN, Channel.AUDIT):
             client.subscribe(self._topic(channel), 1)
         self._connected.set()
 
@@ -293,6 +293,13 @@ class PracticeSystem:
         try:
             body = json.loads(message.payload)
         except ValueError:
+            return
+        if isinstance(body, dict) and body.get("schema") == "rooming.audit/1":
+            # The practice's audit consumer's part: filed (here: acknowledged) and kept apart
+            # from the clinical messages.
+            ack = AckPayload(message_id=uuid.UUID(str(body.get("message_id"))),
+                             acked_at=datetime.now(UTC))
+            client.publish(self._topic(Channel.ACK), to_json(ack), 1)
             return
         if not isinstance(body, dict) or body.get("schema") not in self.FILED:
             return

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Literal
+from uuid import UUID
 
+from station.audit import UNKNOWN, AuditAction
+from station.lockout import Role
 from station.names import same_name_key
 from station.rooming_base import _Session
 from station.rooming_data import (
@@ -56,19 +59,30 @@ class Rooming(RoomingReadings):
     # -- sign in / out ----------------------------------------------------------------------
 
     def sign_in(self, credential: str) -> None:
+        """The keypad's PIN or the badge reader's line: both go through the lockout (a badge
+        reader is a keyboard, so a keystroke injector is just a fast typist)."""
         check_allowed(TRANSITIONS, self.state, E.SIGN_IN)
-        ma_id = self._credentials.get(credential.strip())
+        wait = self.lockout.wait_s(Role.MA)
+        if wait:
+            raise RefusedError(Refusal.LOCKED_OUT, lockout_message(wait))
+        typed = credential.strip()
+        ma_id = self.lockout.try_pin(Role.MA, lambda: self._match_ma(typed), keypad="exam")
         if ma_id is None:
+            wait = self.lockout.wait_s(Role.MA)
+            if wait:
+                raise RefusedError(Refusal.LOCKED_OUT, lockout_message(wait))
             raise RefusedError(Refusal.UNKNOWN_CREDENTIAL, "badge or PIN not recognised")
         self._touch()
         self._fire(E.SIGN_IN)
         self.ma_id = ma_id
+        self._audit(AuditAction.MA_SIGN_IN, with_patient=False)
         if self._session is not None:
             # A rooming parked by a sign-out: keep its readings, confirm the patient again.
             self._fire(E.RESUME_PARKED)
 
-    def sign_out(self) -> None:
+    def sign_out(self, *, auto: bool = False) -> None:
         self._fire(E.SIGN_OUT)
+        self._audit(AuditAction.MA_AUTO_SIGN_OUT if auto else AuditAction.MA_SIGN_OUT)
         self.ma_id = None
         self.live_cuff_mmhg = None
         if self._session is not None and self._session.confirmed_at is not None:
@@ -85,7 +99,7 @@ class Rooming(RoomingReadings):
         self._place(self.guard.flush())
         if self.state == S.SIGNED_OUT or self.idle_seconds() < self.idle_signout_s:
             return False
-        self.sign_out()
+        self.sign_out(auto=True)
         return True
 
     # -- patient ----------------------------------------------------------------------------
@@ -117,6 +131,7 @@ class Rooming(RoomingReadings):
         self._fire(E.PICK_PATIENT)
         if parked is None:
             self._session = _Session(patient, now)
+        self._audit(AuditAction.PATIENT_OPENED, at=now)
         return patient
 
     @property
@@ -141,6 +156,7 @@ class Rooming(RoomingReadings):
         now = self._touch()
         self._fire(E.CONFIRM_IDENTIFIERS)
         self._session.confirmed_at = now
+        self._audit(AuditAction.IDENTIFIERS_CONFIRMED, at=now)
 
     def not_this_patient(self) -> None:
         """The person in the room is not the one on screen: back to the list, nothing kept."""
@@ -258,10 +274,29 @@ class Rooming(RoomingReadings):
         self.schedule = tuple(p for p in self.schedule if p.appointment_id != record.appointment_id)
         return record
 
+    def submission_saved(self, message_id: UUID) -> None:
+        """The sent record is in the durable outbox under `message_id` (the composition root
+        calls this once `submit` returned)."""
+        record = self.last_record
+        self.audit.record(
+            self._clock(),
+            self.ma_id or UNKNOWN,
+            AuditAction.SUBMISSION_SAVED,
+            appointment_id=record.appointment_id if record else None,
+            mrn=record.mrn if record else None,
+            related_message_id=message_id,
+        )
+
     def next_patient(self) -> None:
         self._touch()
         self._fire(E.NEXT_PATIENT)
         self.last_record = None
+
+
+def lockout_message(wait_s: int) -> str:
+    """What the sign-in screen says while the keypad waits (the presenter refreshes it every
+    second, so it counts down)."""
+    return f"too many wrong tries: try again in {wait_s} s"
 
 
 def refusal_kind(exc: RefusedError) -> Literal["safety", "input"]:

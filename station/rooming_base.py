@@ -9,11 +9,14 @@ Pure: time comes from the clock passed in.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, tzinfo
+from uuid import UUID
 
+from station.audit import UNKNOWN, AuditAction, AuditTrail
 from station.config import DisplaySection, GuardSection
 from station.guard import WrongPatientGuard
+from station.lockout import PinLockout, plain_ma_matcher
 from station.models import Mode
 from station.rooming_data import (
     CONFIRMED_STATES,
@@ -62,7 +65,7 @@ class RoomingBase:
         self,
         *,
         clock: Clock,
-        credentials: Mapping[str, str],
+        credentials: Mapping[str, str] | Callable[[str], str | None],
         display: DisplaySection | None = None,
         idle_signout_s: float = 300.0,
         mode: Mode = Mode.REAL,
@@ -70,16 +73,23 @@ class RoomingBase:
         guard_policy: GuardSection | None = None,
         device_ranges: Mapping[str, DeviceRanges] | None = None,
         device_zone: tzinfo | None = None,
+        lockout: PinLockout | None = None,
     ) -> None:
         """`device_zone`: the site's time zone ([records] timezone), in which the guard reads
         a device's local time (`measured_at` without an offset)."""
-        # credentials: badge id or PIN -> MA id. The MA id goes into the record, never a log.
+        # credentials: badge id or PIN -> MA id (a plain table in tests and the demo; the
+        # station's hashed credentials as a matcher). The MA id goes into the record, never a
+        # log; what was typed goes nowhere.
         self._clock = clock
+        self.lockout = lockout or PinLockout(clock)
+        self.audit: AuditTrail = self.lockout.audit
         self.guard = WrongPatientGuard(clock, bound_devices, guard_policy, zone=device_zone)
         self._confirmations = 0
         # Bound device id -> its manufacturer's stated measuring ranges (firmware profile).
         self._device_ranges: dict[str, DeviceRanges] = dict(device_ranges or {})
-        self._credentials = dict(credentials)
+        self._match_ma = (
+            plain_ma_matcher(credentials) if isinstance(credentials, Mapping) else credentials
+        )
         self.display = display or DisplaySection()
         self.idle_signout_s = idle_signout_s
         self.mode = mode
@@ -112,6 +122,29 @@ class RoomingBase:
 
     def now(self) -> datetime:
         return self._clock()
+
+    def _audit(
+        self,
+        action: AuditAction,
+        *,
+        detail: str = "",
+        patient: ScheduledPatient | None = None,
+        message_id: UUID | None = None,
+        at: datetime | None = None,
+        with_patient: bool = True,
+    ) -> None:
+        """One audit event by the signed-in MA, about `patient` (default: the open one)."""
+        if patient is None and with_patient and self._session is not None:
+            patient = self._session.patient
+        self.audit.record(
+            at or self._clock(),
+            self.ma_id or UNKNOWN,
+            action,
+            appointment_id=patient.appointment_id if patient else None,
+            mrn=patient.mrn if patient else None,
+            related_message_id=message_id,
+            detail=detail,
+        )
 
     def _touch(self) -> datetime:
         now = self._clock()

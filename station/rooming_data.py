@@ -82,6 +82,7 @@ CONFIRMED_STATES = frozenset({S.VITALS, S.COMPLAINT, S.REVIEW})
 
 class Refusal(StrEnum):
     UNKNOWN_CREDENTIAL = "unknown_credential"
+    LOCKED_OUT = "locked_out"  # too many wrong PINs or badges: the keypad waits
     NOT_ON_SCHEDULE = "not_on_schedule"
     IDENTIFIERS_NOT_CONFIRMED = "identifiers_not_confirmed"
     NO_PATIENT = "no_patient"

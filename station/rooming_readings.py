@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from station.audit import AuditAction
 from station.guard import Attached, Live, Unassigned
 from station.manual_entry import MANUAL_CODEC, manual_reading
 from station.models import AnyReading, Kind
@@ -80,15 +81,15 @@ class RoomingReadings(RoomingBase):
                 if outcome.reading.kind == Kind.BLOOD_PRESSURE:
                     self.live_cuff_mmhg = None
                 assert self._session is not None and self.state in CONFIRMED_STATES
-                placed.append(
-                    self._attach(
-                        self._session,
-                        reading=outcome.reading,
-                        device=outcome.device_id,
-                        source=EntrySource.DEVICE,
-                        now=outcome.received_at,
-                    )
+                entry = self._attach(
+                    self._session,
+                    reading=outcome.reading,
+                    device=outcome.device_id,
+                    source=EntrySource.DEVICE,
+                    now=outcome.received_at,
                 )
+                placed.append(entry)
+                self._audit(AuditAction.READING_ATTACHED, detail=_what(entry))
             elif isinstance(outcome, Unassigned):
                 if outcome.reading.kind == Kind.BLOOD_PRESSURE:
                     self.live_cuff_mmhg = None
@@ -103,6 +104,13 @@ class RoomingReadings(RoomingBase):
                 )
                 self._tray.append(item)
                 placed.append(item)
+                # Nobody's yet: held for the MA, so no patient reference.
+                self._audit(
+                    AuditAction.READING_TO_TRAY,
+                    detail=f"{item.reading.kind.value} from {item.device} "
+                    f"(tray {item.item_id}: {', '.join(r.value for r in item.reasons)})",
+                    with_patient=False,
+                )
         return placed
 
     def _attach(
@@ -138,9 +146,11 @@ class RoomingReadings(RoomingBase):
         if not verdict.accepted:
             # A typo is not a measurement: nothing is attached, the MA types it again.
             raise RefusedError(Refusal.INVALID_ENTRY, f"{kind.value} not accepted", verdict.reasons)
-        return self._attach(
+        entry = self._attach(
             session, reading=reading, device=MANUAL_CODEC, source=EntrySource.MANUAL, now=now
         )
+        self._audit(AuditAction.MANUAL_ENTRY, detail=_what(entry), at=now)
+        return entry
 
     @property
     def entries(self) -> tuple[VitalEntry, ...]:
@@ -200,6 +210,11 @@ class RoomingReadings(RoomingBase):
             acknowledged_at=now,
         )
         self._alerts.append(alert)
+        self._audit(
+            AuditAction.CRITICAL_ACKNOWLEDGED,
+            detail=f"{critical[0].code} on {_what(entry)}",
+            at=now,
+        )
         return alert
 
     def take_alerts(self) -> tuple[AlertRequest, ...]:
@@ -225,7 +240,7 @@ class RoomingReadings(RoomingBase):
         session = self._confirmed_session(Refusal.NO_PATIENT, "cannot accept a tray reading")
         now = self._touch()
         item = self._tray.pop(index)
-        return self._attach(
+        entry = self._attach(
             session,
             reading=item.reading,
             device=item.device,
@@ -233,8 +248,25 @@ class RoomingReadings(RoomingBase):
             now=now,
             tray_reason=item.reason,
         )
+        self._audit(
+            AuditAction.READING_ACCEPTED_FROM_TRAY,
+            detail=f"{_what(entry)} (tray {item_id})",
+            at=now,
+        )
+        return entry
 
     def discard_tray(self, item_id: int) -> None:
         index = self._tray_index(item_id)
-        self._touch()
-        del self._tray[index]
+        now = self._touch()
+        item = self._tray.pop(index)
+        self._audit(
+            AuditAction.READING_DISCARDED,
+            detail=f"{item.reading.kind.value} from {item.device} (tray {item_id})",
+            at=now,
+            with_patient=False,
+        )
+
+
+def _what(entry: VitalEntry) -> str:
+    """The audit's words for an entry: kind, device and entry number, never a value."""
+    return f"{entry.kind.value} from {entry.device} (entry {entry.entry_id})"

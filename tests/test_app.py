@@ -21,6 +21,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from station.app import Credentials, HeadlessHost, StationServices, start_logging
+from station.app.credentials import HashedMa, hash_secret, write_credentials
 from station.capture import CaptureState
 from station.config import Settings, parse_settings
 from station.demo import DemoPatient, OnPatient, PracticeSystem, demo_model, schedule_payload
@@ -165,7 +166,8 @@ def test_run_refuses_plain_tcp_when_tls_is_required_and_names_the_fix(tmp_path: 
         '[broker]\nhost = "127.0.0.1"\nport = 8883\nrequire_tls = true\n\n'
         f'[storage]\nstate_dir = "{tmp_path / "state"}"\n'
     )
-    (tmp_path / "credentials.toml").write_text('[ma]\n"4321" = "ma-7"\n')
+    write_credentials(tmp_path / "credentials.toml", Credentials(
+        ma_hash=(HashedMa(id="ma-7", kind="pin", hash=hash_secret("402913")),)))
     env = {**os.environ, "SDL_VIDEODRIVER": "offscreen"}
     done = subprocess.run([sys.executable, "-m", "station", "run", "--config", str(config)],
                           capture_output=True, text=True, timeout=60, env=env, check=False)

@@ -36,11 +36,14 @@ CORE = (
     "station/checkin.py",
     "station/biomed.py",
     "station/submission.py",
+    "station/audit.py",
+    "station/lockout.py",
     "station/errors.py",
     "station/devices/codecs/**/*.py",
     "station/sync/payloads.py",
     "station/sync/fhir.py",
     "station/sync/contract.py",
+    "station/sync/audit_chain.py",
 )
 # Transport and UI libraries: each belongs to one adapter, never to the core.
 ADAPTER_LIBRARIES = frozenset(

@@ -259,7 +259,7 @@ def test_outbox_depth_and_the_diagnostics_export_on_an_offline_station(
         )
         host.intent("open_settings")
         depth = services.outbox.stats().depth
-        assert depth == 3
+        assert depth == 4  # the 3 vitals and the audit record of the biomed unlock (#17)
         lines = biomed.settings_lines()
         assert lines[:4] == (
             "Site: test-clinic",
@@ -267,7 +267,7 @@ def test_outbox_depth_and_the_diagnostics_export_on_an_offline_station(
             f"Broker: 127.0.0.1:{services.settings.broker.port}",
             "TLS: off — not for production",
         )
-        assert lines[4].startswith("Outbox: 3 waiting to send, oldest ")
+        assert lines[4].startswith("Outbox: 4 waiting to send, oldest ")
         host.intent("export")
         (bundle,) = (state / "diagnostics").iterdir()
         assert biomed.message == f"diagnostics bundle written (no patient data): {bundle}"
@@ -292,7 +292,7 @@ def test_outbox_depth_and_the_diagnostics_export_on_an_offline_station(
             "firmware_revision": None,
         }
     ]
-    assert json.loads(files["outbox.json"])["pending"] == 3
+    assert json.loads(files["outbox.json"])["pending"] == 4  # with the unlock's audit record
     assert b"lost [redacted:name] [redacted:mrn]" in files["errors.log"]
     everything = b"".join(files.values())
     for secret in (b"ZZTEST", b"Sextus", b"TEST100006", b"1968"):
@@ -491,7 +491,8 @@ def test_a_broker_that_refuses_the_stations_messages_is_shown_on_the_biomed_scre
             f"refuses this station's messages for station id '{STATION}' (the client "
             "certificate's name must be the station id)"
         ]
-        assert services.health.outbox_depth().pending == 1  # kept, not lost
+        # Kept, not lost: the vitals and the audit record of the biomed unlock (#17).
+        assert services.health.outbox_depth().pending == 2
     finally:
         services.stop()
         broker.kill()

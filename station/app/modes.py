@@ -13,6 +13,7 @@ from station.checkin import Checkin
 from station.config import Settings
 from station.devices.manager import DeviceManager
 from station.errors import ConfigError
+from station.lockout import PinLockout
 from station.models import Mode
 from station.rooming import Rooming
 from station.ui.ports import MemorySpeaker, Speaker
@@ -29,18 +30,22 @@ def exam_presenter(
     sync: SyncOutbox,
     lookup: SyncLookup,
     biomed: BiomedPresenter | None,
+    lockout: PinLockout | None = None,
 ) -> ExamPresenter:
     """The MA's rooming over the bound devices: the links only hand over (the manager's
     consumer posts each reading to the UI thread), and the rooming's guard judges them there —
     the one path, as in every mode and test."""
-    if not credentials.ma:
+    ma = credentials.ma_matcher()
+    if ma is None:
         raise ConfigError(
             "credentials",
-            ["[ma]: empty: an exam station needs at least one MA badge or PIN to sign in with"],
+            ["[[ma_hash]]: none: an exam station needs at least one MA badge or PIN to sign in "
+             "with (`station credentials add-ma ID`)"],
         )
     rooming = Rooming(
         clock=clock,
-        credentials=credentials.ma,
+        credentials=ma,
+        lockout=lockout,
         display=settings.display,
         idle_signout_s=settings.session.ma_idle_signout_s,
         mode=reading_mode,
@@ -60,16 +65,20 @@ def lobby_presenter(
     lobby: SyncLobby,
     speaker: Speaker | None,
     biomed: BiomedPresenter | None,
+    lockout: PinLockout | None = None,
 ) -> LobbyPresenter:
     """The patient's self check-in; staff leave kiosk mode with the staff PIN."""
-    if credentials.staff_pin is None:
+    staff = credentials.staff_matcher()
+    if staff is None:
         raise ConfigError(
             "credentials",
-            ["staff_pin: missing: a lobby kiosk needs a staff PIN to leave kiosk mode"],
+            ["staff_pin_hash: missing: a lobby kiosk needs a staff PIN to leave kiosk mode "
+             "(`station credentials set-pin staff`)"],
         )
     checkin = Checkin(
         clock=clock,
-        staff_pin=credentials.staff_pin,
+        staff_pin=staff,
+        lockout=lockout,
         idle_warning_s=settings.session.lobby_idle_warning_s,
         idle_wipe_s=settings.session.lobby_idle_wipe_s,
         default_language=settings.display.locale[:2],

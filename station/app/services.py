@@ -11,14 +11,18 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from station.app.audited_outbox import AuditedOutbox
 from station.app.biomed_port import StationBiomed
 from station.app.ble_thread import BleThread
 from station.app.credentials import Credentials
 from station.app.health import StationHealth
+from station.app.lockout_store import LOCKOUT_FILE, FileLockoutStore
 from station.app.modes import exam_presenter, lobby_presenter
 from station.app.pushed import (
+    PushedConfig,
     PushedConfigInbox,
     installed_profiles,
     settings_at_start,
@@ -41,6 +45,7 @@ from station.app.wiring import (
     remember_appointment,
     remember_schedule,
 )
+from station.audit import STATION, AuditAction, AuditEvent, AuditTrail
 from station.biomed import Biomed, BiomedState
 from station.capture import CaptureState
 from station.config import Settings, StationMode
@@ -62,16 +67,21 @@ from station.diagnostics import (
 )
 from station.errors import ConfigError
 from station.guard import Ignored
+from station.lockout import PinLockout
 from station.logs import RecentErrors, Redacted, Redactor
 from station.models import AnyReading, Mode
+from station.sync.audit_store import AUDIT_FILE, AuditStore, Subject
 from station.sync.contract import (
     AckPayload,
+    AckStatus,
+    Channel,
+    ConfigPayload,
     Presence,
     SchedulePayload,
 )
 from station.sync.inbound import LookupResult
 from station.sync.mqtt import Inbound, MqttLink
-from station.sync.outbox import AckPolicy, Outbox
+from station.sync.outbox import AckPolicy, DeliveryState
 from station.ui.ports import Speaker
 from station.ui.presenters import BiomedPresenter, ExamPresenter, LobbyPresenter
 
@@ -81,6 +91,7 @@ OUTBOX_FILE = "outbox.sqlite3"  # the name `station outbox` reads too
 DIAGNOSTICS_DIR = "diagnostics"  # bundles exported from the biomed screen, in the state dir
 HEALTH_EVERY_S = 10.0
 DEVICE_TICK_S = 0.1  # streaming capture episodes are ended this often
+EARLY_KEPT = 256  # deliveries waiting for their `saved` record (others' are dropped)
 
 
 class StationServices:
@@ -142,13 +153,22 @@ class StationServices:
         self.health_path = state_dir / HEALTH_FILE
         self.bindings = bound_devices(settings)
         key_path = settings.storage.outbox_key_file or state_dir / "outbox.key"
-        self.outbox = Outbox(
+        self.outbox = AuditedOutbox(
             state_dir / OUTBOX_FILE,
             key_path,
             ack_policy=AckPolicy(
                 resend_after_s=settings.broker.ack_resend_after_s,
                 overdue_after_s=settings.broker.ack_overdue_after_s,
             ),
+        )
+        # The audit trail: the workflows and the PIN lockout record into one trail on the UI
+        # thread (drained after every intent); the sync layer's events go straight to the store.
+        self.audit_trail = AuditTrail()
+        self._audit_lock = threading.Lock()  # orders the UI thread's and MQTT threads' records
+        # Deliveries and acks of messages whose `saved` record is not stored yet.
+        self._early: dict[str, list[tuple[AuditAction, str]]] = {}
+        self.lockout = PinLockout(
+            clock, FileLockoutStore(state_dir / LOCKOUT_FILE), audit=self.audit_trail
         )
         self.health = StationHealth(
             settings,
@@ -160,6 +180,20 @@ class StationServices:
             warnings=lambda: [w for w in (self.config_warning, self.schedule_warning) if w],
         )
         self.link = self._open_link(lookup_timeout_s)
+        try:
+            self.audit = AuditStore(
+                state_dir / AUDIT_FILE,
+                key_path,
+                site=station.site,
+                station_id=station.station_id,
+                queue=lambda mid, body: self.link.submit(Channel.AUDIT, body, mid),
+                queued_already=lambda mid: self.outbox.state(mid) is not DeliveryState.UNKNOWN,
+            )
+        except BaseException:
+            self.outbox.close()
+            raise
+        self.outbox.watch(self._audit_delivery)
+        self._audit_config_at_start(start.applied, start.stored_id, start.warning)
         self.mode = station.mode
         self.manager: DeviceManager | None = None
         self.presenter: ExamPresenter | LobbyPresenter
@@ -171,11 +205,13 @@ class StationServices:
             records=site_records(settings, self._profiles),
         )
         self.biomed: BiomedPresenter | None = None
-        if credentials.biomed_pin:
+        biomed_pin = credentials.biomed_matcher()
+        if biomed_pin is not None:
             biomed = Biomed(
                 clock=clock,
-                pin=credentials.biomed_pin,
+                pin=biomed_pin,
                 settings=settings.model_copy(update={"devices": list(self.bindings)}),
+                lockout=self.lockout,
             )
             self.biomed = BiomedPresenter(biomed, StationBiomed(self))
         self.presenter = self._make_presenter(credentials, speaker)
@@ -193,8 +229,8 @@ class StationServices:
         settings, station = self.settings, self.settings.station
         handlers = Inbound(
             on_schedule=self._on_schedule,
-            on_config=self.pushed.receive,
-            check_config=self.pushed.check,
+            on_config=self._on_config,
+            check_config=self._check_config,
             on_ack=self._on_ack,
             on_lookup=self._on_lookup,
         )
@@ -232,6 +268,7 @@ class StationServices:
                     sync=self.sync,
                     lookup=SyncLookup(self.link),
                     biomed=self.biomed,
+                    lockout=self.lockout,
                 )
             else:
                 self.lobby = SyncLobby(self.link, site=station.site, station_id=station.station_id)
@@ -242,14 +279,100 @@ class StationServices:
                     lobby=self.lobby,
                     speaker=speaker,
                     biomed=self.biomed,
+                    lockout=self.lockout,
                 )
         except ConfigError:
+            self.audit.close()
             self.outbox.close()
             raise
+
+    # ---- the audit trail ------------------------------------------------------------------
+
+    def drain_audit(self) -> None:
+        """On the UI thread: the workflows' audit events into the store (and the outbox)."""
+        events = self.audit_trail.take()
+        if not events:
+            return
+        with self._audit_lock:
+            self.audit.append(events)
+            for event in events:
+                if event.action is not AuditAction.SUBMISSION_SAVED:
+                    continue
+                # The broker (or the practice) may have answered before `saved` was stored.
+                message_id = str(event.related_message_id)
+                subject = Subject(event.appointment_id, event.mrn, event.actor)
+                for action, detail in self._early.pop(message_id, []):
+                    self._say(action, subject, message_id, detail)
+
+    def _audit_now(self, action: AuditAction, appointment_id: str | None = None,
+                   mrn: str | None = None, related: UUID | None = None,
+                   detail: str = "") -> None:
+        """An event the sync layer saw (any thread, `_audit_lock` held): stored at once."""
+        self.audit.append([AuditEvent(
+            at=self._clock(), actor=STATION, action=action, appointment_id=appointment_id,
+            mrn=mrn, related_message_id=related, detail=detail)])
+
+    def _audit_submission(self, action: AuditAction, message_id: str, detail: str = "") -> None:
+        """A submission's delivery, resend or ack (MQTT threads). Said once each; a message
+        whose `saved` record is not stored yet waits for it (`_early`)."""
+        with self._audit_lock:
+            subject = self.audit.subject(message_id)
+            if subject is None:
+                if not self.audit.is_own(message_id):
+                    early = self._early.setdefault(message_id, [])
+                    early.append((action, detail))
+                    while len(self._early) > EARLY_KEPT:  # alerts, check-ins: never saved here
+                        self._early.pop(next(iter(self._early)))
+                return
+            self._say(action, subject, message_id, detail)
+
+    def _say(self, action: AuditAction, subject: Subject, message_id: str, detail: str) -> None:
+        """Once per action and submission (`_audit_lock` held). The practice's ack proves the
+        broker had it: `sent` comes first even when the PUBACK's commit is still gathering."""
+        if action in (AuditAction.SUBMISSION_RECEIVED, AuditAction.SUBMISSION_REJECTED):
+            self._say(AuditAction.SUBMISSION_SENT, subject, message_id, "")
+        if action is not AuditAction.SUBMISSION_RESENT and self.audit.has(action, message_id):
+            return
+        self._audit_now(action, subject.appointment_id, subject.mrn, UUID(message_id), detail)
+
+    def _audit_delivery(self, action: AuditAction, message_ids: tuple[str, ...]) -> None:
+        """The outbox recorded PUBACKs (`submission_sent`) or a resend, on an MQTT thread."""
+        for message_id in message_ids:
+            self._audit_submission(action, message_id)
+
+    def _audit_config(self, action: AuditAction, message_id: str | UUID, detail: str) -> None:
+        """A pushed config's fate, said once per push (the retained copy comes again)."""
+        with self._audit_lock:
+            if not self.audit.has(action, message_id):
+                self._audit_now(action, related=UUID(str(message_id)), detail=detail[:500])
+
+    def _audit_config_at_start(self, applied: PushedConfig | None, stored_id: str,
+                               warning: str) -> None:
+        if applied is not None:
+            self._audit_config(AuditAction.CONFIG_APPLIED, applied.message_id, "")
+        if warning and stored_id:
+            self._audit_config(AuditAction.CONFIG_REFUSED, stored_id, warning)
+
+    def _check_config(self, payload: ConfigPayload) -> list[str]:
+        problems = self.pushed.check(payload)
+        if problems:
+            self._audit_config(AuditAction.CONFIG_REFUSED, payload.message_id,
+                               "; ".join(problems))
+        return problems
+
+    def _on_config(self, payload: ConfigPayload) -> None:
+        self.pushed.receive(payload)
+        applied = self.pushed.applied
+        if applied is None or applied.message_id != str(payload.message_id):
+            self._audit_config(AuditAction.CONFIG_PUSHED, payload.message_id,
+                               "stored: applies on restart")
 
     # ---- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        requeued = self.audit.requeue()
+        if requeued:
+            log.warning("%d audit record(s) queued again after a restart", requeued)
         self.link.start()
         if self.manager is not None:
             try:
@@ -280,7 +403,9 @@ class StationServices:
         for device in self.bindings:
             if self._presence.get(device.id) is Presence.ONLINE:
                 self.link.device_presence(device.id, Presence.OFFLINE, device.profile)
+        self.drain_audit()
         self.link.stop()
+        self.audit.close()
         self.outbox.close()
         self.started = False
         log.info("station stopped")
@@ -344,7 +469,8 @@ class StationServices:
 
     def after_ui_change(self) -> None:
         """On the UI thread after every intent: what the MA typed becomes patient data for
-        the log filter."""
+        the log filter; the workflows' audit events go to the store."""
+        self.drain_audit()
         if not isinstance(self.presenter, ExamPresenter):
             return
         text = self.presenter.rooming.complaint.free_text
@@ -426,7 +552,10 @@ class StationServices:
             )
 
     def _on_ack(self, payload: AckPayload) -> None:
-        del payload  # recorded by the outbox; the redraw reads it from there
+        # Recorded by the outbox (the redraw reads it from there); audited here.
+        received = payload.status is AckStatus.RECEIVED
+        action = AuditAction.SUBMISSION_RECEIVED if received else AuditAction.SUBMISSION_REJECTED
+        self._audit_submission(action, str(payload.message_id), payload.reason[:500])
         self._post(_nothing)  # redraw: "received by the practice system"
 
     def _on_lookup(self, result: LookupResult) -> None:

@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "station.cli.simulate",
     "station.cli.devices",
     "station.cli.outbox",
+    "station.cli.credentials",
+    "station.cli.audit",
 )
 
 EPILOG = """\

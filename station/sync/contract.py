@@ -15,6 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from station.audit import AuditAction
 from station.config import TOPIC_LEVEL, BoundDevice, DisplaySection, GuardSection
 from station.submission import (
     IDENTIFIER,
@@ -36,6 +37,7 @@ class Channel(StrEnum):
     CHECKIN = "checkin"
     ALERT = "alert"
     LOOKUP = "lookup"  # barcode patient lookup request
+    AUDIT = "audit"  # the audit trail; read only by the practice's audit consumer
     SCHEDULE = "schedule"  # practice -> station, retained
     CONFIG = "config"  # biomed -> station, retained
     ACK = "ack"  # practice -> station
@@ -138,6 +140,32 @@ class HelpRequestPayload(_Envelope):
     screen: Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]  # the check-in step, e.g. find
     language: Annotated[str, Field(pattern=r"^[a-z]{2}$")]
     requested_at: datetime
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class AuditPayload(_Envelope):
+    """One audit record on `audit`: who did what to which chart, hash-chained.
+
+    `sequence` counts this station's records from 1 with no gap; `prev_hash` is the previous
+    record's `hash` (64 zeros for the first); `hash` is SHA-256 (FIPS 180-4) over the record's
+    canonical JSON without `hash` (RFC 8785: keys sorted, no whitespace; the record holds no
+    numbers but `sequence`), in lower-case hex. An edited or removed record breaks the chain
+    (`station audit verify`). The envelope's `message_id` is the record's own idempotency key;
+    `related_message_id` the vitals/check-in/config message it is about.
+    """
+
+    schema_: Literal["rooming.audit/1"] = Field("rooming.audit/1", alias="schema")
+    sequence: Annotated[int, Field(ge=1)]
+    at: datetime
+    actor: Annotated[str, Field(min_length=1, max_length=64)]
+    action: AuditAction
+    appointment_id: Annotated[str, Field(pattern=IDENTIFIER)] | None = None
+    mrn: Annotated[str, Field(pattern=IDENTIFIER)] | None = None
+    related_message_id: UUID | None = None
+    detail: Annotated[str, Field(max_length=500)] = ""
+    prev_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -291,6 +319,7 @@ OUTBOUND: dict[Channel, type[_Payload]] = {
     Channel.ALERT: AlertPayload,
     Channel.STATUS: StatusPayload,
     Channel.LOOKUP: LookupRequest,
+    Channel.AUDIT: AuditPayload,
 }
 INBOUND: dict[Channel, type[_Payload]] = {
     Channel.SCHEDULE: SchedulePayload,
@@ -314,6 +343,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "checkin.schema.json": _schema(CheckinPayload),
     "alert.schema.json": _schema(AlertPayload),
     "help-request.schema.json": _schema(HelpRequestPayload),
+    "audit.schema.json": _schema(AuditPayload),
     "status.schema.json": _schema(StatusPayload),
     "device-status.schema.json": _schema(DeviceStatusPayload),
     "lookup-request.schema.json": _schema(LookupRequest),

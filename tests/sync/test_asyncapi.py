@@ -64,11 +64,11 @@ def test_the_official_asyncapi_parser_reports_no_error_and_no_warning() -> None:
     assert summary == {
         "document": True,
         "version": "3.0.0",
-        "channels": ["ack", "alert", "checkin", "config", "deviceStatus", "lookup",
+        "channels": ["ack", "alert", "audit", "checkin", "config", "deviceStatus", "lookup",
                      "lookupResponse", "schedule", "status", "vitals"],
         "operations": ["receiveAck", "receiveConfig", "receiveSchedule", "sendAlert",
-                       "sendCheckin", "sendDeviceStatus", "sendLookup", "sendStatus",
-                       "sendVitals"],
+                       "sendAudit", "sendCheckin", "sendDeviceStatus", "sendLookup",
+                       "sendStatus", "sendVitals"],
         "securitySchemes": [["mutualTls", "X509"]],
     }
 

@@ -11,7 +11,9 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from station.audit import AuditAction, AuditEvent
 from station.sync import payloads
+from station.sync.audit_chain import GENESIS_HASH, seal
 from station.sync.contract import (
     AckPayload,
     Appointment,
@@ -39,6 +41,18 @@ def examples() -> list[tuple[str, str, bytes]]:
         e["resource"] for e in vitals.fhir_bundle["entry"]  # type: ignore[union-attr]
         if e["resource"].get("code", {}).get("coding", [{}])[0].get("code") == "8867-4"  # type: ignore[union-attr]
     )
+    opened = seal(AuditEvent(at=AT, actor="ma-0042", action=AuditAction.PATIENT_OPENED,
+                             appointment_id="APT-0001", mrn=PATIENT.mrn),
+                  sequence=41, prev_hash="5" * 64,
+                  message_id=uuid.UUID("00000000-0000-4000-8000-0000000000a1"),
+                  site=SITE, station_id=STATION, sent_at=AT)
+    saved = seal(AuditEvent(at=AT + timedelta(minutes=6), actor="ma-0042",
+                            action=AuditAction.SUBMISSION_SAVED, appointment_id="APT-0001",
+                            mrn=PATIENT.mrn, related_message_id=MESSAGE_ID),
+                 sequence=42, prev_hash=opened.hash,
+                 message_id=uuid.UUID("00000000-0000-4000-8000-0000000000a2"),
+                 site=SITE, station_id=STATION, sent_at=AT + timedelta(minutes=6))
+    assert GENESIS_HASH == "0" * 64
     return [
         ("`status` (birth)", "status.schema.json", to_json(payloads.status(
             Presence.ONLINE, sequence=14, stats=OutboxStats(
@@ -64,6 +78,9 @@ def examples() -> list[tuple[str, str, bytes]]:
         ("`lookup/response`", "lookup-response.schema.json", to_json(LookupResponse(
             correlation_id=correlation, found=True, appointment=appointment))),
         ("`ack`", "ack.schema.json", to_json(AckPayload(message_id=MESSAGE_ID, acked_at=AT))),
+        ("`audit` (record 41: the MA opened a patient)", "audit.schema.json", to_json(opened)),
+        ("`audit` (record 42, chained to 41: the vitals saved in the outbox)",
+         "audit.schema.json", to_json(saved)),
         ("one heart-rate Observation from a `vitals` message's `fhir_bundle`", "",
          json.dumps(heart_rate).encode()),
     ]
@@ -100,7 +117,7 @@ def test_every_example_validates_against_its_schema_with_formats_on() -> None:
 def test_the_readme_lists_every_topic() -> None:
     readme = (DOC.parents[1] / "README.md").read_text(encoding="utf-8")
     for level in ("status", "device/{device_id}/status", "vitals", "checkin", "alert",
-                  "lookup", "lookup/response", "schedule", "config", "ack"):
+                  "lookup", "lookup/response", "schedule", "config", "ack", "audit"):
         assert f"`{level}`" in readme, level
 
 

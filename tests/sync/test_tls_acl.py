@@ -186,3 +186,35 @@ def test_a_station_cannot_read_another_stations_schedule(acl_broker: Broker) -> 
         for client in (*clients, practice):
             client.disconnect()
             client.loop_stop()
+
+
+def test_only_the_audit_consumer_reads_a_stations_audit_trail(
+    acl_broker: Broker, outbox: Outbox
+) -> None:
+    """Issue #17: the `audit` topic has its own ACL — stations publish, only the practice's
+    audit consumer reads. The deployment ACL denies it to the practice system's integration
+    account, which reads everything else (`deny` comes before any grant: mosquitto.conf(5),
+    acl_file section)."""
+    assert acl_broker.pki is not None
+    auditor = Consumer(acl_broker, "rooming/v1/+/+/audit", identity="practice-audit",
+                       client_id="audit-consumer")
+    practice = Consumer(acl_broker, identity="practice-system")
+    record, vitals = uuid.uuid4(), uuid.uuid4()
+    outbox.put(record, topic(SITE, "exam-3", Channel.AUDIT),
+               json.dumps({"message_id": str(record)}).encode())
+    outbox.put(vitals, topic(SITE, "exam-3", Channel.VITALS),
+               json.dumps({"message_id": str(vitals)}).encode())
+    link = MqttLink(tls_settings(acl_broker, acl_broker.pki.client("exam-3")), site=SITE,
+                    station_id="exam-3", outbox=outbox)
+    try:
+        link.start()
+        assert auditor.wait_for({str(record)}, 10) == set()
+        assert practice.wait_for({str(vitals)}, 10) == set()
+        time.sleep(0.3)
+        assert auditor.distinct() == {str(record)}
+        assert practice.distinct() == {str(vitals)}  # never the audit record
+        assert outbox.state(record) == DeliveryState.DELIVERED
+    finally:
+        link.stop()
+        auditor.close()
+        practice.close()

@@ -103,18 +103,27 @@ def test_every_illegal_transition_raises(state: BiomedState, event: BiomedEvent)
 
 
 def test_wrong_pins_lock_out_for_five_minutes() -> None:
+    # The policy stated in docs/deploy-pi.md (issue #20: "lockout after 5 tries"): the fifth
+    # wrong PIN locks biomed for 300 s and says so at once.
     biomed, clock = make()
-    for _ in range(5):
+    for _ in range(4):
         with pytest.raises(RefusedError) as info:
             biomed.unlock("1111")
         assert info.value.reason == BiomedRefusal.WRONG_PIN
     with pytest.raises(RefusedError) as info:
+        biomed.unlock("1111")
+    assert (info.value.reason, info.value.message) == (
+        BiomedRefusal.LOCKED_OUT,
+        "too many wrong PINs: wait 300 s",
+    )
+    clock.advance(1)
+    with pytest.raises(RefusedError) as info:
         biomed.unlock("24680")  # even the right PIN, while locked out
     assert (info.value.reason, info.value.message) == (
         BiomedRefusal.LOCKED_OUT,
-        "too many wrong PINs: wait 301 s",
+        "too many wrong PINs: wait 299 s",
     )
-    clock.advance(300)
+    clock.advance(299)
     biomed.unlock("24680")
     assert biomed.state == B.DEVICES
 

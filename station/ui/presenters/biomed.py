@@ -61,8 +61,8 @@ class BiomedPresenter(_Base):
             self._tested_at = at
             _try(self, lambda: self.biomed.record_test_reading(testing, reading))
 
-    def unlock(self, pin: str) -> bool:
-        ok = _try(self, lambda: self.biomed.unlock(pin))
+    def unlock(self, pin: str, *, keypad: str = "") -> bool:
+        ok = _try(self, lambda: self.biomed.unlock(pin, keypad=keypad))
         if ok:
             self.refresh()
         return ok
@@ -147,6 +147,7 @@ class BiomedPresenter(_Base):
         except OSError as exc:
             self.message = f"diagnostics bundle not written: {exc.strerror or exc}"
             return ""
+        self.biomed.diagnostics_exported(self.exported)
         self.message = f"diagnostics bundle written (no patient data): {self.exported}"
         return self.exported
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from station.lockout import Role
 from station.models import AnyReading
-from station.rooming import Rooming
+from station.rooming import Rooming, lockout_message
 from station.rooming_data import MedicationStatus, Onset, RoomingEvent, RoomingState
 from station.rooming_record import record_to_submission
 from station.ui.ports import AlertSink, LookupAnswer, LookupOutcome, PatientLookup, VitalsOutbox
@@ -66,16 +67,19 @@ class ExamPresenter(ExamViews, _Base):
     # -- intents ------------------------------------------------------------------------------
 
     def sign_in(self, credential: str) -> bool:
-        """From the badge reader (it types and presses Enter) or the PIN keypad; the biomed
-        PIN opens the biomed screen instead (its wrong tries count toward biomed's lockout)."""
-        if _try(self, lambda: self.rooming.sign_in(credential)):
-            return True
-        refused = self.message
-        if self.biomed is not None and self.biomed.unlock(credential.strip()):
+        """From the badge reader (it types and presses Enter) or the PIN keypad: one path,
+        one lockout. The biomed PIN opens the biomed screen instead. A wrong try counts
+        against the MA keypad only; while that waits, a try can only be biomed's, so it
+        counts against biomed (station.lockout)."""
+        biomed = self.biomed
+        if biomed is not None and biomed.biomed.matches(credential):
+            biomed.unlock(credential, keypad="exam")
             self.message = ""
             return False
-        self.message = refused  # never say whether it was nearly a biomed PIN
-        return False
+        if biomed is not None and self.rooming.lockout.wait_s(Role.MA):
+            biomed.biomed.lockout.try_pin(Role.BIOMED, lambda: None, keypad="exam")
+        # Whatever the refusal, it never says whether it was nearly a biomed PIN.
+        return _try(self, lambda: self.rooming.sign_in(credential))
 
     def scan_barcode(self, barcode: str) -> None:
         """A wristband or appointment barcode scanned on the patient list: ask the practice
@@ -208,6 +212,7 @@ class ExamPresenter(ExamViews, _Base):
             record = self.rooming.send()
             assert patient is not None
             self.sent_id = self.outbox.submit(record_to_submission(record, patient))
+            self.rooming.submission_saved(self.sent_id)
 
         _try(self, action)
 
@@ -224,6 +229,13 @@ class ExamPresenter(ExamViews, _Base):
         if out:
             self.keypad = None
             self.message = "signed out after inactivity"
+        elif self.rooming.state is RoomingState.SIGNED_OUT:
+            # The lockout's countdown, refreshed every tick; cleared once the keypad is free.
+            wait = self.rooming.lockout.wait_s(Role.MA)
+            if wait:
+                self.message = lockout_message(wait)
+            elif self.message.startswith(lockout_message(0).split(" in ")[0]):
+                self.message = ""
         return out
 
     # -- the keypad ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from station.checkin import Checkin, CheckinState, ContactChange, TickResult
+from station.lockout import Role
 from station.ui.ports import (
     LobbySink,
     Speaker,
@@ -196,13 +197,16 @@ class LobbyPresenter(_Base):
         self._run(self.checkin.restart)
 
     def staff_exit(self, pin: str) -> None:
-        if self._run(lambda: self.checkin.staff_exit(pin)):
-            return
-        refused = self.message
-        if self.biomed is not None and self.biomed.unlock(pin.strip()):
+        """The staff PIN leaves kiosk mode; the biomed PIN opens biomed. A wrong try counts
+        against the staff PIN only; while that waits, against biomed (station.lockout)."""
+        biomed = self.biomed
+        if biomed is not None and biomed.biomed.matches(pin):
+            biomed.unlock(pin, keypad="lobby")
             self.message = ""
             return
-        self.message = refused
+        if biomed is not None and self.checkin.lockout.wait_s(Role.STAFF):
+            biomed.biomed.lockout.try_pin(Role.BIOMED, lambda: None, keypad="lobby")
+        self._run(lambda: self.checkin.staff_exit(pin))
 
     def staff_return(self) -> None:
         self._run(self.checkin.staff_return)
@@ -211,6 +215,10 @@ class LobbyPresenter(_Base):
         if self.biomed is not None and self.biomed.unlocked:
             self.biomed.tick()
         result = self.checkin.tick()
+        wait = self.checkin.lockout.wait_s(Role.STAFF)
+        if self.message.startswith("try again in "):
+            # The staff PIN's lockout countdown, refreshed every tick.
+            self.message = f"try again in {wait} s" if wait else ""
         if result == TickResult.WIPED:
             self.message = ""
             self.help_sent = False
