@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "station.cli.simulate",
     "station.cli.devices",
     "station.cli.outbox",
+    "station.cli.gateway",
 )
 
 EPILOG = """\
