@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -105,7 +103,9 @@ class Gateway:
         self.store = store or SqliteGatewayStore(settings.store.path)
         self._clock = clock
         self._on_outcome = on_outcome
-        self._holder = f"{settings.broker.client_id}@{socket.gethostname()}:{os.getpid()}"
+        # The broker allows one connection per client id, so the id names the replica: one
+        # restarted after a crash takes its own lease back at once.
+        self._holder = settings.broker.client_id
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._connected = threading.Event()
