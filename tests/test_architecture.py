@@ -40,6 +40,7 @@ CORE = (
     "station/sync/payloads.py",
     "station/sync/fhir.py",
     "station/sync/contract.py",
+    "station/gateway/hl7v2.py",
 )
 # Transport and UI libraries: each belongs to one adapter, never to the core.
 ADAPTER_LIBRARIES = frozenset(

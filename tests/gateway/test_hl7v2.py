@@ -180,3 +180,20 @@ def test_an_ack_gives_its_code_the_control_id_and_the_ehr_text() -> None:
 def test_a_reply_that_is_no_ack_is_an_ack_error_never_a_success(reply: str) -> None:
     with pytest.raises(AckError):
         parse_ack(reply)
+
+
+def test_a_critical_alert_is_an_oru_with_the_flagged_value_and_the_alert_text() -> None:
+    from station.gateway.hl7v2 import oru_r01_alert
+
+    sub = submission(systolic=185.0)
+    (alert,) = payloads.alerts(sub, message_ids=[MID], site="clinic-north", station_id="exam-3",
+                               sent_at=AT)
+    er7 = oru_r01_alert(alert, GatewayHl7(), sent_at=SENT)
+    strict(er7)
+    rows = [(s[3].split("^")[0], s[5], s[8]) for s in segments(er7, "OBX")]
+    # AHA/ACC 2017: systolic >= 180 is the crisis; diastolic 82 is not what fired.
+    assert rows == [("8480-6", "185", "HH"), ("8462-4", "82", ""), ("8478-0", "97", ""),
+                    ("8867-4", "64", "")]
+    notes = segments(er7, "NTE")
+    assert len(notes) == 1
+    assert notes[0][3] == alert.message.replace("|", "\\F\\")
