@@ -291,9 +291,13 @@ class Gateway:
         self._stop.set()
         self._wake.set()
         if self._sender is not None:
-            self._sender.join(10)
+            # A send under way finishes (ACK or timeout) before the sender looks at _stop.
+            self._sender.join(self.settings.mllp.ack_timeout_s + 5)
         self.client.disconnect()
         self.client.loop_stop()
+        if self._sender is not None and self._sender.is_alive():
+            log.warning("the sender did not stop; its message stays queued for the next start")
+            return
         self._mllp.close()
         self.store.release_lease(self._holder)
         self.store.close()
