@@ -8,6 +8,10 @@ STAMP := $(VENV)/.installed
 # own folder; the suite runs it on docs/asyncapi.yaml (tests/sync/test_asyncapi.py).
 NODE_DIR := tests/conformance/asyncapi
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+# A real MLLP HL7 v2 server from another project (npm node-hl7-server), the EHR side of the
+# gateway tests (tests/gateway/), installed the same way from its own committed lock file.
+MLLP_DIR := tests/conformance/mllp
+MLLP_STAMP := $(MLLP_DIR)/node_modules/.installed
 
 .PHONY: demo test deps venv lint typecheck pytest bench schemas clean help
 
@@ -29,7 +33,11 @@ $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	@cd $(NODE_DIR) && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-venv: deps $(STAMP) $(NODE_STAMP)
+$(MLLP_STAMP): $(MLLP_DIR)/package.json $(MLLP_DIR)/package-lock.json
+	@cd $(MLLP_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+venv: deps $(STAMP) $(NODE_STAMP) $(MLLP_STAMP)
 
 demo: venv
 	$(VENV)/bin/station demo
@@ -56,4 +64,5 @@ schemas: venv
 	$(VENV)/bin/station schemas write
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(NODE_DIR)/node_modules
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(NODE_DIR)/node_modules \
+		$(MLLP_DIR)/node_modules

@@ -24,4 +24,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.broker",
     "tests.fixtures.serial",
     "tests.fixtures.kivy",
+    "tests.fixtures.mllp",
 ]

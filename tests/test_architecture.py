@@ -44,6 +44,7 @@ CORE = (
     "station/sync/fhir.py",
     "station/sync/contract.py",
     "station/sync/audit_chain.py",
+    "station/gateway/hl7v2.py",
 )
 # Transport and UI libraries: each belongs to one adapter, never to the core.
 ADAPTER_LIBRARIES = frozenset(

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "station.cli.outbox",
     "station.cli.credentials",
     "station.cli.audit",
+    "station.cli.gateway",
 )
 
 EPILOG = """\

@@ -13,7 +13,8 @@ from station.errors import ConfigError
 EXAMPLES = """\
   station config check                       # /etc/station/station.toml (or $STATION_CONFIG)
   station config check ./station.toml
-  station config sample > station.toml       # a commented starting point"""
+  station config sample > station.toml       # a commented starting point
+  station config check --gateway /etc/station/gateway.toml   # the practice gateway's file"""
 
 
 def register(sub: Any) -> None:
@@ -30,12 +31,17 @@ def register(sub: Any) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     check = actions.add_parser("check", help="check a settings file (exit 0 good, 2 bad)")
     check.add_argument("file", nargs="?", metavar="FILE", help="default: " + str(config_path()))
+    check.add_argument("--gateway", metavar="GATEWAY_FILE",
+                       help="check the practice gateway's settings file instead "
+                       "(station gateway; docs/deploy-practice.md)")
     check.set_defaults(func=run_check)
     sample = actions.add_parser("sample", help="print a commented sample settings file")
     sample.set_defaults(func=run_sample)
 
 
 def run_check(args: argparse.Namespace) -> int:
+    if args.gateway:
+        return _check_gateway(args.gateway)
     from station.devices.profiles import check_settings
 
     try:
@@ -51,6 +57,24 @@ def run_check(args: argparse.Namespace) -> int:
         f"({settings.station.mode}), broker {settings.broker.host}:{settings.broker.port}"
         f"{' with TLS' if settings.broker.require_tls else ' WITHOUT TLS'}, "
         f"{len(settings.devices)} bound device(s)"
+    )
+    return 0
+
+
+def _check_gateway(file: str) -> int:
+    from station.gateway.config import load_gateway_settings
+
+    try:
+        gateway = load_gateway_settings(file)
+    except ConfigError as exc:
+        print(exc.describe(), file=sys.stderr)
+        return 2
+    broker, mllp = gateway.broker, gateway.mllp
+    print(
+        f"{file}: OK — broker {broker.host}:{broker.port}"
+        f"{' with TLS' if broker.require_tls else ' WITHOUT TLS'} as {broker.client_id} "
+        f"(group {broker.share_group}; {', '.join(broker.channels)}), "
+        f"MLLP {mllp.host}:{mllp.port}, store {gateway.store.path}"
     )
     return 0
 
