@@ -96,8 +96,13 @@ class SyncOutbox:
     def send_state(self, message_id: UUID) -> SendState:
         # The outbox is the one record: it keeps an ack that overtakes the PUBACK record, and
         # only a `received` ack marks a message received.
-        received = self._outbox.state(message_id) == DeliveryState.RECEIVED
-        return SendState.RECEIVED if received else SendState.SAVED
+        state = self._outbox.state(message_id)
+        if state == DeliveryState.REJECTED:
+            return SendState.REJECTED
+        return SendState.RECEIVED if state == DeliveryState.RECEIVED else SendState.SAVED
+
+    def rejection(self, message_id: UUID) -> str | None:
+        return self._outbox.rejection(message_id)
 
     def queued(self) -> int:
         return self._outbox.stats().depth

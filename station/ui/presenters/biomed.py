@@ -11,7 +11,7 @@ from station.models import AnyReading
 from station.ui.ports import (
     BiomedPort,
 )
-from station.ui.presenters.base import _Base, _try
+from station.ui.presenters.base import Tone, _Base, _try
 from station.ui.presenters.format import fmt_hhmm
 
 
@@ -71,7 +71,7 @@ class BiomedPresenter(_Base):
         """The idle lock; True when it locked the screen."""
         locked = self.biomed.tick()
         if locked:
-            self.message = "locked after inactivity"
+            self.say("locked after inactivity", Tone.INFO)
         else:
             self.refresh()
         return locked
@@ -96,9 +96,9 @@ class BiomedPresenter(_Base):
     def _store(self, action: Callable[[], None], done: str) -> None:
         try:
             if _try(self, action):
-                self.message = done
+                self.say(done, Tone.SUCCESS)
         except (ValueError, LookupError, OSError) as exc:
-            self.message = f"not changed: {exc}"
+            self.say(f"not changed: {exc}", Tone.ERROR)
         self.refresh()  # what the store holds now, whatever happened
 
     def test(self, device_id: str) -> None:
@@ -123,9 +123,9 @@ class BiomedPresenter(_Base):
         try:
             self.exported = self.port.export_diagnostics()
         except OSError as exc:
-            self.message = f"diagnostics bundle not written: {exc.strerror or exc}"
+            self.say(f"diagnostics bundle not written: {exc.strerror or exc}", Tone.ERROR)
             return ""
-        self.message = f"diagnostics bundle written (no patient data): {self.exported}"
+        self.say(f"diagnostics bundle written (no patient data): {self.exported}", Tone.SUCCESS)
         return self.exported
 
     def device_lines(self) -> tuple[DeviceLine, ...]:
