@@ -282,7 +282,7 @@ def test_a_rejected_rooming_says_not_filed_with_the_reason_and_is_resent(
     """docs/mqtt.md (the contract): an `ack` with `status: "rejected"` and a `reason` means
     the practice system could not file it. The MA sees "not filed: <reason>" (issue 15) and
     Resend sends it as a new submission under a new message id."""
-    driver, presenter, outbox, _ = exam(make_ui)
+    driver, _, outbox, _ = exam(make_ui)
     to_vitals(driver)
     from_device_thread(driver, [(bp(124, 80), "cuff")])
     driver.until(lambda: "124/80  mmHg" in driver.texts())
@@ -298,7 +298,10 @@ def test_a_rejected_rooming_says_not_filed_with_the_reason_and_is_resent(
     driver.shot("exam_sent_rejected")
     driver.tap("Next patient")
     # Still there on the patient list, first, until it is resent.
-    row = "ZZTEST, Alpha · 05/17/1970 — not filed: appointment APT-DEMO-0001 is not open in the chart"
+    row = (
+        "ZZTEST, Alpha · 05/17/1970 — "
+        "not filed: appointment APT-DEMO-0001 is not open in the chart"
+    )
     assert row in driver.texts()
     driver.tap("Resend")
     (_, (second_id, second)) = outbox.submissions
