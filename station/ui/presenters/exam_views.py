@@ -255,9 +255,9 @@ class ExamViews:
     def review_summary(self) -> tuple[str, ...]:
         _, c, medications = self._shown_record()
         lines = []
-        sent = self.sent.get(self.sent_id) if self.sent_id is not None else None
-        if sent is not None and self.rooming.state is RoomingState.SENT:
-            lines.append(f"Sent for {sent.patient}")
+        done = self.sent.get(self.sent_id) if self.sent_id is not None else None
+        if done is not None and self.rooming.state is RoomingState.SENT:
+            lines.append(f"Sent for {done.patient}")
         if c.reason_for_visit:
             lines.append(f"Reason for visit: {c.reason_for_visit}")
         complaint = "; ".join((*c.picks, *filter(None, [c.free_text])))
