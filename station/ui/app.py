@@ -10,6 +10,7 @@ by one Clock trigger.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition
 from kivy.uix.textinput import TextInput
 
+from station.ui.presenters.base import Tone
+from station.ui.presenters.wedge import WedgeReader
 from station.ui.screens.base import BaseScreen, attach
 from station.ui.screens.biomed import BiomedScreen
 from station.ui.screens.complaint import ComplaintScreen
@@ -135,6 +138,8 @@ class StationUI:
         self.renders = 0
         self._closed = False
         self._hid = ""
+        self._wedge = WedgeReader()
+        self._now = time.monotonic
         self._tick_event = Clock.schedule_interval(self._tick, tick_interval_s)
         Window.bind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
         self.redraw()
@@ -185,23 +190,58 @@ class StationUI:
         return any(isinstance(w, TextInput) and w.focus for w in self.root.walk())
 
     def _on_textinput(self, _window: Any, text: str) -> None:
+        # Every character, whatever has the focus (a focused field gets it too): the wedge
+        # reader tells a scanner's burst from typing by timing.
+        self._wedge.char(text, self._now())
         if not self._typing_into_field():
             self._hid += text
+        # A focused field binds the keyboard after us, so it would see Enter first (and
+        # validate a half-typed form with the scanned code in it): move our key handler in
+        # front again before the Enter of this burst arrives.
+        Window.unbind(on_key_down=self._on_key_down)
+        Window.bind(on_key_down=self._on_key_down)
 
     def _on_key_down(self, _window: Any, key: int, *_args: Any) -> bool:
-        if key not in ENTER_KEYS or self._typing_into_field() or not self._hid:
+        if key not in ENTER_KEYS:
+            return False
+        code = self._wedge.enter(self._now())
+        if code is not None:
+            self._hid = ""
+            self._take_back(code)
+            self.hid_line(code)
+            return True  # the scan's Enter validates no field
+        if self._typing_into_field() or not self._hid:
+            self._hid = ""
             return False
         line, self._hid = self._hid, ""
         self.hid_line(line)
         return True
 
+    def _take_back(self, code: str) -> None:
+        """The scan went into the focused field as well: take it out and leave the field."""
+        for widget in self.root.walk():
+            if isinstance(widget, TextInput) and widget.focus:
+                if widget.text.endswith(code):
+                    widget.text = widget.text[: -len(code)]
+                widget.focus = False
+
     def hid_line(self, line: str) -> None:
-        if self.mode == "exam" and self.presenter.screen == "signin":
+        """A scanned code (or a badge typed + Enter with no field focused): used where it
+        means something, else the MA or patient is told it was read and where it works."""
+        screen = self.presenter.screen
+        if self.mode == "exam" and screen == "signin":
             self.intent("sign_in", line)
-        elif self.mode == "exam" and self.presenter.screen == "patients":
+        elif self.mode == "exam" and screen == "patients":
             self.intent("scan_barcode", line)  # a wristband or appointment slip
-        elif self.mode == "lobby" and self.presenter.screen in ("lobby_welcome", "lobby_find"):
+        elif self.mode == "lobby" and screen in ("lobby_welcome", "lobby_find"):
             self.intent("scan_qr", line)
+        elif self.mode == "lobby" and screen == "lobby_message" and self.presenter.finished:
+            # The next patient scans while the last one's "checked in" is still showing.
+            self.presenter.restart()
+            self.intent("scan_qr", line)
+        elif self.mode != "biomed" and screen != "biomed":
+            self.target.say(self.presenter.scan_elsewhere(), Tone.WARNING)
+            self.redraw()
 
     # -- rendering ----------------------------------------------------------------------------
 

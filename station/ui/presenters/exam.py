@@ -102,6 +102,10 @@ class ExamPresenter(ExamViews, _Base):
         self._lookup_id = self.lookup.request(code)
         self.say("looking up the scanned barcode…", Tone.INFO)
 
+    def scan_elsewhere(self) -> str:
+        """A code scanned where it means nothing: say so (a silent scanner looks broken)."""
+        return "scan read — wristbands and slips are scanned on the patient list"
+
     def lookup_answered(self, answer: LookupAnswer) -> None:
         """On the UI thread. Found: that patient is picked for the two-identifier check
         (never confirmed here). Not found / no answer: say so; the list still works."""

@@ -54,6 +54,8 @@ LOBBY_TEXT = (
     N_("New phone"),
     N_("New e-mail"),
     N_("Send the change to the front desk"),
+    N_("Not me"),
+    N_("Code read. To use it, tap Start over first."),
     N_("The front desk will update your details."),
     N_("What is the reason for your visit today?"),
     N_("Done"),
@@ -123,6 +125,11 @@ class LobbyPresenter(_Base):
         return self._catalogs[self.checkin.language].gettext(text)
 
     @property
+    def finished(self) -> bool:
+        """Done or not found: nothing of the last patient's is waiting for input."""
+        return self.checkin.state in (CheckinState.DONE, CheckinState.NOT_FOUND)
+
+    @property
     def screen(self) -> str:
         if self.biomed is not None and self.biomed.unlocked:
             return "biomed"
@@ -171,6 +178,10 @@ class LobbyPresenter(_Base):
     def scan_qr(self, code: str) -> None:
         self._run(lambda: self.checkin.scan_qr(code))
         self.speak()
+
+    def scan_elsewhere(self) -> str:
+        """A QR code scanned mid check-in: say so, in the patient's language."""
+        return self._("Code read. To use it, tap Start over first.")
 
     def contact_ok(self) -> None:
         self._run(self.checkin.confirm_contact)
@@ -275,6 +286,7 @@ class LobbyPresenter(_Base):
                 "new_phone": _("New phone"),
                 "new_email": _("New e-mail"),
                 "send_change": _("Send the change to the front desk"),
+                "not_me": _("Not me"),
             }
         elif state == CheckinState.REASON:
             text = {

@@ -44,6 +44,7 @@ class MessageOverlay(ButtonBehavior, Label):  # type: ignore[misc]
     """A message over the screen, coloured by what it means; a tap dismisses it."""
 
     fill = ColorProperty(TONE_COLOURS["info"])
+    audit_layer = "overlay"  # covers what is under it on purpose (station.ui.audit)
     top_gap = NumericProperty(0.0)  # what stays visible above it (the lobby's header)
     right_gap = NumericProperty(0.0)  # what stays visible right of it (exam's Sign out)
 
