@@ -247,8 +247,15 @@ def _lobby_states() -> Iterator[tuple[str, Step]]:
     def idle(p: Any, _o: MemoryOutbox) -> None:
         _idle(p, 61)
 
+    def staff_open(p: Any, _o: MemoryOutbox) -> None:
+        for _ in range(5):
+            p.staff_corner()
+
     yield "welcome", _nothing
     yield "welcome_help", call("ask_for_help")
+    yield "welcome_staff_pin", staff_open
+    yield "welcome_staff_wrong_pin", then(staff_open, call("staff_exit", "1111"))
+    yield "contact_scan_read", then(found, lambda p, _o: p.say(p.scan_elsewhere()))
     yield "find", find
     yield "find_typed", typed
     yield "find_error", then(find, call("find"))

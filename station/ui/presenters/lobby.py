@@ -6,16 +6,34 @@ from __future__ import annotations
 import gettext
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from station.checkin import Checkin, CheckinState, ContactChange, TickResult
+from station.checkin import Checkin, CheckinState, ContactChange, TickResult, parse_birth_date
 from station.ui.ports import (
     LobbySink,
     Speaker,
 )
 from station.ui.presenters.base import _Base, _try
 from station.ui.presenters.biomed import BiomedPresenter
+from station.workflow import RefusedError
 
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+STAFF_TAPS = 5  # taps on the hidden staff corner that open the staff PIN
+STAFF_TAPS_WITHIN_S = 4.0
 LOCALE_DIR = Path(__file__).resolve().parents[2] / "locale"
 
 
@@ -41,6 +59,23 @@ LOBBY_TEXT = (
     N_("Find your appointment"),
     N_("Last name"),
     N_("Date of birth (MM/DD/YYYY)"),
+    N_("Date of birth: month, day, year"),
+    N_("MM DD YYYY"),
+    N_("{month} {day}, {year}"),
+    N_("January"),
+    N_("February"),
+    N_("March"),
+    N_("April"),
+    N_("May"),
+    N_("June"),
+    N_("July"),
+    N_("August"),
+    N_("September"),
+    N_("October"),
+    N_("November"),
+    N_("December"),
+    N_("Cancel"),
+    N_("OK"),
     N_("Find"),
     N_("Back"),
     N_("Please see the front desk"),
@@ -70,7 +105,7 @@ LOBBY_TEXT = (
     N_("Kiosk mode is off. Return to check-in when done."),
     N_("Return to check-in"),
     N_("type your last name"),
-    N_("date of birth should look like MM/DD/YYYY"),
+    N_("type the date of birth: month, day and year, like 03141961"),
     N_("that date does not exist: check month and day"),
     N_("phone number should be digits, like 555-010-0199"),
     N_("e-mail should look like name@example.com"),
@@ -118,6 +153,9 @@ class LobbyPresenter(_Base):
         self.message = ""
         self._catalogs = {lang: translations(lang) for lang in ("en", "es")}
         self.help_sent = False
+        self.staff_open = False  # the staff PIN row, opened from the hidden corner
+        self.staff_error = ""
+        self._corner: list[datetime] = []
         # Biomed staff reach their screen with the biomed PIN in the staff PIN field.
         self.biomed = biomed
 
@@ -138,9 +176,8 @@ class LobbyPresenter(_Base):
     def _run(self, action: Callable[[], object]) -> bool:
         ok = _try(self, action)
         if not ok:
-            self.message = self._(
-                self.message.split(" — ")[-1] if " — " in self.message else self.message
-            )
+            said = self._(self.message.split(" — ")[-1] if " — " in self.message else self.message)
+            self.message = said[:1].upper() + said[1:]  # a sentence, in any language
         return ok
 
     # -- intents ------------------------------------------------------------------------------
@@ -206,14 +243,35 @@ class LobbyPresenter(_Base):
         self.help_sent = False
         self._run(self.checkin.restart)
 
+    def staff_corner(self) -> None:
+        """A tap on the hidden staff corner (welcome screen); five quick taps open the staff
+        PIN. Patients see no staff controls."""
+        now = self.checkin._clock()
+        self._corner = [t for t in self._corner if (now - t).total_seconds() <= STAFF_TAPS_WITHIN_S]
+        self._corner.append(now)
+        if len(self._corner) >= STAFF_TAPS:
+            self._corner = []
+            self.staff_open = True
+            self.staff_error = ""
+
+    def staff_cancel(self) -> None:
+        self.staff_open = False
+        self.staff_error = ""
+
     def staff_exit(self, pin: str) -> None:
+        """The staff PIN; a wrong one is said quietly beside the field (never a red banner
+        to the waiting room) and counts toward biomed's lockout when biomed is set up."""
         if self._run(lambda: self.checkin.staff_exit(pin)):
+            self.staff_open = False
+            self.staff_error = ""
             return
         refused = self.message
+        self.say("")
         if self.biomed is not None and self.biomed.unlock(pin.strip()):
-            self.message = ""
+            self.staff_open = False
+            self.staff_error = ""
             return
-        self.message = refused
+        self.staff_error = refused
 
     def staff_return(self) -> None:
         self._run(self.checkin.staff_return)
@@ -225,6 +283,7 @@ class LobbyPresenter(_Base):
         if result == TickResult.WIPED:
             self.message = ""
             self.help_sent = False
+            self.staff_open = False
         elif result == TickResult.WARNING:
             self.speaker.say(self._("Are you still there?"), self.checkin.language)
         return result
@@ -242,6 +301,17 @@ class LobbyPresenter(_Base):
             "lobby_reason": ("title",),
         }[view.screen]
         self.speaker.say(". ".join(view.text[k] for k in keys), view.language)
+
+    def birth_date_in_words(self) -> str:
+        """The date typed so far with the month's name, in the patient's language ("March
+        14, 1961" / "14 de marzo de 1961"): 03/04 is ambiguous, "March 4" is not. "" until
+        it is a real date."""
+        try:
+            born = parse_birth_date(self.checkin.draft_birth_date)
+        except RefusedError:
+            return ""
+        month = self._(MONTHS[born.month - 1])
+        return self._("{month} {day}, {year}").format(month=month, day=born.day, year=born.year)
 
     def view(self) -> LobbyView:
         _ = self._
@@ -262,12 +332,17 @@ class LobbyPresenter(_Base):
                 "qr": _("Or scan the QR code from your reminder"),
                 "staff": _("Staff"),
                 "pin": _("Staff PIN"),
+                "cancel": _("Cancel"),
+                "ok": _("OK"),
+                "staff_error": _(self.staff_error) if self.staff_error else "",
             }
         elif state == CheckinState.FIND:
             text = {
                 "title": _("Find your appointment"),
                 "name": _("Last name"),
-                "dob": _("Date of birth (MM/DD/YYYY)"),
+                "dob": _("Date of birth: month, day, year"),
+                "dob_hint": _("MM DD YYYY"),
+                "dob_shown": self.birth_date_in_words(),
                 "find": _("Find"),
             }
         elif state == CheckinState.NOT_FOUND:
