@@ -157,6 +157,13 @@ class Biomed:
         self._locked_until = None
         self._fire(BE.UNLOCK)
 
+    def lockout_remaining_s(self) -> float:
+        """Seconds until a PIN may be tried again after too many wrong ones; 0 when not
+        locked out (the screen counts this down)."""
+        if self._locked_until is None:
+            return 0.0
+        return max(0.0, (self._locked_until - self._clock()).total_seconds())
+
     def lock(self) -> None:
         self._fire(BE.LOCK)
         self.testing = None
@@ -188,7 +195,8 @@ class Biomed:
         self.devices = tuple(
             sorted(
                 (r.model_copy(update={"bound": r.device_id in bound}) for r in rows),
-                key=lambda r: (not r.bound, not r.present, r.device_id),
+                # By id only: binding or unbinding never moves the rows under a finger.
+                key=lambda r: r.device_id,
             )
         )
 

@@ -286,7 +286,10 @@ def _biomed_states() -> Iterator[tuple[str, Step]]:
     unlocked = call("unlock", DEMO_BIOMED_PIN)
     yield "biomed_locked", _nothing
     yield "biomed_wrong_pin", call("unlock", "9999")
+    yield "biomed_locked_out", then(*(call("unlock", "9999") for _ in range(5)))
     yield "biomed_devices", unlocked
+    yield "biomed_unbind_confirm", then(unlocked, call("unbind", "cuff"))
+    yield "biomed_unbound", then(unlocked, call("unbind", "cuff"), call("unbind_confirmed"))
     yield "biomed_bound", then(unlocked, call("bind", "scale"))
     yield "biomed_test", then(unlocked, call("test", "cuff"))
     yield "biomed_settings", then(unlocked, call("open_settings"))

@@ -64,8 +64,15 @@ def has_display() -> bool:
     )
 
 
+def _quiet_clipboard() -> None:
+    # The station never copies or pastes; without xclip/xsel Kivy tried each provider and
+    # logged their tracebacks as CRITICAL. The SDL2 one needs nothing extra.
+    os.environ.setdefault("KIVY_CLIPBOARD", "sdl2")
+
+
 def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
     """Run the App for one mode on simulated devices until the window is closed."""
+    _quiet_clipboard()
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     from kivy.config import Config
@@ -73,8 +80,12 @@ def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
     Config.set("graphics", "width", str(width))
     Config.set("graphics", "height", str(height))
     if mode == "lobby":
-        # A kiosk has no keyboard: dock Kivy's on-screen one (a USB keyboard still works).
+        # A kiosk has no keyboard: dock Kivy's on-screen one (a USB keyboard still works),
+        # and slide the screen up so the field being typed in stays above it.
         Config.set("kivy", "keyboard_mode", "systemanddock")
+        from kivy.core.window import Window
+
+        Window.softinput_mode = "below_target"
     from station.app.demo_ui import build_presenter, feed_demo_devices
     from station.ui.app import StationApp, StationUI
     from station.ui.ports import EspeakSpeaker
@@ -91,6 +102,7 @@ def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
 
 
 def _offscreen(width: int, height: int) -> None:
+    _quiet_clipboard()
     os.environ["SDL_VIDEODRIVER"] = "offscreen"
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")

@@ -205,3 +205,16 @@ def test_done_returns_to_welcome_without_asking_are_you_still_there(
     assert presenter.screen == "lobby_welcome"
     assert presenter.checkin.holds_patient_data is False
     assert not any("still there" in t for t in driver.texts())
+
+
+def test_enter_in_the_reason_box_is_done_not_a_new_line(make_ui: Callable[..., Driver]) -> None:
+    driver, presenter, outbox, _, _ = lobby(make_ui)
+    driver.scan("qr-demo-0003")
+    driver.tap("Yes, these are right")
+    reason = field(driver, "reason")
+    reason.focus = True
+    reason.insert_text("cough")
+    reason.insert_text("\n")  # what the Enter key inserts in a wrapped text box
+    driver.pump(3)
+    assert presenter.screen == "lobby_message"
+    assert outbox.checkins[0].reason_for_visit == "cough"

@@ -12,6 +12,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
+from kivy.uix.textinput import TextInput
 from kivy.uix.widget import Widget
 
 from station.ui.theme import SEVERITY_COLOURS, TONE_COLOURS
@@ -38,6 +39,17 @@ class FilledLabel(Label):  # type: ignore[misc]
     """A label on a colour of its own (a flagged review row, the keypad's error line)."""
 
     fill = ColorProperty((0, 0, 0, 0))
+
+
+class ParagraphInput(TextInput):  # type: ignore[misc]
+    """Wrapped text where Enter means "done" (on_text_validate), never a new line nobody
+    asked for (the lobby's reason box added one)."""
+
+    def insert_text(self, substring: str, from_undo: bool = False) -> Any:
+        if substring == "\n":
+            self.dispatch("on_text_validate")
+            return None
+        return super().insert_text(substring.replace("\n", " "), from_undo=from_undo)
 
 
 class MessageOverlay(ButtonBehavior, Label):  # type: ignore[misc]
@@ -91,6 +103,7 @@ Factory.register("Gauge", cls=Gauge)
 Factory.register("MessageOverlay", cls=MessageOverlay)
 Factory.register("StationButton", cls=StationButton)
 Factory.register("FilledLabel", cls=FilledLabel)
+Factory.register("ParagraphInput", cls=ParagraphInput)
 
 
 def attach(parent: Any, widget: Any, shown: bool, index: int = 0) -> None:
