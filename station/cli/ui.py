@@ -79,13 +79,13 @@ def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
 
     Config.set("graphics", "width", str(width))
     Config.set("graphics", "height", str(height))
-    if mode == "lobby":
-        # A kiosk has no keyboard: dock Kivy's on-screen one (a USB keyboard still works),
-        # and slide the screen up so the field being typed in stays above it.
-        Config.set("kivy", "keyboard_mode", "systemanddock")
-        from kivy.core.window import Window
+    # A touchscreen station has no keyboard: dock Kivy's on-screen one for every text field
+    # (the complaint's free text, the biomed PIN, the lobby's fields; a USB keyboard still
+    # works), and slide the screen up so the field being typed in stays above it.
+    Config.set("kivy", "keyboard_mode", "systemanddock")
+    from kivy.core.window import Window
 
-        Window.softinput_mode = "below_target"
+    Window.softinput_mode = "below_target"
     from station.app.demo_ui import build_presenter, feed_demo_devices
     from station.ui.app import StationApp, StationUI
     from station.ui.ports import EspeakSpeaker

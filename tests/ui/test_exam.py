@@ -308,3 +308,16 @@ def test_a_rejected_rooming_says_not_filed_with_the_reason_and_is_resent(
     assert second_id != first_id and second == first
     assert row not in driver.texts()
     assert "sent again: ZZTEST, Alpha · 05/17/1970" in driver.texts()
+
+
+def test_a_fever_flag_on_a_fahrenheit_screen_quotes_fahrenheit(
+    make_ui: Callable[..., Driver],
+) -> None:
+    """38.0 °C is 100.4 °F (CDC, "Definitions of Symptoms for Reportable Illnesses": fever
+    is 100.4 °F [38 °C] or greater); the demo station shows °F ([display] default)."""
+    driver, _, _, _ = exam(make_ui)
+    to_vitals(driver)
+    from_device_thread(driver, [(temp(38.2), "thermometer")])
+    driver.until(lambda: "100.8  °F" in driver.texts())
+    assert "temperature 100.4 °F or above: fever · thermometer · 14:00" in driver.texts()
+    assert not any("°C" in t for t in driver.texts())
