@@ -100,6 +100,7 @@ def test_biomed_unbind_asks_first_and_the_lockout_counts_down(
     clock.advance(61)
     driver.pump(3)  # the screen's tick
     assert "Too many wrong PINs: try again in 3:59" in driver.texts()
+    driver.shot("biomed_lockout")
     clock.advance(240)
     driver.pump(3)
     assert "Biomed — enter the PIN" in driver.texts()
@@ -109,6 +110,7 @@ def test_biomed_unbind_asks_first_and_the_lockout_counts_down(
     unbind = [w for w in driver.widgets() if isinstance(w, Button) and w.text == "Unbind"]
     driver.tap(unbind[0])
     assert "Unbind cuff?" in driver.texts()
+    driver.shot("biomed_unbind_confirm")
     assert [d.id for d in presenter.biomed.settings.devices] == ["cuff", "oximeter"]
     driver.tap("Keep cuff")
     assert [t for t in driver.texts() if "[" in t] == rows_before

@@ -156,6 +156,7 @@ def test_critical_value_needs_acknowledgement_and_raises_an_alert(
     # The tile keeps the flag's headline (SYS >= 180: "hypertensive crisis", ACC/AHA 2017
     # guideline, section 11.2) and its source; the whole words are on Review.
     assert "systolic 180 or above: hypertensive crisis · cuff · 14:00" in driver.texts()
+    driver.shot("exam_vitals_critical")
     driver.tap("Review  >")
     assert driver.find("Send — not yet").disabled is True
     driver.shot("exam_review_critical")
@@ -187,6 +188,7 @@ def test_manual_pain_on_the_keypad_is_marked_manual(make_ui: Callable[..., Drive
         driver.texts()
     )
     assert presenter.message == ""  # nothing over the screen: OK and Cancel stay in reach
+    driver.shot("exam_keypad_error")
     assert {"OK", "Cancel"} <= set(driver.texts())
     assert "Next field" not in driver.texts()  # one field: nothing to move to
     assert presenter.rooming.entries == ()

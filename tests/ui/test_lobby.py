@@ -168,6 +168,7 @@ def test_staff_pin_leaves_kiosk_mode_from_the_hidden_corner(
     driver.tap("OK")
     # Said quietly beside the field: no message over the waiting room's screen.
     assert "PIN not accepted" in driver.texts() and presenter.message == ""
+    driver.shot("lobby_staff_pin")
     driver.type_into(field(driver, "pin"), "7788")
     driver.tap("OK")
     assert presenter.screen == "lobby_message"
@@ -188,6 +189,7 @@ def test_date_of_birth_typed_as_digits_is_shown_with_the_month_name(
     assert "March 14, 1961" in driver.texts()
     driver.tap("Español")
     assert "14 de marzo de 1961" in driver.texts()
+    driver.shot("lobby_find_dob_es")
     driver.tap("Buscar")
     assert presenter.screen == "lobby_contact"
 

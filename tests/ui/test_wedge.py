@@ -96,6 +96,7 @@ def test_a_badge_scan_works_after_a_field_had_focus_and_is_kept_out_of_it(
     assert field.text == "dizzy" and field.focus is False
     assert presenter.message == ("scan read — wristbands and slips are scanned on the patient list")
     assert presenter.rooming.complaint.free_text == "dizzy"
+    driver.shot("exam_scan_elsewhere")
     driver.tap("Sign out")
     now[0] += 2.0
     _scan(driver, "BADGE-DEMO", now)  # the badge after text entry: signs in again

@@ -89,7 +89,7 @@ class VitalsScreen(BaseScreen):
                 tile = Tile(key=view.key)
                 tile.bind(on_release=lambda t: self.intent("open_keypad", t.key))
                 self._tiles[view.key] = tile
-                self._grid.ids.grid.add_widget(tile)
+                self._grid.add_widget(tile)
             tile.title = view.title + (f"  ({view.count} readings)" if view.count > 1 else "")
             tile.value, tile.unit = view.value, view.unit
             tile.detail = tile_detail(view.notes, view.source)
@@ -99,13 +99,15 @@ class VitalsScreen(BaseScreen):
         if cards == self._tray:
             return
         self._tray = cards
-        box = self.ids.tray
+        box = self._tray_box
         box.clear_widgets()
-        for card in cards:
+        # One card at a time: a stack of them squeezed the tiles below a fingertip.
+        for card in cards[:1]:
             accept = partial(self.intent, "accept_tray", card.item_id)
             discard = partial(self.intent, "discard_tray", card.item_id)
+            count = f" (1 of {len(cards)})" if len(cards) > 1 else ""
             row = action_row(
-                f"Held back: {card.text} — {card.reason}",
+                f"Held back{count}: {card.text} — {card.reason}",
                 [("Accept to this patient", accept, 250, False), ("Discard", discard, 130, True)],
             )
             box.add_widget(row)
