@@ -174,6 +174,11 @@ class Biomed:
         self._fire(BE.UNLOCK)
         self.audit.record(self._clock(), BIOMED, AuditAction.BIOMED_UNLOCK, detail=keypad)
 
+    def lockout_remaining_s(self) -> float:
+        """Seconds until a PIN may be tried again after too many wrong ones; 0 when not
+        locked out (the screen counts this down)."""
+        return float(self.locked_out_s)
+
     def lock(self) -> None:
         self._fire(BE.LOCK)
         self.testing = None
@@ -209,7 +214,8 @@ class Biomed:
         self.devices = tuple(
             sorted(
                 (r.model_copy(update={"bound": r.device_id in bound}) for r in rows),
-                key=lambda r: (not r.bound, not r.present, r.device_id),
+                # By id only: binding or unbinding never moves the rows under a finger.
+                key=lambda r: r.device_id,
             )
         )
 

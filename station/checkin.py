@@ -135,14 +135,17 @@ def normalise_name(name: str) -> str:
 
 
 _DOB = re.compile(r"^\s*(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})\s*$")
+_DOB_DIGITS = re.compile(r"^\s*(\d{2})(\d{2})(\d{4})\s*$")  # 03141961: what a keypad types
 
 
 def parse_birth_date(text: str, *, order: str = "mdy") -> date:
-    """`03/14/1961` (US order) or `14/03/1961` with order="dmy"; a clear error otherwise."""
-    match = _DOB.match(text)
+    """`03/14/1961` or `03141961` (US order), `14/03/1961` with order="dmy"; a clear error
+    otherwise."""
+    match = _DOB.match(text) or _DOB_DIGITS.match(text)
     if match is None:
         raise RefusedError(
-            CheckinRefusal.BAD_BIRTH_DATE, "date of birth should look like MM/DD/YYYY"
+            CheckinRefusal.BAD_BIRTH_DATE,
+            "type the date of birth: month, day and year, like 03141961",
         )
     a, b, year = (int(g) for g in match.groups())
     month, day = (a, b) if order == "mdy" else (b, a)
@@ -180,6 +183,7 @@ class Checkin:
         staff_pin: str | Callable[[str], bool],
         idle_warning_s: float = 60.0,
         idle_wipe_s: float = 90.0,
+        done_return_s: float = 15.0,
         default_language: str = "en",
         lockout: PinLockout | None = None,
     ) -> None:
@@ -192,6 +196,7 @@ class Checkin:
         self.audit = self.lockout.audit
         self.idle_warning_s = idle_warning_s
         self.idle_wipe_s = idle_wipe_s
+        self.done_return_s = done_return_s  # the done / see-the-desk screen, then welcome
         self.default_language = default_language
         self._appointments: tuple[Appointment, ...] = ()
         self._last_activity = clock()
@@ -423,6 +428,12 @@ class Checkin:
         ):
             return TickResult.NOTHING
         idle = self.idle_seconds()
+        if self.state in (C.DONE, C.NOT_FOUND) and idle >= self.done_return_s:
+            # Finished (or sent to the desk): back to welcome without asking "are you still
+            # there?" of someone who has walked away satisfied.
+            self._wipe()
+            self._last_activity = self._clock()
+            return TickResult.WIPED
         if idle >= self.idle_wipe_s:
             self._wipe()
             self._last_activity = self._clock()

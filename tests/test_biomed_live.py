@@ -196,7 +196,9 @@ def test_biomed_pin_binds_tests_and_unbinds_the_plugged_in_xpod(
         model.take_off()
 
         host.intent("back")
-        host.intent("unbind", XPOD_ID)
+        host.intent("unbind", XPOD_ID)  # asks first (issue 15: a stray tap unbound a cuff)
+        assert biomed.confirm_unbind == XPOD_ID and _line(biomed.device_lines(), XPOD_ID).bound
+        host.intent("unbind_confirmed")
         assert biomed.message == f"{XPOD_ID} unbound"
         assert json.loads((state / "bindings.json").read_text()) == {"version": 1, "devices": []}
         assert services.bindings == ()

@@ -83,12 +83,17 @@ def _run_with_kivy(
     # stderr and before any window opens.
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    os.environ.setdefault("KIVY_CLIPBOARD", "sdl2")  # read at `import kivy`: no xclip tracebacks
     from kivy.config import Config
 
     Config.set("graphics", "rotation", str(settings.display.rotation))
-    if settings.station.mode == StationMode.LOBBY:
-        Config.set("kivy", "keyboard_mode", "systemanddock")
+    # Every mode types somewhere (complaint text, biomed PIN, the lobby's fields) on a
+    # touchscreen: Kivy's docked keyboard, sliding the screen so the field stays visible.
+    Config.set("kivy", "keyboard_mode", "systemanddock")
     from kivy.clock import Clock
+    from kivy.core.window import Window
+
+    Window.softinput_mode = "below_target"
 
     from station.ui.app import StationApp, StationUI
 

@@ -115,10 +115,18 @@ class SyncOutbox:
         # The outbox is the one record: it keeps an ack that overtakes the PUBACK record, and
         # only a `received` ack marks a message received.
         try:
-            received = self._outbox.state(message_id) == DeliveryState.RECEIVED
+            state = self._outbox.state(message_id)
         except OutboxError:
             return SendState.SAVED  # the station is stopping; what was saved stays saved
-        return SendState.RECEIVED if received else SendState.SAVED
+        if state == DeliveryState.REJECTED:
+            return SendState.REJECTED
+        return SendState.RECEIVED if state == DeliveryState.RECEIVED else SendState.SAVED
+
+    def rejection(self, message_id: UUID) -> str | None:
+        try:
+            return self._outbox.rejection(message_id)
+        except OutboxError:
+            return None
 
     def queued(self) -> int:
         try:

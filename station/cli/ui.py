@@ -14,7 +14,8 @@ EXAMPLES = """\
   station ui                                   # exam-mode rooming on simulated devices
   station ui --mode lobby                      # patient self check-in kiosk (en/es)
   station ui --mode biomed                     # device binding and tests (demo PIN 2468)
-  station ui --mode exam --screenshot exam.png # no display: render the first screen to a PNG"""
+  station ui --mode exam --screenshot exam.png # no display: render the first screen to a PNG
+  station ui --audit                           # layout audit of every screen state (JSON lines)"""
 
 HOW_TO_VIEW = """\
 station: no display here (DISPLAY / WAYLAND_DISPLAY unset and no Pi console).
@@ -43,6 +44,12 @@ def register(sub: Any) -> None:
         metavar="PNG",
         help="render offscreen, save the first screen to this file and exit",
     )
+    parser.add_argument(
+        "--audit",
+        action="store_true",
+        help="render every state of every screen offscreen and check the layout: one JSON "
+        "line per state, then a summary; exit 1 on any violation",
+    )
     parser.set_defaults(func=run)
 
 
@@ -57,17 +64,28 @@ def has_display() -> bool:
     )
 
 
+def _quiet_clipboard() -> None:
+    # The station never copies or pastes; without xclip/xsel Kivy tried each provider and
+    # logged their tracebacks as CRITICAL. The SDL2 one needs nothing extra.
+    os.environ.setdefault("KIVY_CLIPBOARD", "sdl2")
+
+
 def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
     """Run the App for one mode on simulated devices until the window is closed."""
+    _quiet_clipboard()
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     from kivy.config import Config
 
     Config.set("graphics", "width", str(width))
     Config.set("graphics", "height", str(height))
-    if mode == "lobby":
-        # A kiosk has no keyboard: dock Kivy's on-screen one (a USB keyboard still works).
-        Config.set("kivy", "keyboard_mode", "systemanddock")
+    # A touchscreen station has no keyboard: dock Kivy's on-screen one for every text field
+    # (the complaint's free text, the biomed PIN, the lobby's fields; a USB keyboard still
+    # works), and slide the screen up so the field being typed in stays above it.
+    Config.set("kivy", "keyboard_mode", "systemanddock")
+    from kivy.core.window import Window
+
+    Window.softinput_mode = "below_target"
     from station.app.demo_ui import build_presenter, feed_demo_devices
     from station.ui.app import StationApp, StationUI
     from station.ui.ports import EspeakSpeaker
@@ -83,8 +101,35 @@ def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
     return 0
 
 
+def _offscreen(width: int, height: int) -> None:
+    _quiet_clipboard()
+    os.environ["SDL_VIDEODRIVER"] = "offscreen"
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    from kivy.config import Config
+
+    Config.set("graphics", "width", str(width))
+    Config.set("graphics", "height", str(height))
+    Config.set("graphics", "maxfps", "0")
+    Config.set("input", "mouse", "")
+    from kivy.base import EventLoop
+
+    EventLoop.ensure_window()
+
+
+def audit() -> int:
+    """The layout audit over every state (station.app.ui_audit): JSON lines on stdout."""
+    _offscreen(800, 480)
+    from station.app.ui_audit import run_audit
+
+    return run_audit(lambda line: print(line, flush=True))
+
+
 def screenshot(mode: str, width: int, height: int, path: str) -> int:
     """Render the mode's first screen offscreen (no display needed) and save it as a PNG."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        return fail(f"--screenshot {path}: the folder {target.parent} does not exist")
     os.environ["SDL_VIDEODRIVER"] = "offscreen"
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
@@ -104,6 +149,8 @@ def screenshot(mode: str, width: int, height: int, path: str) -> int:
     for _ in range(4):
         EventLoop.idle()
     ui.root.export_to_png(path)
+    if not target.is_file():
+        return fail(f"--screenshot {path}: nothing was written (is the folder writable?)")
     print(f"station: wrote {path}")
     return 0
 
@@ -113,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
         width, height = (int(part) for part in args.size.lower().split("x"))
     except ValueError:
         return fail(f"--size {args.size!r}: expected WIDTHxHEIGHT, like 800x480")
+    if args.audit:
+        return audit()
     if args.screenshot:
         return screenshot(args.mode, width, height, args.screenshot)
     if not has_display():

@@ -10,6 +10,7 @@ by one Clock trigger.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,12 @@ from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.lang import Builder
 from kivy.properties import ObjectProperty
-from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition
 from kivy.uix.textinput import TextInput
 
+from station.ui.presenters.base import Tone
+from station.ui.presenters.wedge import WedgeReader
 from station.ui.screens.base import BaseScreen, attach
 from station.ui.screens.biomed import BiomedScreen
 from station.ui.screens.complaint import ComplaintScreen
@@ -37,7 +39,7 @@ from station.ui.screens.patients import PatientsScreen
 from station.ui.screens.review import ReviewScreen
 from station.ui.screens.signin import SignInScreen
 from station.ui.screens.vitals import VitalsScreen
-from station.ui.theme import theme
+from station.ui.theme import TONE_COLOURS, theme
 
 KV_DIR = Path(__file__).resolve().parent / "kv"
 KV_FILES = (
@@ -90,7 +92,7 @@ def load_kv() -> None:
     _kv_loaded = True
 
 
-class ExamRoot(BoxLayout):  # type: ignore[misc]
+class ExamRoot(FloatLayout):  # type: ignore[misc]
     controller = ObjectProperty(None)
 
 
@@ -98,7 +100,7 @@ class LobbyRoot(FloatLayout):  # type: ignore[misc]
     controller = ObjectProperty(None)
 
 
-class BiomedRoot(BoxLayout):  # type: ignore[misc]
+class BiomedRoot(FloatLayout):  # type: ignore[misc]
     controller = ObjectProperty(None)
 
 
@@ -128,17 +130,24 @@ class StationUI:
         self.sm.transition = NoTransition()
         for cls in MODE_SCREENS[mode]:
             self.sm.add_widget(cls(controller=self))
-        # ids are weak proxies; the idle-warning overlay is detached when not shown.
+        # ids are weak proxies; the overlays are detached when not shown (a hidden widget
+        # would still swallow touches).
         self._warning = self.root.ids.warning.__self__ if mode == "lobby" else None
+        self._message = self.root.ids.message.__self__
         self.redraw = Clock.create_trigger(self._render, 0)
         self.renders = 0
+        self._closed = False
         self._hid = ""
+        self._wedge = WedgeReader()
+        self._now = time.monotonic
         self._tick_event = Clock.schedule_interval(self._tick, tick_interval_s)
         Window.bind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
         self.redraw()
 
     def close(self) -> None:
+        self._closed = True  # a hand-over still queued on the Clock finds nothing to draw
         self._tick_event.cancel()
+        self.redraw.cancel()
         Window.unbind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
         if self.root.parent is not None:
             self.root.parent.remove_widget(self.root)
@@ -162,6 +171,8 @@ class StationUI:
         """From any thread: run `action` on the Kivy loop, then redraw."""
 
         def run(_dt: float) -> None:
+            if self._closed:
+                return
             action()
             self._on_change()
             self.redraw()
@@ -179,23 +190,58 @@ class StationUI:
         return any(isinstance(w, TextInput) and w.focus for w in self.root.walk())
 
     def _on_textinput(self, _window: Any, text: str) -> None:
+        # Every character, whatever has the focus (a focused field gets it too): the wedge
+        # reader tells a scanner's burst from typing by timing.
+        self._wedge.char(text, self._now())
         if not self._typing_into_field():
             self._hid += text
+        # A focused field binds the keyboard after us, so it would see Enter first (and
+        # validate a half-typed form with the scanned code in it): move our key handler in
+        # front again before the Enter of this burst arrives.
+        Window.unbind(on_key_down=self._on_key_down)
+        Window.bind(on_key_down=self._on_key_down)
 
     def _on_key_down(self, _window: Any, key: int, *_args: Any) -> bool:
-        if key not in ENTER_KEYS or self._typing_into_field() or not self._hid:
+        if key not in ENTER_KEYS:
+            return False
+        code = self._wedge.enter(self._now())
+        if code is not None:
+            self._hid = ""
+            self._take_back(code)
+            self.hid_line(code)
+            return True  # the scan's Enter validates no field
+        if self._typing_into_field() or not self._hid:
+            self._hid = ""
             return False
         line, self._hid = self._hid, ""
         self.hid_line(line)
         return True
 
+    def _take_back(self, code: str) -> None:
+        """The scan went into the focused field as well: take it out and leave the field."""
+        for widget in self.root.walk():
+            if isinstance(widget, TextInput) and widget.focus:
+                if widget.text.endswith(code):
+                    widget.text = widget.text[: -len(code)]
+                widget.focus = False
+
     def hid_line(self, line: str) -> None:
-        if self.mode == "exam" and self.presenter.screen == "signin":
+        """A scanned code (or a badge typed + Enter with no field focused): used where it
+        means something, else the MA or patient is told it was read and where it works."""
+        screen = self.presenter.screen
+        if self.mode == "exam" and screen == "signin":
             self.intent("sign_in", line)
-        elif self.mode == "exam" and self.presenter.screen == "patients":
+        elif self.mode == "exam" and screen == "patients":
             self.intent("scan_barcode", line)  # a wristband or appointment slip
-        elif self.mode == "lobby" and self.presenter.screen in ("lobby_welcome", "lobby_find"):
+        elif self.mode == "lobby" and screen in ("lobby_welcome", "lobby_find"):
             self.intent("scan_qr", line)
+        elif self.mode == "lobby" and screen == "lobby_message" and self.presenter.finished:
+            # The next patient scans while the last one's "checked in" is still showing.
+            self.presenter.restart()
+            self.intent("scan_qr", line)
+        elif self.mode != "biomed" and screen != "biomed":
+            self.target.say(self.presenter.scan_elsewhere(), Tone.WARNING)
+            self.redraw()
 
     # -- rendering ----------------------------------------------------------------------------
 
@@ -205,12 +251,16 @@ class StationUI:
         return screen
 
     def _render(self, *_args: Any) -> None:
+        if self._closed:
+            return
         self.renders += 1
         presenter = self.presenter
         if self.sm.current != presenter.screen:
             self.sm.current = presenter.screen
         self.screen.render(self.target)
         ids = self.root.ids
+        target = self.target
+        self._show_message(target.message, target.tone)
         if self.mode == "exam":
             banner = presenter.banner()
             who = f"MA {banner.ma}" if banner.ma else "Not signed in"
@@ -221,20 +271,27 @@ class StationUI:
                 ids.network.text = f"OFFLINE — {banner.queued} queued"
             ids.sign_out.opacity = 1 if banner.ma else 0
             ids.sign_out.disabled = not banner.ma
-            ids.message.text = banner.message
         elif self.mode == "lobby":
             view = presenter.view()
             theme.set_high_contrast(view.large_text)
             ids.large.text = view.text["large"]
             ids.help.text = view.text["help_sent"] or view.text["help"]
-            ids.english.background_color = theme.button if view.language == "en" else theme.quiet
-            ids.spanish.background_color = theme.button if view.language == "es" else theme.quiet
-            ids.message.text = view.message
+            # After the theme switch: its bindings re-set every button's fill.
+            ids.english.fill = theme.button if view.language == "en" else theme.quiet
+            ids.spanish.fill = theme.button if view.language == "es" else theme.quiet
             attach(self.root, self._warning, shown=bool(view.warning))
             ids.warning_text.text = view.warning
             ids.still_here.text = view.text["still_here"]
-        else:
-            ids.message.text = presenter.message
+
+    def _show_message(self, text: str, tone: str) -> None:
+        overlay = self._message
+        overlay.text = text
+        overlay.fill = TONE_COLOURS.get(tone, TONE_COLOURS["info"])
+        # Above the screens, below the lobby's idle warning.
+        attach(self.root, overlay, shown=bool(text), index=0 if self._warning is None else 1)
+        if text and self._warning is not None and self._warning.parent is not None:
+            self.root.remove_widget(self._warning)
+            self.root.add_widget(self._warning)
 
 
 class StationApp(App):  # type: ignore[misc]

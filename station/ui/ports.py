@@ -30,6 +30,7 @@ from station.submission import Submission
 class SendState(StrEnum):
     SAVED = "saved"  # durable in the outbox on this station
     RECEIVED = "received"  # the practice system acked it
+    REJECTED = "rejected"  # the practice system could not file it (see `rejection`)
 
 
 class VitalsOutbox(Protocol):
@@ -38,6 +39,10 @@ class VitalsOutbox(Protocol):
         ...
 
     def send_state(self, message_id: UUID) -> SendState: ...
+
+    def rejection(self, message_id: UUID) -> str | None:
+        """The practice system's reason for a rejected message, else None."""
+        ...
 
     def queued(self) -> int: ...
 
@@ -134,18 +139,32 @@ class MemoryOutbox:
         self.checkins: list[CheckinRecord] = []
         self.help_requests: list[HelpRequest] = []
         self._acked: set[UUID] = set()
+        self._rejected: dict[UUID, str] = {}
         self._online = True
         self._lock = threading.Lock()  # acks arrive from the MQTT thread in the real thing
 
     def submit(self, submission: Submission) -> UUID:
-        message_id = uuid5(_NAMESPACE, submission.model_dump_json())
+        body = submission.model_dump_json()
         with self._lock:
+            # Deterministic for the tests, and new for every submission (a resend is a new one).
+            message_id = uuid5(_NAMESPACE, f"{len(self.submissions)}:{body}")
             self.submissions.append((message_id, submission))
         return message_id
 
     def send_state(self, message_id: UUID) -> SendState:
         with self._lock:
+            if message_id in self._rejected:
+                return SendState.REJECTED
             return SendState.RECEIVED if message_id in self._acked else SendState.SAVED
+
+    def rejection(self, message_id: UUID) -> str | None:
+        with self._lock:
+            return self._rejected.get(message_id)
+
+    def reject(self, message_id: UUID, reason: str) -> None:
+        """The practice system's `rejected` ack (as the MQTT thread records it)."""
+        with self._lock:
+            self._rejected[message_id] = reason
 
     def queued(self) -> int:
         with self._lock:

@@ -84,6 +84,45 @@ def test_biomed_unlock_bind_test_settings_export_lock(make_ui: Callable[..., Dri
     assert presenter.biomed.state.value == "locked"
 
 
+def test_biomed_unbind_asks_first_and_the_lockout_counts_down(
+    make_ui: Callable[..., Driver],
+) -> None:
+    """Lockout: 5 wrong PINs lock for 300 s (station.biomed's PIN_LOCKOUT_S, the design's
+    biomed rule); shown as m:ss and counting down with the clock."""
+    clock = FakeClock(NOW)
+    presenter: BiomedPresenter = build_presenter("biomed", clock=clock)
+    driver = make_ui("biomed", presenter)
+    for _ in range(5):
+        driver.type_into(driver.ui.screen.ids.pin, "9999")
+        driver.tap("Unlock")
+    driver.pump(3)
+    assert "Too many wrong PINs: try again in 5:00" in driver.texts()
+    clock.advance(61)
+    driver.pump(3)  # the screen's tick
+    assert "Too many wrong PINs: try again in 3:59" in driver.texts()
+    driver.shot("biomed_lockout")
+    clock.advance(240)
+    driver.pump(3)
+    assert "Biomed — enter the PIN" in driver.texts()
+    driver.type_into(driver.ui.screen.ids.pin, DEMO_BIOMED_PIN)
+    driver.tap("Unlock")
+    rows_before = [t for t in driver.texts() if "[" in t]
+    unbind = [w for w in driver.widgets() if isinstance(w, Button) and w.text == "Unbind"]
+    driver.tap(unbind[0])
+    assert "Unbind cuff?" in driver.texts()
+    driver.shot("biomed_unbind_confirm")
+    assert [d.id for d in presenter.biomed.settings.devices] == ["cuff", "oximeter"]
+    driver.tap("Keep cuff")
+    assert [t for t in driver.texts() if "[" in t] == rows_before
+    unbind = [w for w in driver.widgets() if isinstance(w, Button) and w.text == "Unbind"]
+    driver.tap(unbind[0])
+    driver.tap("Unbind cuff")
+    assert [d.id for d in presenter.biomed.settings.devices] == ["oximeter"]
+    assert (presenter.message, presenter.tone) == ("cuff unbound", "success")
+    # The rows stay where they were: only the cuff's own row changed.
+    assert [t.split("  ")[0] for t in driver.texts() if "[" in t] == ["cuff", "oximeter", "scale"]
+
+
 def _buttons(driver: Driver) -> list[Button]:
     return [
         w

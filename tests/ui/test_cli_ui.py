@@ -63,3 +63,13 @@ def test_without_a_display_it_says_how_to_view_instead_of_crashing() -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("station: no display here")
     assert "station ui --screenshot screen.png" in result.stderr
+
+
+def test_screenshot_into_a_missing_folder_is_an_error_not_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "nonexistent" / "x.png"
+    result = station("ui", "--screenshot", str(out))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"station: --screenshot {out}: the folder {out.parent} does not exist\n"
+    )
+    assert not out.parent.exists()

@@ -153,13 +153,12 @@ def test_critical_value_needs_acknowledgement_and_raises_an_alert(
     to_vitals(driver)
     from_device_thread(driver, [(bp(186, 92), "cuff")])
     driver.until(lambda: "186/92  mmHg" in driver.texts())
-    note = (
-        "cuff · 14:00\n"
-        "systolic 180 or above: hypertensive crisis — retake now and tell the clinician"
-    )
-    assert note in driver.texts()
+    # The tile keeps the flag's headline (SYS >= 180: "hypertensive crisis", ACC/AHA 2017
+    # guideline, section 11.2) and its source; the whole words are on Review.
+    assert "systolic 180 or above: hypertensive crisis · cuff · 14:00" in driver.texts()
+    driver.shot("exam_vitals_critical")
     driver.tap("Review  >")
-    assert driver.find("Send").disabled is True
+    assert driver.find("Send — not yet").disabled is True
     driver.shot("exam_review_critical")
     driver.tap("Acknowledge — clinician told")
     assert [a.code for a in outbox.alerts] == ["hypertensive_crisis"]
@@ -183,9 +182,15 @@ def test_manual_pain_on_the_keypad_is_marked_manual(make_ui: Callable[..., Drive
     driver.tap("1")
     driver.tap("2")
     driver.tap("OK")
-    assert presenter.message == (
-        "pain_severity not accepted — pain score 12 is not possible: expected 0–10"
+    # Said on the pad with the field's label (never "pain_severity"); the pain scale is the
+    # 0-10 numeric rating scale (McCaffery & Pasero, Pain: Clinical Manual, 1999, p. 16).
+    assert "Pain 0–10 not accepted: pain score 12 is not possible: expected 0–10" in (
+        driver.texts()
     )
+    assert presenter.message == ""  # nothing over the screen: OK and Cancel stay in reach
+    driver.shot("exam_keypad_error")
+    assert {"OK", "Cancel"} <= set(driver.texts())
+    assert "Next field" not in driver.texts()  # one field: nothing to move to
     assert presenter.rooming.entries == ()
     driver.tap("Del")
     driver.tap("Del")
@@ -202,7 +207,7 @@ def test_manual_pain_on_the_keypad_is_marked_manual(make_ui: Callable[..., Drive
         method=Method.MANUAL,
         mode=Mode.DEMO,
     )
-    assert "typed · 14:00\nsevere pain (7 or more out of 10)" in driver.texts()
+    assert "severe pain (7 or more out of 10) · typed · 14:00" in driver.texts()
 
 
 def test_tray_reading_accepted_to_this_patient(make_ui: Callable[..., Driver]) -> None:
@@ -271,3 +276,50 @@ def test_regression_detached_nav_survives_garbage_collection(
     assert presenter.keypad is None
     driver.tap("Review  >")
     assert presenter.screen == "review"
+
+
+def test_a_rejected_rooming_says_not_filed_with_the_reason_and_is_resent(
+    make_ui: Callable[..., Driver],
+) -> None:
+    """docs/mqtt.md (the contract): an `ack` with `status: "rejected"` and a `reason` means
+    the practice system could not file it. The MA sees "not filed: <reason>" (issue 15) and
+    Resend sends it as a new submission under a new message id."""
+    driver, _, outbox, _ = exam(make_ui)
+    to_vitals(driver)
+    from_device_thread(driver, [(bp(124, 80), "cuff")])
+    driver.until(lambda: "124/80  mmHg" in driver.texts())
+    driver.tap("Review  >")
+    driver.tap("Send")
+    ((first_id, first),) = outbox.submissions
+    assert "Saved — waiting for the practice system" in driver.texts()
+    outbox.reject(first_id, "appointment APT-DEMO-0001 is not open in the chart")
+    driver.ui.redraw()
+    driver.until(
+        lambda: "not filed: appointment APT-DEMO-0001 is not open in the chart" in driver.texts()
+    )
+    driver.shot("exam_sent_rejected")
+    driver.tap("Next patient")
+    # Still there on the patient list, first, until it is resent.
+    row = (
+        "ZZTEST, Alpha · 05/17/1970 — "
+        "not filed: appointment APT-DEMO-0001 is not open in the chart"
+    )
+    assert row in driver.texts()
+    driver.tap("Resend")
+    (_, (second_id, second)) = outbox.submissions
+    assert second_id != first_id and second == first
+    assert row not in driver.texts()
+    assert "sent again: ZZTEST, Alpha · 05/17/1970" in driver.texts()
+
+
+def test_a_fever_flag_on_a_fahrenheit_screen_quotes_fahrenheit(
+    make_ui: Callable[..., Driver],
+) -> None:
+    """38.0 °C is 100.4 °F (CDC, "Definitions of Symptoms for Reportable Illnesses": fever
+    is 100.4 °F [38 °C] or greater); the demo station shows °F ([display] default)."""
+    driver, _, _, _ = exam(make_ui)
+    to_vitals(driver)
+    from_device_thread(driver, [(temp(38.2), "thermometer")])
+    driver.until(lambda: "100.8  °F" in driver.texts())
+    assert "temperature 100.4 °F or above: fever · thermometer · 14:00" in driver.texts()
+    assert not any("°C" in t for t in driver.texts())

@@ -38,7 +38,8 @@ def test_check_in_in_spanish_end_to_end(make_ui: Callable[..., Driver]) -> None:
     driver, presenter, outbox, speaker, clock = lobby(make_ui)
     driver.shot("lobby_welcome")
     driver.tap("Español")
-    assert {"Bienvenido", "Registre su llegada para su cita", "Pedir ayuda"} <= set(driver.texts())
+    welcome = {"Le damos la bienvenida", "Registre su llegada para su cita", "Pedir ayuda"}
+    assert welcome <= set(driver.texts())
     driver.shot("lobby_welcome_es")
     driver.tap("Registrarme")
     assert "Busque su cita" in driver.texts()
@@ -51,7 +52,7 @@ def test_check_in_in_spanish_end_to_end(make_ui: Callable[..., Driver]) -> None:
     assert "Teléfono: •••-•••-0199" in texts
     assert "Correo electrónico: c•••@example.com" in texts
     driver.shot("lobby_contact_es")
-    driver.tap("Algo cambió")
+    driver.tap("Algo ha cambiado")
     driver.type_into(field(driver, "new_phone"), "555-010-0123")
     driver.tap("Enviar el cambio a la recepción")
     assert "¿Cuál es el motivo de su visita hoy?" in driver.texts()
@@ -59,7 +60,7 @@ def test_check_in_in_spanish_end_to_end(make_ui: Callable[..., Driver]) -> None:
     driver.shot("lobby_reason_es")
     clock.advance(40)
     driver.tap("Listo")
-    assert "Ya está registrado" in driver.texts()
+    assert "Su llegada quedó registrada" in driver.texts()
     driver.shot("lobby_done_es")
     assert outbox.checkins == [
         CheckinRecord(
@@ -73,11 +74,11 @@ def test_check_in_in_spanish_end_to_end(make_ui: Callable[..., Driver]) -> None:
     # Spoken prompts read each screen and its choices, in the patient's language.
     assert speaker.said[0] == (
         "es",
-        "Bienvenido. Registre su llegada para su cita. Registrarme",
+        "Le damos la bienvenida. Registre su llegada para su cita. Registrarme",
     )
     assert (
         "es",
-        "Ya está registrado. Por favor, tome asiento. Le llamaremos pronto. "
+        "Su llegada quedó registrada. Por favor, tome asiento. Le llamaremos pronto. "
         "En la recepción actualizarán sus datos.",
     ) in speaker.said
     driver.tap("Listo")
@@ -145,13 +146,77 @@ def test_still_here_dismisses_the_warning(make_ui: Callable[..., Driver]) -> Non
     assert presenter.screen == "lobby_contact"
 
 
-def test_staff_pin_leaves_kiosk_mode(make_ui: Callable[..., Driver]) -> None:
-    driver, presenter, _, _, _ = lobby(make_ui)
+def _corner(driver: Driver) -> object:
+    return next(w for w in driver.ui.screen.walk() if type(w).__name__ == "StaffCorner")
+
+
+def test_staff_pin_leaves_kiosk_mode_from_the_hidden_corner(
+    make_ui: Callable[..., Driver],
+) -> None:
+    driver, presenter, _, _, clock = lobby(make_ui)
+    assert "Staff" not in driver.texts() and "Staff PIN" not in driver.texts()
+    for _ in range(4):
+        driver.tap(_corner(driver))
+    assert presenter.staff_open is False  # four taps: still nothing for patients to see
+    clock.advance(5)  # a slow fifth tap starts the count again
+    driver.tap(_corner(driver))
+    assert presenter.staff_open is False
+    for _ in range(4):
+        driver.tap(_corner(driver))
+    assert presenter.staff_open is True
     driver.type_into(field(driver, "pin"), "1111")
-    driver.tap("Staff")
-    assert "PIN not accepted" in driver.texts()
+    driver.tap("OK")
+    # Said quietly beside the field: no message over the waiting room's screen.
+    assert "PIN not accepted" in driver.texts() and presenter.message == ""
+    driver.shot("lobby_staff_pin")
     driver.type_into(field(driver, "pin"), "7788")
-    driver.tap("Staff")
+    driver.tap("OK")
     assert presenter.screen == "lobby_message"
     driver.tap("Return to check-in")
     assert presenter.screen == "lobby_welcome"
+
+
+def test_date_of_birth_typed_as_digits_is_shown_with_the_month_name(
+    make_ui: Callable[..., Driver],
+) -> None:
+    """03141961 is March 14, 1961 (the demo appointment); Spanish writes the day first and
+    the month in lower case ("14 de marzo de 1961": RAE, Ortografía 2010, 4.2.4.1 and
+    8.1.3.2)."""
+    driver, presenter, _, _, _ = lobby(make_ui)
+    driver.tap("Check in")
+    driver.type_into(field(driver, "name"), "zztest")
+    driver.type_into(field(driver, "dob"), "03141961")
+    assert "March 14, 1961" in driver.texts()
+    driver.tap("Español")
+    assert "14 de marzo de 1961" in driver.texts()
+    driver.shot("lobby_find_dob_es")
+    driver.tap("Buscar")
+    assert presenter.screen == "lobby_contact"
+
+
+def test_done_returns_to_welcome_without_asking_are_you_still_there(
+    make_ui: Callable[..., Driver],
+) -> None:
+    driver, presenter, _, _, clock = lobby(make_ui)
+    driver.scan("qr-demo-0003")
+    driver.tap("Yes, these are right")
+    driver.tap("Done")
+    assert "You are checked in" in driver.texts()
+    clock.advance(15)
+    driver.pump(3)
+    assert presenter.screen == "lobby_welcome"
+    assert presenter.checkin.holds_patient_data is False
+    assert not any("still there" in t for t in driver.texts())
+
+
+def test_enter_in_the_reason_box_is_done_not_a_new_line(make_ui: Callable[..., Driver]) -> None:
+    driver, presenter, outbox, _, _ = lobby(make_ui)
+    driver.scan("qr-demo-0003")
+    driver.tap("Yes, these are right")
+    reason = field(driver, "reason")
+    reason.focus = True
+    reason.insert_text("cough")
+    reason.insert_text("\n")  # what the Enter key inserts in a wrapped text box
+    driver.pump(3)
+    assert presenter.screen == "lobby_message"
+    assert outbox.checkins[0].reason_for_visit == "cough"

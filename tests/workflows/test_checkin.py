@@ -158,9 +158,9 @@ def test_qr_lookup_hit_and_miss() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("14-3", "date of birth should look like MM/DD/YYYY"),
+        ("14-3", "type the date of birth: month, day and year, like 03141961"),
         ("02/30/1961", "that date does not exist: check month and day"),
-        ("", "date of birth should look like MM/DD/YYYY"),
+        ("", "type the date of birth: month, day and year, like 03141961"),
     ],
 )
 def test_bad_birth_date_is_refused_with_the_expected_form(text: str, message: str) -> None:

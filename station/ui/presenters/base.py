@@ -4,6 +4,7 @@ exception into a Kivy callback."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 
 from station.errors import StationError
 from station.workflow import IllegalTransitionError, RefusedError
@@ -14,22 +15,41 @@ def _try(presenter: _Base, action: Callable[[], object]) -> bool:
     try:
         action()
     except RefusedError as exc:
-        presenter.message = exc.message + "".join(f" — {d}" for d in exc.details)
+        presenter.say(exc.message + "".join(f" — {d}" for d in exc.details), Tone.ERROR)
         return False
     except IllegalTransitionError as exc:
-        presenter.message = str(exc)
+        presenter.say(str(exc), Tone.ERROR)
         return False
     except StationError as exc:
         # An adapter that could not do its part (the outbox, the practice's list): said on
         # the screen, never a dead kiosk.
-        presenter.message = str(exc)
+        presenter.say(str(exc), Tone.ERROR)
         return False
-    presenter.message = ""
+    presenter.say("")
     return True
+
+
+class Tone(StrEnum):
+    """What a message means, so the screen colours it by meaning (never red for success)."""
+
+    ERROR = "error"  # refused: nothing changed
+    WARNING = "warning"  # done, but look at this
+    INFO = "info"  # in progress, or what to do next
+    SUCCESS = "success"  # done
 
 
 class _Base:
     message: str = ""
+    tone: Tone = Tone.INFO
+
+    def say(self, text: str, tone: Tone = Tone.INFO) -> None:
+        """The message overlay's text and meaning ("" hides it)."""
+        self.message = text
+        self.tone = tone
+
+    def dismiss_message(self) -> None:
+        """A tap on the message overlay."""
+        self.say("")
 
 
 # ------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from station.models import AnyReading
 from station.ui.ports import (
     BiomedPort,
 )
-from station.ui.presenters.base import _Base, _try
+from station.ui.presenters.base import Tone, _Base, _try
 from station.ui.presenters.format import fmt_hhmm
 
 
@@ -34,6 +34,7 @@ class BiomedPresenter(_Base):
         self.port = port
         self.message = ""
         self.exported: str = ""
+        self.confirm_unbind: str | None = None  # the device waiting for "Unbind" to be confirmed
         self._tested_at: datetime | None = None  # the last reading recorded in the test view
         self.refresh()
 
@@ -69,9 +70,11 @@ class BiomedPresenter(_Base):
 
     def tick(self) -> bool:
         """The idle lock; True when it locked the screen."""
+        if self.lockout_text() and self.message.startswith("too many wrong PINs"):
+            self.say("")  # the title counts down instead of a frozen "wait 299 s"
         locked = self.biomed.tick()
         if locked:
-            self.message = "locked after inactivity"
+            self.say("locked after inactivity", Tone.INFO)
         else:
             self.refresh()
         return locked
@@ -87,18 +90,37 @@ class BiomedPresenter(_Base):
         self._store(action, f"{device_id} bound to this station")
 
     def unbind(self, device_id: str) -> None:
+        """Asks first: a stray tap once unbound the cuff in the middle of a clinic."""
+        self.confirm_unbind = device_id
+
+    def keep_bound(self) -> None:
+        self.confirm_unbind = None
+
+    def unbind_confirmed(self) -> None:
+        device_id, self.confirm_unbind = self.confirm_unbind, None
+        if device_id is None:
+            return
+
         def action() -> None:
             self.biomed.unbind(device_id)
             self.port.unbind(device_id)
 
         self._store(action, f"{device_id} unbound")
 
+    def lockout_text(self) -> str:
+        """ "" or the countdown after too many wrong PINs ("try again in 4:59")."""
+        left = self.biomed.lockout_remaining_s()
+        if left <= 0:
+            return ""
+        whole = int(left + 0.999)
+        return f"Too many wrong PINs: try again in {whole // 60}:{whole % 60:02d}"
+
     def _store(self, action: Callable[[], None], done: str) -> None:
         try:
             if _try(self, action):
-                self.message = done
+                self.say(done, Tone.SUCCESS)
         except (ValueError, LookupError, OSError) as exc:
-            self.message = f"not changed: {exc}"
+            self.say(f"not changed: {exc}", Tone.ERROR)
         self.refresh()  # what the store holds now, whatever happened
 
     def passkey_requests(self) -> tuple[tuple[str, str], ...]:
@@ -145,10 +167,10 @@ class BiomedPresenter(_Base):
         try:
             self.exported = self.port.export_diagnostics()
         except OSError as exc:
-            self.message = f"diagnostics bundle not written: {exc.strerror or exc}"
+            self.say(f"diagnostics bundle not written: {exc.strerror or exc}", Tone.ERROR)
             return ""
         self.biomed.diagnostics_exported(self.exported)
-        self.message = f"diagnostics bundle written (no patient data): {self.exported}"
+        self.say(f"diagnostics bundle written (no patient data): {self.exported}", Tone.SUCCESS)
         return self.exported
 
     def device_lines(self) -> tuple[DeviceLine, ...]:

@@ -12,10 +12,20 @@ from station.rooming import Rooming, lockout_message
 from station.rooming_data import MedicationStatus, Onset, RoomingEvent, RoomingState
 from station.rooming_record import record_to_submission
 from station.ui.ports import AlertSink, LookupAnswer, LookupOutcome, PatientLookup, VitalsOutbox
-from station.ui.presenters.base import _Base, _try
+from station.ui.presenters.base import Tone, _Base, _try
 from station.ui.presenters.biomed import BiomedPresenter
-from station.ui.presenters.exam_views import ExamViews
-from station.ui.presenters.keypad import KeypadView, open_pad, press, select, typed_values
+from station.ui.presenters.exam_views import ExamViews, SentRooming
+from station.ui.presenters.format import field_title, fmt_dob
+from station.ui.presenters.keypad import (
+    KeypadView,
+    missing_field,
+    open_pad,
+    press,
+    refused,
+    select,
+    typed_values,
+)
+from station.workflow import RefusedError
 
 SCREEN_OF: dict[RoomingState, str] = {
     RoomingState.SIGNED_OUT: "signin",
@@ -50,6 +60,9 @@ class ExamPresenter(ExamViews, _Base):
         self.message = ""
         self.keypad: KeypadView | None = None
         self.sent_id: UUID | None = None
+        # This sign-in's sent roomings, until the practice files them: a rejected one is shown
+        # as "not filed: <reason>" with Resend (the outbox keeps the payload durably anyway).
+        self.sent: dict[UUID, SentRooming] = {}
         self.taps = 0  # counted for bench/ui.py's taps-per-rooming figure
         # Streaming devices' latest readings while an episode settles: device id -> reading.
         # Shown on the tile with "measuring…"; never an entry (the captured one is).
@@ -88,10 +101,14 @@ class ExamPresenter(ExamViews, _Base):
         if self.lookup is None or not code:
             return
         if self.rooming.state is not RoomingState.SIGNED_IN:
-            self.message = "scan the barcode on the patient list"
+            self.say("scan the barcode on the patient list", Tone.WARNING)
             return
         self._lookup_id = self.lookup.request(code)
-        self.message = "looking up the scanned barcode…"
+        self.say("looking up the scanned barcode…", Tone.INFO)
+
+    def scan_elsewhere(self) -> str:
+        """A code scanned where it means nothing: say so (a silent scanner looks broken)."""
+        return "scan read — wristbands and slips are scanned on the patient list"
 
     def lookup_answered(self, answer: LookupAnswer) -> None:
         """On the UI thread. Found: that patient is picked for the two-identifier check
@@ -106,12 +123,13 @@ class ExamPresenter(ExamViews, _Base):
             if all(p.appointment_id != patient.appointment_id for p in self.rooming.schedule):
                 self.rooming.set_schedule((*self.rooming.schedule, patient))
             if _try(self, lambda: self.rooming.pick_patient(patient.appointment_id)):
-                self.message = "scanned: check name and date of birth with the patient"
+                self.say("scanned: check name and date of birth with the patient", Tone.SUCCESS)
         elif answer.outcome is LookupOutcome.NOT_FOUND:
-            self.message = "not found — pick from the list or ask the front desk"
+            self.say("not found — pick from the list or ask the front desk", Tone.WARNING)
         else:
-            self.message = (
-                "no answer from the practice system — pick from the list or ask the front desk"
+            self.say(
+                "no answer from the practice system — pick from the list or ask the front desk",
+                Tone.WARNING,
             )
 
     def sign_out(self) -> None:
@@ -211,10 +229,27 @@ class ExamPresenter(ExamViews, _Base):
         def action() -> None:
             record = self.rooming.send()
             assert patient is not None
-            self.sent_id = self.outbox.submit(record_to_submission(record, patient))
+            submission = record_to_submission(record, patient)
+            self.sent_id = self.outbox.submit(submission)
             self.rooming.submission_saved(self.sent_id)
+            self.sent[self.sent_id] = SentRooming(
+                self.sent_id, submission, f"{patient.display_name} · {fmt_dob(patient.birth_date)}"
+            )
 
         _try(self, action)
+
+    def resend(self, message_id: UUID) -> None:
+        """A rooming the practice system rejected goes again as a new submission (a new
+        message id); the rejected one stays in the outbox's record with its reason."""
+        self._tap()
+        old = self.sent.pop(message_id, None)
+        if old is None:
+            return
+        new_id = self.outbox.submit(old.submission)
+        self.sent[new_id] = SentRooming(new_id, old.submission, old.patient)
+        if self.sent_id == message_id:
+            self.sent_id = new_id
+        self.say(f"sent again: {old.patient}", Tone.INFO)
 
     def next_patient(self) -> None:
         self._tap()
@@ -228,14 +263,14 @@ class ExamPresenter(ExamViews, _Base):
         out = self.rooming.tick()
         if out:
             self.keypad = None
-            self.message = "signed out after inactivity"
+            self.say("signed out after inactivity", Tone.INFO)
         elif self.rooming.state is RoomingState.SIGNED_OUT:
             # The lockout's countdown, refreshed every tick; cleared once the keypad is free.
             wait = self.rooming.lockout.wait_s(Role.MA)
             if wait:
-                self.message = lockout_message(wait)
+                self.say(lockout_message(wait), Tone.WARNING)
             elif self.message.startswith(lockout_message(0).split(" in ")[0]):
-                self.message = ""
+                self.say("")
         return out
 
     # -- the keypad ---------------------------------------------------------------------------
@@ -263,13 +298,25 @@ class ExamPresenter(ExamViews, _Base):
         self.message = ""
 
     def keypad_ok(self) -> None:
+        """Attach the typed values; anything wrong is said on the pad itself, with the
+        field's label (never the internal name), and the pad stays open."""
         self._tap()
         pad = self.keypad
         if pad is None or pad.kind is None:
             return
         kind, shown = pad.kind, typed_values(pad)
         if isinstance(shown, str):
-            self.message = shown
+            self.keypad = refused(pad, shown)
             return
-        if _try(self, lambda: self.rooming.enter_manual(kind, shown)):
-            self.keypad = None
+        missing = missing_field(pad)
+        if missing is not None:
+            self.keypad = refused(pad, f"{field_title(missing, kind)}: type a value", missing)
+            return
+        try:
+            self.rooming.enter_manual(kind, shown)
+        except RefusedError as exc:
+            why = "; ".join(exc.details) or exc.message
+            self.keypad = refused(pad, f"{pad.name} not accepted: {why}")
+            return
+        self.say("")
+        self.keypad = None

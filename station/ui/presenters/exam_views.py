@@ -3,12 +3,20 @@ tiles, the tray, the review. Read-only; the intents are ExamPresenter's."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from station.config import DisplaySection
 from station.models import AnyReading, Kind
 from station.rooming import Rooming
-from station.rooming_data import COMMON_COMPLAINTS, Onset, RoomingState
+from station.rooming_data import (
+    COMMON_COMPLAINTS,
+    Complaint,
+    MedicationReview,
+    Onset,
+    RoomingState,
+    VitalEntry,
+)
 from station.ui.ports import SendState, VitalsOutbox
 from station.ui.presenters.format import (
     TILE_KIND,
@@ -34,6 +42,18 @@ from station.vitals import shown_for_age, vital_kind
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from station.submission import Submission
+
+
+@dataclass(frozen=True)
+class SentRooming:
+    message_id: UUID
+    submission: Submission
+    patient: str  # "ZZTEST, Alpha · 05/17/1970": who it was, for the MA
+
+# Review order: what blocks Send first, then what needs a second look.
+_REVIEW_ORDER = {"critical": 0, "rejected": 1, "warning": 2, "info": 3, "ok": 4}
+
 
 class ExamViews:
     """The exam presenter's read side (mixed into ExamPresenter, which owns these)."""
@@ -42,6 +62,7 @@ class ExamViews:
     outbox: VitalsOutbox
     message: str
     sent_id: UUID | None
+    sent: dict[UUID, SentRooming]
     live: dict[str, AnyReading]
 
     @property
@@ -152,7 +173,7 @@ class ExamViews:
                     value,
                     unit,
                     entry_source(entry),
-                    entry_notes(entry),
+                    entry_notes(entry, self.display),
                     entry_severity(entry),
                     True,
                     count,
@@ -203,9 +224,21 @@ class ExamViews:
         chosen = self.rooming.complaint.picks
         return tuple((c, c in chosen) for c in COMMON_COMPLAINTS)
 
+    def _shown_record(
+        self,
+    ) -> tuple[tuple[VitalEntry, ...], Complaint, tuple[MedicationReview, ...]]:
+        """What the review shows: the open rooming, or once sent, the record that was sent."""
+        record = self.rooming.last_record
+        if self.rooming.state is RoomingState.SENT and record is not None:
+            return record.entries, record.complaint, record.medications
+        return self.rooming.entries, self.rooming.complaint, self.rooming.medications
+
     def review_rows(self) -> tuple[ReviewRow, ...]:
+        """Critical values first (each beside its acknowledge button), then the rest in the
+        order taken: the MA never scrolls to find what blocks Send."""
+        entries, _, _ = self._shown_record()
         rows = []
-        for entry in self.rooming.entries:
+        for entry in entries:
             value, unit = value_text(entry.reading, self.display)
             rows.append(
                 ReviewRow(
@@ -213,26 +246,31 @@ class ExamViews:
                     entry.kind.value.replace("_", " "),
                     f"{value} {unit}".strip(),
                     entry_source(entry),
-                    entry_notes(entry),
+                    entry_notes(entry, self.display),
                     entry_severity(entry),
                     entry.verdict.accepted and entry.verdict.critical and not entry.acknowledged,
                     entry.acknowledged,
                 )
             )
-        return tuple(rows)
+        return tuple(sorted(rows, key=lambda r: _REVIEW_ORDER.get(r.severity, 9)))
 
     def review_summary(self) -> tuple[str, ...]:
-        c = self.rooming.complaint
+        _, c, medications = self._shown_record()
         lines = []
+        done = self.sent.get(self.sent_id) if self.sent_id is not None else None
+        if done is not None and self.rooming.state is RoomingState.SENT:
+            lines.append(f"Sent for {done.patient}")
         if c.reason_for_visit:
             lines.append(f"Reason for visit: {c.reason_for_visit}")
         complaint = "; ".join((*c.picks, *filter(None, [c.free_text])))
         lines.append(f"Chief complaint: {complaint or '—'}")
         if c.onset != Onset.UNKNOWN:
             lines.append(f"Onset: {c.onset.value}")
-        for med in self.rooming.medications:
+        for med in medications:
             lines.append(f"{med.medication.name}: {med.status.value.replace('_', ' ')}")
-        bmi = self.rooming.bmi_kg_m2()
+        record = self.rooming.last_record
+        sent = self.rooming.state is RoomingState.SENT and record is not None
+        bmi = record.bmi_kg_m2 if sent and record is not None else self.rooming.bmi_kg_m2()
         if bmi is not None:
             lines.append(f"BMI {bmi:.1f} kg/m² (computed)")
         return tuple(lines)
@@ -243,8 +281,27 @@ class ExamViews:
     def send_status(self) -> str:
         if self.sent_id is None:
             return ""
-        if self.outbox.send_state(self.sent_id) == SendState.RECEIVED:
+        return self._status_of(self.sent_id)
+
+    def _status_of(self, message_id: UUID) -> str:
+        state = self.outbox.send_state(message_id)
+        if state == SendState.REJECTED:
+            return f"not filed: {self.outbox.rejection(message_id) or 'no reason given'}"
+        if state == SendState.RECEIVED:
             return "Received by the practice system"
         if not self.outbox.online():
             return "Saved on this station — will send when the network is back"
         return "Saved — waiting for the practice system"
+
+    def send_rejected(self) -> bool:
+        return self.sent_id is not None and (
+            self.outbox.send_state(self.sent_id) == SendState.REJECTED
+        )
+
+    def rejected_rows(self) -> tuple[tuple[UUID, str], ...]:
+        """Roomings sent this sign-in that the practice system did not file: (id, text)."""
+        return tuple(
+            (m, f"{sent.patient} — {self._status_of(m)}")
+            for m, sent in self.sent.items()
+            if self.outbox.send_state(m) == SendState.REJECTED
+        )

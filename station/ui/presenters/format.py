@@ -3,6 +3,7 @@ model never rounds), tile titles and layout from the table of vitals, the view m
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,6 +13,7 @@ from station.models import AnyReading, Kind
 from station.rooming_data import (
     VitalEntry,
 )
+from station.units import celsius_to_fahrenheit
 from station.validation import Severity
 from station.vitals import tiles as vital_tiles
 from station.vitals import vital_field, vital_kind
@@ -142,8 +144,22 @@ def entry_severity(entry: VitalEntry) -> str:
     return "ok"
 
 
-def entry_notes(entry: VitalEntry) -> tuple[str, ...]:
-    notes = tuple(f.message for f in entry.verdict.flags)
+_CELSIUS = re.compile(r"(\d+(?:\.\d+)?) °C")
+
+
+def in_display_units(text: str, display: DisplaySection) -> str:
+    """Flag words quote their thresholds in °C (the canonical unit); a °F screen shows them
+    in °F, with one decimal ("38.0 °C" on a °F screen read as a different number)."""
+    if display.temperature_unit != "F":
+        return text
+    return _CELSIUS.sub(lambda m: f"{celsius_to_fahrenheit(float(m.group(1))):.1f} °F", text)
+
+
+def entry_notes(entry: VitalEntry, display: DisplaySection | None = None) -> tuple[str, ...]:
+    notes = tuple(
+        f.message if display is None else in_display_units(f.message, display)
+        for f in entry.verdict.flags
+    )
     if not entry.verdict.accepted:
         notes = ("not accepted: " + "; ".join(entry.verdict.reasons), *notes)
     if entry.acknowledged:

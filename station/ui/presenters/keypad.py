@@ -3,12 +3,13 @@ vitals), the keys, and the typed text turned into numbers in the display unit. P
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from station.config import DisplaySection
 from station.manual_entry import MANUAL_FIELDS, display_value
 from station.models import Kind
 from station.ui.presenters.format import TILE_KIND, TILE_TITLES, field_title
+from station.vitals import vital_kind
 
 MAX_CHARS = 6  # "1234.5": no vital needs more digits on a keypad
 
@@ -21,6 +22,8 @@ class KeypadView:
     active: int
     kind: Kind | None = None
     fields: tuple[str, ...] = ()
+    name: str = ""  # the tile's title: "Respiratory rate"
+    error: str = ""  # what was wrong with the last OK, in the field's words; "" when none
 
 
 def open_pad(tile_key: str, display: DisplaySection) -> KeypadView | str:
@@ -37,6 +40,7 @@ def open_pad(tile_key: str, display: DisplaySection) -> KeypadView | str:
         active=0,
         kind=kind,
         fields=fields,
+        name=TILE_TITLES[tile_key],
     )
 
 
@@ -53,11 +57,27 @@ def press(pad: KeypadView, key: str) -> KeypadView:
         return pad
     elif len(current) < MAX_CHARS:
         values[active] = current + key
-    return KeypadView(pad.title, pad.labels, tuple(values), active, pad.kind, pad.fields)
+    return replace(pad, values=tuple(values), active=active, error="")
 
 
 def select(pad: KeypadView, index: int) -> KeypadView:
-    return KeypadView(pad.title, pad.labels, pad.values, index, pad.kind, pad.fields)
+    return replace(pad, active=index)
+
+
+def refused(pad: KeypadView, error: str, field: str | None = None) -> KeypadView:
+    """The pad again with what was wrong, the named field active (nothing is attached)."""
+    active = pad.fields.index(field) if field in pad.fields else pad.active
+    return replace(pad, error=error, active=active)
+
+
+def missing_field(pad: KeypadView) -> str | None:
+    """The first field that must be typed and is empty, else None."""
+    assert pad.kind is not None
+    optional = vital_kind(pad.kind).optional_typed
+    for name, text in zip(pad.fields, pad.values, strict=True):
+        if not text and name not in optional:
+            return name
+    return None
 
 
 def typed_values(pad: KeypadView) -> dict[str, float] | str:
@@ -70,5 +90,5 @@ def typed_values(pad: KeypadView) -> dict[str, float] | str:
         try:
             shown[name] = float(text)
         except ValueError:
-            return f"{field_title(name, pad.kind)}: {text!r} is not a number"
+            return f"{field_title(name, pad.kind)}: “{text}” is not a number"
     return shown

@@ -6,9 +6,10 @@ from __future__ import annotations
 import gettext
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from station.checkin import Checkin, CheckinState, ContactChange, TickResult
+from station.checkin import Checkin, CheckinState, ContactChange, TickResult, parse_birth_date
 from station.lockout import Role
 from station.ui.ports import (
     LobbySink,
@@ -16,7 +17,24 @@ from station.ui.ports import (
 )
 from station.ui.presenters.base import _Base, _try
 from station.ui.presenters.biomed import BiomedPresenter
+from station.workflow import RefusedError
 
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+STAFF_TAPS = 5  # taps on the hidden staff corner that open the staff PIN
+STAFF_TAPS_WITHIN_S = 4.0
 LOCALE_DIR = Path(__file__).resolve().parents[2] / "locale"
 
 
@@ -42,6 +60,23 @@ LOBBY_TEXT = (
     N_("Find your appointment"),
     N_("Last name"),
     N_("Date of birth (MM/DD/YYYY)"),
+    N_("Date of birth: month, day, year"),
+    N_("MM DD YYYY"),
+    N_("{month} {day}, {year}"),
+    N_("January"),
+    N_("February"),
+    N_("March"),
+    N_("April"),
+    N_("May"),
+    N_("June"),
+    N_("July"),
+    N_("August"),
+    N_("September"),
+    N_("October"),
+    N_("November"),
+    N_("December"),
+    N_("Cancel"),
+    N_("OK"),
     N_("Find"),
     N_("Back"),
     N_("Please see the front desk"),
@@ -55,6 +90,8 @@ LOBBY_TEXT = (
     N_("New phone"),
     N_("New e-mail"),
     N_("Send the change to the front desk"),
+    N_("Not me"),
+    N_("Code read. To use it, tap Start over first."),
     N_("The front desk will update your details."),
     N_("What is the reason for your visit today?"),
     N_("Done"),
@@ -69,7 +106,7 @@ LOBBY_TEXT = (
     N_("Kiosk mode is off. Return to check-in when done."),
     N_("Return to check-in"),
     N_("type your last name"),
-    N_("date of birth should look like MM/DD/YYYY"),
+    N_("type the date of birth: month, day and year, like 03141961"),
     N_("that date does not exist: check month and day"),
     N_("phone number should be digits, like 555-010-0199"),
     N_("e-mail should look like name@example.com"),
@@ -117,11 +154,19 @@ class LobbyPresenter(_Base):
         self.message = ""
         self._catalogs = {lang: translations(lang) for lang in ("en", "es")}
         self.help_sent = False
+        self.staff_open = False  # the staff PIN row, opened from the hidden corner
+        self.staff_error = ""
+        self._corner: list[datetime] = []
         # Biomed staff reach their screen with the biomed PIN in the staff PIN field.
         self.biomed = biomed
 
     def _(self, text: str) -> str:
         return self._catalogs[self.checkin.language].gettext(text)
+
+    @property
+    def finished(self) -> bool:
+        """Done or not found: nothing of the last patient's is waiting for input."""
+        return self.checkin.state in (CheckinState.DONE, CheckinState.NOT_FOUND)
 
     @property
     def screen(self) -> str:
@@ -132,9 +177,8 @@ class LobbyPresenter(_Base):
     def _run(self, action: Callable[[], object]) -> bool:
         ok = _try(self, action)
         if not ok:
-            self.message = self._(
-                self.message.split(" — ")[-1] if " — " in self.message else self.message
-            )
+            said = self._(self.message.split(" — ")[-1] if " — " in self.message else self.message)
+            self.message = said[:1].upper() + said[1:]  # a sentence, in any language
         return ok
 
     # -- intents ------------------------------------------------------------------------------
@@ -173,6 +217,10 @@ class LobbyPresenter(_Base):
         self._run(lambda: self.checkin.scan_qr(code))
         self.speak()
 
+    def scan_elsewhere(self) -> str:
+        """A QR code scanned mid check-in: say so, in the patient's language."""
+        return self._("Code read. To use it, tap Start over first.")
+
     def contact_ok(self) -> None:
         self._run(self.checkin.confirm_contact)
         self.speak()
@@ -196,17 +244,40 @@ class LobbyPresenter(_Base):
         self.help_sent = False
         self._run(self.checkin.restart)
 
+    def staff_corner(self) -> None:
+        """A tap on the hidden staff corner (welcome screen); five quick taps open the staff
+        PIN. Patients see no staff controls."""
+        now = self.checkin._clock()
+        self._corner = [t for t in self._corner if (now - t).total_seconds() <= STAFF_TAPS_WITHIN_S]
+        self._corner.append(now)
+        if len(self._corner) >= STAFF_TAPS:
+            self._corner = []
+            self.staff_open = True
+            self.staff_error = ""
+
+    def staff_cancel(self) -> None:
+        self.staff_open = False
+        self.staff_error = ""
+
     def staff_exit(self, pin: str) -> None:
         """The staff PIN leaves kiosk mode; the biomed PIN opens biomed. A wrong try counts
-        against the staff PIN only; while that waits, against biomed (station.lockout)."""
+        against the staff PIN only; while that waits, against biomed (station.lockout). A wrong
+        one is said quietly beside the field (never a red banner to the waiting room)."""
         biomed = self.biomed
         if biomed is not None and biomed.biomed.matches(pin):
             biomed.unlock(pin, keypad="lobby")
-            self.message = ""
+            self.staff_open = False
+            self.staff_error = ""
+            self.say("")
             return
         if biomed is not None and self.checkin.lockout.wait_s(Role.STAFF):
             biomed.biomed.lockout.try_pin(Role.BIOMED, lambda: None, keypad="lobby")
-        self._run(lambda: self.checkin.staff_exit(pin))
+        if self._run(lambda: self.checkin.staff_exit(pin)):
+            self.staff_open = False
+            self.staff_error = ""
+            return
+        self.staff_error = self.message
+        self.say("")
 
     def staff_return(self) -> None:
         self._run(self.checkin.staff_return)
@@ -222,6 +293,7 @@ class LobbyPresenter(_Base):
         if result == TickResult.WIPED:
             self.message = ""
             self.help_sent = False
+            self.staff_open = False
         elif result == TickResult.WARNING:
             self.speaker.say(self._("Are you still there?"), self.checkin.language)
         return result
@@ -239,6 +311,17 @@ class LobbyPresenter(_Base):
             "lobby_reason": ("title",),
         }[view.screen]
         self.speaker.say(". ".join(view.text[k] for k in keys), view.language)
+
+    def birth_date_in_words(self) -> str:
+        """The date typed so far with the month's name, in the patient's language ("March
+        14, 1961" / "14 de marzo de 1961"): 03/04 is ambiguous, "March 4" is not. "" until
+        it is a real date."""
+        try:
+            born = parse_birth_date(self.checkin.draft_birth_date)
+        except RefusedError:
+            return ""
+        month = self._(MONTHS[born.month - 1])
+        return self._("{month} {day}, {year}").format(month=month, day=born.day, year=born.year)
 
     def view(self) -> LobbyView:
         _ = self._
@@ -259,12 +342,17 @@ class LobbyPresenter(_Base):
                 "qr": _("Or scan the QR code from your reminder"),
                 "staff": _("Staff"),
                 "pin": _("Staff PIN"),
+                "cancel": _("Cancel"),
+                "ok": _("OK"),
+                "staff_error": _(self.staff_error) if self.staff_error else "",
             }
         elif state == CheckinState.FIND:
             text = {
                 "title": _("Find your appointment"),
                 "name": _("Last name"),
-                "dob": _("Date of birth (MM/DD/YYYY)"),
+                "dob": _("Date of birth: month, day, year"),
+                "dob_hint": _("MM DD YYYY"),
+                "dob_shown": self.birth_date_in_words(),
                 "find": _("Find"),
             }
         elif state == CheckinState.NOT_FOUND:
@@ -283,6 +371,7 @@ class LobbyPresenter(_Base):
                 "new_phone": _("New phone"),
                 "new_email": _("New e-mail"),
                 "send_change": _("Send the change to the front desk"),
+                "not_me": _("Not me"),
             }
         elif state == CheckinState.REASON:
             text = {

@@ -9,10 +9,13 @@ from kivy.factory import Factory
 from kivy.properties import ColorProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.button import Button
+from kivy.uix.label import Label
 from kivy.uix.screenmanager import Screen
+from kivy.uix.textinput import TextInput
 from kivy.uix.widget import Widget
 
-from station.ui.theme import SEVERITY_COLOURS
+from station.ui.theme import SEVERITY_COLOURS, TONE_COLOURS
 
 
 class Tile(ButtonBehavior, BoxLayout):  # type: ignore[misc]
@@ -24,6 +27,38 @@ class Tile(ButtonBehavior, BoxLayout):  # type: ignore[misc]
     unit = StringProperty("")
     detail = StringProperty("")
     fill = ColorProperty(SEVERITY_COLOURS["empty"])
+
+
+class StationButton(Button):  # type: ignore[misc]
+    """Every button: `fill` is its colour when enabled (a disabled one is grey, not faded)."""
+
+    fill = ColorProperty((0.16, 0.36, 0.62, 1))
+
+
+class FilledLabel(Label):  # type: ignore[misc]
+    """A label on a colour of its own (a flagged review row, the keypad's error line)."""
+
+    fill = ColorProperty((0, 0, 0, 0))
+
+
+class ParagraphInput(TextInput):  # type: ignore[misc]
+    """Wrapped text where Enter means "done" (on_text_validate), never a new line nobody
+    asked for (the lobby's reason box added one)."""
+
+    def insert_text(self, substring: str, from_undo: bool = False) -> Any:
+        if substring == "\n":
+            self.dispatch("on_text_validate")
+            return None
+        return super().insert_text(substring.replace("\n", " "), from_undo=from_undo)
+
+
+class MessageOverlay(ButtonBehavior, Label):  # type: ignore[misc]
+    """A message over the screen, coloured by what it means; a tap dismisses it."""
+
+    fill = ColorProperty(TONE_COLOURS["info"])
+    audit_layer = "overlay"  # covers what is under it on purpose (station.ui.audit)
+    top_gap = NumericProperty(0.0)  # what stays visible above it (the lobby's header)
+    right_gap = NumericProperty(0.0)  # what stays visible right of it (exam's Sign out)
 
 
 class Gauge(Widget):  # type: ignore[misc]
@@ -65,6 +100,10 @@ def button(text: str, on_release: Callable[[], None], *, quiet: bool = False, **
 
 Factory.register("Tile", cls=Tile)
 Factory.register("Gauge", cls=Gauge)
+Factory.register("MessageOverlay", cls=MessageOverlay)
+Factory.register("StationButton", cls=StationButton)
+Factory.register("FilledLabel", cls=FilledLabel)
+Factory.register("ParagraphInput", cls=ParagraphInput)
 
 
 def attach(parent: Any, widget: Any, shown: bool, index: int = 0) -> None:
@@ -79,11 +118,11 @@ def attach(parent: Any, widget: Any, shown: bool, index: int = 0) -> None:
         widget.parent.remove_widget(widget)
 
 
-def grow_with(row: Any, label: Any) -> None:
-    """A list row grows with its wrapped text; never below a 64 dp touch target."""
+def grow_with(row: Any, label: Any, minimum: int = 64) -> None:
+    """A list row grows with its wrapped text; never below a touch target (64 dp)."""
     from kivy.metrics import dp
 
-    label.bind(height=lambda _w, h: setattr(row, "height", max(dp(64), h + dp(8))))
+    label.bind(height=lambda _w, h: setattr(row, "height", max(dp(minimum), h + dp(8))))
 
 
 def action_row(

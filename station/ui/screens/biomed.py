@@ -42,6 +42,8 @@ class BiomedScreen(BaseScreen):
             presenter.settings_lines(),
             presenter.biomed.testing,
             presenter.passkey_requests(),
+            presenter.confirm_unbind,
+            presenter.lockout_text(),
         )
         if not self.changed(view):
             return
@@ -51,7 +53,19 @@ class BiomedScreen(BaseScreen):
         rows.clear_widgets()
         nav.clear_widgets()
         if locked:
-            self.ids.title.text = "Biomed — enter the PIN"
+            self.ids.title.text = presenter.lockout_text() or "Biomed — enter the PIN"
+            return
+        if state == "devices" and presenter.confirm_unbind is not None:
+            device = presenter.confirm_unbind
+            self.ids.title.text = f"Unbind {device}?"
+            rows.add_widget(
+                Factory.Body(
+                    text=f"Readings from {device} will no longer reach roomings on this "
+                    "station until it is bound again."
+                )
+            )
+            nav.add_widget(button(f"Keep {device}", lambda: self.intent("keep_bound"), quiet=True))
+            nav.add_widget(button(f"Unbind {device}", lambda: self.intent("unbind_confirmed")))
             return
         if state == "devices":
             self.ids.title.text = "Devices"

@@ -6,16 +6,18 @@ from functools import partial
 from typing import Any
 
 from kivy.factory import Factory
+from kivy.metrics import dp, sp
 
 from station.rooming_data import MedicationStatus, Onset
-from station.ui.screens.base import BaseScreen, button
+from station.ui.screens.base import BaseScreen, grow_with
+from station.ui.theme import theme
 
 ONSET_LABELS = {
     Onset.TODAY: "today",
     Onset.DAYS: "days",
     Onset.WEEKS: "weeks",
     Onset.MONTHS: "months",
-    Onset.CHRONIC: "long-standing",
+    Onset.CHRONIC: "long\u2011standing",  # a non-breaking hyphen: never "long-standi ng"
     Onset.UNKNOWN: "not sure",
 }
 MED_LABELS = {
@@ -26,10 +28,17 @@ MED_LABELS = {
 
 
 class ComplaintScreen(BaseScreen):
+    _patient: object = None
+
     def render(self, presenter: Any) -> None:
         complaint = presenter.rooming.complaint
         meds = presenter.rooming.medications
         picks = presenter.complaint_picks()
+        patient = presenter.rooming.patient
+        if patient != self._patient:
+            # A new patient starts at the top: chips sit where the MA expects them.
+            self._patient = patient
+            self.ids.scroll.scroll_y = 1
         if not self.changed((complaint, meds, picks)):
             return
         reason = complaint.reason_for_visit
@@ -39,40 +48,39 @@ class ComplaintScreen(BaseScreen):
         grid = self.ids.picks
         grid.clear_widgets()
         for label, on in picks:
-            grid.add_widget(
-                button(
-                    ("* " if on else "") + label,
-                    partial(self.intent, "toggle_complaint", label),
-                    quiet=not on,
-                )
-            )
+            toggle = partial(self.intent, "toggle_complaint", label)
+            grid.add_widget(chip(("✓ " if on else "") + label, toggle, on))
         onset = self.ids.onset
         onset.clear_widgets()
         for value, label in ONSET_LABELS.items():
             onset.add_widget(
-                button(
-                    label,
-                    partial(self.intent, "set_onset", value),
-                    quiet=complaint.onset != value,
-                )
+                chip(label, partial(self.intent, "set_onset", value), complaint.onset == value)
             )
         box = self.ids.meds
         box.clear_widgets()
         for index, med in enumerate(meds):
-            row = Factory.BoxLayout(size_hint_y=None, height=64, spacing=6)
-            row.add_widget(
-                Factory.Body(text=f"{med.medication.name} {med.medication.dose}".strip())
-            )
-            for status, label in MED_LABELS.items():
+            row = Factory.BoxLayout(size_hint_y=None, height=dp(52), spacing=dp(6))
+            name = f"{med.medication.name} {med.medication.dose}".strip()
+            label = Factory.Body(text=f"{name}: taking?", font_size=sp(18) * theme.scale)
+            row.add_widget(label)
+            grow_with(row, label, minimum=52)
+            for status, text in MED_LABELS.items():
                 row.add_widget(
-                    button(
-                        label,
+                    chip(
+                        text,
                         partial(self.intent, "set_medication", index, status),
-                        quiet=med.status != status,
+                        med.status == status,
                         size_hint_x=None,
-                        width=150,
+                        width=dp(130),
                     )
                 )
             box.add_widget(row)
         if not meds:
             box.add_widget(Factory.Body(text="No medications on the schedule."))
+
+
+def chip(text: str, on_release: Any, chosen: bool, **kw: Any) -> Any:
+    widget = Factory.ChipButton(text=text, **kw)
+    widget.fill = theme.button if chosen else theme.quiet
+    widget.bind(on_release=lambda *_: on_release())
+    return widget

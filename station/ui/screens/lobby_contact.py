@@ -6,21 +6,44 @@ from typing import Any
 
 from kivy.properties import BooleanProperty
 
-from station.ui.screens.base import BaseScreen, attach
+from station.ui.screens.base import BaseScreen
 
 
 class LobbyContactScreen(BaseScreen):
     changing = BooleanProperty(False)
 
     def on_kv_post(self, base_widget: Any) -> None:
-        # ids are weak proxies: keep the real widget, or it is collected while detached.
-        self._box = self.ids.change_box.__self__
-        self._panel = self._box.parent
-        attach(self._panel, self._box, shown=False)
+        # ids are weak proxies: keep the real widgets, or they are collected while detached.
+        ids = self.ids
+        self._panel = ids.title.parent
+        self._order = [
+            w.__self__
+            for w in (
+                ids.title,
+                ids.phone,
+                ids.email,
+                ids.change_box,
+                ids.spacer,
+                ids.buttons,
+                ids.change_buttons,
+            )
+        ]
+        self._show(changing=False)
+
+    def _show(self, changing: bool) -> None:
+        """Confirming: the masked details and three choices. Changing: the two fields and
+        Keep / Send, nothing else (three buttons competed and the title was pushed away)."""
+        title, phone, email, box, spacer, buttons, change_buttons = self._order
+        wanted = [title, *((box,) if changing else (phone, email)), spacer]
+        wanted.append(change_buttons if changing else buttons)
+        self._panel.clear_widgets()
+        for widget in wanted:
+            self._panel.add_widget(widget)
 
     def on_changing(self, _instance: Any, changing: bool) -> None:
-        # Below the e-mail line: two widgets (spacer, buttons) come after it.
-        attach(self._panel, self._box, shown=changing, index=2)
+        self._show(changing)
+        if changing:
+            self.ids.new_phone.focus = True
 
     def render(self, presenter: Any) -> None:
         view = presenter.view()
@@ -36,6 +59,8 @@ class LobbyContactScreen(BaseScreen):
         self.ids.send_change.text = view.text["send_change"]
         self.ids.change.text = view.text["change"]
         self.ids.ok.text = view.text["ok"]
+        self.ids.not_me.text = view.text["not_me"]
+        self.ids.keep.text = view.text["back"]
 
     def on_leave(self, *args: Any) -> None:
         # Nothing the patient typed stays in a widget once they move on.

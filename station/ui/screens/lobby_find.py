@@ -16,11 +16,13 @@ class LobbyFindScreen(BaseScreen):
             self.ids.name.text = checkin.draft_family_name
         if self.ids.dob.text != checkin.draft_birth_date:
             self.ids.dob.text = checkin.draft_birth_date
+        self.ids.dob_shown.text = view.text.get("dob_shown", "")
         if not self.changed(view.text):
             return
         self.ids.title.text = view.text["title"]
         self.ids.name_label.text = view.text["name"]
         self.ids.dob_label.text = view.text["dob"]
+        self.ids.dob.hint_text = view.text["dob_hint"]
         self.ids.back.text = view.text["back"]
         self.ids.find.text = view.text["find"]
 

@@ -7,15 +7,20 @@ from typing import Any
 
 from kivy.factory import Factory
 
-from station.ui.screens.base import BaseScreen, button
+from station.ui.screens.base import BaseScreen, action_row, button
 
 
 class PatientsScreen(BaseScreen):
     def render(self, presenter: Any) -> None:
         rows, parked = presenter.patient_rows(), presenter.parked_text()
-        if not self.changed((rows, parked)):
+        rejected = presenter.rejected_rows()
+        if not self.changed((rows, parked, rejected)):
             return
         self.ids.rows.clear_widgets()
+        # Roomings the practice system did not file come first: the MA resends them.
+        for message_id, text in rejected:
+            resend = partial(self.intent, "resend", message_id)
+            self.ids.rows.add_widget(action_row(text, [("Resend", resend, 160, False)]))
         for row in rows:
             text = f"{row.time}   {row.name}   ·   born {row.birth_date}"
             self.ids.rows.add_widget(button(text, partial(self.intent, "pick", row.appointment_id)))

@@ -9,10 +9,12 @@ from kivy.factory import Factory
 from kivy.metrics import dp
 
 from station.ui.screens.base import BaseScreen, button
-from station.ui.theme import SEVERITY_COLOURS
+from station.ui.theme import SEVERITY_COLOURS, TONE_COLOURS
 
 
 class ReviewScreen(BaseScreen):
+    _patient: object = None
+
     def render(self, presenter: Any) -> None:
         sent = presenter.rooming.state.value == "sent"
         view = (
@@ -22,38 +24,33 @@ class ReviewScreen(BaseScreen):
             presenter.send_status(),
             sent,
         )
+        if presenter.rooming.patient != self._patient:
+            self._patient = presenter.rooming.patient
+            self.ids.scroll.scroll_y = 1  # every patient's review starts at the top
         if not self.changed(view):
             return
         rows, summary, blockers, status, _ = view
         box = self.ids.rows
         box.clear_widgets()
         for row in rows:
-            line = Factory.BoxLayout(size_hint_y=None, height=64, spacing=6)
-            label = Factory.Body(
+            line = Factory.BoxLayout(size_hint_y=None, height=dp(64), spacing=dp(6))
+            label = Factory.ReviewLine(
                 text=f"{row.title}: {row.value}  ·  {row.source}"
-                + "".join(f"\n   {n}" for n in row.notes)
+                + "".join(f"\n{n}" for n in row.notes)
             )
             line.add_widget(label)
             # The row grows with its text (flag words wrap); never below a touch target.
             label.bind(height=lambda _w, h, ln=line: setattr(ln, "height", max(dp(64), h)))
             if row.severity in ("critical", "warning", "rejected"):
-                label.color = (1, 1, 1, 1)
-                with label.canvas.before:
-                    from kivy.graphics import Color, Rectangle
-
-                    Color(*SEVERITY_COLOURS[row.severity])
-                    rect = Rectangle(pos=label.pos, size=label.size)
-                label.bind(
-                    pos=lambda w, p, r=rect: setattr(r, "pos", p),
-                    size=lambda w, s, r=rect: setattr(r, "size", s),
-                )
+                label.fill = SEVERITY_COLOURS[row.severity]
             if row.needs_ack:
+                # Beside the value it acknowledges, never below the fold.
                 line.add_widget(
                     button(
                         "Acknowledge — clinician told",
                         partial(self.intent, "acknowledge", row.entry_id),
                         size_hint_x=None,
-                        width=260,
+                        width=dp(260),
                     )
                 )
             box.add_widget(line)
@@ -63,11 +60,19 @@ class ReviewScreen(BaseScreen):
         nav.clear_widgets()
         if sent:
             self.ids.status.text = status
+            self.ids.status.fill = (
+                TONE_COLOURS["error"] if presenter.send_rejected() else (0, 0, 0, 0)
+            )
+            if presenter.send_rejected():
+                resend = partial(self.intent, "resend", presenter.sent_id)
+                nav.add_widget(button("Resend", resend))
             nav.add_widget(button("Next patient", lambda: self.intent("next_patient")))
             return
+        self.ids.status.fill = (0, 0, 0, 0)
         self.ids.status.text = "Before sending: " + "; ".join(blockers) if blockers else ""
         nav.add_widget(button("<  Vitals", lambda: self.intent("go", "vitals"), quiet=True))
         nav.add_widget(button("<  Complaint", lambda: self.intent("go", "complaint"), quiet=True))
-        send = button("Send", lambda: self.intent("send"))
+        # Disabled, it still reads as a button that is there and not ready (not a ghost).
+        send = button("Send" if not blockers else "Send — not yet", lambda: self.intent("send"))
         send.disabled = bool(blockers)
         nav.add_widget(send)

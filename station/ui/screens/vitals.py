@@ -9,9 +9,18 @@ from kivy.factory import Factory
 from kivy.metrics import dp
 
 from station.ui.screens.base import BaseScreen, Tile, action_row, attach, button
-from station.ui.theme import SEVERITY_COLOURS
+from station.ui.theme import SEVERITY_COLOURS, TONE_COLOURS
 
 KEYS = ("7", "8", "9", "Del", "4", "5", "6", ".", "1", "2", "3", "0")
+
+
+def tile_detail(notes: tuple[str, ...], source: str) -> str:
+    """The tile's small print: the first flag's headline (the clause before " — "; the whole
+    words are on Review), then where the value came from: two lines at most on a tile."""
+    if not notes:
+        return source
+    headline = notes[0].split(" — ")[0]
+    return f"{headline} · {source}" if source else headline
 
 
 class VitalsScreen(BaseScreen):
@@ -29,21 +38,20 @@ class VitalsScreen(BaseScreen):
         self._grid = Factory.TileGrid()
         self._pad = Factory.KeypadPanel()
         for key in KEYS:
-            self._pad.ids.keypad.add_widget(button(key, partial(self.intent, "keypad_key", key)))
-        for text, name in (
-            ("Cancel", "keypad_cancel"),
-            ("Next field", "next"),
-            ("OK", "keypad_ok"),
-        ):
-            if name == "next":
-                widget = button(text, lambda: self.intent("keypad_key", "next"), quiet=True)
-            else:
-                widget = button(text, partial(self.intent, name), quiet=name != "keypad_ok")
-            self._pad.ids.keypad.add_widget(widget)
+            # The keys share the rows left between the fields and the actions.
+            key_button = button(key, partial(self.intent, "keypad_key", key), size_hint_y=1)
+            self._pad.ids.keypad.add_widget(key_button)
+        actions = self._pad.ids.actions
+        actions.add_widget(button("Cancel", partial(self.intent, "keypad_cancel"), quiet=True))
+        self._next = button("Next field", lambda: self.intent("keypad_key", "next"), quiet=True)
+        actions.add_widget(self._next)
+        actions.add_widget(button("OK", partial(self.intent, "keypad_ok")))
         self.ids.body.add_widget(self._grid)
         # ids are weak proxies: keep the real widget, or it is collected while detached.
         self._nav = self.ids.nav.__self__
         self._panel = self._nav.parent
+        self._gauge = self.ids.gauge.__self__
+        self._tray_box = self.ids.tray.__self__
 
     def render(self, presenter: Any) -> None:
         # The gauge moves at 10 Hz while the cuff inflates: update it alone, cheaply.
@@ -56,6 +64,11 @@ class VitalsScreen(BaseScreen):
         self._render_tray(presenter.tray_cards())
         pad = presenter.keypad
         body = self.ids.body
+        # The keypad has the whole screen: the gauge, the tray and the nav row step aside so
+        # OK and Cancel are never squeezed (readings keep arriving and show when it closes).
+        attach(self._panel, self._gauge, shown=pad is None, index=len(self._panel.children))
+        tray_index = len(self._panel.children) - (1 if self._gauge.parent else 0)
+        attach(self._panel, self._tray_box, shown=pad is None, index=tray_index)
         if pad is not None:
             if self._pad.parent is None:
                 body.clear_widgets()
@@ -79,27 +92,34 @@ class VitalsScreen(BaseScreen):
                 self._grid.add_widget(tile)
             tile.title = view.title + (f"  ({view.count} readings)" if view.count > 1 else "")
             tile.value, tile.unit = view.value, view.unit
-            tile.detail = "\n".join((view.source, *view.notes)).strip()
+            tile.detail = tile_detail(view.notes, view.source)
             tile.fill = SEVERITY_COLOURS[view.severity]
 
     def _render_tray(self, cards: Any) -> None:
         if cards == self._tray:
             return
         self._tray = cards
-        box = self.ids.tray
+        box = self._tray_box
         box.clear_widgets()
-        for card in cards:
+        # One card at a time: a stack of them squeezed the tiles below a fingertip.
+        for card in cards[:1]:
             accept = partial(self.intent, "accept_tray", card.item_id)
             discard = partial(self.intent, "discard_tray", card.item_id)
+            count = f" (1 of {len(cards)})" if len(cards) > 1 else ""
             row = action_row(
-                f"Held back: {card.text} — {card.reason}",
+                f"Held back{count}: {card.text} — {card.reason}",
                 [("Accept to this patient", accept, 250, False), ("Discard", discard, 130, True)],
             )
             box.add_widget(row)
 
     def _render_pad(self, pad: Any) -> None:
         panel = self._pad
-        panel.ids.title.text = pad.title
+        title = panel.ids.title
+        title.text = pad.error or pad.title
+        title.fill = TONE_COLOURS["error"] if pad.error else (0, 0, 0, 0)
+        # One field: nothing to move to (the button did nothing there).
+        self._next.opacity = 1 if len(pad.labels) > 1 else 0
+        self._next.disabled = len(pad.labels) < 2
         fields = panel.ids.fields
         fields.clear_widgets()
         for index, (label, value) in enumerate(zip(pad.labels, pad.values, strict=True)):

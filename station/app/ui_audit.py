@@ -1,0 +1,365 @@
+"""`station ui --audit`: every state of every screen, rendered and held to station.ui.audit.
+
+The states are reached through the presenters' own intents (what a tap does) on the demo
+wiring, in every mode, at the Pi touchscreen's 800x480 and at 1280x800, in every lobby
+language, with normal and large text, and with the hard cases: critical values, long names,
+a long complaint, offline, a rejected message, every message overlay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from station.app.demo_ui import DEMO_BIOMED_PIN, DEMO_STAFF_PIN, build_presenter
+from station.models import BloodPressure, Mode, PulseOximetry, Temperature, TemperatureSite
+from station.rooming_data import Medication, ScheduledPatient
+from station.ui.ports import MemoryOutbox
+from station.units import Unit
+
+SIZES = ((800, 480), (1280, 800))
+LOBBY_LANGUAGES = ("en", "es")
+NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+LONG_COMPLAINT = (
+    "Intermittent sharp pain behind the left eye for three weeks, worse in the mornings and "
+    "when bending over, with some nausea; ibuprofen helps a little; no vision changes noticed"
+)
+
+
+@dataclass(frozen=True)
+class State:
+    name: str
+    mode: str
+    setup: Callable[[Any, MemoryOutbox], None]  # drives a fresh presenter to the state
+    language: str = "en"
+    large_text: bool = False
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _reading(kind: str, **values: float) -> Any:
+    common: dict[str, Any] = {
+        "codec": "sim",
+        "codec_version": "1",
+        "mode": Mode.DEMO,
+    }
+    if kind == "bp":
+        return BloodPressure(unit_as_sent=Unit.MMHG, **common, **values)
+    if kind == "spo2":
+        return PulseOximetry(unit_as_sent=Unit.PERCENT, **common, **values)
+    return Temperature(unit_as_sent=Unit.CELSIUS, site=TemperatureSite.MOUTH, **common, **values)
+
+
+LONG_PATIENT = ScheduledPatient(
+    appointment_id="APT-DEMO-0009",
+    mrn="TEST100009",
+    family_name="ZZTEST-MONTGOMERY-WORTHINGTON",
+    given_name="Alexandrina Maximiliana",
+    birth_date=date(1948, 12, 30),
+    start_time="16:45",
+    medications=(
+        Medication(name="hydrochlorothiazide", dose="12.5 mg every morning with food"),
+        Medication(name="atorvastatin", dose="40 mg at bedtime"),
+    ),
+    reason_for_visit="follow-up of blood pressure and cholesterol after the new medication",
+)
+
+
+def _signed_in(p: Any, _o: MemoryOutbox) -> None:
+    p.sign_in("BADGE-DEMO")
+
+
+def _vitals(p: Any, o: MemoryOutbox, *, long: bool = False) -> None:
+    _signed_in(p, o)
+    if long:
+        p.rooming.set_schedule((*p.rooming.schedule, LONG_PATIENT))
+        p.pick(LONG_PATIENT.appointment_id)
+    else:
+        p.pick(p.rooming.schedule[0].appointment_id)
+    p.confirm()
+
+
+def _normal(p: Any) -> None:
+    p.device_reading(
+        _reading("bp", systolic_mmhg=124, diastolic_mmhg=80, pulse_rate_bpm=71), "cuff"
+    )
+    p.device_reading(_reading("spo2", spo2_percent=98, pulse_rate_bpm=72), "oximeter")
+    p.device_reading(_reading("temp", temperature_c=36.8), "thermometer")
+
+
+def _critical(p: Any) -> None:
+    p.device_reading(
+        _reading("bp", systolic_mmhg=186, diastolic_mmhg=92, pulse_rate_bpm=128), "cuff"
+    )
+    p.device_reading(_reading("spo2", spo2_percent=88, pulse_rate_bpm=127), "oximeter")
+    p.device_reading(_reading("temp", temperature_c=39.4), "thermometer")
+
+
+Step = Callable[[Any, MemoryOutbox], None]
+
+
+def then(*steps: Step) -> Step:
+    """Steps one after the other (each a tap's intent on the presenter)."""
+
+    def run(p: Any, o: MemoryOutbox) -> None:
+        for step in steps:
+            step(p, o)
+
+    return run
+
+
+def call(name: str, *args: Any) -> Step:
+    """One intent by name, as a step."""
+
+    def run(p: Any, _o: MemoryOutbox) -> None:
+        getattr(p, name)(*args)
+
+    return run
+
+
+def _nothing(_p: Any, _o: MemoryOutbox) -> None:
+    return None
+
+
+def _exam_states() -> Iterator[tuple[str, Step]]:
+    def vitals(p: Any, o: MemoryOutbox) -> None:
+        _vitals(p, o)
+
+    def long_vitals(p: Any, o: MemoryOutbox) -> None:
+        _vitals(p, o, long=True)
+
+    def normal(p: Any, _o: MemoryOutbox) -> None:
+        _normal(p)
+
+    def critical(p: Any, _o: MemoryOutbox) -> None:
+        _critical(p)
+
+    def offline(_p: Any, o: MemoryOutbox) -> None:
+        o.set_online(False)
+
+    def add_long(p: Any, _o: MemoryOutbox) -> None:
+        p.rooming.set_schedule((*p.rooming.schedule, LONG_PATIENT))
+
+    def pick_first(p: Any, _o: MemoryOutbox) -> None:
+        p.pick(p.rooming.schedule[0].appointment_id)
+
+    def no_schedule(p: Any, _o: MemoryOutbox) -> None:
+        p.rooming.set_schedule(())
+
+    review = call("go", "review")
+    complaint = call("go", "complaint")
+
+    def long_text(p: Any, _o: MemoryOutbox) -> None:
+        p.go("complaint")
+        p.toggle_complaint("headache")
+        p.toggle_complaint("abdominal pain")
+        p.set_free_text(LONG_COMPLAINT[:200])
+
+    def acknowledge_all(p: Any, _o: MemoryOutbox) -> None:
+        for row in p.review_rows():
+            if row.needs_ack:
+                p.acknowledge(row.entry_id)
+
+    def send(p: Any, _o: MemoryOutbox) -> None:
+        p.send()
+
+    def reject(p: Any, o: MemoryOutbox) -> None:
+        assert p.sent_id is not None
+        o.reject(p.sent_id, "appointment APT-DEMO-0001 is not open in the chart")
+
+    def keypad(tile: str, *keys: str) -> Step:
+        def run(p: Any, _o: MemoryOutbox) -> None:
+            p.open_keypad(tile)
+            for key in keys:
+                p.keypad_key(key)
+
+        return run
+
+    def tray(p: Any, _o: MemoryOutbox) -> None:
+        p.sign_in("BADGE-DEMO")
+        p.device_reading(_reading("bp", systolic_mmhg=130, diastolic_mmhg=85), "cuff")
+        p.device_reading(_reading("spo2", spo2_percent=97), "oximeter")
+        p.pick(p.rooming.schedule[0].appointment_id)
+        p.confirm()
+
+    def cuff(p: Any, _o: MemoryOutbox) -> None:
+        from station.app.demo_ui import cuff_frames
+
+        for frame in cuff_frames(150.0, 15)[:8]:
+            p.device_reading(frame, "cuff")
+
+    def wrong_pin(p: Any, _o: MemoryOutbox) -> None:
+        p.sign_in("9999")
+
+    yield "signin", _nothing
+    yield "signin_wrong_pin", wrong_pin
+    yield "patients", _signed_in
+    yield "patients_long_names", then(_signed_in, add_long)
+    yield "patients_empty", then(_signed_in, no_schedule)
+    yield "patients_offline", then(_signed_in, offline)
+    yield "confirm", then(_signed_in, pick_first)
+    yield "confirm_long_name", then(_signed_in, add_long, call("pick", LONG_PATIENT.appointment_id))
+    yield "vitals_empty", vitals
+    yield "vitals_normal", then(vitals, normal)
+    yield "vitals_critical", then(vitals, critical)
+    yield "vitals_critical_long_name", then(long_vitals, critical)
+    yield "vitals_cuff_inflating", then(vitals, cuff)
+    yield "vitals_tray", tray
+    yield "vitals_offline", then(vitals, normal, offline)
+    yield "keypad_bp", keypad("bp", "1", "2", "0")
+    yield "keypad_bp_from_vitals", then(vitals, keypad("bp", "1", "2", "0"))
+    yield "keypad_pain_error", then(vitals, keypad("pain", "1", "2"), call("keypad_ok"))
+    yield "keypad_rr_missing", then(vitals, keypad("rr"), call("keypad_ok"))
+    yield "keypad_not_typed", then(vitals, call("open_keypad", "bmi"))
+    yield "complaint", then(vitals, complaint)
+    yield "complaint_long", then(long_vitals, long_text)
+    yield "review", then(vitals, normal, review)
+    yield "review_critical", then(vitals, critical, review)
+    yield "review_critical_long", then(long_vitals, critical, long_text, review)
+    yield "review_nothing", then(vitals, review)
+    yield "sent", then(vitals, normal, review, send)
+    yield (
+        "sent_critical_long",
+        then(long_vitals, critical, long_text, review, acknowledge_all, send),
+    )
+    yield "sent_offline", then(vitals, normal, review, offline, send)
+    yield "sent_rejected", then(vitals, normal, review, send, reject)
+    yield "patients_rejected", then(vitals, normal, review, send, reject, call("next_patient"))
+
+
+def _lobby_states() -> Iterator[tuple[str, Step]]:
+    find = call("start")
+    typed = then(find, call("typed", "Zztest-Montgomery-Worthington", "03141961"))
+    found = call("scan_qr", "qr-demo-0003")
+
+    def changing(p: Any, _o: MemoryOutbox) -> None:
+        p._audit_changing = True  # the screen's own "Something changed" state
+
+    def idle(p: Any, _o: MemoryOutbox) -> None:
+        _idle(p, 61)
+
+    def staff_open(p: Any, _o: MemoryOutbox) -> None:
+        for _ in range(5):
+            p.staff_corner()
+
+    yield "welcome", _nothing
+    yield "welcome_help", call("ask_for_help")
+    yield "welcome_staff_pin", staff_open
+    yield "welcome_staff_wrong_pin", then(staff_open, call("staff_exit", "1111"))
+    yield "contact_scan_read", then(found, lambda p, _o: p.say(p.scan_elsewhere()))
+    yield "find", find
+    yield "find_typed", typed
+    yield "find_error", then(find, call("find"))
+    yield "not_found", then(typed, call("find"))
+    yield "contact", found
+    yield "contact_changing", then(found, changing)
+    yield "reason", then(found, call("contact_ok"))
+    yield "done", then(found, call("contact_ok"), call("submit_reason", "cough"))
+    yield (
+        "done_changed",
+        then(
+            found,
+            call("contact_changed", "555-010-0123", ""),
+            call("submit_reason", LONG_COMPLAINT[:200]),
+        ),
+    )
+    yield "idle_warning", then(find, idle)
+    yield "staff", call("staff_exit", DEMO_STAFF_PIN)
+
+
+def _idle(p: Any, seconds: float) -> None:
+    clock = p.checkin._clock  # the audit's own clock (never the wall clock)
+    clock.now += timedelta(seconds=seconds)
+    p.tick()
+
+
+def _biomed_states() -> Iterator[tuple[str, Step]]:
+    unlocked = call("unlock", DEMO_BIOMED_PIN)
+    yield "biomed_locked", _nothing
+    yield "biomed_wrong_pin", call("unlock", "9999")
+    yield "biomed_locked_out", then(*(call("unlock", "9999") for _ in range(5)))
+    yield "biomed_devices", unlocked
+    yield "biomed_unbind_confirm", then(unlocked, call("unbind", "cuff"))
+    yield "biomed_unbound", then(unlocked, call("unbind", "cuff"), call("unbind_confirmed"))
+    yield "biomed_bound", then(unlocked, call("bind", "scale"))
+    yield "biomed_test", then(unlocked, call("test", "cuff"))
+    yield "biomed_settings", then(unlocked, call("open_settings"))
+    yield "biomed_exported", then(unlocked, call("open_settings"), call("export"))
+
+
+def states() -> list[State]:
+    out = [State(f"exam/{name}", "exam", setup) for name, setup in _exam_states()]
+    for name, setup in _lobby_states():
+        for language in LOBBY_LANGUAGES:
+            for large in (False, True):
+                out.append(State(f"lobby/{name}", "lobby", setup, language, large))
+    out += [State(f"biomed/{name}", "biomed", setup) for name, setup in _biomed_states()]
+    return out
+
+
+def run_state(state: State, size: tuple[int, int]) -> list[dict[str, str]]:
+    """Render one state on the (already open) Kivy window; its violations."""
+    from kivy.base import EventLoop
+    from kivy.core.window import Window
+
+    from station.ui.app import StationUI
+    from station.ui.audit import audit
+    from station.ui.theme import theme
+
+    Window.size = size
+    clock = _Clock()
+    outbox = MemoryOutbox()
+    presenter = build_presenter(state.mode, clock=clock, outbox=outbox)
+    if state.mode == "lobby":
+        presenter.set_language(state.language)
+        if state.large_text:
+            presenter.toggle_large_text()
+    ui = StationUI(state.mode, presenter, tick_interval_s=3600)
+    Window.add_widget(ui.root)
+    try:
+        state.setup(presenter, outbox)
+        ui.redraw()
+        for _ in range(3):
+            EventLoop.idle()
+        if getattr(presenter, "_audit_changing", False):
+            ui.screen.changing = True
+            for _ in range(2):
+                EventLoop.idle()
+        return [v.as_dict() for v in audit(ui.root, size)]
+    finally:
+        ui.close()
+        theme.set_high_contrast(False)
+
+
+def run_audit(write: Callable[[str], None] = print) -> int:
+    """Every state at every size: one JSON line each, then a summary; 1 on any violation."""
+    total = bad = 0
+    for state in states():
+        for size in SIZES:
+            violations = run_state(state, size)
+            total += 1
+            bad += bool(violations)
+            write(
+                json.dumps(
+                    {
+                        "state": state.name,
+                        "mode": state.mode,
+                        "size": f"{size[0]}x{size[1]}",
+                        "language": state.language,
+                        "large_text": state.large_text,
+                        "violations": violations,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+    write(json.dumps({"summary": {"states": total, "with_violations": bad}}))
+    return 1 if bad else 0
