@@ -16,8 +16,8 @@ from station.rooming_data import (
 from station.submission import (
     AllergyVerification,
     CriticalAcknowledgement,
-    MedicationUse,
     MedicationReviewStatus,
+    MedicationUse,
     PatientIdentifiers,
     Submission,
     SubmittedAllergy,
