@@ -20,7 +20,13 @@ from station.config import Settings
 from station.devices.profiles import FirmwareProfile, load_profiles
 from station.errors import StationError
 from station.names import clean_name
-from station.rooming_data import AlertRequest, Medication, ScheduledPatient
+from station.rooming_data import (
+    AlertRequest,
+    Allergy,
+    AllergySeverity,
+    Medication,
+    ScheduledPatient,
+)
 from station.submission import PatientIdentifiers, Submission
 from station.sync import payloads
 from station.sync.contract import Appointment as ContractAppointment
@@ -234,6 +240,11 @@ def appointment_to_patient(a: ContractAppointment) -> ScheduledPatient:
         room=a.room,
         provider=a.provider,
         medications=tuple(Medication(name=m) for m in a.medications_to_review),
+        allergies=tuple(
+            Allergy(substance=x.substance, reaction=x.reaction,
+                    severity=None if x.severity is None else AllergySeverity(x.severity))
+            for x in a.allergies_to_review
+        ),
         reason_for_visit=a.reason,
     )
 

@@ -21,6 +21,9 @@ from station.submission import (
     CriticalAcknowledgement,
     MedicationReview,
     PatientIdentifiers,
+    SubmittedAllergy,
+    SubmittedMedication,
+    SubmittedPocResult,
     SubmittedReading,
 )
 from station.validation import Severity
@@ -82,6 +85,13 @@ class VitalsPayload(_Envelope):
     # A FHIR R4 (R4B) Bundle of type collection: Patient, Device(s), vital-signs Observations,
     # the chief complaint; built and checked by station.sync.fhir.
     fhir_bundle: dict[str, JsonValue]
+    # #18: the updated medication list (`no_medications`: the patient takes none), the allergy
+    # review and point-of-care results; also in `fhir_bundle` as US Core resources.
+    medications: tuple[SubmittedMedication, ...] = ()
+    no_medications: bool = False
+    allergies: tuple[SubmittedAllergy, ...] = ()
+    no_known_allergies: bool = False
+    poc_results: tuple[SubmittedPocResult, ...] = ()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -210,6 +220,14 @@ class LookupRequest(_Envelope):
 # ---------------------------------------------------------------- practice system -> station
 
 
+class AllergyToReview(_Payload):
+    """One allergy on the practice's list (substance free text as the EHR shows it)."""
+
+    substance: Annotated[str, Field(min_length=1, max_length=200)]
+    reaction: Annotated[str, Field(max_length=200)] = ""
+    severity: Literal["mild", "moderate", "severe"] | None = None
+
+
 class Appointment(_Payload):
     appointment_id: Annotated[str, Field(pattern=IDENTIFIER)]
     patient: PatientIdentifiers
@@ -218,6 +236,8 @@ class Appointment(_Payload):
     room: str = ""
     provider: str = ""
     medications_to_review: tuple[Annotated[str, Field(max_length=200)], ...] = ()
+    # The patient's allergy list for the MA to review at rooming (#18).
+    allergies_to_review: tuple[AllergyToReview, ...] = ()
 
 
 class SchedulePayload(_Payload):

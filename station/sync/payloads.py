@@ -62,6 +62,11 @@ def vitals(
         critical_acknowledgements=submission.critical_acknowledgements,
         completed_at=submission.completed_at,
         fhir_bundle=bundle,
+        medications=submission.medications,
+        no_medications=submission.no_medications,
+        allergies=submission.allergies,
+        no_known_allergies=submission.no_known_allergies,
+        poc_results=submission.poc_results,
     )
 
 
