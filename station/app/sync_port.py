@@ -20,6 +20,7 @@ from station.config import Settings
 from station.devices.profiles import FirmwareProfile, load_profiles
 from station.errors import StationError
 from station.names import clean_name
+from station.questionnaires import StaffAlert
 from station.rooming_data import (
     AlertRequest,
     Allergy,
@@ -198,6 +199,8 @@ class SyncCheckins:
             reason_for_visit=record.reason_for_visit,
             language=record.language,
             checked_in_at=record.checked_in_at,
+            insurance_changed=record.insurance_changed,
+            screenings=record.screenings,
             message_id=message_id,
             site=self._site,
             station_id=self._station_id,
@@ -223,6 +226,20 @@ class SyncLobby(SyncCheckins):
             sent_at=self._clock(),
         )
         self._link.submit(Channel.ALERT, to_json(body), message_id)
+
+    def screening_alert(
+        self, alert: StaffAlert, *, appointment_id: str, language: str, raised_at: datetime
+    ) -> UUID:
+        """A questionnaire answer staff must act on now (PHQ-9 item 9): on `alert` at once,
+        durably queued like every station message."""
+        message_id = uuid4()
+        body = payloads.screening_alert(
+            alert, appointment_id=appointment_id, patient=self._patient(appointment_id),
+            language=language, raised_at=raised_at, message_id=message_id, site=self._site,
+            station_id=self._station_id, sent_at=self._clock(),
+        )
+        self._link.submit(Channel.ALERT, to_json(body), message_id)
+        return message_id
 
 
 def appointment_to_patient(a: ContractAppointment) -> ScheduledPatient:

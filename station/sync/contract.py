@@ -104,6 +104,16 @@ class ContactUpdate(_Payload):
     email: Annotated[str, Field(max_length=254)] = ""
 
 
+class ScreeningSummary(_Payload):
+    """One questionnaire answered at the kiosk, as the front desk reads it."""
+
+    instrument: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$")]  # questionnaires/ file
+    title: str
+    score: float | None = None  # None: not scored by a total (STEADI)
+    score_loinc: str | None = None
+    positive: bool  # at or above the follow-up cut-point; STEADI: at risk
+
+
 class CheckinPayload(_Envelope):
     """Lobby self check-in: the patient found their appointment and confirmed it."""
 
@@ -117,6 +127,12 @@ class CheckinPayload(_Envelope):
     # The language the kiosk was in, so of the reason's text (BCP 47 primary tag: en, es).
     language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] = "en"
     checked_in_at: datetime
+    # #18: "has your insurance changed since your last visit?" (null: not asked), the intake
+    # questionnaires' scores, and a FHIR Bundle of their QuestionnaireResponses and score
+    # Observations (US Core), when any was answered.
+    insurance_changed: bool | None = None
+    screenings: tuple[ScreeningSummary, ...] = ()
+    fhir_bundle: dict[str, JsonValue] | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -148,6 +164,26 @@ class HelpRequestPayload(_Envelope):
     screen: Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]  # the check-in step, e.g. find
     language: Annotated[str, Field(pattern=r"^[a-z]{2}$")]
     requested_at: datetime
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class ScreeningAlertPayload(_Envelope):
+    """An answer staff must act on now (PHQ-9 item 9 other than "Not at all"), published on
+    `alert` the moment the patient answers, before the check-in is finished. Tell it apart
+    from the other alerts by `schema`."""
+
+    schema_: Literal["rooming.screening_alert/1"] = Field(
+        "rooming.screening_alert/1", alias="schema")
+    appointment_id: Annotated[str, Field(pattern=IDENTIFIER)]
+    patient: PatientIdentifiers
+    instrument: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$")]
+    item_loinc: str | None
+    answer_code: str
+    answer_display: str
+    message: str
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+    raised_at: datetime
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -334,6 +370,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "checkin.schema.json": _schema(CheckinPayload),
     "alert.schema.json": _schema(AlertPayload),
     "help-request.schema.json": _schema(HelpRequestPayload),
+    "screening-alert.schema.json": _schema(ScreeningAlertPayload),
     "status.schema.json": _schema(StatusPayload),
     "device-status.schema.json": _schema(DeviceStatusPayload),
     "lookup-request.schema.json": _schema(LookupRequest),

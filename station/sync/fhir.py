@@ -34,9 +34,11 @@ from station.models import (
     TemperatureSite,
 )
 from station.poc import ResultKind, poc_test
+from station.questionnaires import ScreeningResult
 from station.submission import (
     AllergyVerification,
     MedicationUse,
+    PatientIdentifiers,
     Submission,
     SubmittedAllergy,
     SubmittedMedication,
@@ -863,5 +865,103 @@ def check_bundle(bundle: Mapping[str, Any]) -> dict[str, JsonValue]:
             problems += us_core_problems(resource)
     if problems:
         raise FhirError(problems)
+    dumped: dict[str, JsonValue] = model.model_dump(mode="json")
+    return dumped
+
+
+# ------------------------------------------------------------------------ intake screenings
+
+
+def screening_bundle(
+    results: tuple[ScreeningResult, ...],
+    patient: PatientIdentifiers,
+    *,
+    appointment_id: str,
+    authored_at: datetime,
+    message_id: UUID,
+    sent_at: datetime,
+    records: SiteRecords | None = None,
+) -> dict[str, JsonValue]:
+    """The lobby's questionnaires: one us-core-questionnaireresponse per instrument (author and
+    source: the patient) and its total as a us-core-observation-screening-assessment
+    (category survey, derivedFrom the response). Checked by fhir.resources like the vitals."""
+    site = records or SiteRecords()
+    subject = {
+        "type": "Patient",
+        "identifier": {
+            "use": "usual",
+            "type": {"coding": [{"system": V2_0203, "code": "MR",
+                                 "display": "Medical record number"}]},
+            "system": site.mrn_system,
+            "value": patient.mrn,
+        },
+        "display": f"{patient.family_name}, {patient.given_name}",
+    }
+    encounter = {
+        "type": "Encounter",
+        "identifier": {
+            "type": {"coding": [{"system": V2_0203, "code": "VN", "display": "Visit number"}]},
+            "system": site.appointment_system,
+            "value": appointment_id,
+        },
+    }
+    entries: list[dict[str, Any]] = []
+    for result in results:
+        response_url = f"urn:uuid:{uuid5(message_id, f'screening/{result.instrument}')}"
+        items = [
+            {"linkId": a.link_id, "answer": [{"valueCoding": {
+                "system": a.system, "code": a.code, "display": a.display}}]}
+            for a in result.answers
+        ]
+        entries.append({"fullUrl": response_url, "resource": {
+            "resourceType": "QuestionnaireResponse",
+            "meta": {"profile": [US_CORE + "us-core-questionnaireresponse"]},
+            "text": _narrative(f"{result.title}: answered on the lobby tablet "
+                               f"({result.language})"),
+            "identifier": {"system": RFC3986, "value": response_url},
+            "questionnaire": result.questionnaire_url,
+            "status": "completed",
+            "subject": subject,
+            "encounter": encounter,
+            "authored": _dt(authored_at),
+            "author": subject,
+            "source": subject,
+            **({"language": result.language} if result.language != "en" else {}),
+            "item": items,
+        }})
+        if result.score is None or result.score_loinc is None:
+            continue
+        score_url = f"urn:uuid:{uuid5(message_id, f'screening/{result.instrument}/score')}"
+        entries.append({"fullUrl": score_url, "resource": {
+            "resourceType": "Observation",
+            "meta": {"profile": [US_CORE + "us-core-observation-screening-assessment"]},
+            "text": _narrative(f"{result.score_display}: {result.score:g}"),
+            "identifier": [{"system": RFC3986, "value": score_url}],
+            "status": "final",
+            "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey",
+                                      "display": "Survey"}]}],
+            "code": {"coding": [{"system": LOINC, "code": result.score_loinc,
+                                 "display": result.score_display}],
+                     "text": result.score_display},
+            "subject": subject,
+            "encounter": encounter,
+            "effectiveDateTime": _dt(authored_at),
+            "performer": [subject],
+            "valueQuantity": _quantity(result.score, "{score}"),
+            "derivedFrom": [{"reference": response_url}],
+        }})
+    bundle = {
+        "resourceType": "Bundle",
+        "identifier": {"system": RFC3986, "value": f"urn:uuid:{message_id}"},
+        "type": "collection",
+        "timestamp": _dt(sent_at),
+        "entry": entries,
+    }
+    try:
+        model = Bundle.model_validate(bundle)
+    except ValidationError as exc:
+        raise FhirError(
+            [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        ) from exc
     dumped: dict[str, JsonValue] = model.model_dump(mode="json")
     return dumped
