@@ -21,7 +21,14 @@ from pydantic import BaseModel, ConfigDict
 from station.audit import PATIENT_LOBBY, STAFF, AuditAction
 from station.lockout import PinLockout, Role, plain_matcher
 from station.names import clean_name
-from station.workflow import Clock, RefusedError, check_allowed, next_state
+from station.questionnaires import AnswerError, Intake, Library, ScreeningResult, StaffAlert
+from station.workflow import (
+    Clock,
+    IllegalTransitionError,
+    RefusedError,
+    check_allowed,
+    next_state,
+)
 
 REASON_MAX_CHARS = 200
 LANGUAGES = ("en", "es")
@@ -33,6 +40,8 @@ class CheckinState(StrEnum):
     NOT_FOUND = "not_found"  # "please see the front desk"
     CONTACT = "contact"  # confirm phone / e-mail (masked)
     REASON = "reason"
+    QUESTIONS = "questions"  # intake questionnaires, one question at a time (#18)
+    INSURANCE = "insurance"  # "has your insurance changed since your last visit?"
     DONE = "done"
     STAFF = "staff"  # kiosk mode left with the staff PIN
 
@@ -43,6 +52,8 @@ class CheckinEvent(StrEnum):
     LOOKUP_MISS = "lookup_miss"
     CONFIRM_CONTACT = "confirm_contact"
     SUBMIT_REASON = "submit_reason"
+    TO_QUESTIONS = "to_questions"
+    TO_INSURANCE = "to_insurance"
     BACK = "back"
     RESTART = "restart"  # cancel / done / try again: everything wiped
     STAFF_EXIT = "staff_exit"
@@ -50,7 +61,8 @@ class CheckinEvent(StrEnum):
 
 
 C, V = CheckinState, CheckinEvent
-_PATIENT_STATES = (C.WELCOME, C.FIND, C.NOT_FOUND, C.CONTACT, C.REASON, C.DONE)
+_PATIENT_STATES = (C.WELCOME, C.FIND, C.NOT_FOUND, C.CONTACT, C.REASON, C.QUESTIONS,
+                   C.INSURANCE, C.DONE)
 
 TRANSITIONS: dict[tuple[CheckinState, CheckinEvent], CheckinState] = {
     (C.WELCOME, V.START): C.FIND,
@@ -63,6 +75,12 @@ TRANSITIONS: dict[tuple[CheckinState, CheckinEvent], CheckinState] = {
     (C.CONTACT, V.CONFIRM_CONTACT): C.REASON,
     (C.REASON, V.BACK): C.CONTACT,
     (C.REASON, V.SUBMIT_REASON): C.DONE,
+    # With questionnaires and/or the insurance question configured (#18):
+    (C.REASON, V.TO_QUESTIONS): C.QUESTIONS,
+    (C.REASON, V.TO_INSURANCE): C.INSURANCE,
+    (C.QUESTIONS, V.TO_INSURANCE): C.INSURANCE,
+    (C.QUESTIONS, V.SUBMIT_REASON): C.DONE,
+    (C.INSURANCE, V.SUBMIT_REASON): C.DONE,
     **{(state, V.RESTART): C.WELCOME for state in _PATIENT_STATES},
     **{(state, V.STAFF_EXIT): C.STAFF for state in _PATIENT_STATES},
     (C.STAFF, V.STAFF_RETURN): C.WELCOME,
@@ -77,6 +95,7 @@ class CheckinRefusal(StrEnum):
     WRONG_PIN = "wrong_pin"
     LOCKED_OUT = "locked_out"  # too many wrong staff PINs: the field waits
     UNKNOWN_LANGUAGE = "unknown_language"
+    BAD_ANSWER = "bad_answer"
 
 
 class TickResult(StrEnum):
@@ -99,6 +118,8 @@ class Appointment(_Frozen):
     phone: str = ""
     email: str = ""
     qr_token: str = ""  # printed on the reminder; unguessable, not the appointment id
+    # Instruments (questionnaires/ file names) the practice recorded within the year (#18).
+    screened_this_year: tuple[str, ...] = ()
 
 
 class ContactChange(_Frozen):
@@ -116,6 +137,8 @@ class CheckinRecord(_Frozen):
     language: str
     reason_for_visit: str
     contact_change: ContactChange | None = None
+    screenings: tuple[ScreeningResult, ...] = ()  # intake questionnaires answered (#18)
+    insurance_changed: bool | None = None  # None: not asked
 
 
 class HelpRequest(_Frozen):
@@ -186,7 +209,11 @@ class Checkin:
         done_return_s: float = 15.0,
         default_language: str = "en",
         lockout: PinLockout | None = None,
+        questionnaires: Library | None = None,
+        ask_insurance: bool = False,
     ) -> None:
+        """`questionnaires`: the intake library (station.questionnaires); None asks none.
+        `ask_insurance`: ask "has your insurance changed since your last visit?"."""
         if not idle_warning_s < idle_wipe_s:
             raise ValueError("the idle warning must come before the wipe")
         self._clock = clock
@@ -198,6 +225,8 @@ class Checkin:
         self.idle_wipe_s = idle_wipe_s
         self.done_return_s = done_return_s  # the done / see-the-desk screen, then welcome
         self.default_language = default_language
+        self._library = questionnaires
+        self.ask_insurance = ask_insurance
         self._appointments: tuple[Appointment, ...] = ()
         self._last_activity = clock()
         self._wipe()
@@ -214,6 +243,8 @@ class Checkin:
         self.contact_change: ContactChange | None = None
         self.reason_for_visit = ""
         self.record: CheckinRecord | None = None
+        self.intake: Intake | None = None
+        self.insurance_changed: bool | None = None
 
     def _fire(self, event: CheckinEvent) -> None:
         self.state = next_state(TRANSITIONS, self.state, event)
@@ -367,6 +398,71 @@ class Checkin:
         )
         return self.record
 
+    # -- intake questionnaires and insurance (#18) -------------------------------------------
+
+    def continue_after_reason(self, reason: str) -> CheckinState:
+        """The reason, then the questionnaires the rules choose, then the insurance question;
+        straight to done (the record made) when neither is configured or due."""
+        check_allowed(TRANSITIONS, self.state, V.TO_QUESTIONS)  # only from the reason
+        if len(reason) > REASON_MAX_CHARS:
+            raise RefusedError(
+                CheckinRefusal.TEXT_TOO_LONG,
+                f"reason is {len(reason)} characters: at most {REASON_MAX_CHARS}",
+            )
+        assert self.appointment is not None
+        self.touch()
+        self.reason_for_visit = reason.strip()
+        if self._library is not None:
+            age = (self._clock().date() - self.appointment.birth_date).days / 365.25
+            self.intake = Intake(self._library, age_years=age, language=self.language,
+                                 done_this_year=self.appointment.screened_this_year)
+            if not self.intake.finished:
+                self._fire(V.TO_QUESTIONS)
+                return self.state
+        self._after_questions()
+        return self.state
+
+    def answer_question(self, code: str) -> tuple[StaffAlert, ...]:
+        """One answer; the alerts it raises go to staff at once (the caller publishes them)."""
+        check_allowed(TRANSITIONS, self.state, V.TO_INSURANCE)
+        if self.state != C.QUESTIONS or self.intake is None:
+            raise IllegalTransitionError(self.state, V.TO_QUESTIONS, TRANSITIONS)
+        try:
+            alerts = self.intake.answer(code)
+        except AnswerError as exc:
+            raise RefusedError(CheckinRefusal.BAD_ANSWER, str(exc)) from None
+        self.touch()
+        if self.intake.finished:
+            self._after_questions()
+        return alerts
+
+    def _after_questions(self) -> None:
+        if self.ask_insurance:
+            self._fire(V.TO_INSURANCE)
+        else:
+            self._finish()
+
+    def answer_insurance(self, changed: bool) -> CheckinRecord:
+        if self.state != C.INSURANCE:
+            raise IllegalTransitionError(self.state, V.SUBMIT_REASON, TRANSITIONS)
+        self.touch()
+        self.insurance_changed = changed
+        return self._finish()
+
+    def _finish(self) -> CheckinRecord:
+        assert self.appointment is not None
+        self._fire(V.SUBMIT_REASON)
+        self.record = CheckinRecord(
+            appointment_id=self.appointment.appointment_id,
+            checked_in_at=self._clock(),
+            language=self.language,
+            reason_for_visit=self.reason_for_visit,
+            contact_change=self.contact_change,
+            screenings=self.intake.results() if self.intake else (),
+            insurance_changed=self.insurance_changed,
+        )
+        return self.record
+
     def restart(self) -> None:
         """Cancel, done or try again: back to welcome with everything wiped."""
         self._fire(V.RESTART)
@@ -408,6 +504,8 @@ class Checkin:
             or self.contact_change
             or self.reason_for_visit
             or self.record
+            or self.intake
+            or self.insurance_changed is not None
         )
 
     def idle_seconds(self) -> float:

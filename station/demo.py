@@ -46,7 +46,7 @@ from station.models import (
     Temperature,
     TemperatureSite,
 )
-from station.rooming_data import COMMON_COMPLAINTS
+from station.rooming_data import COMMON_COMPLAINTS, MedicationStatus
 from station.submission import PatientIdentifiers
 from station.sync.contract import AckPayload, Channel, SchedulePayload, to_json, topic
 from station.sync.contract import Appointment as ScheduleAppointment
@@ -540,6 +540,9 @@ def room_one(
     take_off(devices, services, host, timeout_s)
     host.intent("go", "complaint")
     host.intent("toggle_complaint", COMMON_COMPLAINTS[0])
+    # The listed medications, asked about: Send waits for their review (#18).
+    for index, _ in enumerate(rooming.medications):
+        host.intent("set_medication", index, MedicationStatus.TAKING)
     host.intent("go", "review")
     for row in presenter.review_rows():
         if row.needs_ack:

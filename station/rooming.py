@@ -7,8 +7,9 @@ nobody, an unacknowledged critical value...) raise `RefusedError` with a `Refusa
 change nothing. Time comes from the clock passed in; nothing here sleeps or reads the wall clock.
 
 The class is built in layers: `RoomingBase` (session, guard, tray, transition step),
-`RoomingReadings` (device offers, typed values, tray, critical values) and `Rooming` (sign-in,
-patient, navigation, complaint, medications, send).
+`RoomingReadings` (device offers, typed values, tray, critical values), `RoomingLists`
+(medications, allergies, point-of-care results) and `Rooming` (sign-in, patient, navigation,
+complaint, send).
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from station.rooming_data import (
     CONFIRMED_STATES,
     TRANSITIONS,
     Complaint,
-    MedicationReview,
-    MedicationStatus,
     Onset,
     Refusal,
     RoomingEvent,
@@ -36,7 +35,7 @@ from station.rooming_data import (
     RoomingState,
     ScheduledPatient,
 )
-from station.rooming_readings import RoomingReadings
+from station.rooming_lists import RoomingLists
 from station.workflow import (
     IllegalTransitionError,
     RefusedError,
@@ -47,7 +46,7 @@ S, E = RoomingState, RoomingEvent
 SAME_NAME_NOTE = "another patient on today's list has this name: check the MRN"
 
 
-class Rooming(RoomingReadings):
+class Rooming(RoomingLists):
     """One exam-room station's MA workflow. Every intent stamps activity with the clock.
 
     The one owner of the rooming session, the wrong-patient guard's session (opened with a
@@ -217,19 +216,6 @@ class Rooming(RoomingReadings):
         picks = tuple(p for p in current if p != pick) if pick in current else (*current, pick)
         return self.set_complaint(picks=picks)
 
-    @property
-    def medications(self) -> tuple[MedicationReview, ...]:
-        return tuple(self._session.medications) if self._session else ()
-
-    def set_medication_status(self, index: int, status: MedicationStatus) -> None:
-        session = self._confirmed_session(Refusal.NO_PATIENT, "cannot review medications")
-        if not 0 <= index < len(session.medications):
-            raise RefusedError(Refusal.UNKNOWN_ITEM, f"no medication {index} on the list")
-        self._touch()
-        session.medications[index] = session.medications[index].model_copy(
-            update={"status": status}
-        )
-
     # -- send -------------------------------------------------------------------------------
 
     def send_refusals(self) -> tuple[tuple[Refusal, str], ...]:
@@ -242,10 +228,10 @@ class Rooming(RoomingReadings):
                 (Refusal.CRITICAL_NOT_ACKNOWLEDGED, "acknowledge every critical value first")
             )
         if not any(e.verdict.accepted for e in self._session.entries) and (
-            self._session.complaint.empty
+            self._session.complaint.empty and not self._session.poc
         ):
             out.append((Refusal.NOTHING_TO_SEND, "no vitals and no complaint recorded"))
-        return tuple(out)
+        return (*out, *self.list_refusals())
 
     def send(self) -> RoomingRecord:
         refusals = self.send_refusals()
@@ -268,6 +254,10 @@ class Rooming(RoomingReadings):
             bmi_kg_m2=self.bmi_kg_m2(),
             complaint=session.complaint,
             medications=tuple(session.medications),
+            no_medications=session.no_medications,
+            allergies=tuple(session.allergies),
+            no_known_allergies=session.no_known_allergies,
+            poc_results=tuple(session.poc),
         )
         self.last_record = record
         self._session = None  # sent: the patient's data leaves the station's memory

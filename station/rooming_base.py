@@ -22,8 +22,10 @@ from station.rooming_data import (
     CONFIRMED_STATES,
     TRANSITIONS,
     AlertRequest,
+    AllergyReview,
     Complaint,
     MedicationReview,
+    PocEntry,
     Refusal,
     RoomingEvent,
     RoomingRecord,
@@ -50,6 +52,10 @@ class _Session:
         self.entries: list[VitalEntry] = []
         self.complaint = Complaint(reason_for_visit=patient.reason_for_visit)
         self.medications = [MedicationReview(medication=m) for m in patient.medications]
+        self.no_medications = False
+        self.allergies = [AllergyReview(allergy=a) for a in patient.allergies]
+        self.no_known_allergies = False
+        self.poc: list[PocEntry] = []
 
 
 class RoomingBase:

@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from station.guard import TrayReason
 from station.models import AnyReading, Kind
+from station.poc import PocResult
 from station.validation import Verdict
 
 COMPLAINT_MAX_CHARS = 200
+MEDICATION_TEXT_MAX_CHARS = 200  # a name, a dose or a note, as typed
 # Pick list shown as big buttons: the commonest primary-care reasons (NAMCS top visit reasons).
 COMMON_COMPLAINTS: tuple[str, ...] = (
     "cough",
@@ -94,6 +96,9 @@ class Refusal(StrEnum):
     TEXT_TOO_LONG = "text_too_long"
     NOT_MANUAL = "not_manual"
     PARKED_ROOMING = "parked_rooming"
+    MEDICATIONS_NOT_REVIEWED = "medications_not_reviewed"
+    ALLERGIES_NOT_REVIEWED = "allergies_not_reviewed"
+    CONTRADICTION = "contradiction"  # e.g. "no known allergies" beside a confirmed allergy
 
 
 # ------------------------------------------------------------------------------------------
@@ -110,6 +115,23 @@ class Medication(_Frozen):
     dose: str = ""
 
 
+class AllergySeverity(StrEnum):
+    """FHIR R4 AllergyIntolerance.reaction.severity (required binding): mild | moderate |
+    severe."""
+
+    MILD = "mild"
+    MODERATE = "moderate"
+    SEVERE = "severe"
+
+
+class Allergy(_Frozen):
+    """An allergy as the practice lists it, or as the patient tells the MA (free text)."""
+
+    substance: str
+    reaction: str = ""  # what happens ("hives"), free text
+    severity: AllergySeverity | None = None
+
+
 class ScheduledPatient(_Frozen):
     """One appointment from the retained `schedule` topic."""
 
@@ -122,6 +144,7 @@ class ScheduledPatient(_Frozen):
     room: str = ""
     provider: str = ""
     medications: tuple[Medication, ...] = ()
+    allergies: tuple[Allergy, ...] = ()  # the practice's list, for the MA to review
     reason_for_visit: str = ""  # from lobby check-in, when the patient did it
     # What the MA must know before confirming this identity (station.names: hidden characters
     # removed, mixed alphabets, another patient of the same name on the list).
@@ -188,6 +211,31 @@ class TrayItem(_Frozen):
 class MedicationReview(_Frozen):
     medication: Medication
     status: MedicationStatus = MedicationStatus.UNREVIEWED
+    new_dose: str = ""  # CHANGED: the dose the patient takes now
+    note: str = ""  # what the patient said ("stopped: made me dizzy")
+    added: bool = False  # not on the practice's list: the patient reported it today
+
+
+class AllergyStatus(StrEnum):
+    UNREVIEWED = "unreviewed"
+    CONFIRMED = "confirmed"  # the patient confirms it
+    REFUTED = "refuted"  # the patient says it is wrong (never allergic)
+
+
+class AllergyReview(_Frozen):
+    allergy: Allergy
+    status: AllergyStatus = AllergyStatus.UNREVIEWED
+    added: bool = False  # reported by the patient today
+
+
+class PocEntry(_Frozen):
+    """One point-of-care result recorded at this rooming (station.poc), always typed."""
+
+    entry_id: int
+    result: PocResult
+    recorded_at: datetime
+    acknowledged: bool = False  # a critical result the MA told the clinician about
+    acknowledged_at: datetime | None = None
 
 
 class Complaint(_Frozen):
@@ -226,5 +274,9 @@ class RoomingRecord(_Frozen):
     bmi_kg_m2: float | None
     complaint: Complaint
     medications: tuple[MedicationReview, ...]
+    no_medications: bool = False  # the patient takes none (reviewed, nothing listed)
+    allergies: tuple[AllergyReview, ...] = ()
+    no_known_allergies: bool = False
+    poc_results: tuple[PocEntry, ...] = ()
 
 

@@ -14,10 +14,15 @@ from station.rooming_data import (
     ScheduledPatient,
 )
 from station.submission import (
+    AllergyVerification,
     CriticalAcknowledgement,
     MedicationReviewStatus,
+    MedicationUse,
     PatientIdentifiers,
     Submission,
+    SubmittedAllergy,
+    SubmittedMedication,
+    SubmittedPocResult,
     SubmittedReading,
 )
 from station.submission import MedicationReview as SubmittedMedicationReview
@@ -64,14 +69,18 @@ def record_to_submission(record: RoomingRecord, patient: ScheduledPatient) -> Su
     statuses = [m.status for m in record.medications]
     changed = [
         f"{m.medication.name}: {m.status.value.replace('_', ' ')}"
+        + (f" ({m.new_dose})" if m.new_dose else "") + (f" - {m.note}" if m.note else "")
         for m in record.medications
         if m.status in (MedicationStatus.CHANGED, MedicationStatus.NOT_TAKING)
-    ]
+    ] + [f"{m.medication.name}: added (patient-reported)" for m in record.medications
+         if m.added]
     if changed:
         review = SubmittedMedicationReview(
             status=MedicationReviewStatus.REVIEWED_CHANGES_REPORTED, note="; ".join(changed)
         )
-    elif statuses and all(s == MedicationStatus.TAKING for s in statuses):
+    elif (statuses and all(s == MedicationStatus.TAKING for s in statuses)) or (
+        record.no_medications
+    ):
         review = SubmittedMedicationReview(status=MedicationReviewStatus.REVIEWED_NO_CHANGES)
     else:
         review = SubmittedMedicationReview(status=MedicationReviewStatus.NOT_REVIEWED)
@@ -92,5 +101,32 @@ def record_to_submission(record: RoomingRecord, patient: ScheduledPatient) -> Su
         medication_review=review,
         critical_acknowledgements=acks,
         completed_at=_aware(record.sent_at),
+        medications=tuple(
+            SubmittedMedication(
+                name=m.medication.name, dose=m.medication.dose,
+                use=MedicationUse(m.status.value), new_dose=m.new_dose, note=m.note,
+                patient_reported_new=m.added,
+            )
+            for m in record.medications
+        ),
+        no_medications=record.no_medications,
+        allergies=tuple(
+            SubmittedAllergy(
+                substance=a.allergy.substance, reaction=a.allergy.reaction,
+                severity=None if a.allergy.severity is None else a.allergy.severity.value,
+                verification=AllergyVerification(a.status.value),
+                patient_reported_new=a.added,
+            )
+            for a in record.allergies
+        ),
+        no_known_allergies=record.no_known_allergies,
+        poc_results=tuple(
+            SubmittedPocResult(
+                result=p.result, recorded_at=_aware(p.recorded_at),
+                acknowledged_by=record.ma_id if p.acknowledged else None,
+                acknowledged_at=_aware(p.acknowledged_at) if p.acknowledged_at else None,
+            )
+            for p in record.poc_results
+        ),
     )
 

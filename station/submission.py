@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from station.models import Kind, Reading
+from station.poc import PocResult
 from station.validation import Verdict
 
 # Identifiers that become FHIR ids and log-safe references: no spaces, no slashes.
@@ -76,6 +77,58 @@ class MedicationReview(_Frozen):
     note: Annotated[str, Field(max_length=1000)] = ""  # what the patient said changed
 
 
+class MedicationUse(StrEnum):
+    """What the patient said about one medication at rooming."""
+
+    TAKING = "taking"
+    NOT_TAKING = "not_taking"
+    CHANGED = "changed"  # takes it differently now: `new_dose` and/or `note`
+    UNREVIEWED = "unreviewed"
+
+
+class SubmittedMedication(_Frozen):
+    """One line of the updated medication list (sent as a US Core MedicationRequest)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    dose: Annotated[str, Field(max_length=200)] = ""  # as the practice listed it
+    use: MedicationUse
+    new_dose: Annotated[str, Field(max_length=200)] = ""
+    note: Annotated[str, Field(max_length=200)] = ""
+    # Not on the practice's list: the patient reported it today (self-prescribed or elsewhere).
+    patient_reported_new: bool = False
+
+
+class AllergyVerification(StrEnum):
+    CONFIRMED = "confirmed"
+    REFUTED = "refuted"  # the patient says they are not allergic
+    UNREVIEWED = "unreviewed"
+
+
+class SubmittedAllergy(_Frozen):
+    """One reviewed allergy (sent as a US Core AllergyIntolerance)."""
+
+    substance: Annotated[str, Field(min_length=1, max_length=200)]
+    reaction: Annotated[str, Field(max_length=200)] = ""
+    severity: Literal["mild", "moderate", "severe"] | None = None
+    verification: AllergyVerification
+    patient_reported_new: bool = False
+
+
+class SubmittedPocResult(_Frozen):
+    """One point-of-care result (station.poc), typed by the MA: always method manual."""
+
+    result: PocResult
+    recorded_at: datetime
+    acknowledged_by: Annotated[str, Field(pattern=IDENTIFIER)] | None = None  # critical only
+    acknowledged_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _aware(self) -> SubmittedPocResult:
+        if self.recorded_at.tzinfo is None:
+            raise ValueError("recorded_at must carry a timezone (the station clock, UTC)")
+        return self
+
+
 class Submission(_Frozen):
     """Everything one rooming produces. Built by the UI, sent by the sync layer."""
 
@@ -89,6 +142,12 @@ class Submission(_Frozen):
     medication_review: MedicationReview = MedicationReview()
     critical_acknowledgements: tuple[CriticalAcknowledgement, ...] = ()
     completed_at: datetime  # station clock, timezone-aware
+    # The updated medication list; `no_medications`: the patient takes none.
+    medications: tuple[SubmittedMedication, ...] = ()
+    no_medications: bool = False
+    allergies: tuple[SubmittedAllergy, ...] = ()
+    no_known_allergies: bool = False
+    poc_results: tuple[SubmittedPocResult, ...] = ()
 
     @model_validator(mode="after")
     def _criticals_acknowledged(self) -> Submission:
@@ -101,6 +160,18 @@ class Submission(_Frozen):
             for flag in item.verdict.flags
             if flag.severity == "critical" and (item.reading.kind, flag.code) not in acked
         )
+        missing += sorted(
+            f"poc:{p.result.test}" for p in self.poc_results
+            if p.result.critical and p.acknowledged_by is None
+        )
+        if self.no_known_allergies and any(
+            a.verification == AllergyVerification.CONFIRMED for a in self.allergies
+        ):
+            raise ValueError("'no known allergies' beside a confirmed allergy")
+        if self.no_medications and any(
+            m.use in (MedicationUse.TAKING, MedicationUse.CHANGED) for m in self.medications
+        ):
+            raise ValueError("'takes no medications' beside a medication taken")
         if missing:
             raise ValueError(
                 "critical values must be acknowledged by the MA before sending; "

@@ -29,6 +29,7 @@ from station.devices.profiles import load_profiles
 from station.devices.simulators.serial import SerialSimulator
 from station.logs import Redactor
 from station.models import Mode, PulseOximetry
+from station.rooming_data import MedicationStatus
 from station.sync.contract import VitalsPayload
 from station.ui.presenters import ExamPresenter, Tile
 from tests.fixtures.broker import Broker
@@ -125,6 +126,8 @@ def test_services_room_a_patient_from_the_pty_devices_to_the_practice_systems_ac
             model.take_off()
         host.intent("go", "complaint")
         host.intent("toggle_complaint", "cough")
+        for index, _ in enumerate(rooming.medications):  # #18: reviewed before Send
+            host.intent("set_medication", index, MedicationStatus.TAKING)
         host.intent("go", "review")
         host.intent("send")
         assert presenter.send_status() in ("Saved — waiting for the practice system",

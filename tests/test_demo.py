@@ -50,11 +50,14 @@ def test_headless_demo_rooms_two_patients_through_its_own_broker_and_exits() -> 
         assert {r["mode"] for r in line["readings"]} == {"demo"}
         assert line["chief_complaint"] == "cough"
         # The Bundle as station.sync.fhir builds it for these four devices' readings: 4
-        # Devices, 7 measurements, the chief complaint (the patient is a logical reference).
-        assert line["fhir_entries"] == 12
+        # Devices, 7 measurements, the chief complaint (the patient is a logical reference),
+        # and one MedicationRequest per reviewed medication (#18: below).
         # Simulated readings are marked as test data for any FHIR consumer: HL7 v3 ActReason
         # HTEST "test health data" (terminology.hl7.org CodeSystem v3-ActReason).
         assert line["fhir_tags"] == ["HTEST"]
+    # The first demo patient's schedule lists one medication (reviewed: +1 MedicationRequest),
+    # the second's none.
+    assert [line["fhir_entries"] for line in lines] == [13, 12]
     assert len({line["message_id"] for line in lines}) == 2
     assert "PLAIN TCP on loopback" in done.stderr
     assert done.stderr.count("received by the practice system") == 2

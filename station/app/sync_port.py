@@ -20,7 +20,14 @@ from station.config import Settings
 from station.devices.profiles import FirmwareProfile, load_profiles
 from station.errors import StationError
 from station.names import clean_name
-from station.rooming_data import AlertRequest, Medication, ScheduledPatient
+from station.questionnaires import StaffAlert
+from station.rooming_data import (
+    AlertRequest,
+    Allergy,
+    AllergySeverity,
+    Medication,
+    ScheduledPatient,
+)
 from station.submission import PatientIdentifiers, Submission
 from station.sync import payloads
 from station.sync.contract import Appointment as ContractAppointment
@@ -200,6 +207,8 @@ class SyncCheckins:
             reason_for_visit=record.reason_for_visit,
             language=record.language,
             checked_in_at=record.checked_in_at,
+            insurance_changed=record.insurance_changed,
+            screenings=record.screenings,
             message_id=message_id,
             site=self._site,
             station_id=self._station_id,
@@ -226,6 +235,20 @@ class SyncLobby(SyncCheckins):
         )
         self._link.submit(Channel.ALERT, to_json(body), message_id)
 
+    def screening_alert(
+        self, alert: StaffAlert, *, appointment_id: str, language: str, raised_at: datetime
+    ) -> UUID:
+        """A questionnaire answer staff must act on now (PHQ-9 item 9): on `alert` at once,
+        durably queued like every station message."""
+        message_id = uuid4()
+        body = payloads.screening_alert(
+            alert, appointment_id=appointment_id, patient=self._patient(appointment_id),
+            language=language, raised_at=raised_at, message_id=message_id, site=self._site,
+            station_id=self._station_id, sent_at=self._clock(),
+        )
+        self._link.submit(Channel.ALERT, to_json(body), message_id)
+        return message_id
+
 
 def appointment_to_patient(a: ContractAppointment) -> ScheduledPatient:
     """One appointment (schedule or barcode lookup), start time in the station's local time;
@@ -242,6 +265,11 @@ def appointment_to_patient(a: ContractAppointment) -> ScheduledPatient:
         room=a.room,
         provider=a.provider,
         medications=tuple(Medication(name=m) for m in a.medications_to_review),
+        allergies=tuple(
+            Allergy(substance=x.substance, reaction=x.reaction,
+                    severity=None if x.severity is None else AllergySeverity(x.severity))
+            for x in a.allergies_to_review
+        ),
         reason_for_visit=a.reason,
     )
 

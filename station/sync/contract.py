@@ -22,6 +22,9 @@ from station.submission import (
     CriticalAcknowledgement,
     MedicationReview,
     PatientIdentifiers,
+    SubmittedAllergy,
+    SubmittedMedication,
+    SubmittedPocResult,
     SubmittedReading,
 )
 from station.validation import Severity
@@ -84,6 +87,13 @@ class VitalsPayload(_Envelope):
     # A FHIR R4 (R4B) Bundle of type collection: Patient, Device(s), vital-signs Observations,
     # the chief complaint; built and checked by station.sync.fhir.
     fhir_bundle: dict[str, JsonValue]
+    # #18: the updated medication list (`no_medications`: the patient takes none), the allergy
+    # review and point-of-care results; also in `fhir_bundle` as US Core resources.
+    medications: tuple[SubmittedMedication, ...] = ()
+    no_medications: bool = False
+    allergies: tuple[SubmittedAllergy, ...] = ()
+    no_known_allergies: bool = False
+    poc_results: tuple[SubmittedPocResult, ...] = ()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -94,6 +104,16 @@ class ContactUpdate(_Payload):
 
     phone: Annotated[str, Field(max_length=40)] = ""
     email: Annotated[str, Field(max_length=254)] = ""
+
+
+class ScreeningSummary(_Payload):
+    """One questionnaire answered at the kiosk, as the front desk reads it."""
+
+    instrument: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$")]  # questionnaires/ file
+    title: str
+    score: float | None = None  # None: not scored by a total (STEADI)
+    score_loinc: str | None = None
+    positive: bool  # at or above the follow-up cut-point; STEADI: at risk
 
 
 class CheckinPayload(_Envelope):
@@ -109,6 +129,12 @@ class CheckinPayload(_Envelope):
     # The language the kiosk was in, so of the reason's text (BCP 47 primary tag: en, es).
     language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] = "en"
     checked_in_at: datetime
+    # #18: "has your insurance changed since your last visit?" (null: not asked), the intake
+    # questionnaires' scores, and a FHIR Bundle of their QuestionnaireResponses and score
+    # Observations (US Core), when any was answered.
+    insurance_changed: bool | None = None
+    screenings: tuple[ScreeningSummary, ...] = ()
+    fhir_bundle: dict[str, JsonValue] | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -166,6 +192,24 @@ class AuditPayload(_Envelope):
     detail: Annotated[str, Field(max_length=500)] = ""
     prev_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ScreeningAlertPayload(_Envelope):
+    """An answer staff must act on now (PHQ-9 item 9 other than "Not at all"), published on
+    `alert` the moment the patient answers, before the check-in is finished. Tell it apart
+    from the other alerts by `schema`."""
+
+    schema_: Literal["rooming.screening_alert/1"] = Field(
+        "rooming.screening_alert/1", alias="schema")
+    appointment_id: Annotated[str, Field(pattern=IDENTIFIER)]
+    patient: PatientIdentifiers
+    instrument: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$")]
+    item_loinc: str | None
+    answer_code: str
+    answer_display: str
+    message: str
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+    raised_at: datetime
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -238,6 +282,14 @@ class LookupRequest(_Envelope):
 # ---------------------------------------------------------------- practice system -> station
 
 
+class AllergyToReview(_Payload):
+    """One allergy on the practice's list (substance free text as the EHR shows it)."""
+
+    substance: Annotated[str, Field(min_length=1, max_length=200)]
+    reaction: Annotated[str, Field(max_length=200)] = ""
+    severity: Literal["mild", "moderate", "severe"] | None = None
+
+
 class Appointment(_Payload):
     appointment_id: Annotated[str, Field(pattern=IDENTIFIER)]
     patient: PatientIdentifiers
@@ -246,6 +298,8 @@ class Appointment(_Payload):
     room: str = ""
     provider: str = ""
     medications_to_review: tuple[Annotated[str, Field(max_length=200)], ...] = ()
+    # The patient's allergy list for the MA to review at rooming (#18).
+    allergies_to_review: tuple[AllergyToReview, ...] = ()
 
 
 class SchedulePayload(_Payload):
@@ -344,6 +398,7 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "alert.schema.json": _schema(AlertPayload),
     "help-request.schema.json": _schema(HelpRequestPayload),
     "audit.schema.json": _schema(AuditPayload),
+    "screening-alert.schema.json": _schema(ScreeningAlertPayload),
     "status.schema.json": _schema(StatusPayload),
     "device-status.schema.json": _schema(DeviceStatusPayload),
     "lookup-request.schema.json": _schema(LookupRequest),

@@ -33,7 +33,18 @@ from station.models import (
     Temperature,
     TemperatureSite,
 )
-from station.submission import Submission, SubmittedReading
+from station.poc import ResultKind, poc_test
+from station.questionnaires import ScreeningResult
+from station.submission import (
+    AllergyVerification,
+    MedicationUse,
+    PatientIdentifiers,
+    Submission,
+    SubmittedAllergy,
+    SubmittedMedication,
+    SubmittedPocResult,
+    SubmittedReading,
+)
 from station.validation import CLINICAL_RULES, ClinicalFlag, Severity
 from station.vitals import FIELDS, vital_field, vital_kind
 
@@ -173,6 +184,31 @@ TEMPERATURE_SITE_SNOMED: dict[TemperatureSite, tuple[str, str]] = {
     TemperatureSite.TYMPANUM: ("42859004", "Tympanic membrane structure"),
 }
 
+# The medication list, allergies and point-of-care results (#18). US Core 6.1-8.0 profile no
+# MedicationStatement: a patient's medication list is MedicationRequest, the reported ones with
+# intent `plan` and `reported[x]` (US Core "Medication List" guidance), so each line of the
+# updated list is a us-core-medicationrequest; "takes no medications" is a FHIR R4 List with
+# emptyReason `nilknown` (no profile claimed). docs/mqtt.md says why.
+LIST_EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+MEDICATION_LIST = ("10160-0", "History of Medication use Narrative")
+# SNOMED CT 716186003 |No known allergy (situation)|: US Core AllergyIntolerance guidance for
+# "no known allergies".
+NO_KNOWN_ALLERGY = ("716186003", "No known allergy (situation)")
+MEDICATION_STATUS: dict[MedicationUse, str] = {
+    MedicationUse.TAKING: "active",
+    MedicationUse.CHANGED: "active",
+    MedicationUse.NOT_TAKING: "stopped",
+    MedicationUse.UNREVIEWED: "unknown",
+}
+ALLERGY_STATUS: dict[AllergyVerification, tuple[str, str]] = {
+    # verification -> (clinicalStatus, verificationStatus); ait-1 wants a clinical status
+    # beside every verification but entered-in-error.
+    AllergyVerification.CONFIRMED: ("active", "confirmed"),
+    AllergyVerification.REFUTED: ("inactive", "refuted"),
+    AllergyVerification.UNREVIEWED: ("active", "unconfirmed"),
+}
 CHIEF_COMPLAINT = ("8661-1", "Chief complaint - Reported")
 REASON_FOR_VISIT = ("29299-5", "Reason for visit Narrative")
 
@@ -457,6 +493,36 @@ def build_bundle(
                     "resource": {k: v for k, v in observation.items() if v is not None},
                 }
             )
+    context = _Context(subject, encounter, performer, _dt(submission.completed_at), test_data)
+    for index, medication in enumerate(submission.medications):
+        full_url = url(f"medication/{index}")
+        entries.append({"fullUrl": full_url,
+                        "resource": _medication_request(medication, full_url, context)})
+    if submission.no_medications:
+        full_url = url("medication/none")
+        entries.append({"fullUrl": full_url, "resource": _no_medications(full_url, context)})
+    for index, allergy in enumerate(submission.allergies):
+        full_url = url(f"allergy/{index}")
+        entries.append({"fullUrl": full_url,
+                        "resource": _allergy(allergy, full_url, context)})
+    if submission.no_known_allergies:
+        full_url = url("allergy/none")
+        entries.append({"fullUrl": full_url, "resource": _no_known_allergy(full_url, context)})
+    for index, poc in enumerate(submission.poc_results):
+        full_url = url(f"poc/{index}")
+        kit = None
+        if poc.result.kit_lot:
+            kit = url(f"poc/{index}/kit")
+            entries.append({"fullUrl": kit, "resource": {
+                "resourceType": "Device",
+                **({"meta": {"tag": [TEST_DATA_TAG]}} if test_data else {}),
+                "identifier": [{"system": RFC3986, "value": kit}],
+                "lotNumber": poc.result.kit_lot,
+                "deviceName": [{"name": f"{poc_test(poc.result.test).loinc_display} kit",
+                                "type": "user-friendly-name"}],
+            }})
+        entries.append({"fullUrl": full_url,
+                        "resource": _poc_observation(poc, full_url, kit, context)})
     for (loinc, display), text in (
         (CHIEF_COMPLAINT, submission.chief_complaint),
         (REASON_FOR_VISIT, submission.reason_for_visit),
@@ -491,6 +557,189 @@ def build_bundle(
         "entry": entries,
     }
     return check_bundle(bundle)
+
+
+@dataclass(frozen=True)
+class _Context:
+    subject: dict[str, Any]
+    encounter: dict[str, Any]
+    performer: list[dict[str, Any]]
+    at: str  # when the MA recorded it (the submission's completion)
+    test_data: bool
+
+
+def _common(kind: str, full_url: str, context: _Context, profile: str = "") -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if profile:
+        meta["profile"] = [US_CORE + profile]
+    if context.test_data:
+        meta["tag"] = [TEST_DATA_TAG]
+    return {"resourceType": kind, **({"meta": meta} if meta else {}),
+            "identifier": [{"system": RFC3986, "value": full_url}]}
+
+
+def _medication_request(
+    medication: SubmittedMedication, full_url: str, context: _Context
+) -> dict[str, Any]:
+    """One line of the reviewed list: us-core-medicationrequest, intent plan, reported by the
+    patient (reportedBoolean); an added one names the patient as requester (self-reported)."""
+    words = {MedicationUse.TAKING: "taking", MedicationUse.NOT_TAKING: "not taking",
+             MedicationUse.CHANGED: "taking, changed", MedicationUse.UNREVIEWED: "not reviewed"}
+    said = f"{medication.name}: {words[medication.use]}" + (
+        f" ({medication.new_dose})" if medication.new_dose else "")
+    dose = medication.new_dose or medication.dose
+    resource: dict[str, Any] = {
+        **_common("MedicationRequest", full_url, context, "us-core-medicationrequest"),
+        "text": _narrative(said + (f"; {medication.note}" if medication.note else "")),
+        "status": MEDICATION_STATUS[medication.use],
+        "intent": "plan",
+        "reportedBoolean": True,
+        "medicationCodeableConcept": {"text": medication.name},
+        "subject": context.subject,
+        "encounter": context.encounter,
+        "authoredOn": context.at,
+    }
+    if medication.patient_reported_new:
+        resource["requester"] = {**context.subject, "display": "self-reported by the patient"}
+    if dose:
+        resource["dosageInstruction"] = [{"text": dose}]
+    notes = [n for n in (
+        f"changed; listed dose was {medication.dose}" if (
+            medication.use == MedicationUse.CHANGED and medication.dose) else "",
+        medication.note) if n]
+    if notes:
+        resource["note"] = [{"text": n} for n in notes]
+    return resource
+
+
+def _no_medications(full_url: str, context: _Context) -> dict[str, Any]:
+    """"Takes no medications": an empty List with emptyReason nilknown (FHIR R4 List)."""
+    code, display = MEDICATION_LIST
+    return {
+        **_common("List", full_url, context),
+        "text": _narrative("The patient takes no medications"),
+        "status": "current",
+        "mode": "snapshot",
+        "title": "Medication list",
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+        "subject": context.subject,
+        "encounter": context.encounter,
+        "date": context.at,
+        "emptyReason": {"coding": [{"system": LIST_EMPTY_REASON, "code": "nilknown",
+                                    "display": "Nil Known"}],
+                        "text": "takes no medications"},
+    }
+
+
+def _allergy(allergy: SubmittedAllergy, full_url: str, context: _Context) -> dict[str, Any]:
+    clinical, verification = ALLERGY_STATUS[allergy.verification]
+    resource: dict[str, Any] = {
+        **_common("AllergyIntolerance", full_url, context, "us-core-allergyintolerance"),
+        "text": _narrative(f"{allergy.substance}: {verification}"
+                           + (f"; {allergy.reaction}" if allergy.reaction else "")),
+        "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL, "code": clinical}]},
+        "verificationStatus": {"coding": [{"system": ALLERGY_VERIFICATION,
+                                           "code": verification}]},
+        "code": {"text": allergy.substance},
+        "patient": context.subject,
+        "encounter": context.encounter,
+        "recordedDate": context.at,
+        "recorder": context.performer[0],
+    }
+    if allergy.patient_reported_new:
+        resource["asserter"] = context.subject
+    if allergy.reaction or allergy.severity:
+        reaction: dict[str, Any] = {
+            "manifestation": [{"text": allergy.reaction or "not stated"}]}
+        if allergy.severity:
+            reaction["severity"] = allergy.severity
+        resource["reaction"] = [reaction]
+    return resource
+
+
+def _no_known_allergy(full_url: str, context: _Context) -> dict[str, Any]:
+    code, display = NO_KNOWN_ALLERGY
+    return {
+        **_common("AllergyIntolerance", full_url, context, "us-core-allergyintolerance"),
+        "text": _narrative("No known allergies"),
+        "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL, "code": "active"}]},
+        "verificationStatus": {"coding": [{"system": ALLERGY_VERIFICATION,
+                                           "code": "confirmed"}]},
+        "code": {"coding": [{"system": SNOMED, "code": code, "display": display}],
+                 "text": "No known allergies"},
+        "patient": context.subject,
+        "encounter": context.encounter,
+        "recordedDate": context.at,
+        "recorder": context.performer[0],
+    }
+
+
+_POC_INTERPRETATION = {"positive": ("POS", "Positive"), "negative": ("NEG", "Negative")}
+
+
+def _poc_observation(
+    poc: SubmittedPocResult, full_url: str, kit: str | None, context: _Context
+) -> dict[str, Any]:
+    """A point-of-care result: us-core-observation-lab (category laboratory), method manual."""
+    test = poc_test(poc.result.test)
+    result = poc.result
+    value: dict[str, Any]
+    step = test.step(result.result)
+    if result.invalid:
+        value = {"dataAbsentReason": {
+            "coding": [{"system": DATA_ABSENT_REASON, "code": "error", "display": "Error"}],
+            "text": "invalid test (no control line)"}}
+        said = "invalid test"
+    elif test.kind is ResultKind.QUANTITY:
+        assert result.value is not None
+        value = {"valueQuantity": _quantity(result.value, test.ucum)}
+        said = f"{result.value:g} {test.symbol}"
+    elif step is not None and step.value is not None:
+        value = {"valueQuantity": _quantity(step.value, test.ucum)}
+        said = step.code
+    else:
+        assert step is not None
+        concept: dict[str, Any] = {"text": step.label}
+        if step.snomed is not None:
+            concept["coding"] = [{"system": SNOMED, "code": step.snomed[0],
+                                  "display": step.snomed[1]}]
+        value = {"valueCodeableConcept": concept}
+        said = step.label
+    codings: list[dict[str, str]] = []
+    if result.result in _POC_INTERPRETATION and test.kind is ResultKind.PRESENCE:
+        code, display = _POC_INTERPRETATION[result.result]
+        codings.append({"system": INTERPRETATION, "code": code, "display": display})
+    elif result.flags:
+        severity = result.flags[0].severity
+        low = result.flags[0].code.startswith("hypo")
+        code, display = _INTERPRETATION_CODES[("low" if low else "high",
+                                               severity == Severity.CRITICAL)]
+        codings.append({"system": INTERPRETATION, "code": code, "display": display})
+    elif result.abnormal:
+        codings.append({"system": INTERPRETATION, "code": "A", "display": "Abnormal"})
+    resource: dict[str, Any] = {
+        **_common("Observation", full_url, context, "us-core-observation-lab"),
+        "text": _narrative(f"{test.loinc_display}: {said}" + (
+            " (TEST DATA, not a patient's)" if context.test_data else "")),
+        "status": "final",
+        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "laboratory",
+                                  "display": "Laboratory"}]}],
+        "code": {"coding": [{"system": LOINC, "code": test.loinc,
+                             "display": test.loinc_display}], "text": test.loinc_display},
+        "subject": context.subject,
+        "encounter": context.encounter,
+        "effectiveDateTime": _dt(poc.recorded_at),
+        "issued": _dt(poc.recorded_at),
+        "performer": context.performer,
+        "method": {"coding": [{"system": METHOD_SYSTEM, "code": Method.MANUAL.value}],
+                   "text": "entered by hand"},
+        **value,
+    }
+    if codings:
+        resource["interpretation"] = [{"coding": [c], "text": c["display"]} for c in codings]
+    if kit is not None:
+        resource["device"] = {"reference": kit}
+    return resource
 
 
 # ------------------------------------------------------------------------------------ checks
@@ -616,5 +865,103 @@ def check_bundle(bundle: Mapping[str, Any]) -> dict[str, JsonValue]:
             problems += us_core_problems(resource)
     if problems:
         raise FhirError(problems)
+    dumped: dict[str, JsonValue] = model.model_dump(mode="json")
+    return dumped
+
+
+# ------------------------------------------------------------------------ intake screenings
+
+
+def screening_bundle(
+    results: tuple[ScreeningResult, ...],
+    patient: PatientIdentifiers,
+    *,
+    appointment_id: str,
+    authored_at: datetime,
+    message_id: UUID,
+    sent_at: datetime,
+    records: SiteRecords | None = None,
+) -> dict[str, JsonValue]:
+    """The lobby's questionnaires: one us-core-questionnaireresponse per instrument (author and
+    source: the patient) and its total as a us-core-observation-screening-assessment
+    (category survey, derivedFrom the response). Checked by fhir.resources like the vitals."""
+    site = records or SiteRecords()
+    subject = {
+        "type": "Patient",
+        "identifier": {
+            "use": "usual",
+            "type": {"coding": [{"system": V2_0203, "code": "MR",
+                                 "display": "Medical record number"}]},
+            "system": site.mrn_system,
+            "value": patient.mrn,
+        },
+        "display": f"{patient.family_name}, {patient.given_name}",
+    }
+    encounter = {
+        "type": "Encounter",
+        "identifier": {
+            "type": {"coding": [{"system": V2_0203, "code": "VN", "display": "Visit number"}]},
+            "system": site.appointment_system,
+            "value": appointment_id,
+        },
+    }
+    entries: list[dict[str, Any]] = []
+    for result in results:
+        response_url = f"urn:uuid:{uuid5(message_id, f'screening/{result.instrument}')}"
+        items = [
+            {"linkId": a.link_id, "answer": [{"valueCoding": {
+                "system": a.system, "code": a.code, "display": a.display}}]}
+            for a in result.answers
+        ]
+        entries.append({"fullUrl": response_url, "resource": {
+            "resourceType": "QuestionnaireResponse",
+            "meta": {"profile": [US_CORE + "us-core-questionnaireresponse"]},
+            "text": _narrative(f"{result.title}: answered on the lobby tablet "
+                               f"({result.language})"),
+            "identifier": {"system": RFC3986, "value": response_url},
+            "questionnaire": result.questionnaire_url,
+            "status": "completed",
+            "subject": subject,
+            "encounter": encounter,
+            "authored": _dt(authored_at),
+            "author": subject,
+            "source": subject,
+            **({"language": result.language} if result.language != "en" else {}),
+            "item": items,
+        }})
+        if result.score is None or result.score_loinc is None:
+            continue
+        score_url = f"urn:uuid:{uuid5(message_id, f'screening/{result.instrument}/score')}"
+        entries.append({"fullUrl": score_url, "resource": {
+            "resourceType": "Observation",
+            "meta": {"profile": [US_CORE + "us-core-observation-screening-assessment"]},
+            "text": _narrative(f"{result.score_display}: {result.score:g}"),
+            "identifier": [{"system": RFC3986, "value": score_url}],
+            "status": "final",
+            "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey",
+                                      "display": "Survey"}]}],
+            "code": {"coding": [{"system": LOINC, "code": result.score_loinc,
+                                 "display": result.score_display}],
+                     "text": result.score_display},
+            "subject": subject,
+            "encounter": encounter,
+            "effectiveDateTime": _dt(authored_at),
+            "performer": [subject],
+            "valueQuantity": _quantity(result.score, "{score}"),
+            "derivedFrom": [{"reference": response_url}],
+        }})
+    bundle = {
+        "resourceType": "Bundle",
+        "identifier": {"system": RFC3986, "value": f"urn:uuid:{message_id}"},
+        "type": "collection",
+        "timestamp": _dt(sent_at),
+        "entry": entries,
+    }
+    try:
+        model = Bundle.model_validate(bundle)
+    except ValidationError as exc:
+        raise FhirError(
+            [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        ) from exc
     dumped: dict[str, JsonValue] = model.model_dump(mode="json")
     return dumped

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from station import __version__
+from station.questionnaires import ScreeningResult, StaffAlert
 from station.submission import PatientIdentifiers, Submission
 from station.sync.contract import (
     AlertPayload,
@@ -21,10 +22,12 @@ from station.sync.contract import (
     LookupKind,
     LookupRequest,
     Presence,
+    ScreeningAlertPayload,
+    ScreeningSummary,
     StatusPayload,
     VitalsPayload,
 )
-from station.sync.fhir import SiteRecords, build_bundle, localized
+from station.sync.fhir import SiteRecords, build_bundle, localized, screening_bundle
 from station.validation import Severity
 
 if TYPE_CHECKING:
@@ -62,6 +65,11 @@ def vitals(
         critical_acknowledgements=submission.critical_acknowledgements,
         completed_at=submission.completed_at,
         fhir_bundle=bundle,
+        medications=submission.medications,
+        no_medications=submission.no_medications,
+        allergies=submission.allergies,
+        no_known_allergies=submission.no_known_allergies,
+        poc_results=submission.poc_results,
     )
 
 
@@ -125,7 +133,14 @@ def checkin(
     site: str,
     station_id: str,
     sent_at: datetime,
+    insurance_changed: bool | None = None,
+    screenings: tuple[ScreeningResult, ...] = (),
+    records: SiteRecords | None = None,
 ) -> CheckinPayload:
+    """The check-in; answered questionnaires add their summaries and a FHIR Bundle."""
+    bundle = None if not screenings else screening_bundle(
+        screenings, patient, appointment_id=appointment_id, authored_at=checked_in_at,
+        message_id=message_id, sent_at=sent_at, records=records)
     return CheckinPayload(
         message_id=message_id,
         station_id=station_id,
@@ -139,6 +154,34 @@ def checkin(
         reason_for_visit=reason_for_visit,
         language=language,
         checked_in_at=checked_in_at,
+        insurance_changed=insurance_changed,
+        screenings=tuple(
+            ScreeningSummary(instrument=r.instrument, title=r.title, score=r.score,
+                             score_loinc=r.score_loinc, positive=r.positive)
+            for r in screenings
+        ),
+        fhir_bundle=bundle,
+    )
+
+
+def screening_alert(
+    alert: StaffAlert,
+    *,
+    appointment_id: str,
+    patient: PatientIdentifiers,
+    language: str,
+    raised_at: datetime,
+    message_id: UUID,
+    site: str,
+    station_id: str,
+    sent_at: datetime,
+) -> ScreeningAlertPayload:
+    return ScreeningAlertPayload(
+        message_id=message_id, station_id=station_id, site=site, sent_at=sent_at,
+        appointment_id=appointment_id, patient=patient, instrument=alert.instrument,
+        item_loinc=alert.loinc, answer_code=alert.answer_code,
+        answer_display=alert.answer_display, message=alert.message, language=language,
+        raised_at=raised_at,
     )
 
 

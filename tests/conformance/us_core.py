@@ -42,6 +42,19 @@ REQUIRED_VALUE_SETS: dict[str, frozenset[str]] = {
     "http://hl7.org/fhir/ValueSet/ucum-bodytemp|4.0.1": frozenset({"Cel", "[degF]"}),
     "http://hl7.org/fhir/ValueSet/ucum-bodyweight|4.0.1": frozenset({"kg", "[lb_av]", "g"}),
     "http://hl7.org/fhir/ValueSet/ucum-bodylength|4.0.1": frozenset({"cm", "[in_i]"}),
+    # hl7.org/fhir/R4/valueset-medicationrequest-status.html, -medicationrequest-intent.html,
+    # -allergyintolerance-clinical.html, -allergyintolerance-verification.html (all codes of
+    # their code systems, "Content Logical Definition").
+    "http://hl7.org/fhir/ValueSet/medicationrequest-status": frozenset({
+        "active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft",
+        "unknown"}),
+    "http://hl7.org/fhir/ValueSet/medicationrequest-intent": frozenset({
+        "proposal", "plan", "order", "original-order", "reflex-order", "filler-order",
+        "instance-order", "option"}),
+    "http://hl7.org/fhir/ValueSet/allergyintolerance-clinical": frozenset({
+        "active", "inactive", "resolved"}),
+    "http://hl7.org/fhir/ValueSet/allergyintolerance-verification": frozenset({
+        "unconfirmed", "confirmed", "refuted", "entered-in-error"}),
 }
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from station.audit import AuditAction, AuditEvent
+from station.questionnaires import Intake, ScreeningResult, StaffAlert, load_library
 from station.sync import payloads
 from station.sync.audit_chain import GENESIS_HASH, seal
 from station.sync.contract import (
@@ -69,6 +70,17 @@ def examples() -> list[tuple[str, str, bytes]]:
                 contact_update_requested=True, contact_update=ContactUpdate(phone="555-0100"),
                 reason_for_visit="dolor de garganta", language="es", checked_in_at=AT,
                 **COMMON))),
+        ("`checkin` (PHQ-2 then PHQ-9 answered in Spanish, insurance changed; the bundle "
+         "holds the QuestionnaireResponses and score Observations)", "checkin.schema.json",
+         to_json(payloads.checkin(
+             appointment_id="APT-0001", patient=PATIENT, contact_details_confirmed=True,
+             contact_update_requested=False, reason_for_visit="", language="es",
+             checked_in_at=AT, insurance_changed=True, screenings=phq9_in_spanish(),
+             **COMMON))),
+        ("`alert` (PHQ-9 item 9 answered other than \"Not at all\")",
+         "screening-alert.schema.json", to_json(payloads.screening_alert(
+             item9_alert(), appointment_id="APT-0001", patient=PATIENT, language="es",
+             raised_at=AT, **COMMON))),
         ("`alert` (lobby help request)", "help-request.schema.json", to_json(
             payloads.help_request(screen="find", language="es", requested_at=AT, **COMMON))),
         ("`lookup`", "lookup-request.schema.json", to_json(payloads.lookup_request(
@@ -84,6 +96,23 @@ def examples() -> list[tuple[str, str, bytes]]:
         ("one heart-rate Observation from a `vitals` message's `fhir_bundle`", "",
          json.dumps(heart_rate).encode()),
     ]
+
+
+def phq9_in_spanish() -> tuple[ScreeningResult, ...]:
+    """The US Core PHQ-9 example's answers (total 12), given on the Spanish kiosk."""
+    intake = Intake(load_library(), age_years=56, language="es", done_this_year=("gad-2",))
+    for code in ["LA6570-1"] * 4 + ["LA6569-3"] * 2 + ["LA6570-1", "LA6568-5", "LA6568-5"]:
+        intake.answer(code)
+    return intake.results()
+
+
+def item9_alert() -> StaffAlert:
+    intake = Intake(load_library(), age_years=56, done_this_year=("gad-2",))
+    alerts: tuple[StaffAlert, ...] = ()
+    for code in ["LA6570-1"] * 8 + ["LA6569-3"]:
+        alerts = intake.answer(code)
+    (alert,) = alerts
+    return alert
 
 
 def render() -> str:

@@ -12,13 +12,15 @@ import pytest
 from station.app.demo_ui import DEMO_DEVICES, cuff_frames, demo_schedule
 from station.models import AnyReading, Kind, Method, Mode, PainSeverity
 from station.rooming import Rooming
-from station.rooming_data import VitalEntry
+from station.rooming_data import MedicationStatus, VitalEntry
 from station.submission import (
     CriticalAcknowledgement,
     MedicationReview,
     MedicationReviewStatus,
+    MedicationUse,
     PatientIdentifiers,
     Submission,
+    SubmittedMedication,
     SubmittedReading,
 )
 from station.ui.ports import MemoryOutbox
@@ -75,6 +77,13 @@ def to_vitals(driver: Driver) -> None:
     assert driver.ui.presenter.screen == "vitals"
 
 
+def review_medications(driver: Driver) -> None:
+    """Every listed medication marked taking (#18: Send waits for the list's review)."""
+    presenter = driver.ui.presenter
+    for index, _ in enumerate(presenter.rooming.medications):
+        presenter.set_medication(index, MedicationStatus.TAKING)
+
+
 def test_full_rooming_with_four_devices_in_six_taps(make_ui: Callable[..., Driver]) -> None:
     driver, presenter, outbox, _ = exam(make_ui)
     driver.shot("exam_signin")
@@ -103,11 +112,13 @@ def test_full_rooming_with_four_devices_in_six_taps(make_ui: Callable[..., Drive
 
     driver.tap("Complaint  >")
     driver.tap("headache")
+    review_medications(driver)  # the listed medication: Send is refused until reviewed (#18)
     driver.shot("exam_complaint")
     driver.tap("Review  >")
     driver.shot("exam_review")
     driver.tap("Send")
-    assert presenter.taps == 6  # patient, confirm, complaint, pick, review, send
+    # patient, confirm, complaint, pick, medication, review, send
+    assert presenter.taps == 7
     assert "Saved — waiting for the practice system" in driver.texts()
 
     ((message_id, submission),) = outbox.submissions
@@ -134,8 +145,10 @@ def test_full_rooming_with_four_devices_in_six_taps(make_ui: Callable[..., Drive
         ),
         chief_complaint="headache",
         reason_for_visit="follow-up blood pressure",
-        medication_review=MedicationReview(status=MedicationReviewStatus.NOT_REVIEWED),
+        medication_review=MedicationReview(status=MedicationReviewStatus.REVIEWED_NO_CHANGES),
         completed_at=NOW,
+        medications=(SubmittedMedication(name="lisinopril", dose="10 mg daily",
+                                         use=MedicationUse.TAKING),),
     )
     outbox.ack(message_id)  # the practice system's ack, from the MQTT thread
     driver.ui.redraw()
@@ -162,6 +175,7 @@ def test_critical_value_needs_acknowledgement_and_raises_an_alert(
     driver.shot("exam_review_critical")
     driver.tap("Acknowledge — clinician told")
     assert [a.code for a in outbox.alerts] == ["hypertensive_crisis"]
+    review_medications(driver)
     driver.tap("Send")
     ((_, submission),) = outbox.submissions
     assert submission.critical_acknowledgements == (
@@ -255,6 +269,7 @@ def test_offline_banner_shows_the_queued_count(make_ui: Callable[..., Driver]) -
     from_device_thread(driver, [(spo2(97), "oximeter")])
     driver.until(lambda: len(presenter.rooming.entries) == 1)
     driver.tap("Review  >")
+    review_medications(driver)
     driver.tap("Send")
     driver.ui.redraw()
     driver.pump(2)

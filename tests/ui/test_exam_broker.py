@@ -26,6 +26,7 @@ from station.checkin import CheckinRecord, ContactChange
 from station.config import BrokerSection
 from station.models import AnyReading, Mode
 from station.rooming import Rooming
+from station.rooming_data import MedicationStatus
 from station.submission import PatientIdentifiers
 from station.sync.contract import (
     AckPayload,
@@ -160,6 +161,8 @@ def test_rooming_publishes_vitals_and_alert_and_shows_the_ack(
         driver.until(lambda: len(rooming.entries) == 2)
         driver.tap("Review  >")
         driver.tap("Acknowledge — clinician told")
+        for index, _ in enumerate(rooming.medications):  # #18: reviewed before Send
+            driver.ui.presenter.set_medication(index, MedicationStatus.TAKING)
         driver.tap("Send")
         driver.until(lambda: len(practice.got("vitals")) == 1 and len(practice.got("alert")) == 1)
         vitals = VitalsPayload.model_validate(practice.got("vitals")[0])

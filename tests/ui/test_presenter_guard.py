@@ -8,7 +8,7 @@ from station.app.demo_ui import demo_schedule
 from station.config import GuardSection
 from station.models import Flag
 from station.rooming import Rooming
-from station.rooming_data import TrayItem
+from station.rooming_data import MedicationStatus, TrayItem
 from station.ui.ports import MemoryOutbox
 from station.ui.presenters import ExamPresenter
 from tests.workflows.helpers import FakeClock, bp, spo2
@@ -84,6 +84,8 @@ def test_after_send_the_guard_session_is_closed() -> None:
     clock.advance(5)
     exam.device_reading(spo2(), "oximeter")
     exam.go("review")
+    for index, _ in enumerate(exam.rooming.medications):  # #18: reviewed before Send
+        exam.set_medication(index, MedicationStatus.TAKING)
     exam.send()
     exam.device_reading(spo2(), "oximeter")
     assert exam.rooming.guard.session is None

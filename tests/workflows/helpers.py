@@ -14,7 +14,14 @@ from station.models import (
     TemperatureSite,
 )
 from station.rooming import Rooming
-from station.rooming_data import Medication, ScheduledPatient, TrayItem, VitalEntry
+from station.rooming_data import (
+    AllergyStatus,
+    Medication,
+    MedicationStatus,
+    ScheduledPatient,
+    TrayItem,
+    VitalEntry,
+)
 from station.units import Unit
 
 T0 = datetime(2026, 3, 2, 9, 0, 0)
@@ -117,3 +124,14 @@ def offer(rooming: Rooming, reading: object, device: str) -> VitalEntry | TrayIt
     placed = rooming.offer(device, reading)  # type: ignore[arg-type]
     assert len(placed) <= 1
     return placed[0] if placed else None
+
+
+def review_lists(rooming: Rooming) -> None:
+    """The MA asks about every listed medication (taking) and allergy (confirmed): Send is
+    refused while one is unreviewed (#18)."""
+    for index, med in enumerate(rooming.medications):
+        if med.status == MedicationStatus.UNREVIEWED:
+            rooming.set_medication_status(index, MedicationStatus.TAKING)
+    for index, allergy in enumerate(rooming.allergies):
+        if allergy.status == AllergyStatus.UNREVIEWED:
+            rooming.set_allergy_status(index, AllergyStatus.CONFIRMED)

@@ -23,6 +23,7 @@ from station.checkin import (
     normalise_name,
     parse_birth_date,
 )
+from station.questionnaires import load_library
 from station.workflow import IllegalTransitionError, RefusedError
 from tests.workflows.helpers import T0, FakeClock
 
@@ -45,9 +46,12 @@ DELTA = Appointment(
 )
 
 
+LIBRARY = load_library()
+
+
 def make() -> tuple[Checkin, FakeClock]:
     clock = FakeClock()
-    kiosk = Checkin(clock=clock, staff_pin="7788")
+    kiosk = Checkin(clock=clock, staff_pin="7788", questionnaires=LIBRARY, ask_insurance=True)
     kiosk.set_appointments((CHARLIE, DELTA))
     return kiosk, clock
 
@@ -78,19 +82,45 @@ def drive_to(state: CheckinState) -> tuple[Checkin, FakeClock]:
         C.REASON: lambda: to_reason(kiosk),
         C.DONE: lambda: to_done(kiosk),
         C.STAFF: lambda: kiosk.staff_exit("7788"),
+        C.QUESTIONS: lambda: (to_reason(kiosk), kiosk.continue_after_reason("rash")),
+        C.INSURANCE: lambda: (to_reason(kiosk), kiosk.continue_after_reason("rash"),
+                              answer_all(kiosk)),
     }
     paths[state]()
     assert kiosk.state == state
     return kiosk, clock
 
 
+def answer_all(kiosk: Checkin, code: str = "LA6568-5") -> None:
+    """Every question answered "Not at all" (no follow-up is due)."""
+    while kiosk.state == C.QUESTIONS:
+        kiosk.answer_question(code)
+
+
+def no_questions(kiosk: Checkin) -> None:
+    kiosk._library = None  # this kiosk asks no questionnaire: straight to insurance
+    kiosk.continue_after_reason("rash")
+
+
+def questions_then(kiosk: Checkin, *, insurance: bool) -> None:
+    kiosk.ask_insurance = insurance
+    answer_all(kiosk)
+
+
 def fire(kiosk: Checkin, event: CheckinEvent) -> None:
+    state = kiosk.state
     actions: dict[CheckinEvent, Callable[[], object]] = {
+        V.TO_QUESTIONS: lambda: kiosk.continue_after_reason("rash"),
+        V.TO_INSURANCE: (lambda: no_questions(kiosk)) if state == C.REASON else (
+            lambda: questions_then(kiosk, insurance=True)) if state == C.QUESTIONS else (
+            lambda: kiosk.answer_question("LA6568-5")),
         V.START: kiosk.start,
         V.LOOKUP_HIT: lambda: kiosk.scan_qr("qr-7f3a9c2e"),
         V.LOOKUP_MISS: lambda: kiosk.scan_qr("qr-unknown"),
         V.CONFIRM_CONTACT: kiosk.confirm_contact,
-        V.SUBMIT_REASON: lambda: kiosk.submit_reason("rash"),
+        V.SUBMIT_REASON: (lambda: questions_then(kiosk, insurance=False))
+        if state == C.QUESTIONS else (lambda: kiosk.answer_insurance(False))
+        if state == C.INSURANCE else (lambda: kiosk.submit_reason("rash")),
         V.BACK: kiosk.back,
         V.RESTART: kiosk.restart,
         V.STAFF_EXIT: lambda: kiosk.staff_exit("7788"),

@@ -31,8 +31,10 @@ from station.rooming_record import record_to_submission
 from station.submission import (
     CriticalAcknowledgement,
     MedicationReviewStatus,
+    MedicationUse,
     PatientIdentifiers,
     Submission,
+    SubmittedMedication,
     SubmittedReading,
 )
 from station.submission import MedicationReview as SubmittedMedicationReview
@@ -49,6 +51,7 @@ from tests.workflows.helpers import (
     bp,
     cuff,
     offer,
+    review_lists,
     spo2,
     temp,
     weight,
@@ -76,7 +79,8 @@ def drive_to(state: RoomingState) -> tuple[Rooming, FakeClock]:
         S.VITALS: [rooming.confirm_identifiers],
         S.COMPLAINT: [lambda: rooming.go(E.TO_COMPLAINT)],
         S.REVIEW: [lambda: rooming.go(E.TO_REVIEW)],
-        S.SENT: [lambda: offer(rooming, bp(), "cuff"), rooming.send],
+        S.SENT: [lambda: offer(rooming, bp(), "cuff"), lambda: review_lists(rooming),
+                 rooming.send],
     }
     for target in S:
         for step in steps[target]:
@@ -105,6 +109,7 @@ def fire(rooming: Rooming, event: RoomingEvent) -> None:
         rooming.go(event)
     elif event == E.SEND:
         offer(rooming, bp(), "cuff")
+        review_lists(rooming)
         rooming.send()
     elif event == E.NEXT_PATIENT:
         rooming.next_patient()
@@ -204,6 +209,7 @@ def test_sign_out_mid_rooming_parks_readings_and_next_sign_in_reconfirms() -> No
     assert info.value.reason == Refusal.IDENTIFIERS_NOT_CONFIRMED
     rooming.confirm_identifiers()
     rooming.go(E.TO_REVIEW)
+    review_lists(rooming)
     assert rooming.send().ma_id == "ma-077"
 
 
@@ -497,6 +503,7 @@ def test_send_refused_until_every_critical_value_is_acknowledged_and_ack_raises_
     rooming.acknowledge_critical(low.entry_id)
     assert [a.code for a in rooming.take_alerts()] == ["hypertensive_crisis", "hypoxaemia"]
     assert rooming.take_alerts() == ()  # each alert is handed out once
+    review_lists(rooming)
     record = rooming.send()
     assert [e.acknowledged for e in record.entries] == [True, True]
 
@@ -592,6 +599,7 @@ def test_send_with_nothing_recorded_is_refused() -> None:
 def test_send_from_vitals_goes_through_review_only() -> None:
     rooming, _ = drive_to(S.VITALS)
     offer(rooming, bp(), "cuff")
+    review_lists(rooming)
     with pytest.raises(IllegalTransitionError):
         rooming.send()
     assert rooming.state == S.VITALS
@@ -612,7 +620,8 @@ def test_a_full_rooming_record_keeps_every_reading_and_wipes_the_session() -> No
     pain = rooming.enter_manual(Kind.PAIN_SEVERITY, {"pain_score": 2})
     rooming.go(E.TO_COMPLAINT)
     rooming.toggle_complaint("headache")
-    rooming.set_medication_status(0, MedicationStatus.CHANGED)
+    rooming.change_medication(0, new_dose="20 mg daily")
+    rooming.set_medication_status(1, MedicationStatus.TAKING)
     rooming.go(E.TO_REVIEW)
     clock.advance(60)
     record = rooming.send()
@@ -627,8 +636,9 @@ def test_a_full_rooming_record_keeps_every_reading_and_wipes_the_session() -> No
         bmi_kg_m2=bmi_kg_m2(80.0, 180.0),
         complaint=Complaint(picks=("headache",), reason_for_visit="follow-up blood pressure"),
         medications=(
-            MedicationReview(medication=ALPHA.medications[0], status=MedicationStatus.CHANGED),
-            MedicationReview(medication=ALPHA.medications[1]),
+            MedicationReview(medication=ALPHA.medications[0], status=MedicationStatus.CHANGED,
+                             new_dose="20 mg daily"),
+            MedicationReview(medication=ALPHA.medications[1], status=MedicationStatus.TAKING),
         ),
     )
     assert isinstance(loose, VitalEntry)
@@ -704,4 +714,8 @@ def test_record_to_submission_sends_accepted_readings_acks_and_medication_review
             ),
         ),
         completed_at=utc + timedelta(seconds=30),
+        medications=(
+            SubmittedMedication(name="lisinopril", dose="10 mg daily", use=MedicationUse.TAKING),
+            SubmittedMedication(name="aspirin", use=MedicationUse.NOT_TAKING),
+        ),
     )
