@@ -29,7 +29,7 @@ from station.audit import AuditAction
 from station.config import parse_settings
 from station.demo import DemoPatient, PracticeSystem, schedule_payload
 from station.models import BloodPressure, Flag, Kind, Mode
-from station.rooming_data import RoomingState
+from station.rooming_data import MedicationStatus, RoomingState
 from station.sync.audit_store import AUDIT_FILE, AuditStore
 from station.sync.outbox import DeliveryState, Outbox
 from station.ui.presenters import ExamPresenter
@@ -111,6 +111,8 @@ def test_a_full_rooming_publishes_exactly_the_expected_audit_records(
         [critical] = rooming.unacknowledged_critical()
         host.intent("acknowledge", critical.entry_id)
         host.intent("go", "review")
+        for index, _ in enumerate(rooming.medications):  # #18: the list is reviewed first
+            host.intent("set_medication", index, MedicationStatus.TAKING)
         host.intent("send")
         sent_id = presenter.sent_id
         assert sent_id is not None

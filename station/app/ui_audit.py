@@ -16,7 +16,7 @@ from typing import Any
 
 from station.app.demo_ui import DEMO_BIOMED_PIN, DEMO_STAFF_PIN, build_presenter
 from station.models import BloodPressure, Mode, PulseOximetry, Temperature, TemperatureSite
-from station.rooming_data import Medication, ScheduledPatient
+from station.rooming_data import Medication, MedicationStatus, ScheduledPatient
 from station.ui.ports import MemoryOutbox
 from station.units import Unit
 
@@ -170,6 +170,8 @@ def _exam_states() -> Iterator[tuple[str, Step]]:
                 p.acknowledge(row.entry_id)
 
     def send(p: Any, _o: MemoryOutbox) -> None:
+        for index, _ in enumerate(p.rooming.medications):  # reviewed first (#18)
+            p.set_medication(index, MedicationStatus.TAKING)
         p.send()
 
     def reject(p: Any, o: MemoryOutbox) -> None:

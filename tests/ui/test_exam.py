@@ -82,6 +82,8 @@ def review_medications(driver: Driver) -> None:
     presenter = driver.ui.presenter
     for index, _ in enumerate(presenter.rooming.medications):
         presenter.set_medication(index, MedicationStatus.TAKING)
+    driver.ui.redraw()
+    driver.pump(2)
 
 
 def test_full_rooming_with_four_devices_in_six_taps(make_ui: Callable[..., Driver]) -> None:
@@ -304,6 +306,7 @@ def test_a_rejected_rooming_says_not_filed_with_the_reason_and_is_resent(
     from_device_thread(driver, [(bp(124, 80), "cuff")])
     driver.until(lambda: "124/80  mmHg" in driver.texts())
     driver.tap("Review  >")
+    review_medications(driver)
     driver.tap("Send")
     ((first_id, first),) = outbox.submissions
     assert "Saved — waiting for the practice system" in driver.texts()

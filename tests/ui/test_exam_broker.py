@@ -163,6 +163,8 @@ def test_rooming_publishes_vitals_and_alert_and_shows_the_ack(
         driver.tap("Acknowledge — clinician told")
         for index, _ in enumerate(rooming.medications):  # #18: reviewed before Send
             driver.ui.presenter.set_medication(index, MedicationStatus.TAKING)
+        driver.ui.redraw()
+        driver.pump(2)
         driver.tap("Send")
         driver.until(lambda: len(practice.got("vitals")) == 1 and len(practice.got("alert")) == 1)
         vitals = VitalsPayload.model_validate(practice.got("vitals")[0])
