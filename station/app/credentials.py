@@ -21,7 +21,6 @@ which build credentials in memory; a file holding them is refused.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -36,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from station.config import TomlError, describe_validation_error, parse_toml
 from station.errors import ConfigError
 from station.lockout import plain_ma_matcher, plain_matcher
+from station.secret_files import write_secret_file
 from station.submission import IDENTIFIER
 
 log = logging.getLogger(__name__)
@@ -211,22 +211,7 @@ def write_credentials(path: Path, credentials: Credentials) -> None:
     if credentials.plain_fields():
         raise ValueError("refusing to write plain-text credentials")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(to_toml(credentials))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_secret_file(path, to_toml(credentials).encode("utf-8"), replace=True)
 
 
 def credentials_path(config_file: Path | None) -> Path:

@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from station.errors import StationError
+from station.secret_files import write_secret_file
 
 log = logging.getLogger("station.sync.outbox")
 
@@ -163,23 +164,7 @@ def load_or_create_key(path: Path) -> bytes:
     its name (which fails if another process made it first). A station killed half-way never
     leaves a short key behind, which would stop it at every start."""
     if not path.exists():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(AESGCM.generate_key(bit_length=KEY_BYTES * 8))
-                handle.flush()
-                os.fsync(handle.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        write_secret_file(path, AESGCM.generate_key(bit_length=KEY_BYTES * 8), replace=False)
     return _check_key_file(path)
 
 
