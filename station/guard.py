@@ -268,6 +268,10 @@ class WrongPatientGuard:
         outcomes.append(self._judge(device_id, reading, now, burst=False, trusted=trusted))
         return outcomes
 
+    def held(self, device_id: str) -> int:
+        """Readings of a device held in its connect-burst window (not judged yet)."""
+        return len(self._held.get(device_id, ()))
+
     def flush(self) -> list[Outcome]:
         """Release held bursts whose window has closed. Call it on a timer and on each offer."""
         now = self._clock()

@@ -492,7 +492,12 @@ class StationServices:
             # A biomed test measurement is shown in the test view only: no one's vitals.
             rooming = self.presenter.rooming
             tray_before = {item.item_id for item in rooming.tray}
+            held_before = rooming.guard.held(update.device_id)
             deliver(self.presenter, update)
+            if rooming.guard.held(update.device_id) > held_before:
+                log.info("reading from %s held: it came in the connect-burst window (stored "
+                         "readings a device sends at connect are judged together)",
+                         update.device_id)
             for item in rooming.tray:
                 if item.item_id not in tray_before:  # reasons are a closed vocabulary: no PHI
                     log.info(

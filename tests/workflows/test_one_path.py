@@ -11,6 +11,7 @@ tray that the MA must review; it is never attached silently."
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -150,16 +151,21 @@ def test_in_flight_reading_goes_to_the_tray_when_the_same_patient_is_confirmed_a
     assert (item.reading, item.reasons) == (untimed_bp(139), (TrayReason.ARRIVED_BEFORE_SESSION,))
 
 
-def test_two_readings_at_connect_are_a_burst_and_both_go_to_the_tray(station: Station) -> None:
+def test_two_readings_at_connect_are_a_burst_and_both_go_to_the_tray(
+    station: Station, caplog: pytest.LogCaptureFixture
+) -> None:
     station.confirm(ALPHA)
     station.clock.advance(60)
     station.services.manager.handle(  # type: ignore[union-attr]
         StateChanged(device_id="cuff", state=LinkState.CONNECTED)
     )
-    station.send_from_cuff(untimed_bp(140))
-    station.send_from_cuff(untimed_bp(141))
-    station.drain()
+    with caplog.at_level(logging.INFO, logger="station.app.services"):
+        station.send_from_cuff(untimed_bp(140))
+        station.send_from_cuff(untimed_bp(141))
+        station.drain()
     assert (station.rooming.entries, station.rooming.tray) == ((), ())  # held for the window
+    # #19: each hold says so in the journal (device id only, never a value).
+    assert caplog.text.count("reading from cuff held: it came in the connect-burst window") == 2
     station.clock.advance(BURST_WINDOW_S)
     station.presenter.tick()
     assert station.rooming.entries == ()
