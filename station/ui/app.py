@@ -295,7 +295,13 @@ class StationUI:
 
 
 class StationApp(App):  # type: ignore[misc]
-    """The one App; it only hosts the root widget the controller built."""
+    """The one App; it only hosts the root widget the controller built. No Kivy settings
+    panel (F1 opened it on the kiosk, and its changes persisted in config.ini)."""
+
+    use_kivy_settings = False
+
+    def open_settings(self, *args: Any) -> bool:
+        return False
 
     def __init__(self, ui_factory: Callable[[], StationUI], **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -220,3 +220,35 @@ def test_enter_in_the_reason_box_is_done_not_a_new_line(make_ui: Callable[..., D
     driver.pump(3)
     assert presenter.screen == "lobby_message"
     assert outbox.checkins[0].reason_for_visit == "cough"
+
+
+def test_ctrl_z_after_a_wipe_brings_nothing_back(make_ui: Callable[..., Driver]) -> None:
+    """#20, replayed with Kivy's own key handling: Ctrl+Z x4 then Ctrl+R x4 in the staff PIN
+    field brought back the last PIN typed (and opened biomed); after the idle wipe the previous
+    patient's name came back in the find screen. Ctrl shortcuts and the history are gone."""
+    from kivy.core.window import Window
+
+    driver, presenter, _, _, _ = lobby(make_ui)
+    for _ in range(5):
+        driver.tap(_corner(driver))
+    pin = field(driver, "pin")
+    driver.type_into(pin, "2468")
+    driver.tap("OK")  # a wrong staff PIN: the field is emptied
+    for _ in range(4):
+        pin.keyboard_on_key_down(Window, (122, "z"), "z", ["ctrl"])
+    for _ in range(4):
+        pin.keyboard_on_key_down(Window, (114, "r"), "r", ["ctrl"])
+    assert pin.text == ""
+    pin.do_undo()  # even the widget's own undo finds nothing
+    assert pin.text == ""
+    # A patient's name, then the screen is left (the idle wipe, a miss, Back): gone for good.
+    presenter.staff_open = False
+    driver.ui.redraw()
+    driver.tap(presenter.view().text["start"])
+    name = field(driver, "name")
+    driver.type_into(name, "ZZTEST-Previous")
+    driver.tap(presenter.view().text["back"])
+    name.do_undo()
+    name.do_redo()
+    assert name.text == ""
+    assert name.use_bubble is False and name.allow_copy is False

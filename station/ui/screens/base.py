@@ -41,7 +41,34 @@ class FilledLabel(Label):  # type: ignore[misc]
     fill = ColorProperty((0, 0, 0, 0))
 
 
-class ParagraphInput(TextInput):  # type: ignore[misc]
+class KioskInput(TextInput):  # type: ignore[misc]
+    """A text field that keeps nothing for the next person: no undo or redo history across a
+    wipe, no Ctrl shortcuts (undo, redo, copy, cut, paste, select all), no copy, no selection
+    handles or bubble. #20: Ctrl+Z x4 / Ctrl+R x4 in the lobby brought back the staff PIN and
+    the previous patient's name after the idle wipe."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("use_bubble", False)
+        kwargs.setdefault("use_handles", False)
+        kwargs.setdefault("allow_copy", False)
+        super().__init__(**kwargs)
+
+    def keyboard_on_key_down(
+        self, window: Any, keycode: tuple[int, str], text: str | None, modifiers: list[str]
+    ) -> Any:
+        if set(modifiers) & {"ctrl", "meta", "super"}:
+            return True  # eaten: no shortcut reaches the field
+        return super().keyboard_on_key_down(window, keycode, text, modifiers)
+
+    def wipe(self) -> None:
+        """Empty, with no way back: the text, the undo and redo history, the selection."""
+        self.cancel_selection()
+        self.text = ""
+        self._undo: list[Any] = []
+        self._redo: list[Any] = []
+
+
+class ParagraphInput(KioskInput):
     """Wrapped text where Enter means "done" (on_text_validate), never a new line nobody
     asked for (the lobby's reason box added one)."""
 
@@ -104,6 +131,7 @@ Factory.register("MessageOverlay", cls=MessageOverlay)
 Factory.register("StationButton", cls=StationButton)
 Factory.register("FilledLabel", cls=FilledLabel)
 Factory.register("ParagraphInput", cls=ParagraphInput)
+Factory.register("KioskInput", cls=KioskInput)
 
 
 def attach(parent: Any, widget: Any, shown: bool, index: int = 0) -> None:

@@ -17,7 +17,8 @@ class BiomedScreen(BaseScreen):
         self._panel = self._pin_row.parent
 
     def unlock(self) -> None:
-        pin, self.ids.pin.text = self.ids.pin.text, ""
+        pin = self.ids.pin.text
+        self.ids.pin.wipe()  # no undo history to bring it back
         self.intent("unlock", pin)
 
     def _passkey_row(self, device_id: str, address: str) -> Any:

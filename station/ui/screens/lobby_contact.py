@@ -65,5 +65,6 @@ class LobbyContactScreen(BaseScreen):
     def on_leave(self, *args: Any) -> None:
         # Nothing the patient typed stays in a widget once they move on.
         self.changing = False
-        self.ids.new_phone.text = self.ids.new_email.text = ""
+        self.ids.new_phone.wipe()
+        self.ids.new_email.wipe()
         self._last = None

@@ -28,4 +28,5 @@ class LobbyFindScreen(BaseScreen):
 
     def on_leave(self, *args: Any) -> None:
         # Found, missed, backed out or wiped: nothing typed stays in these fields.
-        self.ids.name.text = self.ids.dob.text = ""
+        self.ids.name.wipe()
+        self.ids.dob.wipe()

@@ -17,5 +17,5 @@ class LobbyReasonScreen(BaseScreen):
         self.ids.done.text = view.text["done"]
 
     def on_leave(self, *args: Any) -> None:
-        self.ids.reason.text = ""
+        self.ids.reason.wipe()
         self._last = None

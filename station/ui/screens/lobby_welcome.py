@@ -18,7 +18,8 @@ class LobbyWelcomeScreen(BaseScreen):
         attach(self._panel, self._staff, shown=False)
 
     def staff(self) -> None:
-        pin, self.ids.pin.text = self.ids.pin.text, ""
+        pin = self.ids.pin.text
+        self.ids.pin.wipe()  # no undo history to bring it back
         self.intent("staff_exit", pin)
 
     def render(self, presenter: Any) -> None:
@@ -28,7 +29,7 @@ class LobbyWelcomeScreen(BaseScreen):
         shown = bool(presenter.staff_open)
         attach(self._panel, self._staff, shown=shown)
         if not shown:
-            self.ids.pin.text = ""
+            self.ids.pin.wipe()
         if not self.changed((view.text, shown)):
             return
         for key in ("title", "subtitle", "start", "qr"):

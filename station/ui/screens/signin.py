@@ -23,9 +23,10 @@ class SignInScreen(BaseScreen):
             field.text += key
 
     def submit(self) -> None:
-        text, self.ids.credential.text = self.ids.credential.text, ""
+        text = self.ids.credential.text
+        self.ids.credential.wipe()  # no undo history to bring it back
         self.intent("sign_in", text)
 
     def render(self, presenter: Any) -> None:
         if self.changed(presenter.screen):
-            self.ids.credential.text = ""
+            self.ids.credential.wipe()
