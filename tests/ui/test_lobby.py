@@ -252,3 +252,16 @@ def test_ctrl_z_after_a_wipe_brings_nothing_back(make_ui: Callable[..., Driver])
     name.do_redo()
     assert name.text == ""
     assert name.use_bubble is False and name.allow_copy is False
+
+
+def test_f1_opens_no_settings_panel_on_the_kiosk(kivy_window: object) -> None:
+    """#20: F1 opened Kivy's settings panel (kivy.app.App._on_keyboard_settings calls
+    open_settings) and its changes persisted in config.ini."""
+    from kivy.app import App
+
+    from station.ui.app import StationApp
+
+    app = StationApp(lambda: None)  # type: ignore[arg-type, return-value]
+    assert app.use_kivy_settings is False
+    assert app.open_settings() is False
+    assert App.open_settings is not StationApp.open_settings
