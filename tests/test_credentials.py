@@ -15,9 +15,10 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 from argon2 import PasswordHasher
 
-from station.app.credentials import load_credentials
+from station.app.credentials import credentials_path, load_credentials
 
 MA_PIN, BADGE, STAFF_PIN, BIOMED_PIN = "482913", "BDG-77A1-X9", "630581", "735160"
 
@@ -85,6 +86,7 @@ def test_station_run_refuses_a_plain_text_pin_and_says_how_to_convert(tmp_path: 
     config.write_text('[station]\nsite = "test-clinic"\nstation_id = "exam-1"\n')
     creds = tmp_path / "credentials.toml"
     creds.write_text(f'staff_pin = "{STAFF_PIN}"\n\n[ma]\n"{MA_PIN}" = "ma-0042"\n')
+    creds.chmod(0o600)
     done = station("run", "--config", str(config))
     assert done.returncode == 2
     assert done.stderr == (
@@ -120,3 +122,34 @@ def test_unlock_clears_a_roles_lockout(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout) == (0, "ma: lockout cleared\n")
     assert '"ma": {"failures": 0, "locked_until": null}' in (state / "lockout.json").read_text()
     assert os.stat(state / "lockout.json").st_mode & 0o077 == 0
+
+
+def test_a_credentials_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    # #20: credentials.toml's mode was never checked; hashes of 6-digit PINs are still worth a
+    # brute force to whoever can read them.
+    config = tmp_path / "station.toml"
+    config.write_text('[station]\nsite = "test-clinic"\nstation_id = "exam-1"\n')
+    creds = tmp_path / "credentials.toml"
+    creds.write_text("")
+    creds.chmod(0o644)
+    done = station("run", "--config", str(config))
+    assert done.returncode == 2
+    assert f"{creds}: mode 644: readable by others; expected 600 (or 400) — fix with: chmod " \
+           f"600 {creds}" in done.stderr
+
+
+def test_the_service_reads_what_systemd_handed_over(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # systemd.exec(5), LoadCredential=ID:PATH with a directory: each file appears as
+    # $CREDENTIALS_DIRECTORY/ID_<file>; the unit hands /etc/station/credentials over as
+    # "station", so credentials.toml there is station_credentials.toml.
+    handed = tmp_path / "run-credentials"
+    handed.mkdir()
+    (handed / "station_credentials.toml").write_text("")
+    monkeypatch.delenv("STATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(handed))
+    assert credentials_path(tmp_path / "station.toml") == handed / "station_credentials.toml"
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY")
+    (tmp_path / "credentials").mkdir()  # the LoadCredential= source, as install-pi makes it
+    assert credentials_path(tmp_path / "station.toml") == tmp_path / "credentials" / \
+        "credentials.toml"

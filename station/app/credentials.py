@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
@@ -170,7 +171,16 @@ def read_credentials(path: Path) -> Credentials:
 
 
 def load_credentials(path: Path) -> Credentials:
-    """For `station run`: hashes only; a PIN or badge id in plain text is refused."""
+    """For `station run`: hashes only; a PIN or badge id in plain text is refused, and so is
+    a file others may read (hashes of 6-digit PINs are still worth a brute force)."""
+    if path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise ConfigError(
+                str(path),
+                [f"mode {mode:o}: readable by others; expected 600 (or 400) — fix with: "
+                 f"chmod 600 {path}"],
+            )
     credentials = read_credentials(path)
     plain = credentials.plain_fields()
     if plain:
@@ -214,9 +224,24 @@ def write_credentials(path: Path, credentials: Credentials) -> None:
     write_secret_file(path, to_toml(credentials).encode("utf-8"), replace=True)
 
 
+# Under systemd, LoadCredential=station:/etc/station/credentials hands every file of that
+# root-only directory to the service as $CREDENTIALS_DIRECTORY/station_<file>.
+SYSTEMD_CREDENTIAL = f"station_{CREDENTIALS_FILE}"
+CREDENTIALS_DIR = "credentials"  # beside station.toml: the directory LoadCredential= reads
+
+
 def credentials_path(config_file: Path | None) -> Path:
+    """Where the credentials are: $STATION_CREDENTIALS; else, in the service, what systemd
+    handed over ($CREDENTIALS_DIRECTORY/station_credentials.toml); else
+    `<config dir>/credentials/credentials.toml` when that (root-only, LoadCredential=)
+    directory exists, as on a Pi installed by scripts/install-pi; else beside station.toml."""
     explicit = os.environ.get("STATION_CREDENTIALS")
     if explicit:
         return Path(explicit)
+    handed = os.environ.get("CREDENTIALS_DIRECTORY")
+    if handed and (Path(handed) / SYSTEMD_CREDENTIAL).exists():
+        return Path(handed) / SYSTEMD_CREDENTIAL
     base = config_file.parent if config_file is not None else Path("/etc/station")
+    if (base / CREDENTIALS_DIR).is_dir():
+        return base / CREDENTIALS_DIR / CREDENTIALS_FILE
     return base / CREDENTIALS_FILE
