@@ -230,6 +230,34 @@ def measured_at(item: SubmittedReading, zone: tzinfo) -> datetime:
     return item.accepted_at
 
 
+def patient_reference(patient: PatientIdentifiers, site: SiteRecords) -> dict[str, Any]:
+    """The patient as a logical reference by the site's MRN (identifier type MR): valid in US
+    Core 6.1, 7.0 and 8.0 without a Patient resource the schedule cannot fill."""
+    return {
+        "type": "Patient",
+        "identifier": {
+            "use": "usual",
+            "type": {"coding": [{"system": V2_0203, "code": "MR",
+                                 "display": "Medical record number"}]},
+            "system": site.mrn_system,
+            "value": patient.mrn,
+        },
+        "display": f"{patient.family_name}, {patient.given_name}",
+    }
+
+
+def encounter_reference(appointment_id: str, site: SiteRecords) -> dict[str, Any]:
+    """The visit as a logical reference by the site's appointment number (type VN)."""
+    return {
+        "type": "Encounter",
+        "identifier": {
+            "type": {"coding": [{"system": V2_0203, "code": "VN", "display": "Visit number"}]},
+            "system": site.appointment_system,
+            "value": appointment_id,
+        },
+    }
+
+
 def localized(item: SubmittedReading, zone: tzinfo) -> SubmittedReading:
     """The submitted reading with its device time given the station's offset (as sent)."""
     reading = item.reading
@@ -399,25 +427,8 @@ def build_bundle(
         return f"urn:uuid:{uuid5(message_id, name)}"
 
     patient = submission.patient
-    subject = {
-        "type": "Patient",
-        "identifier": {
-            "use": "usual",
-            "type": {"coding": [{"system": V2_0203, "code": "MR",
-                                 "display": "Medical record number"}]},
-            "system": site.mrn_system,
-            "value": patient.mrn,
-        },
-        "display": f"{patient.family_name}, {patient.given_name}",
-    }
-    encounter = {
-        "type": "Encounter",
-        "identifier": {
-            "type": {"coding": [{"system": V2_0203, "code": "VN", "display": "Visit number"}]},
-            "system": site.appointment_system,
-            "value": submission.appointment_id,
-        },
-    }
+    subject = patient_reference(patient, site)
+    encounter = encounter_reference(submission.appointment_id, site)
     test_data = any(item.reading.mode != Mode.REAL for item in submission.readings)
     # Age as validation reckons it (station.rooming_data), for which clinical rules applied.
     age_years = (submission.completed_at.date() - patient.birth_date).days / 365.25
@@ -886,25 +897,8 @@ def screening_bundle(
     source: the patient) and its total as a us-core-observation-screening-assessment
     (category survey, derivedFrom the response). Checked by fhir.resources like the vitals."""
     site = records or SiteRecords()
-    subject = {
-        "type": "Patient",
-        "identifier": {
-            "use": "usual",
-            "type": {"coding": [{"system": V2_0203, "code": "MR",
-                                 "display": "Medical record number"}]},
-            "system": site.mrn_system,
-            "value": patient.mrn,
-        },
-        "display": f"{patient.family_name}, {patient.given_name}",
-    }
-    encounter = {
-        "type": "Encounter",
-        "identifier": {
-            "type": {"coding": [{"system": V2_0203, "code": "VN", "display": "Visit number"}]},
-            "system": site.appointment_system,
-            "value": appointment_id,
-        },
-    }
+    subject = patient_reference(patient, site)
+    encounter = encounter_reference(appointment_id, site)
     entries: list[dict[str, Any]] = []
     for result in results:
         response_url = f"urn:uuid:{uuid5(message_id, f'screening/{result.instrument}')}"
