@@ -4,19 +4,14 @@ chain on the station verifies afterwards."""
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from station.sync.audit_store import AuditStore
-from tests.fixtures.broker import REPO, Broker
+from tests.fixtures.broker import Broker
 from tests.sync.consumer import Consumer
+from tests.sync.station_zygote import kill_trials
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 TRIALS = 40
@@ -26,30 +21,8 @@ def test_every_committed_audit_record_arrives_despite_sigkill_at_random_points(
     mosquitto_broker: Broker, tmp_path: Path
 ) -> None:
     consumer = Consumer(mosquitto_broker, "rooming/v1/clinic-north/exam-3/audit")
-    zygote = subprocess.Popen(
-        [sys.executable, "-m", "tests.sync.audit_zygote", str(tmp_path),
-         mosquitto_broker.host, str(mosquitto_broker.port)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
-        stderr=subprocess.DEVNULL,
-    )
-    assert zygote.stdin is not None and zygote.stdout is not None
-    rng = random.Random(20261124)
-    try:
-        for _ in range(TRIALS):
-            zygote.stdin.write("go\n")
-            zygote.stdin.flush()
-            pid = int(zygote.stdout.readline())
-            time.sleep(rng.uniform(0.0, 0.3))
-            os.kill(pid, signal.SIGKILL)
-        zygote.stdin.write("drain\n")
-        zygote.stdin.flush()
-        zygote.stdout.readline()
-        assert zygote.stdout.readline().strip() == "drained"
-    finally:
-        zygote.stdin.close()
-        zygote.wait(10)
-        zygote.stdout.close()
-    accepted = set((tmp_path / "accepted.log").read_text().split())
+    accepted = kill_trials(tmp_path, mosquitto_broker.host, mosquitto_broker.port,
+                           trials=TRIALS, seed=20261124, kind="audit")
     try:
         assert len(accepted) > TRIALS
         assert consumer.wait_for(accepted, 20) == set()
