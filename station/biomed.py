@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from station.audit import BIOMED, AuditAction
 from station.config import BoundDevice, Settings
+from station.locale import N_
 from station.lockout import PinLockout, Role, plain_matcher
 from station.models import AnyReading
 from station.validation import Verdict, validate
@@ -77,7 +78,7 @@ class DeviceRow(_Frozen):
 
     @property
     def transport(self) -> str:
-        return "Bluetooth LE" if self.address else "serial"
+        return N_("Bluetooth LE") if self.address else N_("serial")
 
 
 class TestResult(_Frozen):
@@ -104,9 +105,9 @@ class SettingsView(_Frozen):
 def settings_view(settings: Settings) -> SettingsView:
     broker = settings.broker
     if not broker.require_tls:
-        tls = "off — not for production"
+        tls = N_("off — not for production")
     elif broker.cert_file is not None:
-        tls = "mutual TLS (client certificate)"
+        tls = N_("mutual TLS (client certificate)")
     else:
         tls = "TLS"
     return SettingsView(
@@ -158,19 +159,18 @@ class Biomed:
         biomed is locked out (a right PIN then says nothing either)."""
         return not self.locked_out_s and self._pin(pin.strip())
 
+    def _locked_out_text(self) -> str:
+        return N_("too many wrong PINs") + f": wait {self.locked_out_s} s"
+
     def unlock(self, pin: str, *, keypad: str = "") -> None:
         check_allowed(TRANSITIONS, self.state, BE.UNLOCK)
         if self.locked_out_s:
-            raise RefusedError(
-                BiomedRefusal.LOCKED_OUT, f"too many wrong PINs: wait {self.locked_out_s} s"
-            )
+            raise RefusedError(BiomedRefusal.LOCKED_OUT, self._locked_out_text())
         typed = pin.strip()
         if not self.lockout.try_pin(Role.BIOMED, lambda: self._pin(typed) or None, keypad=keypad):
             if self.locked_out_s:
-                raise RefusedError(
-                    BiomedRefusal.LOCKED_OUT, f"too many wrong PINs: wait {self.locked_out_s} s"
-                )
-            raise RefusedError(BiomedRefusal.WRONG_PIN, "PIN not accepted")
+                raise RefusedError(BiomedRefusal.LOCKED_OUT, self._locked_out_text())
+            raise RefusedError(BiomedRefusal.WRONG_PIN, N_("PIN not accepted"))
         self._fire(BE.UNLOCK)
         self.audit.record(self._clock(), BIOMED, AuditAction.BIOMED_UNLOCK, detail=keypad)
 

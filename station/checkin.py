@@ -19,6 +19,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from station.audit import PATIENT_LOBBY, STAFF, AuditAction
+from station.locale import CODES
 from station.lockout import PinLockout, Role, plain_matcher
 from station.names import clean_name
 from station.questionnaires import AnswerError, Intake, Library, ScreeningResult, StaffAlert
@@ -31,7 +32,7 @@ from station.workflow import (
 )
 
 REASON_MAX_CHARS = 200
-LANGUAGES = ("en", "es")
+LANGUAGES = CODES  # the one list: station.locale.LANGUAGES
 
 
 class CheckinState(StrEnum):
@@ -262,7 +263,8 @@ class Checkin:
     def set_language(self, language: str) -> None:
         if language not in LANGUAGES:
             raise RefusedError(
-                CheckinRefusal.UNKNOWN_LANGUAGE, f"language {language!r}: expected en or es"
+                CheckinRefusal.UNKNOWN_LANGUAGE,
+                f"language {language!r}: expected one of {', '.join(LANGUAGES)}",
             )
         self.touch()
         self.language = language

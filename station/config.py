@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from station.errors import ConfigError
+from station.locale import CODES, STAFF_CODES
 
 DEFAULT_CONFIG_PATH = Path("/etc/station/station.toml")
 CONFIG_ENV = "STATION_CONFIG"
@@ -62,11 +63,23 @@ class BrokerSection(_Strict):
 
 class DisplaySection(_Strict):
     locale: Annotated[str, Field(pattern=r"^[a-z]{2}(_[A-Z]{2})?$")] = "en_US"
+    # The screens' language (station.locale LANGUAGES); in the lobby, the one each patient
+    # starts in (they can switch).
+    language: str = "en"
     weight_unit: Literal["kg", "lb"] = "lb"
     temperature_unit: Literal["C", "F"] = "F"
     height_unit: Literal["cm", "in"] = "in"
     rotation: Literal[0, 90, 180, 270] = 0
     large_text: bool = False
+
+    @model_validator(mode="after")
+    def _known_language(self) -> DisplaySection:
+        if self.language not in CODES:
+            raise ValueError(
+                f"language {self.language!r} is not one the station has: expected one of "
+                f"{', '.join(CODES)} (station/locale)"
+            )
+        return self
 
 
 class BoundDevice(_Strict):
@@ -150,6 +163,12 @@ class Settings(_Strict):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"device ids must be unique; repeated: {', '.join(dupes)}")
+        language = self.display.language
+        if self.station.mode is StationMode.EXAM and language not in STAFF_CODES:
+            raise ValueError(
+                f"display.language {language!r} has patient (lobby) screens only: an exam "
+                f"station needs one of {', '.join(STAFF_CODES)}"
+            )
         return self
 
 
@@ -273,6 +292,7 @@ staff_system = "urn:oid:2.16.840.1.113883.3.999.3"
 
 [display]
 locale = "en_US"
+language = "en"             # en | es | vi (vi: lobby stations only); station/locale
 weight_unit = "lb"          # shown in lb, stored in kg
 temperature_unit = "F"      # shown in °F, stored in °C
 height_unit = "in"

@@ -45,6 +45,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from station.config import GuardSection
+from station.locale import N_
 from station.models import AnyReading, Flag, Kind
 
 Clock = Callable[[], datetime]
@@ -69,15 +70,20 @@ class TrayReason(StrEnum):
 
 # What the MA reads on the tray card, in words an MA uses.
 TRAY_REASON_TEXT: dict[TrayReason, str] = {
-    TrayReason.NO_SESSION: "no patient was being roomed when it arrived",
-    TrayReason.FROM_STORAGE: "the device says it is a stored (earlier) reading",
-    TrayReason.CLOCK_NOT_SET: "the device's clock is not set, so its time is unknown",
-    TrayReason.BEFORE_SESSION: "it was measured before this patient's rooming started",
-    TrayReason.CLOCK_AHEAD: "the device's clock is ahead of the station's beyond the allowed skew",
-    TrayReason.CONNECT_BURST: "several readings arrived at once when the device connected "
-    "(stored readings being sent)",
-    TrayReason.ARRIVED_BEFORE_SESSION: "it arrived before this patient's rooming started "
-    "(the patient on this station changed while it was on its way)",
+    TrayReason.NO_SESSION: N_("no patient was being roomed when it arrived"),
+    TrayReason.FROM_STORAGE: N_("the device says it is a stored (earlier) reading"),
+    TrayReason.CLOCK_NOT_SET: N_("the device's clock is not set, so its time is unknown"),
+    TrayReason.BEFORE_SESSION: N_("it was measured before this patient's rooming started"),
+    TrayReason.CLOCK_AHEAD: N_(
+        "the device's clock is ahead of the station's beyond the allowed skew"
+    ),
+    TrayReason.CONNECT_BURST: N_(
+        "several readings arrived at once when the device connected (stored readings being sent)"
+    ),
+    TrayReason.ARRIVED_BEFORE_SESSION: N_(
+        "it arrived before this patient's rooming started "
+        "(the patient on this station changed while it was on its way)"
+    ),
 }
 
 

@@ -29,11 +29,8 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from station.errors import StationError
+from station.locale import N_
 from station.validation import ClinicalFlag, Severity
-
-
-def N_(text: str) -> str:  # noqa: N802 - the gettext marker name xgettext and Babel know
-    return text
 
 
 class ResultKind(StrEnum):

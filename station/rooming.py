@@ -19,6 +19,7 @@ from typing import Literal
 from uuid import UUID
 
 from station.audit import UNKNOWN, AuditAction
+from station.locale import N_
 from station.lockout import Role
 from station.names import same_name_key
 from station.rooming_base import _Session
@@ -70,7 +71,7 @@ class Rooming(RoomingLists):
             wait = self.lockout.wait_s(Role.MA)
             if wait:
                 raise RefusedError(Refusal.LOCKED_OUT, lockout_message(wait))
-            raise RefusedError(Refusal.UNKNOWN_CREDENTIAL, "badge or PIN not recognised")
+            raise RefusedError(Refusal.UNKNOWN_CREDENTIAL, N_("badge or PIN not recognised"))
         self._touch()
         self._fire(E.SIGN_IN)
         self.ma_id = ma_id
@@ -119,12 +120,14 @@ class Rooming(RoomingLists):
         check_allowed(TRANSITIONS, self.state, E.PICK_PATIENT)
         patient = next((p for p in self.schedule if p.appointment_id == appointment_id), None)
         if patient is None:
-            raise RefusedError(Refusal.NOT_ON_SCHEDULE, "that appointment is not on today's list")
+            raise RefusedError(
+                Refusal.NOT_ON_SCHEDULE, N_("that appointment is not on today's list")
+            )
         parked = self._session
         if parked is not None and parked.patient.appointment_id != appointment_id:
             raise RefusedError(
                 Refusal.PARKED_ROOMING,
-                "an unsent rooming of another patient is open: finish it or discard it first",
+                N_("an unsent rooming of another patient is open: finish it or discard it first"),
             )
         now = self._touch()
         self._fire(E.PICK_PATIENT)
@@ -141,7 +144,7 @@ class Rooming(RoomingLists):
     def discard_parked(self) -> None:
         """The MA's deliberate choice to drop an unsent rooming (its readings are lost)."""
         if self.state != S.SIGNED_IN or self._session is None:
-            raise RefusedError(Refusal.UNKNOWN_ITEM, "no unsent rooming to discard")
+            raise RefusedError(Refusal.UNKNOWN_ITEM, N_("no unsent rooming to discard"))
         self._touch()
         self._session = None
 
@@ -186,7 +189,7 @@ class Rooming(RoomingLists):
         onset: Onset | None = None,
         reason_for_visit: str | None = None,
     ) -> Complaint:
-        session = self._confirmed_session(Refusal.NO_PATIENT, "cannot record a complaint")
+        session = self._confirmed_session(Refusal.NO_PATIENT, N_("cannot record a complaint"))
         for label, text in (("complaint", free_text), ("reason for visit", reason_for_visit)):
             if text is not None and len(text) > COMPLAINT_MAX_CHARS:
                 raise RefusedError(
@@ -196,7 +199,7 @@ class Rooming(RoomingLists):
         unknown = [p for p in picks or () if p not in COMMON_COMPLAINTS]
         if unknown:
             raise RefusedError(
-                Refusal.INVALID_ENTRY, "not on the pick list (use free text)", tuple(unknown)
+                Refusal.INVALID_ENTRY, N_("not on the pick list (use free text)"), tuple(unknown)
             )
         self._touch()
         update: dict[str, object] = {}
@@ -221,16 +224,16 @@ class Rooming(RoomingLists):
     def send_refusals(self) -> tuple[tuple[Refusal, str], ...]:
         """Why Send would be refused right now (the review screen shows these)."""
         if self._session is None or self.state not in CONFIRMED_STATES:
-            return ((Refusal.IDENTIFIERS_NOT_CONFIRMED, "confirm name and date of birth"),)
+            return ((Refusal.IDENTIFIERS_NOT_CONFIRMED, N_("confirm name and date of birth")),)
         out: list[tuple[Refusal, str]] = []
         if self.unacknowledged_critical():
             out.append(
-                (Refusal.CRITICAL_NOT_ACKNOWLEDGED, "acknowledge every critical value first")
+                (Refusal.CRITICAL_NOT_ACKNOWLEDGED, N_("acknowledge every critical value first"))
             )
         if not any(e.verdict.accepted for e in self._session.entries) and (
             self._session.complaint.empty and not self._session.poc
         ):
-            out.append((Refusal.NOTHING_TO_SEND, "no vitals and no complaint recorded"))
+            out.append((Refusal.NOTHING_TO_SEND, N_("no vitals and no complaint recorded")))
         return (*out, *self.list_refusals())
 
     def send(self) -> RoomingRecord:
@@ -286,7 +289,7 @@ class Rooming(RoomingLists):
 def lockout_message(wait_s: int) -> str:
     """What the sign-in screen says while the keypad waits (the presenter refreshes it every
     second, so it counts down)."""
-    return f"too many wrong tries: try again in {wait_s} s"
+    return N_("too many wrong tries") + f": try again in {wait_s} s"
 
 
 def refusal_kind(exc: RefusedError) -> Literal["safety", "input"]:

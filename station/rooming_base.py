@@ -16,6 +16,7 @@ from uuid import UUID
 from station.audit import UNKNOWN, AuditAction, AuditTrail
 from station.config import DisplaySection, GuardSection
 from station.guard import WrongPatientGuard
+from station.locale import N_
 from station.lockout import PinLockout, plain_ma_matcher
 from station.models import Mode
 from station.rooming_data import (
@@ -159,11 +160,11 @@ class RoomingBase:
 
     def _confirmed_session(self, refusal: Refusal, what: str) -> _Session:
         if self._session is None:
-            raise RefusedError(refusal, f"{what}: no patient is open on this station")
+            raise RefusedError(refusal, what + ": " + N_("no patient is open on this station"))
         if self.state not in CONFIRMED_STATES:
             raise RefusedError(
                 Refusal.IDENTIFIERS_NOT_CONFIRMED,
-                f"{what}: confirm the patient's name and date of birth first",
+                what + ": " + N_("confirm the patient's name and date of birth first"),
             )
         return self._session
 

@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from station.guard import TrayReason
+from station.locale import N_
 from station.models import AnyReading, Kind
 from station.poc import PocResult
 from station.validation import Verdict
@@ -20,16 +21,16 @@ COMPLAINT_MAX_CHARS = 200
 MEDICATION_TEXT_MAX_CHARS = 200  # a name, a dose or a note, as typed
 # Pick list shown as big buttons: the commonest primary-care reasons (NAMCS top visit reasons).
 COMMON_COMPLAINTS: tuple[str, ...] = (
-    "cough",
-    "sore throat",
-    "fever",
-    "headache",
-    "back pain",
-    "abdominal pain",
-    "rash",
-    "follow-up",
-    "medication refill",
-    "annual physical",
+    N_("cough"),
+    N_("sore throat"),
+    N_("fever"),
+    N_("headache"),
+    N_("back pain"),
+    N_("abdominal pain"),
+    N_("rash"),
+    N_("follow-up"),
+    N_("medication refill"),
+    N_("annual physical"),
 )
 
 

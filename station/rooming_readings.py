@@ -8,6 +8,7 @@ from datetime import datetime
 
 from station.audit import AuditAction
 from station.guard import Attached, Live, Unassigned
+from station.locale import N_
 from station.manual_entry import MANUAL_CODEC, manual_reading
 from station.models import AnyReading, Kind
 from station.rooming_base import RoomingBase, _Session
@@ -139,7 +140,7 @@ class RoomingReadings(RoomingBase):
 
     def enter_manual(self, kind: Kind, shown: Mapping[str, float]) -> VitalEntry:
         """Values typed on the keypad in display units; validated exactly like a device's."""
-        session = self._confirmed_session(Refusal.NO_PATIENT, "cannot enter a value")
+        session = self._confirmed_session(Refusal.NO_PATIENT, N_("cannot enter a value"))
         now = self._touch()
         reading = with_plausibility_flag(manual_reading(kind, shown, self.display, self.mode))
         verdict = validate(reading, age_years=self._age(session))
@@ -188,7 +189,7 @@ class RoomingReadings(RoomingBase):
         )
 
     def acknowledge_critical(self, entry_id: int) -> AlertRequest:
-        session = self._confirmed_session(Refusal.NO_PATIENT, "cannot acknowledge")
+        session = self._confirmed_session(Refusal.NO_PATIENT, N_("cannot acknowledge"))
         now = self._touch()
         index = next((i for i, e in enumerate(session.entries) if e.entry_id == entry_id), None)
         if index is None:

@@ -15,13 +15,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from station.errors import StationError
+from station.locale import N_
 from station.models import Kind
 from station.units import Unit
-
-
-def N_(text: str) -> str:  # noqa: N802 - the gettext marker name xgettext and Babel know
-    """Marks a label for translation; the screens translate it when they show it."""
-    return text
 
 
 class Keypad(StrEnum):

@@ -104,7 +104,9 @@ def build_presenter(
     events: Any = None,
     speaker: Speaker | None = None,
     display: DisplaySection | None = None,
+    language: str = "en",
 ) -> Any:
+    """A mode's presenter on demo data; `language`: the station's (`[display] language`)."""
     memory = MemoryOutbox()
     box: Any = outbox or memory
     sink: Any = events or (outbox if isinstance(outbox, MemoryOutbox) else memory)
@@ -117,9 +119,9 @@ def build_presenter(
             bound_devices=DEMO_DEVICES,
         )
         rooming.set_schedule(demo_schedule(clock().date()))
-        return ExamPresenter(rooming, box, sink)
+        return ExamPresenter(rooming, box, sink, language=language)
     if mode == "lobby":
-        checkin = Checkin(clock=clock, staff_pin=DEMO_STAFF_PIN)
+        checkin = Checkin(clock=clock, staff_pin=DEMO_STAFF_PIN, default_language=language)
         checkin.set_appointments(demo_appointments())
         return LobbyPresenter(checkin, sink, speaker or MemorySpeaker())
     settings = demo_settings()
@@ -151,7 +153,7 @@ def build_presenter(
         ),
         clock=clock,
     )
-    return BiomedPresenter(biomed, port)
+    return BiomedPresenter(biomed, port, language=language)
 
 
 def cuff_frames(peak_mmhg: float = 170.0, steps: int = 30) -> list[CuffPressure]:

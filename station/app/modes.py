@@ -54,7 +54,9 @@ def exam_presenter(
         device_ranges=manager.measuring_ranges(),
         device_zone=ZoneInfo(settings.records.timezone),
     )
-    return ExamPresenter(rooming, sync, sync, biomed=biomed, lookup=lookup)
+    return ExamPresenter(
+        rooming, sync, sync, biomed=biomed, lookup=lookup, language=settings.display.language
+    )
 
 
 def lobby_presenter(
@@ -81,6 +83,6 @@ def lobby_presenter(
         lockout=lockout,
         idle_warning_s=settings.session.lobby_idle_warning_s,
         idle_wipe_s=settings.session.lobby_idle_wipe_s,
-        default_language=settings.display.locale[:2],
+        default_language=settings.display.language,
     )
     return LobbyPresenter(checkin, lobby, speaker or MemorySpeaker(), biomed=biomed)

@@ -213,7 +213,9 @@ class StationServices:
                 settings=settings.model_copy(update={"devices": list(self.bindings)}),
                 lockout=self.lockout,
             )
-            self.biomed = BiomedPresenter(biomed, StationBiomed(self))
+            self.biomed = BiomedPresenter(
+                biomed, StationBiomed(self), language=settings.display.language
+            )
         self.presenter = self._make_presenter(credentials, speaker)
         self._remembered_text = ""
         self._presence: dict[str, Presence] = {}

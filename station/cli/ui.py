@@ -12,7 +12,8 @@ from station.cli.common import add_command, fail
 
 EXAMPLES = """\
   station ui                                   # exam-mode rooming on simulated devices
-  station ui --mode lobby                      # patient self check-in kiosk (en/es)
+  station ui --mode lobby                      # patient self check-in kiosk (en/es/vi)
+  station ui --language es                     # the MA's screens in Spanish
   station ui --mode biomed                     # device binding and tests (demo PIN 2468)
   station ui --mode exam --screenshot exam.png # no display: render the first screen to a PNG
   station ui --audit                           # layout audit of every screen state (JSON lines)"""
@@ -36,6 +37,12 @@ def register(sub: Any) -> None:
         examples=EXAMPLES,
     )
     parser.add_argument("--mode", choices=("exam", "lobby", "biomed"), default="exam")
+    parser.add_argument(
+        "--language",
+        default="en",
+        help="the station's language, as `[display] language` sets it (station/locale; in "
+        "the lobby, the one each patient starts in)",
+    )
     parser.add_argument(
         "--size", default="800x480", help="window size, WIDTHxHEIGHT (default 800x480)"
     )
@@ -70,7 +77,7 @@ def _quiet_clipboard() -> None:
     os.environ.setdefault("KIVY_CLIPBOARD", "sdl2")
 
 
-def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
+def open_ui(mode: str, width: int = 800, height: int = 480, language: str = "en") -> int:
     """Run the App for one mode on simulated devices until the window is closed."""
     _quiet_clipboard()
     os.environ.setdefault("KIVY_NO_ARGS", "1")
@@ -92,7 +99,8 @@ def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
 
     def factory() -> StationUI:
         # The lobby reads each screen aloud (espeak-ng on the Pi; silent if it is missing).
-        ui = StationUI(mode, build_presenter(mode, speaker=EspeakSpeaker()))
+        presenter = build_presenter(mode, speaker=EspeakSpeaker(), language=language)
+        ui = StationUI(mode, presenter)
         if mode == "exam":
             feed_demo_devices(ui)
         return ui
@@ -125,7 +133,7 @@ def audit() -> int:
     return run_audit(lambda line: print(line, flush=True))
 
 
-def screenshot(mode: str, width: int, height: int, path: str) -> int:
+def screenshot(mode: str, width: int, height: int, path: str, language: str = "en") -> int:
     """Render the mode's first screen offscreen (no display needed) and save it as a PNG."""
     target = Path(path)
     if not target.parent.is_dir():
@@ -144,7 +152,7 @@ def screenshot(mode: str, width: int, height: int, path: str) -> int:
     from station.ui.app import StationUI
 
     EventLoop.ensure_window()
-    ui = StationUI(mode, build_presenter(mode))
+    ui = StationUI(mode, build_presenter(mode, language=language))
     Window.add_widget(ui.root)
     for _ in range(4):
         EventLoop.idle()
@@ -160,11 +168,20 @@ def run(args: argparse.Namespace) -> int:
         width, height = (int(part) for part in args.size.lower().split("x"))
     except ValueError:
         return fail(f"--size {args.size!r}: expected WIDTHxHEIGHT, like 800x480")
+    from station.locale import CODES, STAFF_CODES
+
+    if args.language not in CODES:
+        return fail(f"--language {args.language!r}: expected one of {', '.join(CODES)}")
+    if args.mode != "lobby" and args.language not in STAFF_CODES:
+        return fail(
+            f"--language {args.language}: only the lobby's screens are in it; the {args.mode} "
+            f"screens are in {', '.join(STAFF_CODES)}"
+        )
     if args.audit:
         return audit()
     if args.screenshot:
-        return screenshot(args.mode, width, height, args.screenshot)
+        return screenshot(args.mode, width, height, args.screenshot, args.language)
     if not has_display():
         print(HOW_TO_VIEW, file=sys.stderr)
         return 2
-    return open_ui(args.mode, width, height)
+    return open_ui(args.mode, width, height, args.language)

@@ -24,6 +24,9 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition
 from kivy.uix.textinput import TextInput
 
+from station.locale import LANGUAGES
+from station.locale import language as language_named
+from station.ui import i18n
 from station.ui.presenters.base import Tone
 from station.ui.presenters.wedge import WedgeReader
 from station.ui.screens.base import BaseScreen, attach
@@ -125,6 +128,11 @@ class StationUI:
         # The composition root's hook after every intent, hand-over and tick (on this thread):
         # it keeps the guard's session in step with the rooming.
         self._on_change = on_change or (lambda: None)
+        # The station's language (`[display] language`): the .kv labels are evaluated in it as
+        # the screens are built, and `tr` translates the screens' own words. The lobby's
+        # screens show the patient's choice, from the presenter's view.
+        self.language: str = getattr(presenter, "language", "en")
+        self.tr = i18n.use(self.language)
         self.root = ROOTS[mode](controller=self)
         self.sm = self.root.ids.sm
         self.sm.transition = NoTransition()
@@ -134,6 +142,9 @@ class StationUI:
         # would still swallow touches).
         self._warning = self.root.ids.warning.__self__ if mode == "lobby" else None
         self._message = self.root.ids.message.__self__
+        self._language_buttons: dict[str, Any] = {}
+        if mode == "lobby":
+            self._add_language_buttons()
         self.redraw = Clock.create_trigger(self._render, 0)
         self.renders = 0
         self._closed = False
@@ -143,6 +154,19 @@ class StationUI:
         self._tick_event = Clock.schedule_interval(self._tick, tick_interval_s)
         Window.bind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
         self.redraw()
+
+    def _add_language_buttons(self) -> None:
+        from functools import partial
+
+        from kivy.factory import Factory
+
+        box = self.root.ids.languages
+        for lang in LANGUAGES:
+            button = Factory.QuietButton(text=lang.native_name, size_hint_y=1)
+            button.bind(on_release=partial(lambda code, *_: self.intent("set_language", code),
+                                           lang.code))
+            box.add_widget(button)
+            self._language_buttons[lang.code] = button
 
     def close(self) -> None:
         self._closed = True  # a hand-over still queued on the Clock finds nothing to draw
@@ -263,22 +287,24 @@ class StationUI:
         self._show_message(target.message, target.tone)
         if self.mode == "exam":
             banner = presenter.banner()
-            who = f"MA {banner.ma}" if banner.ma else "Not signed in"
+            tr = self.tr
+            who = tr("MA {ma}").format(ma=banner.ma) if banner.ma else tr("Not signed in")
             ids.who.text = f"{who}   {banner.patient}".strip()
             if banner.online:
-                ids.network.text = "online"
+                ids.network.text = tr("online")
             else:
-                ids.network.text = f"OFFLINE — {banner.queued} queued"
+                ids.network.text = tr("OFFLINE — {count} queued").format(count=banner.queued)
             ids.sign_out.opacity = 1 if banner.ma else 0
             ids.sign_out.disabled = not banner.ma
         elif self.mode == "lobby":
             view = presenter.view()
             theme.set_high_contrast(view.large_text)
+            i18n.use_font(language_named(view.language).font)
             ids.large.text = view.text["large"]
             ids.help.text = view.text["help_sent"] or view.text["help"]
             # After the theme switch: its bindings re-set every button's fill.
-            ids.english.fill = theme.button if view.language == "en" else theme.quiet
-            ids.spanish.fill = theme.button if view.language == "es" else theme.quiet
+            for code, button in self._language_buttons.items():
+                button.fill = theme.button if view.language == code else theme.quiet
             attach(self.root, self._warning, shown=bool(view.warning))
             ids.warning_text.text = view.warning
             ids.still_here.text = view.text["still_here"]

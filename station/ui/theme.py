@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kivy.event import EventDispatcher
-from kivy.properties import ColorProperty, NumericProperty
+from kivy.properties import ColorProperty, NumericProperty, StringProperty
 
 # Severity colours: red / amber / blue read apart for the common colour-vision deficiencies
 # when paired with the words on every tile (colour is never the only signal).
@@ -54,6 +54,7 @@ class Theme(EventDispatcher):  # type: ignore[misc]
     button = ColorProperty((0.16, 0.36, 0.62, 1))
     quiet = ColorProperty((0.28, 0.3, 0.34, 1))
     alert = ColorProperty((0.75, 0.1, 0.1, 1))
+    font = StringProperty("Roboto")  # the language's font (station.ui.i18n.use_font)
 
     def set_high_contrast(self, on: bool) -> None:
         self.scale = 1.3 if on else 1.0

@@ -8,10 +8,11 @@ biomed), with the exam station's formatting, views and keypad in their own.
 
 from __future__ import annotations
 
+from station.locale import translations
 from station.ui.presenters.biomed import BiomedPresenter, DeviceLine
 from station.ui.presenters.exam import ExamPresenter
 from station.ui.presenters.format import Tile
-from station.ui.presenters.lobby import LOBBY_TEXT, LobbyPresenter, translations
+from station.ui.presenters.lobby import LOBBY_TEXT, LobbyPresenter
 
 __all__ = [
     "LOBBY_TEXT",

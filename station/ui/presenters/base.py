@@ -7,23 +7,25 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from station.errors import StationError
+from station.locale import Translate, translate_message, translator
 from station.workflow import IllegalTransitionError, RefusedError
 
 
 def _try(presenter: _Base, action: Callable[[], object]) -> bool:
     """Run an intent; a refusal or illegal step becomes the banner text, never an exception."""
+    said = presenter.said
     try:
         action()
     except RefusedError as exc:
-        presenter.say(exc.message + "".join(f" — {d}" for d in exc.details), Tone.ERROR)
+        presenter.say(said(exc.message + "".join(f" — {d}" for d in exc.details)), Tone.ERROR)
         return False
     except IllegalTransitionError as exc:
-        presenter.say(str(exc), Tone.ERROR)
+        presenter.say(said(str(exc)), Tone.ERROR)
         return False
     except StationError as exc:
         # An adapter that could not do its part (the outbox, the practice's list): said on
         # the screen, never a dead kiosk.
-        presenter.say(str(exc), Tone.ERROR)
+        presenter.say(said(str(exc)), Tone.ERROR)
         return False
     presenter.say("")
     return True
@@ -41,6 +43,25 @@ class Tone(StrEnum):
 class _Base:
     message: str = ""
     tone: Tone = Tone.INFO
+    # The station's language (`[display] language`, station.locale LANGUAGES): what `_`
+    # translates into. The lobby translates into the patient's choice instead.
+    language: str = "en"
+    _tr: Translate | None = None
+
+    def use_language(self, language: str) -> None:
+        """The station's language for staff screens (an unknown code raises KeyError)."""
+        self._tr = translator(language)
+        self.language = language
+
+    def _(self, text: str) -> str:
+        """A marked English string in the station's language."""
+        if self._tr is None:
+            self._tr = translator(self.language)
+        return self._tr(text)
+
+    def said(self, text: str) -> str:
+        """A message from the core (refusal, flag, reason) in the station's language."""
+        return translate_message(self._, text)
 
     def say(self, text: str, tone: Tone = Tone.INFO) -> None:
         """The message overlay's text and meaning ("" hides it)."""

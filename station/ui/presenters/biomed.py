@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from station.biomed import Biomed, BiomedState, DeviceRow
+from station.locale import Translate
 from station.models import AnyReading
 from station.ui.ports import (
     BiomedPort,
@@ -29,7 +30,8 @@ class BiomedPresenter(_Base):
     settings, outbox, diagnostics, pushed-config notice. `refresh` pulls the port's view on
     the UI thread (after every hand-over and tick)."""
 
-    def __init__(self, biomed: Biomed, port: BiomedPort) -> None:
+    def __init__(self, biomed: Biomed, port: BiomedPort, *, language: str = "en") -> None:
+        self.use_language(language)  # `[display] language`
         self.biomed = biomed
         self.port = port
         self.message = ""
@@ -70,11 +72,11 @@ class BiomedPresenter(_Base):
 
     def tick(self) -> bool:
         """The idle lock; True when it locked the screen."""
-        if self.lockout_text() and self.message.startswith("too many wrong PINs"):
+        if self.lockout_text() and self.message.startswith(self._("too many wrong PINs")):
             self.say("")  # the title counts down instead of a frozen "wait 299 s"
         locked = self.biomed.tick()
         if locked:
-            self.say("locked after inactivity", Tone.INFO)
+            self.say(self._("locked after inactivity"), Tone.INFO)
         else:
             self.refresh()
         return locked
@@ -87,7 +89,7 @@ class BiomedPresenter(_Base):
             bound = self.biomed.bind(device_id)  # refuses unknown / already bound / locked
             self.port.bind(next(d for d in bound if d.id == device_id))
 
-        self._store(action, f"{device_id} bound to this station")
+        self._store(action, self._("{device} bound to this station").format(device=device_id))
 
     def unbind(self, device_id: str) -> None:
         """Asks first: a stray tap once unbound the cuff in the middle of a clinic."""
@@ -105,7 +107,7 @@ class BiomedPresenter(_Base):
             self.biomed.unbind(device_id)
             self.port.unbind(device_id)
 
-        self._store(action, f"{device_id} unbound")
+        self._store(action, self._("{device} unbound").format(device=device_id))
 
     def lockout_text(self) -> str:
         """ "" or the countdown after too many wrong PINs ("try again in 4:59")."""
@@ -113,14 +115,16 @@ class BiomedPresenter(_Base):
         if left <= 0:
             return ""
         whole = int(left + 0.999)
-        return f"Too many wrong PINs: try again in {whole // 60}:{whole % 60:02d}"
+        return self._("Too many wrong PINs: try again in {time}").format(
+            time=f"{whole // 60}:{whole % 60:02d}"
+        )
 
     def _store(self, action: Callable[[], None], done: str) -> None:
         try:
             if _try(self, action):
                 self.say(done, Tone.SUCCESS)
         except (ValueError, LookupError, OSError) as exc:
-            self.say(f"not changed: {exc}", Tone.ERROR)
+            self.say(self._("not changed: {why}").format(why=exc), Tone.ERROR)
         self.refresh()  # what the store holds now, whatever happened
 
     def passkey_requests(self) -> tuple[tuple[str, str], ...]:
@@ -134,16 +138,18 @@ class BiomedPresenter(_Base):
             return
         digits = typed.strip()
         if not (len(digits) == 6 and digits.isdigit()):
-            self.message = "the passkey is the 6 digits the device shows (e.g. 012345)"
+            self.message = self._("the passkey is the 6 digits the device shows (e.g. 012345)")
             return
         if self.port.answer_passkey(address, int(digits)):
-            self.message = f"passkey sent to {address}; pairing…"
+            self.message = self._("passkey sent to {address}; pairing…").format(address=address)
         else:
-            self.message = f"{address} is no longer waiting for a passkey"
+            self.message = self._("{address} is no longer waiting for a passkey").format(
+                address=address
+            )
 
     def cancel_passkey(self, address: str) -> None:
         if self.port.answer_passkey(address, None):
-            self.message = f"pairing with {address} cancelled"
+            self.message = self._("pairing with {address} cancelled").format(address=address)
 
     def test(self, device_id: str) -> None:
         # Only readings from now on: the test is "take a measurement and see it".
@@ -167,53 +173,72 @@ class BiomedPresenter(_Base):
         try:
             self.exported = self.port.export_diagnostics()
         except OSError as exc:
-            self.say(f"diagnostics bundle not written: {exc.strerror or exc}", Tone.ERROR)
+            why = exc.strerror or exc
+            self.say(self._("diagnostics bundle not written: {why}").format(why=why), Tone.ERROR)
             return ""
         self.biomed.diagnostics_exported(self.exported)
-        self.say(f"diagnostics bundle written (no patient data): {self.exported}", Tone.SUCCESS)
+        self.say(
+            self._("diagnostics bundle written (no patient data): {path}").format(
+                path=self.exported
+            ),
+            Tone.SUCCESS,
+        )
         return self.exported
 
     def device_lines(self) -> tuple[DeviceLine, ...]:
-        return tuple(_device_line(r) for r in self.biomed.devices)
+        return tuple(_device_line(r, self._) for r in self.biomed.devices)
 
     def settings_lines(self) -> tuple[str, ...]:
         from station.biomed import settings_view
 
+        _ = self._
         view = settings_view(self.biomed.settings)
         depth = self.port.outbox_depth()
-        outbox = f"Outbox: {depth.pending} waiting to send"
+        outbox = _("Outbox: {count} waiting to send").format(count=depth.pending)
         if depth.oldest_pending_age_s is not None:
-            outbox += f", oldest {depth.oldest_pending_age_s:.0f} s"
+            age = f"{depth.oldest_pending_age_s:.0f}"
+            outbox += ", " + _("oldest {seconds} s").format(seconds=age)
         if depth.awaiting_ack:
-            outbox += f"; {depth.awaiting_ack} awaiting the practice system's receipt"
+            outbox += "; " + _("{count} awaiting the practice system's receipt").format(
+                count=depth.awaiting_ack
+            )
+        station = _("Station: {station} ({mode}) {room}").format(
+            station=view.station_id, mode=view.mode, room=view.room
+        )
         lines = [
-            f"Site: {view.site}",
-            f"Station: {view.station_id} ({view.mode}) {view.room}".rstrip(),
-            f"Broker: {view.broker}",
-            f"TLS: {view.tls}",
+            _("Site: {site}").format(site=view.site),
+            station.rstrip(),
+            _("Broker: {broker}").format(broker=view.broker),
+            _("TLS: {tls}").format(tls=self.said(view.tls)),
             outbox,
-            *(f"Attention: {warning}" for warning in depth.warnings()),
+            *(_("Attention: {warning}").format(warning=self.said(w)) for w in depth.warnings()),
         ]
         notice = self.port.config_notice()
         if notice:
-            lines.append(notice)
+            lines.append(self.said(notice))
         return tuple(lines)
 
     def test_lines(self) -> tuple[str, ...]:
         lines = []
         for result in self.biomed.test_results:
             decoded = result.reading.model_dump_json()
-            lines.append(f"{fmt_hhmm(result.received_at)} decoded: {decoded}")
-            lines.append(f"raw: {result.raw_hex or '(none)'} · verdict: {result.verdict.status}")
+            at = fmt_hhmm(result.received_at)
+            lines.append(self._("{time} decoded: {reading}").format(time=at, reading=decoded))
+            raw = result.raw_hex or self._("(none)")
+            lines.append(
+                self._("raw: {raw} · verdict: {verdict}").format(
+                    raw=raw, verdict=result.verdict.status
+                )
+            )
         return tuple(lines)
 
 
-def _device_line(row: DeviceRow) -> DeviceLine:
-    parts = [row.profile, row.transport, "in range" if row.present else "not seen"]
+def _device_line(row: DeviceRow, _: Translate) -> DeviceLine:
+    parts = [row.profile, _(row.transport), _("in range") if row.present else _("not seen")]
     if row.battery_percent is not None:
-        parts.append(f"battery {row.battery_percent} %")
+        parts.append(_("battery {percent} %").format(percent=row.battery_percent))
     if row.firmware:
-        parts.append(f"firmware {row.firmware}")
+        parts.append(_("firmware {version}").format(version=row.firmware))
     if row.last_error:
-        parts.append(f"last error: {row.last_error}")
+        parts.append(_("last error: {error}").format(error=row.last_error))
     return DeviceLine(row.device_id, row.device_id, " · ".join(parts), row.bound, row.present)

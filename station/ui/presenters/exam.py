@@ -49,7 +49,9 @@ class ExamPresenter(ExamViews, _Base):
         *,
         biomed: BiomedPresenter | None = None,
         lookup: PatientLookup | None = None,
+        language: str = "en",
     ) -> None:
+        self.use_language(language)  # `[display] language`: what the MA's screens say
         self.rooming = rooming
         self.outbox = outbox
         self.events = events
@@ -67,6 +69,7 @@ class ExamPresenter(ExamViews, _Base):
         # Streaming devices' latest readings while an episode settles: device id -> reading.
         # Shown on the tile with "measuring…"; never an entry (the captured one is).
         self.live: dict[str, AnyReading] = {}
+        self._counting_down = False  # the sign-in lockout's countdown is on screen
 
     @property
     def screen(self) -> str:
@@ -101,14 +104,14 @@ class ExamPresenter(ExamViews, _Base):
         if self.lookup is None or not code:
             return
         if self.rooming.state is not RoomingState.SIGNED_IN:
-            self.say("scan the barcode on the patient list", Tone.WARNING)
+            self.say(self._("scan the barcode on the patient list"), Tone.WARNING)
             return
         self._lookup_id = self.lookup.request(code)
-        self.say("looking up the scanned barcode…", Tone.INFO)
+        self.say(self._("looking up the scanned barcode…"), Tone.INFO)
 
     def scan_elsewhere(self) -> str:
         """A code scanned where it means nothing: say so (a silent scanner looks broken)."""
-        return "scan read — wristbands and slips are scanned on the patient list"
+        return self._("scan read — wristbands and slips are scanned on the patient list")
 
     def lookup_answered(self, answer: LookupAnswer) -> None:
         """On the UI thread. Found: that patient is picked for the two-identifier check
@@ -123,12 +126,20 @@ class ExamPresenter(ExamViews, _Base):
             if all(p.appointment_id != patient.appointment_id for p in self.rooming.schedule):
                 self.rooming.set_schedule((*self.rooming.schedule, patient))
             if _try(self, lambda: self.rooming.pick_patient(patient.appointment_id)):
-                self.say("scanned: check name and date of birth with the patient", Tone.SUCCESS)
+                self.say(
+                    self._("scanned: check name and date of birth with the patient"),
+                    Tone.SUCCESS,
+                )
         elif answer.outcome is LookupOutcome.NOT_FOUND:
-            self.say("not found — pick from the list or ask the front desk", Tone.WARNING)
+            self.say(
+                self._("not found — pick from the list or ask the front desk"), Tone.WARNING
+            )
         else:
             self.say(
-                "no answer from the practice system — pick from the list or ask the front desk",
+                self._(
+                    "no answer from the practice system — pick from the list or ask the front "
+                    "desk"
+                ),
                 Tone.WARNING,
             )
 
@@ -249,7 +260,7 @@ class ExamPresenter(ExamViews, _Base):
         self.sent[new_id] = SentRooming(new_id, old.submission, old.patient)
         if self.sent_id == message_id:
             self.sent_id = new_id
-        self.say(f"sent again: {old.patient}", Tone.INFO)
+        self.say(self._("sent again: {patient}").format(patient=old.patient), Tone.INFO)
 
     def next_patient(self) -> None:
         self._tap()
@@ -263,13 +274,15 @@ class ExamPresenter(ExamViews, _Base):
         out = self.rooming.tick()
         if out:
             self.keypad = None
-            self.say("signed out after inactivity", Tone.INFO)
+            self.say(self._("signed out after inactivity"), Tone.INFO)
         elif self.rooming.state is RoomingState.SIGNED_OUT:
             # The lockout's countdown, refreshed every tick; cleared once the keypad is free.
             wait = self.rooming.lockout.wait_s(Role.MA)
             if wait:
-                self.say(lockout_message(wait), Tone.WARNING)
-            elif self.message.startswith(lockout_message(0).split(" in ")[0]):
+                self.say(self.said(lockout_message(wait)), Tone.WARNING)
+                self._counting_down = True
+            elif self._counting_down:
+                self._counting_down = False
                 self.say("")
         return out
 
@@ -277,7 +290,7 @@ class ExamPresenter(ExamViews, _Base):
 
     def open_keypad(self, tile_key: str) -> None:
         self._tap()
-        pad = open_pad(tile_key, self.display)
+        pad = open_pad(tile_key, self.display, self._)
         if isinstance(pad, str):
             self.message = pad
         else:
@@ -304,19 +317,21 @@ class ExamPresenter(ExamViews, _Base):
         pad = self.keypad
         if pad is None or pad.kind is None:
             return
-        kind, shown = pad.kind, typed_values(pad)
+        kind, shown = pad.kind, typed_values(pad, self._)
         if isinstance(shown, str):
             self.keypad = refused(pad, shown)
             return
         missing = missing_field(pad)
         if missing is not None:
-            self.keypad = refused(pad, f"{field_title(missing, kind)}: type a value", missing)
+            field = field_title(missing, kind, self._)
+            self.keypad = refused(pad, self._("{field}: type a value").format(field=field), missing)
             return
         try:
             self.rooming.enter_manual(kind, shown)
         except RefusedError as exc:
-            why = "; ".join(exc.details) or exc.message
-            self.keypad = refused(pad, f"{pad.name} not accepted: {why}")
+            why = self.said("; ".join(exc.details) or exc.message)
+            said = self._("{name} not accepted: {why}").format(name=pad.name, why=why)
+            self.keypad = refused(pad, said)
             return
         self.say("")
         self.keypad = None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from station.config import DisplaySection
+from station.locale import N_
 from station.models import AnyReading, Kind
 from station.rooming import Rooming
 from station.rooming_data import (
@@ -39,6 +40,21 @@ from station.ui.presenters.format import (
 )
 from station.vitals import shown_for_age, vital_kind
 
+MEDICATION_STATUS = {
+    "unreviewed": N_("unreviewed"),
+    "taking": N_("taking"),
+    "not_taking": N_("not taking"),
+    "changed": N_("changed"),
+}
+ONSET_WORDS = {
+    "today": N_("today"),
+    "days": N_("days"),
+    "weeks": N_("weeks"),
+    "months": N_("months"),
+    "chronic": N_("long\u2011standing"),  # a non-breaking hyphen: never "long-standi ng"
+    "unknown": N_("not sure"),
+}
+
 if TYPE_CHECKING:
     from uuid import UUID
 
@@ -64,6 +80,16 @@ class ExamViews:
     sent_id: UUID | None
     sent: dict[UUID, SentRooming]
     live: dict[str, AnyReading]
+
+    if TYPE_CHECKING:  # ExamPresenter's (from _Base): into the station's language
+
+        def _(self, text: str) -> str: ...
+
+        def said(self, text: str) -> str: ...
+
+    def kind_name(self, kind: Kind) -> str:
+        """A kind of reading as the MA reads it ("Blood pressure"), translated."""
+        return self._(vital_kind(kind).title)
 
     @property
     def display(self) -> DisplaySection:
@@ -96,14 +122,20 @@ class ExamViews:
         parked = self.rooming.parked
         if parked is None:
             return ""
-        return f"Unsent rooming of {parked.display_name} is open: pick them to finish it"
+        return self._("Unsent rooming of {name} is open: pick them to finish it").format(
+            name=parked.display_name
+        )
 
     def confirm_lines(self) -> tuple[str, str, str]:
         patient = self.rooming.patient
         if patient is None:
             return "", "", ""
         age = int(patient.age_years(self.rooming.now().date()))
-        return patient.display_name, f"Born {fmt_dob(patient.birth_date)}", f"age {age}"
+        return (
+            patient.display_name,
+            self._("Born {date}").format(date=fmt_dob(patient.birth_date)),
+            self._("age {years}").format(years=age),
+        )
 
     def tiles(self) -> tuple[Tile, ...]:
         tiles = []
@@ -117,13 +149,14 @@ class ExamViews:
                 continue
             if key == "bmi":
                 bmi = self.rooming.bmi_kg_m2()
+                how = self._("computed") if bmi is not None else self._("needs weight and height")
                 tiles.append(
                     Tile(
                         "bmi",
-                        "BMI",
+                        self._("BMI"),
                         "—" if bmi is None else fmt_number(bmi, 1),
                         "kg/m²",
-                        "computed" if bmi is not None else "needs weight and height",
+                        how,
                         (),
                         "empty" if bmi is None else "ok",
                         False,
@@ -139,9 +172,9 @@ class ExamViews:
             if key == "height" and entry is None and scale is not None and scale_height:
                 # A scale with a height rod measures both; its height fills this tile.
                 value, unit = fmt_in_display("height_cm", scale_height, self.display, 1)
-                tiles.append(
-                    Tile(key, TILE_TITLES[key], value, unit, entry_source(scale), (), "ok", True, 1)
-                )
+                source = entry_source(scale, self._)
+                title = self._(TILE_TITLES[key])
+                tiles.append(Tile(key, title, value, unit, source, (), "ok", True, 1))
                 continue
             measuring = [(d, r) for d, r in sorted(self.live.items()) if r.kind == kind]
             if measuring:
@@ -150,10 +183,10 @@ class ExamViews:
                 tiles.append(
                     Tile(
                         key,
-                        TILE_TITLES[key],
+                        self._(TILE_TITLES[key]),
                         value,
                         unit,
-                        f"{device_id} · measuring…",
+                        self._("{device} · measuring…").format(device=device_id),
                         (),
                         "info",
                         True,
@@ -163,17 +196,18 @@ class ExamViews:
                 continue
             if entry is None:
                 unit = empty_unit(kind, self.display)
-                tiles.append(Tile(key, TILE_TITLES[key], "—", unit, "", (), "empty", True, 0))
+                title = self._(TILE_TITLES[key])
+                tiles.append(Tile(key, title, "—", unit, "", (), "empty", True, 0))
                 continue
             value, unit = value_text(entry.reading, self.display)
             tiles.append(
                 Tile(
                     key,
-                    TILE_TITLES[key],
+                    self._(TILE_TITLES[key]),
                     value,
                     unit,
-                    entry_source(entry),
-                    entry_notes(entry, self.display),
+                    entry_source(entry, self._),
+                    entry_notes(entry, self.display, self.said),
                     entry_severity(entry),
                     True,
                     count,
@@ -188,16 +222,19 @@ class ExamViews:
             if e.verdict.accepted and getattr(e.reading, "pulse_rate_bpm", None) is not None
         ]
         if not with_pulse:
-            return Tile("pulse", "Pulse", "—", "/min", "with BP or SpO2", (), "empty", False, 0)
+            return Tile(
+                "pulse", self._("Pulse"), "—", "/min", self._("with BP or SpO2"), (), "empty",
+                False, 0,
+            )
         entry = with_pulse[-1]
         pulse = getattr(entry.reading, "pulse_rate_bpm", None)
-        notes = tuple(f.message for f in entry.verdict.flags if "pulse" in f.code)
+        notes = tuple(self.said(f.message) for f in entry.verdict.flags if "pulse" in f.code)
         return Tile(
             "pulse",
-            "Pulse",
+            self._("Pulse"),
             fmt_optional(pulse, 0),
             "/min",
-            entry_source(entry),
+            entry_source(entry, self._),
             notes,
             "critical"
             if any(f.code in {"bradycardia", "tachycardia"} for f in entry.verdict.flags)
@@ -213,11 +250,12 @@ class ExamViews:
         cards = []
         for item in self.rooming.tray:
             value, unit = value_text(item.reading, self.display)
-            name = item.reading.kind.value.replace("_", " ")
+            name = self.kind_name(item.reading.kind)
             title = f"{name} {value} {unit} · {item.device}"
             if item.reading.measured_at is not None:
-                title += f" · measured {fmt_measured(item.reading.measured_at, item.received_at)}"
-            cards.append(TrayCard(item.item_id, title, item.reason))
+                at = fmt_measured(item.reading.measured_at, item.received_at)
+                title += " · " + self._("measured {time}").format(time=at)
+            cards.append(TrayCard(item.item_id, title, self.said(item.reason)))
         return tuple(cards)
 
     def complaint_picks(self) -> tuple[tuple[str, bool], ...]:
@@ -243,10 +281,10 @@ class ExamViews:
             rows.append(
                 ReviewRow(
                     entry.entry_id,
-                    entry.kind.value.replace("_", " "),
+                    self.kind_name(entry.kind),
                     f"{value} {unit}".strip(),
-                    entry_source(entry),
-                    entry_notes(entry, self.display),
+                    entry_source(entry, self._),
+                    entry_notes(entry, self.display, self.said),
                     entry_severity(entry),
                     entry.verdict.accepted and entry.verdict.critical and not entry.acknowledged,
                     entry.acknowledged,
@@ -256,27 +294,30 @@ class ExamViews:
 
     def review_summary(self) -> tuple[str, ...]:
         _, c, medications = self._shown_record()
+        tr = self._
         lines = []
         done = self.sent.get(self.sent_id) if self.sent_id is not None else None
         if done is not None and self.rooming.state is RoomingState.SENT:
-            lines.append(f"Sent for {done.patient}")
+            lines.append(tr("Sent for {patient}").format(patient=done.patient))
         if c.reason_for_visit:
-            lines.append(f"Reason for visit: {c.reason_for_visit}")
-        complaint = "; ".join((*c.picks, *filter(None, [c.free_text])))
-        lines.append(f"Chief complaint: {complaint or '—'}")
+            lines.append(tr("Reason for visit: {reason}").format(reason=c.reason_for_visit))
+        complaint = "; ".join((*(tr(p) for p in c.picks), *filter(None, [c.free_text])))
+        lines.append(tr("Chief complaint: {complaint}").format(complaint=complaint or "—"))
         if c.onset != Onset.UNKNOWN:
-            lines.append(f"Onset: {c.onset.value}")
+            onset = tr(ONSET_WORDS.get(c.onset.value, c.onset.value))
+            lines.append(tr("Onset: {onset}").format(onset=onset))
         for med in medications:
-            lines.append(f"{med.medication.name}: {med.status.value.replace('_', ' ')}")
+            status = tr(MEDICATION_STATUS.get(med.status.value, med.status.value))
+            lines.append(f"{med.medication.name}: {status}")
         record = self.rooming.last_record
         sent = self.rooming.state is RoomingState.SENT and record is not None
         bmi = record.bmi_kg_m2 if sent and record is not None else self.rooming.bmi_kg_m2()
         if bmi is not None:
-            lines.append(f"BMI {bmi:.1f} kg/m² (computed)")
+            lines.append(tr("BMI {bmi} kg/m² (computed)").format(bmi=f"{bmi:.1f}"))
         return tuple(lines)
 
     def send_blockers(self) -> tuple[str, ...]:
-        return tuple(m for _, m in self.rooming.send_refusals())
+        return tuple(self.said(m) for _, m in self.rooming.send_refusals())
 
     def send_status(self) -> str:
         if self.sent_id is None:
@@ -286,12 +327,13 @@ class ExamViews:
     def _status_of(self, message_id: UUID) -> str:
         state = self.outbox.send_state(message_id)
         if state == SendState.REJECTED:
-            return f"not filed: {self.outbox.rejection(message_id) or 'no reason given'}"
+            reason = self.outbox.rejection(message_id) or self._("no reason given")
+            return self._("not filed: {reason}").format(reason=reason)
         if state == SendState.RECEIVED:
-            return "Received by the practice system"
+            return self._("Received by the practice system")
         if not self.outbox.online():
-            return "Saved on this station — will send when the network is back"
-        return "Saved — waiting for the practice system"
+            return self._("Saved on this station — will send when the network is back")
+        return self._("Saved — waiting for the practice system")
 
     def send_rejected(self) -> bool:
         return self.sent_id is not None and (

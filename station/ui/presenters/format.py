@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from station.config import DisplaySection
+from station.locale import N_, Translate, no_translation
 from station.manual_entry import display_value
 from station.models import AnyReading, Kind
 from station.rooming_data import (
@@ -95,17 +96,20 @@ def _tile_layout() -> dict[str, Kind | None]:
 
 
 TILE_KIND: dict[str, Kind | None] = _tile_layout()
+# Marked English (gettext msgids): the views translate them when they show them.
 TILE_TITLES: dict[str, str] = {
-    "pulse": "Pulse",
-    "bmi": "BMI",
+    "pulse": N_("Pulse"),
+    "bmi": N_("BMI"),
     **{row.tile: row.title for row in vital_tiles() if row.tile is not None},
 }
 
 
-def field_title(name: str, kind: Kind) -> str:
-    label = vital_field(name).label
+def field_title(name: str, kind: Kind, _: Translate = no_translation) -> str:
+    label = _(vital_field(name).label)
     title = label[:1].upper() + label[1:]
-    return f"{title} (optional)" if name in vital_kind(kind).optional_typed else title
+    if name in vital_kind(kind).optional_typed:
+        return _("{field} (optional)").format(field=title)
+    return title
 
 
 def value_text(reading: AnyReading, display: DisplaySection) -> tuple[str, str]:
@@ -155,25 +159,35 @@ def in_display_units(text: str, display: DisplaySection) -> str:
     return _CELSIUS.sub(lambda m: f"{celsius_to_fahrenheit(float(m.group(1))):.1f} °F", text)
 
 
-def entry_notes(entry: VitalEntry, display: DisplaySection | None = None) -> tuple[str, ...]:
+def entry_notes(
+    entry: VitalEntry, display: DisplaySection | None = None, said: Translate = no_translation
+) -> tuple[str, ...]:
+    """The flags and reasons in words; `said` translates the core's messages
+    (station.locale.translate_message)."""
     notes = tuple(
-        f.message if display is None else in_display_units(f.message, display)
+        said(f.message if display is None else in_display_units(f.message, display))
         for f in entry.verdict.flags
     )
     if not entry.verdict.accepted:
-        notes = ("not accepted: " + "; ".join(entry.verdict.reasons), *notes)
+        reasons = "; ".join(said(r) for r in entry.verdict.reasons)
+        notes = (said(N_("not accepted")) + ": " + reasons, *notes)
     if entry.acknowledged:
-        notes = (*notes, "acknowledged — clinician alerted")
+        notes = (*notes, said(N_("acknowledged — clinician alerted")))
     return notes
 
 
-def entry_source(entry: VitalEntry) -> str:
+def entry_source(entry: VitalEntry, _: Translate = no_translation) -> str:
     """Who sent it and when: the device's own time when it has one ("measured 12:01:56"),
     else the arrival time; a reading that waited in a tray is judged by when it was taken."""
-    how = {"device": entry.device, "manual": "typed", "tray": f"{entry.device} (from tray)"}
+    how = {
+        "device": entry.device,
+        "manual": _("typed"),
+        "tray": _("{device} (from tray)").format(device=entry.device),
+    }
     measured = entry.reading.measured_at
     if measured is not None and entry.source.value != "manual":
-        return f"{how[entry.source.value]} · measured {fmt_measured(measured, entry.received_at)}"
+        at = fmt_measured(measured, entry.received_at)
+        return f"{how[entry.source.value]} · " + _("measured {time}").format(time=at)
     return f"{how[entry.source.value]} · {fmt_hhmm(entry.received_at)}"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from station.config import DisplaySection
+from station.locale import Translate, no_translation
 from station.manual_entry import MANUAL_FIELDS, display_value
 from station.models import Kind
 from station.ui.presenters.format import TILE_KIND, TILE_TITLES, field_title
@@ -26,21 +27,27 @@ class KeypadView:
     error: str = ""  # what was wrong with the last OK, in the field's words; "" when none
 
 
-def open_pad(tile_key: str, display: DisplaySection) -> KeypadView | str:
+def open_pad(
+    tile_key: str, display: DisplaySection, _: Translate = no_translation
+) -> KeypadView | str:
     """The pad for a tile, or why that tile is not typed in (a banner message)."""
     kind = TILE_KIND.get(tile_key)
     if kind is None or kind not in MANUAL_FIELDS:
-        return f"{TILE_TITLES.get(tile_key, tile_key)} is not typed in by hand"
+        title = _(TILE_TITLES[tile_key]) if tile_key in TILE_TITLES else tile_key
+        return _("{vital} is not typed in by hand").format(vital=title)
     fields = MANUAL_FIELDS[kind]
-    labels = tuple(f"{field_title(f, kind)} ({display_value(f, 0.0, display)[1]})" for f in fields)
+    labels = tuple(
+        f"{field_title(f, kind, _)} ({display_value(f, 0.0, display)[1]})" for f in fields
+    )
+    name = _(TILE_TITLES[tile_key])
     return KeypadView(
-        title=f"Type {TILE_TITLES[tile_key].lower()}",
+        title=_("Type {vital}").format(vital=name.lower()),
         labels=labels,
         values=("",) * len(labels),
         active=0,
         kind=kind,
         fields=fields,
-        name=TILE_TITLES[tile_key],
+        name=name,
     )
 
 
@@ -80,7 +87,7 @@ def missing_field(pad: KeypadView) -> str | None:
     return None
 
 
-def typed_values(pad: KeypadView) -> dict[str, float] | str:
+def typed_values(pad: KeypadView, _: Translate = no_translation) -> dict[str, float] | str:
     """The typed numbers by field (empty fields left out), or what is not a number."""
     assert pad.kind is not None
     shown: dict[str, float] = {}
@@ -90,5 +97,6 @@ def typed_values(pad: KeypadView) -> dict[str, float] | str:
         try:
             shown[name] = float(text)
         except ValueError:
-            return f"{field_title(name, pad.kind)}: “{text}” is not a number"
+            field = field_title(name, pad.kind, _)
+            return _("{field}: “{text}” is not a number").format(field=field, text=text)
     return shown

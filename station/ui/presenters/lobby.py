@@ -3,13 +3,12 @@ the idle wipe."""
 
 from __future__ import annotations
 
-import gettext
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from station.checkin import Checkin, CheckinState, ContactChange, TickResult, parse_birth_date
+from station.locale import CODES, N_, translations
 from station.lockout import Role
 from station.ui.ports import (
     LobbySink,
@@ -35,21 +34,10 @@ MONTHS = (
 )
 STAFF_TAPS = 5  # taps on the hidden staff corner that open the staff PIN
 STAFF_TAPS_WITHIN_S = 4.0
-LOCALE_DIR = Path(__file__).resolve().parents[2] / "locale"
 
 
-def translations(language: str) -> gettext.NullTranslations:
-    # English is the source language; any other must have its compiled catalog.
-    return gettext.translation(
-        "station", LOCALE_DIR, languages=[language], fallback=language == "en"
-    )
-
-
-def N_(text: str) -> str:  # noqa: N802 - the gettext marker name xgettext and Babel know
-    return text
-
-
-# Every lobby string, marked for extraction; a test holds the Spanish catalog to this list.
+# Lobby strings said by the core (station.checkin) or looked up by name, marked here for
+# extraction (station.locale PATIENT_SOURCES: every language must have them).
 LOBBY_TEXT = (
     N_("Welcome"),
     N_("Check in for your appointment"),
@@ -152,7 +140,8 @@ class LobbyPresenter(_Base):
         self.events = events
         self.speaker = speaker
         self.message = ""
-        self._catalogs = {lang: translations(lang) for lang in ("en", "es")}
+        self._catalogs = {lang: translations(lang) for lang in CODES}
+        self.language = checkin.default_language  # the station's; the patient picks their own
         self.help_sent = False
         self.staff_open = False  # the staff PIN row, opened from the hidden corner
         self.staff_error = ""

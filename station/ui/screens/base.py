@@ -103,6 +103,10 @@ class BaseScreen(Screen):  # type: ignore[misc]
         self._last: object = None
         super().__init__(**kwargs)
 
+    def _(self, text: str) -> str:
+        """A marked English string in the station's language (StationUI.tr)."""
+        return str(self.controller.tr(text)) if self.controller is not None else text
+
     def intent(self, name: str, *args: Any) -> None:
         """A tap: forwarded to the presenter by the controller, which schedules a redraw."""
         if self.controller is not None:

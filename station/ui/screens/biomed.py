@@ -23,12 +23,14 @@ class BiomedScreen(BaseScreen):
 
     def _passkey_row(self, device_id: str, address: str) -> Any:
         """A bound device asks for the passkey it shows (first pairing): type it once."""
-        field = Factory.Field(hint_text="6-digit passkey", input_filter="int")
+        field = Factory.Field(hint_text=self._("6-digit passkey"), input_filter="int")
         pair = partial(lambda f: self.intent("enter_passkey", address, f.text), field)
         cancel = partial(self.intent, "cancel_passkey", address)
         row = action_row(
-            f"{device_id} ({address}) asks for the passkey it shows",
-            [("Pair", pair, 110, False), ("Cancel", cancel, 120, True)],
+            self._("{device} ({address}) asks for the passkey it shows").format(
+                device=device_id, address=address
+            ),
+            [(self._("Pair"), pair, 110, False), (self._("Cancel"), cancel, 120, True)],
             height=72,
         )
         row.add_widget(field, index=2)
@@ -54,47 +56,57 @@ class BiomedScreen(BaseScreen):
         rows.clear_widgets()
         nav.clear_widgets()
         if locked:
-            self.ids.title.text = presenter.lockout_text() or "Biomed — enter the PIN"
+            self.ids.title.text = presenter.lockout_text() or self._("Biomed — enter the PIN")
             return
         if state == "devices" and presenter.confirm_unbind is not None:
             device = presenter.confirm_unbind
-            self.ids.title.text = f"Unbind {device}?"
+            _ = self._
+            self.ids.title.text = _("Unbind {device}?").format(device=device)
             rows.add_widget(
                 Factory.Body(
-                    text=f"Readings from {device} will no longer reach roomings on this "
-                    "station until it is bound again."
+                    text=_(
+                        "Readings from {device} will no longer reach roomings on this station "
+                        "until it is bound again."
+                    ).format(device=device)
                 )
             )
-            nav.add_widget(button(f"Keep {device}", lambda: self.intent("keep_bound"), quiet=True))
-            nav.add_widget(button(f"Unbind {device}", lambda: self.intent("unbind_confirmed")))
+            keep = _("Keep {device}").format(device=device)
+            nav.add_widget(button(keep, lambda: self.intent("keep_bound"), quiet=True))
+            unbind_it = _("Unbind {device}").format(device=device)
+            nav.add_widget(button(unbind_it, lambda: self.intent("unbind_confirmed")))
             return
         if state == "devices":
-            self.ids.title.text = "Devices"
+            self.ids.title.text = self._("Devices")
             for device_id, address in presenter.passkey_requests():
                 rows.add_widget(self._passkey_row(device_id, address))
             for line in presenter.device_lines():
-                mark = "[bound]" if line.bound else "[not bound]"
+                mark = self._("[bound]") if line.bound else self._("[not bound]")
                 test = partial(self.intent, "test", line.device_id)
                 unbind = partial(self.intent, "unbind", line.device_id)
                 bind = partial(self.intent, "bind", line.device_id)
                 actions = (
-                    [("Test", test, 110, False), ("Unbind", unbind, 130, True)]
+                    [(self._("Test"), test, 110, False), (self._("Unbind"), unbind, 130, True)]
                     if line.bound
-                    else [("Bind", bind, 130, False)]
+                    else [(self._("Bind"), bind, 130, False)]
                 )
                 row = action_row(f"{line.title}  {mark}\n{line.detail}", actions, height=72)
                 rows.add_widget(row)
-            nav.add_widget(button("Settings", lambda: self.intent("open_settings"), quiet=True))
-            nav.add_widget(button("Export diagnostics", lambda: self.intent("export")))
+            settings = self._("Settings")
+            nav.add_widget(button(settings, lambda: self.intent("open_settings"), quiet=True))
+            nav.add_widget(button(self._("Export diagnostics"), lambda: self.intent("export")))
         elif state == "device_test":
-            self.ids.title.text = f"Testing {presenter.biomed.testing}: take a measurement"
-            for text in presenter.test_lines() or ("waiting for a reading…",):
+            self.ids.title.text = self._("Testing {device}: take a measurement").format(
+                device=presenter.biomed.testing
+            )
+            for text in presenter.test_lines() or (self._("waiting for a reading…"),):
                 rows.add_widget(Factory.Body(text=text, font_size=16))
-            nav.add_widget(button("< Devices", lambda: self.intent("back"), quiet=True))
+            devices = "< " + self._("Devices")
+            nav.add_widget(button(devices, lambda: self.intent("back"), quiet=True))
         else:
-            self.ids.title.text = "Station settings"
+            self.ids.title.text = self._("Station settings")
             for text in presenter.settings_lines():
                 rows.add_widget(Factory.Body(text=text))
-            nav.add_widget(button("< Devices", lambda: self.intent("back"), quiet=True))
-            nav.add_widget(button("Export diagnostics", lambda: self.intent("export")))
-        nav.add_widget(button("Lock", lambda: self.intent("lock"), quiet=True))
+            devices = "< " + self._("Devices")
+            nav.add_widget(button(devices, lambda: self.intent("back"), quiet=True))
+            nav.add_widget(button(self._("Export diagnostics"), lambda: self.intent("export")))
+        nav.add_widget(button(self._("Lock"), lambda: self.intent("lock"), quiet=True))

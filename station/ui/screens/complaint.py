@@ -9,22 +9,17 @@ from kivy.factory import Factory
 from kivy.metrics import dp, sp
 
 from station.rooming_data import MedicationStatus, Onset
+from station.ui.presenters.exam_views import MEDICATION_STATUS, ONSET_WORDS
 from station.ui.screens.base import BaseScreen, grow_with
 from station.ui.theme import theme
 
-ONSET_LABELS = {
-    Onset.TODAY: "today",
-    Onset.DAYS: "days",
-    Onset.WEEKS: "weeks",
-    Onset.MONTHS: "months",
-    Onset.CHRONIC: "long\u2011standing",  # a non-breaking hyphen: never "long-standi ng"
-    Onset.UNKNOWN: "not sure",
-}
-MED_LABELS = {
-    MedicationStatus.TAKING: "taking",
-    MedicationStatus.NOT_TAKING: "not taking",
-    MedicationStatus.CHANGED: "changed",
-}
+# Marked English (station.ui.presenters.exam_views), translated when shown.
+ONSET_LABELS = {onset: ONSET_WORDS[onset.value] for onset in (
+    Onset.TODAY, Onset.DAYS, Onset.WEEKS, Onset.MONTHS, Onset.CHRONIC, Onset.UNKNOWN
+)}
+MED_LABELS = {status: MEDICATION_STATUS[status.value] for status in (
+    MedicationStatus.TAKING, MedicationStatus.NOT_TAKING, MedicationStatus.CHANGED
+)}
 
 
 class ComplaintScreen(BaseScreen):
@@ -42,32 +37,41 @@ class ComplaintScreen(BaseScreen):
         if not self.changed((complaint, meds, picks)):
             return
         reason = complaint.reason_for_visit
-        self.ids.reason.text = f"Reason for visit (from check-in): {reason}" if reason else ""
+        self.ids.reason.text = (
+            self._("Reason for visit (from check-in): {reason}").format(reason=reason)
+            if reason
+            else ""
+        )
         if not self.ids.free_text.focus:
             self.ids.free_text.text = complaint.free_text
         grid = self.ids.picks
         grid.clear_widgets()
         for label, on in picks:
             toggle = partial(self.intent, "toggle_complaint", label)
-            grid.add_widget(chip(("✓ " if on else "") + label, toggle, on))
+            grid.add_widget(chip(("✓ " if on else "") + self._(label), toggle, on))
         onset = self.ids.onset
         onset.clear_widgets()
         for value, label in ONSET_LABELS.items():
             onset.add_widget(
-                chip(label, partial(self.intent, "set_onset", value), complaint.onset == value)
+                chip(
+                    self._(label),
+                    partial(self.intent, "set_onset", value),
+                    complaint.onset == value,
+                )
             )
         box = self.ids.meds
         box.clear_widgets()
         for index, med in enumerate(meds):
             row = Factory.BoxLayout(size_hint_y=None, height=dp(52), spacing=dp(6))
             name = f"{med.medication.name} {med.medication.dose}".strip()
-            label = Factory.Body(text=f"{name}: taking?", font_size=sp(18) * theme.scale)
+            asked = self._("{medication}: taking?").format(medication=name)
+            label = Factory.Body(text=asked, font_size=sp(18) * theme.scale)
             row.add_widget(label)
             grow_with(row, label, minimum=52)
             for status, text in MED_LABELS.items():
                 row.add_widget(
                     chip(
-                        text,
+                        self._(text),
                         partial(self.intent, "set_medication", index, status),
                         med.status == status,
                         size_hint_x=None,
@@ -76,7 +80,7 @@ class ComplaintScreen(BaseScreen):
                 )
             box.add_widget(row)
         if not meds:
-            box.add_widget(Factory.Body(text="No medications on the schedule."))
+            box.add_widget(Factory.Body(text=self._("No medications on the schedule.")))
 
 
 def chip(text: str, on_release: Any, chosen: bool, **kw: Any) -> Any:

@@ -20,19 +20,21 @@ class PatientsScreen(BaseScreen):
         # Roomings the practice system did not file come first: the MA resends them.
         for message_id, text in rejected:
             resend = partial(self.intent, "resend", message_id)
-            self.ids.rows.add_widget(action_row(text, [("Resend", resend, 160, False)]))
+            self.ids.rows.add_widget(action_row(text, [(self._("Resend"), resend, 160, False)]))
         for row in rows:
-            text = f"{row.time}   {row.name}   ·   born {row.birth_date}"
+            born = self._("born {date}").format(date=row.birth_date)
+            text = f"{row.time}   {row.name}   ·   {born}"
             self.ids.rows.add_widget(button(text, partial(self.intent, "pick", row.appointment_id)))
         if not rows:
-            self.ids.rows.add_widget(Factory.Body(text="No appointments on the schedule yet."))
+            empty = self._("No appointments on the schedule yet.")
+            self.ids.rows.add_widget(Factory.Body(text=empty))
         box = self.ids.parked_box
         box.clear_widgets()
         if parked:
             box.add_widget(Factory.Body(text=parked))
             box.add_widget(
                 button(
-                    "Discard it",
+                    self._("Discard it"),
                     lambda: self.intent("discard_parked"),
                     quiet=True,
                     size_hint_x=None,

@@ -47,7 +47,7 @@ class ReviewScreen(BaseScreen):
                 # Beside the value it acknowledges, never below the fold.
                 line.add_widget(
                     button(
-                        "Acknowledge — clinician told",
+                        self._("Acknowledge — clinician told"),
                         partial(self.intent, "acknowledge", row.entry_id),
                         size_hint_x=None,
                         width=dp(260),
@@ -65,14 +65,20 @@ class ReviewScreen(BaseScreen):
             )
             if presenter.send_rejected():
                 resend = partial(self.intent, "resend", presenter.sent_id)
-                nav.add_widget(button("Resend", resend))
-            nav.add_widget(button("Next patient", lambda: self.intent("next_patient")))
+                nav.add_widget(button(self._("Resend"), resend))
+            nav.add_widget(button(self._("Next patient"), lambda: self.intent("next_patient")))
             return
         self.ids.status.fill = (0, 0, 0, 0)
-        self.ids.status.text = "Before sending: " + "; ".join(blockers) if blockers else ""
-        nav.add_widget(button("<  Vitals", lambda: self.intent("go", "vitals"), quiet=True))
-        nav.add_widget(button("<  Complaint", lambda: self.intent("go", "complaint"), quiet=True))
+        self.ids.status.text = (
+            self._("Before sending: {reasons}").format(reasons="; ".join(blockers))
+            if blockers
+            else ""
+        )
+        vitals, complaint = "<  " + self._("Vitals"), "<  " + self._("Complaint")
+        nav.add_widget(button(vitals, lambda: self.intent("go", "vitals"), quiet=True))
+        nav.add_widget(button(complaint, lambda: self.intent("go", "complaint"), quiet=True))
         # Disabled, it still reads as a button that is there and not ready (not a ghost).
-        send = button("Send" if not blockers else "Send — not yet", lambda: self.intent("send"))
+        said = self._("Send") if not blockers else self._("Send — not yet")
+        send = button(said, lambda: self.intent("send"))
         send.disabled = bool(blockers)
         nav.add_widget(send)

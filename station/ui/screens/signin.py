@@ -10,8 +10,9 @@ from station.ui.screens.base import BaseScreen, button
 
 class SignInScreen(BaseScreen):
     def on_kv_post(self, base_widget: Any) -> None:
+        shown = {"Del": self._("Del"), "OK": self._("OK")}  # the key's name stays the intent's
         for key in ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "Del", "OK"):
-            self.ids.keypad.add_widget(button(key, partial(self.key, key)))
+            self.ids.keypad.add_widget(button(shown.get(key, key), partial(self.key, key)))
 
     def key(self, key: str) -> None:
         field = self.ids.credential

@@ -37,15 +37,18 @@ class VitalsScreen(BaseScreen):
     def on_kv_post(self, base_widget: Any) -> None:
         self._grid = Factory.TileGrid()
         self._pad = Factory.KeypadPanel()
+        _ = self._
+        shown = {"Del": _("Del")}  # the key's name stays the intent's
         for key in KEYS:
             # The keys share the rows left between the fields and the actions.
-            key_button = button(key, partial(self.intent, "keypad_key", key), size_hint_y=1)
+            press = partial(self.intent, "keypad_key", key)
+            key_button = button(shown.get(key, key), press, size_hint_y=1)
             self._pad.ids.keypad.add_widget(key_button)
         actions = self._pad.ids.actions
-        actions.add_widget(button("Cancel", partial(self.intent, "keypad_cancel"), quiet=True))
-        self._next = button("Next field", lambda: self.intent("keypad_key", "next"), quiet=True)
+        actions.add_widget(button(_("Cancel"), partial(self.intent, "keypad_cancel"), quiet=True))
+        self._next = button(_("Next field"), lambda: self.intent("keypad_key", "next"), quiet=True)
         actions.add_widget(self._next)
-        actions.add_widget(button("OK", partial(self.intent, "keypad_ok")))
+        actions.add_widget(button(_("OK"), partial(self.intent, "keypad_ok")))
         self.ids.body.add_widget(self._grid)
         # ids are weak proxies: keep the real widget, or it is collected while detached.
         self._nav = self.ids.nav.__self__
@@ -60,7 +63,11 @@ class VitalsScreen(BaseScreen):
         gauge.opacity = 1 if cuff is not None else 0
         gauge.height = dp(48) if cuff is not None else 0
         gauge.value = cuff or 0.0
-        gauge.label = f"Cuff inflating: {cuff:.0f} mmHg" if cuff is not None else ""
+        gauge.label = (
+            self._("Cuff inflating: {pressure} mmHg").format(pressure=f"{cuff:.0f}")
+            if cuff is not None
+            else ""
+        )
         self._render_tray(presenter.tray_cards())
         pad = presenter.keypad
         body = self.ids.body
@@ -90,7 +97,8 @@ class VitalsScreen(BaseScreen):
                 tile.bind(on_release=lambda t: self.intent("open_keypad", t.key))
                 self._tiles[view.key] = tile
                 self._grid.add_widget(tile)
-            tile.title = view.title + (f"  ({view.count} readings)" if view.count > 1 else "")
+            readings = self._("({count} readings)").format(count=view.count)
+            tile.title = view.title + (f"  {readings}" if view.count > 1 else "")
             tile.value, tile.unit = view.value, view.unit
             tile.detail = tile_detail(view.notes, view.source)
             tile.fill = SEVERITY_COLOURS[view.severity]
@@ -105,10 +113,18 @@ class VitalsScreen(BaseScreen):
         for card in cards[:1]:
             accept = partial(self.intent, "accept_tray", card.item_id)
             discard = partial(self.intent, "discard_tray", card.item_id)
-            count = f" (1 of {len(cards)})" if len(cards) > 1 else ""
+            _ = self._
+            held = (
+                _("Held back (1 of {count})").format(count=len(cards))
+                if len(cards) > 1
+                else _("Held back")
+            )
             row = action_row(
-                f"Held back{count}: {card.text} — {card.reason}",
-                [("Accept to this patient", accept, 250, False), ("Discard", discard, 130, True)],
+                f"{held}: {card.text} — {card.reason}",
+                [
+                    (_("Accept to this patient"), accept, 250, False),
+                    (_("Discard"), discard, 130, True),
+                ],
             )
             box.add_widget(row)
 
