@@ -13,7 +13,7 @@ NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 MLLP_DIR := tests/conformance/mllp
 MLLP_STAMP := $(MLLP_DIR)/node_modules/.installed
 
-.PHONY: demo test deps venv lint typecheck pytest bench schemas clean help
+.PHONY: demo test deps venv lint typecheck pytest bench schemas catalogs clean help
 
 help:
 	@echo "make demo   set up, then run the station on simulated devices"
@@ -62,6 +62,15 @@ bench: venv
 
 schemas: venv
 	$(VENV)/bin/station schemas write
+
+# Every marked string (babel.cfg) into station/locale/station.pot, merged into each language's
+# .po (new ones empty: translate them), then compiled to the .mo the station reads (docs/ui.md).
+catalogs: venv
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output \
+		--project rooming-station --version 0.1.0 -o station/locale/station.pot .
+	$(VENV)/bin/pybabel -q update -i station/locale/station.pot -d station/locale -D station \
+		--no-fuzzy-matching --ignore-obsolete -w 100
+	$(VENV)/bin/pybabel -q compile -d station/locale -D station
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(NODE_DIR)/node_modules \

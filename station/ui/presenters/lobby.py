@@ -166,8 +166,10 @@ class LobbyPresenter(_Base):
     def _run(self, action: Callable[[], object]) -> bool:
         ok = _try(self, action)
         if not ok:
-            said = self._(self.message.split(" — ")[-1] if " — " in self.message else self.message)
-            self.message = said[:1].upper() + said[1:]  # a sentence, in any language
+            # The message's last clause only ("... — type your last name"), already translated
+            # by _try (station.locale.translate_message): a sentence, in any language.
+            said = self.message.rsplit(" — ", 1)[-1]
+            self.message = said[:1].upper() + said[1:]
         return ok
 
     # -- intents ------------------------------------------------------------------------------
