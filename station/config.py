@@ -8,7 +8,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from station.errors import ConfigError
 from station.locale import CODES, STAFF_CODES
@@ -72,14 +79,14 @@ class DisplaySection(_Strict):
     rotation: Literal[0, 90, 180, 270] = 0
     large_text: bool = False
 
-    @model_validator(mode="after")
-    def _known_language(self) -> DisplaySection:
-        if self.language not in CODES:
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, language: str) -> str:
+        if language not in CODES:
             raise ValueError(
-                f"language {self.language!r} is not one the station has: expected one of "
-                f"{', '.join(CODES)} (station/locale)"
+                f"expected one of {', '.join(CODES)} (the languages in station/locale)"
             )
-        return self
+        return language
 
 
 class BoundDevice(_Strict):

@@ -113,3 +113,19 @@ def test_run_refuses_to_start_with_a_bad_file(
     err = capsys.readouterr().err
     assert err == (f"{bad}: guard.clock_skew_s: Input should be greater than or equal to 0; "
                    "got -1\nstation: refusing to start with a bad settings file\n")
+
+
+def test_language_is_one_the_station_has(tmp_path: Path) -> None:
+    # station/locale LANGUAGES: en, es, vi; Vietnamese has patient (lobby) screens only.
+    assert load_settings(write(tmp_path, MINIMAL)).display.language == "en"
+    spanish = load_settings(write(tmp_path, MINIMAL + "[display]\nlanguage = 'es'\n"))
+    assert spanish.display.language == "es"
+    assert problems(tmp_path, MINIMAL + "[display]\nlanguage = 'fr'\n") == [
+        "display.language: Value error, expected one of en, es, vi (the languages in "
+        "station/locale); got 'fr'"]
+    assert problems(tmp_path, MINIMAL + "[display]\nlanguage = 'vi'\n") == [
+        "(top level): Value error, display.language 'vi' has patient (lobby) screens only: "
+        "an exam station needs one of en, es"]
+    lobby = MINIMAL.replace('station_id = "exam-3"\n', 'station_id = "lobby-1"\nmode = "lobby"\n')
+    kiosk = load_settings(write(tmp_path, lobby + "[display]\nlanguage = 'vi'\n"))
+    assert kiosk.display.language == "vi"

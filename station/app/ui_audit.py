@@ -15,13 +15,38 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from station.app.demo_ui import DEMO_BIOMED_PIN, DEMO_STAFF_PIN, build_presenter
+from station.locale import CODES, STAFF_CODES
 from station.models import BloodPressure, Mode, PulseOximetry, Temperature, TemperatureSite
 from station.rooming_data import Medication, MedicationStatus, ScheduledPatient
 from station.ui.ports import MemoryOutbox
 from station.units import Unit
 
 SIZES = ((800, 480), (1280, 800))
-LOBBY_LANGUAGES = ("en", "es")
+LOBBY_LANGUAGES = CODES  # every language has the patient's screens
+# The staff screens in every other language they are translated into: the states where
+# longer words crowd the most (critical tiles, keypad errors, review, rejected, biomed).
+STAFF_STATES_TRANSLATED = (
+    "signin_wrong_pin",
+    "patients_long_names",
+    "confirm_long_name",
+    "vitals_critical_long_name",
+    "vitals_tray",
+    "keypad_bp",
+    "keypad_pain_error",
+    "keypad_rr_missing",
+    "complaint_long",
+    "review_critical_long",
+    "review_nothing",
+    "sent_offline",
+    "sent_rejected",
+    "patients_rejected",
+    "biomed_locked_out",
+    "biomed_devices",
+    "biomed_unbind_confirm",
+    "biomed_test",
+    "biomed_settings",
+    "biomed_exported",
+)
 NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 LONG_COMPLAINT = (
     "Intermittent sharp pain behind the left eye for three weeks, worse in the mornings and "
@@ -299,12 +324,16 @@ def _biomed_states() -> Iterator[tuple[str, Step]]:
 
 
 def states() -> list[State]:
-    out = [State(f"exam/{name}", "exam", setup) for name, setup in _exam_states()]
+    out = []
+    for mode, found in (("exam", _exam_states()), ("biomed", _biomed_states())):
+        for name, setup in found:
+            for language in STAFF_CODES:
+                if language == "en" or name in STAFF_STATES_TRANSLATED:
+                    out.append(State(f"{mode}/{name}", mode, setup, language))
     for name, setup in _lobby_states():
         for language in LOBBY_LANGUAGES:
             for large in (False, True):
                 out.append(State(f"lobby/{name}", "lobby", setup, language, large))
-    out += [State(f"biomed/{name}", "biomed", setup) for name, setup in _biomed_states()]
     return out
 
 
@@ -320,7 +349,9 @@ def run_state(state: State, size: tuple[int, int]) -> list[dict[str, str]]:
     Window.size = size
     clock = _Clock()
     outbox = MemoryOutbox()
-    presenter = build_presenter(state.mode, clock=clock, outbox=outbox)
+    # Staff screens in the station's language; the lobby's in the patient's choice.
+    station_language = "en" if state.mode == "lobby" else state.language
+    presenter = build_presenter(state.mode, clock=clock, outbox=outbox, language=station_language)
     if state.mode == "lobby":
         presenter.set_language(state.language)
         if state.large_text:

@@ -287,13 +287,13 @@ class StationUI:
         self._show_message(target.message, target.tone)
         if self.mode == "exam":
             banner = presenter.banner()
-            tr = self.tr
-            who = tr("MA {ma}").format(ma=banner.ma) if banner.ma else tr("Not signed in")
+            _ = self.tr
+            who = _("MA {ma}").format(ma=banner.ma) if banner.ma else _("Not signed in")
             ids.who.text = f"{who}   {banner.patient}".strip()
             if banner.online:
-                ids.network.text = tr("online")
+                ids.network.text = _("online")
             else:
-                ids.network.text = tr("OFFLINE — {count} queued").format(count=banner.queued)
+                ids.network.text = _("OFFLINE — {count} queued").format(count=banner.queued)
             ids.sign_out.opacity = 1 if banner.ma else 0
             ids.sign_out.disabled = not banner.ma
         elif self.mode == "lobby":

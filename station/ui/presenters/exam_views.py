@@ -293,27 +293,27 @@ class ExamViews:
         return tuple(sorted(rows, key=lambda r: _REVIEW_ORDER.get(r.severity, 9)))
 
     def review_summary(self) -> tuple[str, ...]:
-        _, c, medications = self._shown_record()
-        tr = self._
+        _shown, c, medications = self._shown_record()
+        _ = self._
         lines = []
         done = self.sent.get(self.sent_id) if self.sent_id is not None else None
         if done is not None and self.rooming.state is RoomingState.SENT:
-            lines.append(tr("Sent for {patient}").format(patient=done.patient))
+            lines.append(_("Sent for {patient}").format(patient=done.patient))
         if c.reason_for_visit:
-            lines.append(tr("Reason for visit: {reason}").format(reason=c.reason_for_visit))
-        complaint = "; ".join((*(tr(p) for p in c.picks), *filter(None, [c.free_text])))
-        lines.append(tr("Chief complaint: {complaint}").format(complaint=complaint or "—"))
+            lines.append(_("Reason for visit: {reason}").format(reason=c.reason_for_visit))
+        complaint = "; ".join((*(_(p) for p in c.picks), *filter(None, [c.free_text])))
+        lines.append(_("Chief complaint: {complaint}").format(complaint=complaint or "—"))
         if c.onset != Onset.UNKNOWN:
-            onset = tr(ONSET_WORDS.get(c.onset.value, c.onset.value))
-            lines.append(tr("Onset: {onset}").format(onset=onset))
+            onset = _(ONSET_WORDS.get(c.onset.value, c.onset.value))
+            lines.append(_("Onset: {onset}").format(onset=onset))
         for med in medications:
-            status = tr(MEDICATION_STATUS.get(med.status.value, med.status.value))
+            status = _(MEDICATION_STATUS.get(med.status.value, med.status.value))
             lines.append(f"{med.medication.name}: {status}")
         record = self.rooming.last_record
         sent = self.rooming.state is RoomingState.SENT and record is not None
         bmi = record.bmi_kg_m2 if sent and record is not None else self.rooming.bmi_kg_m2()
         if bmi is not None:
-            lines.append(tr("BMI {bmi} kg/m² (computed)").format(bmi=f"{bmi:.1f}"))
+            lines.append(_("BMI {bmi} kg/m² (computed)").format(bmi=f"{bmi:.1f}"))
         return tuple(lines)
 
     def send_blockers(self) -> tuple[str, ...]:
