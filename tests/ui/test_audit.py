@@ -98,6 +98,7 @@ def test_each_check_catches_what_it_names(kivy_window: Any) -> None:
     }
 
 
+@pytest.mark.timeout(900)  # over 300 states, each rendered at two sizes
 def test_station_ui_audit_passes_over_every_state() -> None:
     env = {**os.environ, "KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1"}
     result = subprocess.run(
@@ -105,7 +106,7 @@ def test_station_ui_audit_passes_over_every_state() -> None:
         capture_output=True,
         text=True,
         env=env,
-        timeout=600,
+        timeout=900,
         check=False,
     )
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -117,12 +118,14 @@ def test_station_ui_audit_passes_over_every_state() -> None:
     assert result.returncode == 0
     assert {s["size"] for s in states} == {"800x480", "1280x800"}
     assert {s["mode"] for s in states} == {"exam", "lobby", "biomed"}
+    # Every language the station has (station.locale) on the lobby, in normal and large text;
+    # the staff screens in every language they are translated into.
     assert {(s["language"], s["large_text"]) for s in states if s["mode"] == "lobby"} == {
-        ("en", False),
-        ("en", True),
-        ("es", False),
-        ("es", True),
+        (code, large) for code in ("en", "es", "vi") for large in (False, True)
     }
+    assert {s["language"] for s in states if s["mode"] in ("exam", "biomed")} == {"en", "es"}
+    spanish = {s["state"] for s in states if s["language"] == "es" and s["mode"] == "exam"}
+    assert {"exam/vitals_critical_long_name", "exam/keypad_pain_error"} <= spanish
     names = {s["state"] for s in states}
     for hard_case in (
         "exam/vitals_critical",
