@@ -38,8 +38,7 @@ def use_font(font: Font) -> None:
     if font.name not in _registered and not font.regular.startswith("kivy:"):
         from kivy.core.text import LabelBase
 
-        LabelBase.register(font.name, str(font_file(font.regular)), None,
-                           str(font_file(font.bold)))
+        LabelBase.register(font.name, str(font_file(font.regular)), None, str(font_file(font.bold)))
     _registered.add(font.name)
     if theme.font != font.name:
         theme.font = font.name

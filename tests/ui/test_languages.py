@@ -47,8 +47,14 @@ def test_lobby_in_vietnamese(make_ui: Callable[..., Driver]) -> None:
         driver.find(lang.native_name)
     driver.tap("Tiếng Việt")
     texts = driver.texts()
-    for english in ("Welcome", "Check in for your appointment", "Check in", "Ask for help",
-                    "Larger text", "Or scan the QR code from your reminder"):
+    for english in (
+        "Welcome",
+        "Check in for your appointment",
+        "Check in",
+        "Ask for help",
+        "Larger text",
+        "Or scan the QR code from your reminder",
+    ):
         assert said("vi", english) in texts
     assert speaker.said[-1][0] == "vi"
     driver.shot("lobby_welcome_vi")
@@ -56,8 +62,10 @@ def test_lobby_in_vietnamese(make_ui: Callable[..., Driver]) -> None:
     assert said("vi", "Find your appointment") in driver.texts()
     driver.tap(said("vi", "Find"))  # nothing typed: told what to type, in Vietnamese
     shown = driver.ui.root.ids.message.text
-    assert shown == said("vi", "type your last name")[:1].upper() + said(
-        "vi", "type your last name")[1:]
+    assert (
+        shown
+        == said("vi", "type your last name")[:1].upper() + said("vi", "type your last name")[1:]
+    )
 
 
 def exam_in_spanish(make_ui: Callable[..., Driver]) -> tuple[Driver, ExamPresenter]:

@@ -103,8 +103,9 @@ def test_every_marked_string_is_in_every_catalog(code: str) -> None:
     )
 
 
-@pytest.mark.parametrize("lang", [lang for lang in LANGUAGES if lang.code != "en"],
-                         ids=lambda lang: lang.code)
+@pytest.mark.parametrize(
+    "lang", [lang for lang in LANGUAGES if lang.code != "en"], ids=lambda lang: lang.code
+)
 def test_every_string_a_language_must_have_is_translated(lang: object) -> None:
     code = lang.code  # type: ignore[attr-defined]
     staff = lang.staff_screens  # type: ignore[attr-defined]
@@ -188,7 +189,8 @@ def test_spanish_addresses_the_patient_without_gendered_forms() -> None:
         "Por favor, pase a la recepción"
     )
     assert (
-        translations("es").gettext("This screen will clear in {seconds} seconds.")
+        translations("es")
+        .gettext("This screen will clear in {seconds} seconds.")
         .format(seconds=30)
         == "Esta pantalla se borrará en 30 segundos."
     )
@@ -233,9 +235,10 @@ def kv_untranslated(line: str) -> list[str]:
 
 def test_the_kv_scan_catches_a_bare_label() -> None:
     assert kv_untranslated("        text: 'Sign in'") == ["Sign in"]
-    assert kv_untranslated("    hint_text: \"badge or PIN\"") == ["badge or PIN"]
+    assert kv_untranslated('    hint_text: "badge or PIN"') == ["badge or PIN"]
     assert kv_untranslated("        text: _('Review') + '  >'") == []
-    assert kv_untranslated("        text: root.value + ('  ' + root.unit if root.unit else '')") == []
+    computed = "        text: root.value + ('  ' + root.unit if root.unit else '')"
+    assert kv_untranslated(computed) == []
 
 
 @pytest.mark.parametrize("path", sorted(KV_DIR.glob("*.kv")), ids=lambda p: p.name)
@@ -280,8 +283,11 @@ def screen_untranslated(source: str) -> list[str]:
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.Call):
             continue
-        name = node.func.id if isinstance(node.func, ast.Name) else (
-            node.func.attr if isinstance(node.func, ast.Attribute) else "")
+        name = (
+            node.func.id
+            if isinstance(node.func, ast.Name)
+            else (node.func.attr if isinstance(node.func, ast.Attribute) else "")
+        )
         if name in SHOWN_CALLS and node.args:
             words(node.args[0])
             if name == "action_row" and len(node.args) > 1:

@@ -7,12 +7,16 @@ from typing import Any
 
 from kivy.factory import Factory
 from kivy.metrics import dp, sp
+from kivy.utils import escape_markup
 
 from station.rooming_data import MedicationStatus, Onset
 from station.ui.presenters.exam_views import MEDICATION_STATUS, ONSET_WORDS
 from station.ui.screens.base import BaseScreen, grow_with
 from station.ui.theme import theme
 
+# The tick on a chosen chip: Roboto (every language's font) has no U+2713 and drew a box;
+# Kivy's own DejaVu Sans has it.
+CHOSEN = "[font=DejaVuSans]\u2713[/font] "
 # Marked English (station.ui.presenters.exam_views), translated when shown.
 ONSET_LABELS = {onset: ONSET_WORDS[onset.value] for onset in (
     Onset.TODAY, Onset.DAYS, Onset.WEEKS, Onset.MONTHS, Onset.CHRONIC, Onset.UNKNOWN
@@ -48,7 +52,8 @@ class ComplaintScreen(BaseScreen):
         grid.clear_widgets()
         for label, on in picks:
             toggle = partial(self.intent, "toggle_complaint", label)
-            grid.add_widget(chip(("✓ " if on else "") + self._(label), toggle, on))
+            shown = escape_markup(self._(label))
+            grid.add_widget(chip((CHOSEN if on else "") + shown, toggle, on, markup=True))
         onset = self.ids.onset
         onset.clear_widgets()
         for value, label in ONSET_LABELS.items():
