@@ -71,13 +71,22 @@ class BrokerSection(_Strict):
 class DisplaySection(_Strict):
     locale: Annotated[str, Field(pattern=r"^[a-z]{2}(_[A-Z]{2})?$")] = "en_US"
     # The screens' language (station.locale LANGUAGES); in the lobby, the one each patient
-    # starts in (they can switch).
+    # starts in (they can switch). Unset: the locale's language if the station has it, else en.
     language: str = "en"
     weight_unit: Literal["kg", "lb"] = "lb"
     temperature_unit: Literal["C", "F"] = "F"
     height_unit: Literal["cm", "in"] = "in"
     rotation: Literal[0, 90, 180, 270] = 0
     large_text: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _language_from_locale(cls, data: Any) -> Any:
+        # Files from before `language` existed said it with `locale` ("es_US": Spanish).
+        if isinstance(data, dict) and "language" not in data:
+            spoken = str(data.get("locale", "en_US"))[:2]
+            return {**data, "language": spoken if spoken in CODES else "en"}
+        return data
 
     @field_validator("language")
     @classmethod

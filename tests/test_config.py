@@ -129,3 +129,12 @@ def test_language_is_one_the_station_has(tmp_path: Path) -> None:
     lobby = MINIMAL.replace('station_id = "exam-3"\n', 'station_id = "lobby-1"\nmode = "lobby"\n')
     kiosk = load_settings(write(tmp_path, lobby + "[display]\nlanguage = 'vi'\n"))
     assert kiosk.display.language == "vi"
+
+
+def test_language_unset_follows_the_locale(tmp_path: Path) -> None:
+    # A file written before `language` existed: `locale = "es_US"` meant a Spanish lobby.
+    lobby = MINIMAL.replace('station_id = "exam-3"\n', 'station_id = "lobby-1"\nmode = "lobby"\n')
+    es = load_settings(write(tmp_path, lobby + "[display]\nlocale = 'es_US'\n"))
+    assert es.display.language == "es"
+    fr = load_settings(write(tmp_path, lobby + "[display]\nlocale = 'fr_CA'\n"))
+    assert fr.display.language == "en"
