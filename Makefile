@@ -40,7 +40,7 @@ $(MLLP_STAMP): $(MLLP_DIR)/package.json $(MLLP_DIR)/package-lock.json
 venv: deps $(STAMP) $(NODE_STAMP) $(MLLP_STAMP)
 
 demo: venv
-	$(VENV)/bin/station demo
+	$(VENV)/bin/station demo $(if $(CUFF),--cuff $(CUFF))
 
 lint: venv
 	$(VENV)/bin/ruff check station tests bench

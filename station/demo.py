@@ -27,10 +27,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from station.app import HeadlessHost, StationServices
 from station.capture import CaptureState, Delivery
 from station.config import Settings, parse_settings
-from station.devices.codecs.serial import suntech
+from station.devices.codecs.serial import dinamap, suntech
 from station.devices.profiles import FirmwareProfile, load_profiles
 from station.devices.simulators.serial import (
     DeviceModel,
+    DinamapModel,
     SerialSimulator,
     SuntechModel,
     model_for,
@@ -150,6 +151,8 @@ DEMO_SERIAL_DEVICES = (
     ("scale", "sma-scale"),
     ("thermometer", "welch-allyn-suretemp-plus"),
 )
+# The cuffs the demo can use: the separate SunTech cuff, or a GE DINAMAP monitor's NIBP.
+DEMO_CUFFS = {"suntech": "suntech-advantage", "dinamap": "ge-dinamap-pro"}
 DEMO_KINDS = frozenset({"blood_pressure", "pulse_oximetry", "body_weight", "temperature"})
 
 
@@ -356,7 +359,8 @@ class OnDemand(DeviceModel):
         reply = self.inner.answer(data, now)
         # The cuff reports "complete" first; its result goes out when the host asks for it.
         finished = self._produced() and (
-            not isinstance(self.inner, SuntechModel) or suntech.GET_BP_DATA in data
+            (not isinstance(self.inner, SuntechModel) or suntech.GET_BP_DATA in data)
+            and (not isinstance(self.inner, DinamapModel) or dinamap.READ_PULSE_RATE in data)
         )
         if finished:
             self._armed.clear()
@@ -433,11 +437,15 @@ class DemoDevice:
     simulator: SerialSimulator
 
 
-def start_demo_devices(directory: Path, seed: int) -> list[DemoDevice]:
+def start_demo_devices(directory: Path, seed: int, cuff: str = "suntech") -> list[DemoDevice]:
     """One serial simulator per demo device, on a pty under a stable by-id style name."""
     profiles = load_profiles()
     devices: list[DemoDevice] = []
-    for index, (device_id, profile_id) in enumerate(DEMO_SERIAL_DEVICES):
+    chosen = [
+        (device_id, DEMO_CUFFS[cuff] if device_id == "cuff" else profile_id)
+        for device_id, profile_id in DEMO_SERIAL_DEVICES
+    ]
+    for index, (device_id, profile_id) in enumerate(chosen):
         profile = profiles[profile_id]
         assert profile.serial is not None
         rng = random.Random(seed + index)  # noqa: S311 - simulated values, not secrets
@@ -589,6 +597,7 @@ class DemoRig:
         seed: int = 1,
         broker: tuple[str, int] | None = None,
         on_message: Callable[[str, dict[str, Any]], None] | None = None,
+        cuff: str = "suntech",
     ) -> None:
         from station.app import Credentials
         from station.logs import Redactor
@@ -607,7 +616,7 @@ class DemoRig:
         self.services: StationServices | None = None
         self.redactor = Redactor()
         try:
-            self.devices = start_demo_devices(directory, seed)
+            self.devices = start_demo_devices(directory, seed, cuff)
             settings = demo_station_settings(
                 self.broker_host, self.broker_port, directory / "state", self.devices
             )

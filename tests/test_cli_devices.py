@@ -203,9 +203,9 @@ def test_scan_lists_plugged_in_serial_ports_with_profiles_and_binding(
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
         f"{by_id_dir / by_id_name(rad8)}  -  masimo-rad-8,masimo-radical-7,nonin-oem-iii-df7,"
-        "nonin-oem-iii-df8,suntech-advantage,detecto-758c,healthometer-pro-plus,"
+        "nonin-oem-iii-df8,suntech-advantage,detecto-758c,ge-dinamap-pro,healthometer-pro-plus,"
         "mettler-toledo-mt-sics,sma-scale  not bound",
-        f"{ox_port}  -  nonin-xpod-3012lp,detecto-758c,healthometer-pro-plus,"
+        f"{ox_port}  -  nonin-xpod-3012lp,detecto-758c,ge-dinamap-pro,healthometer-pro-plus,"
         "mettler-toledo-mt-sics,sma-scale  bound as ox",
     ]
 

@@ -100,3 +100,22 @@ def test_demo_refuses_a_broker_url_it_cannot_use() -> None:
     assert done.stderr == (
         "station: --broker 'https://example.org': expected mqtt://HOST:PORT (plain TCP)\n"
     )
+
+
+def test_demo_can_take_blood_pressure_from_a_dinamap_instead_of_the_cuff() -> None:
+    # The DINAMAP monitor simulator answers the host commands tnez/TK-BP sends (" NA!2" status
+    # polls, " NC0!E" start, " RC!8" pulse rate); the station's DINAMAP codec turns the new
+    # result into one blood-pressure reading with its pulse rate, from the "cuff" device.
+    done = _station("demo", "--headless", "--patients", "1", "--cuff", "dinamap")
+    assert done.returncode == 0, done.stderr
+    [line] = [json.loads(line) for line in done.stdout.splitlines()]
+    [bp] = [r for r in line["readings"] if r["kind"] == "blood_pressure"]
+    assert bp["device"] == "cuff" and bp["accepted"] is True
+    values = bp["values"]
+    # The simulated monitor's ranges (systolic 105-135, diastolic 65-85, pulse 60-85) and a
+    # mean arterial pressure of (systolic + 2 x diastolic) / 3, truncated, as it computes it.
+    assert 105 <= values["systolic_mmhg"] <= 135 and 65 <= values["diastolic_mmhg"] <= 85
+    systolic, diastolic = values["systolic_mmhg"], values["diastolic_mmhg"]
+    assert values["mean_arterial_mmhg"] == (systolic + 2 * diastolic) // 3
+    assert 60 <= values["pulse_rate_bpm"] <= 85
+    assert sorted(r["kind"] for r in line["readings"]) == DEMO_KINDS

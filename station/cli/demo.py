@@ -22,6 +22,7 @@ EXAMPLES = """\
   station demo                             # the exam screens (or headless without a display)
   station demo --headless --patients 2     # room two fake patients end to end, then exit
   station demo --headless                  # keep rooming fake patients until Ctrl-C
+  station demo --cuff dinamap              # blood pressure from a GE DINAMAP monitor's NIBP
   station demo --headless --broker mqtt://127.0.0.1:1883   # publish to your own broker"""
 
 NOTICE = (
@@ -60,6 +61,13 @@ def register(sub: Any) -> None:
         metavar="N",
         help="headless: room N patients end to end and exit (default: until Ctrl-C)",
     )
+    parser.add_argument(
+        "--cuff",
+        choices=("suntech", "dinamap"),
+        default="suntech",
+        help="the blood-pressure device: the separate SunTech cuff (default) or a GE DINAMAP "
+        "monitor's NIBP over its host port",
+    )
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.set_defaults(func=run)
 
@@ -93,11 +101,17 @@ def run(args: argparse.Namespace) -> int:
             headless = True
     with tempfile.TemporaryDirectory(prefix="station-demo-") as tmp:
         if headless:
-            return _headless(Path(tmp), args.patients, args.seed, broker)
-        return _with_screens(Path(tmp), args.seed, broker)
+            return _headless(Path(tmp), args.patients, args.seed, broker, args.cuff)
+        return _with_screens(Path(tmp), args.seed, broker, args.cuff)
 
 
-def _headless(directory: Path, count: int | None, seed: int, broker: tuple[str, int] | None) -> int:
+def _headless(
+    directory: Path,
+    count: int | None,
+    seed: int,
+    broker: tuple[str, int] | None,
+    cuff: str = "suntech",
+) -> int:
     from station.app import HeadlessHost
     from station.demo import DemoRig, summarize
 
@@ -109,8 +123,15 @@ def _headless(directory: Path, count: int | None, seed: int, broker: tuple[str, 
 
     host = HeadlessHost()
     try:
-        rig = DemoRig(directory, post=host.post, patients=count or 8, seed=seed, broker=broker,
-                      on_message=printed)
+        rig = DemoRig(
+            directory,
+            post=host.post,
+            patients=count or 8,
+            seed=seed,
+            broker=broker,
+            on_message=printed,
+            cuff=cuff,
+        )
     except RuntimeError as exc:
         return fail(str(exc), 1)
     if rig.own_broker is not None:
@@ -144,7 +165,9 @@ def _room(host: HeadlessHost, rig: DemoRig, patient: DemoPatient) -> None:
           file=sys.stderr, flush=True)
 
 
-def _with_screens(directory: Path, seed: int, broker: tuple[str, int] | None) -> int:
+def _with_screens(
+    directory: Path, seed: int, broker: tuple[str, int] | None, cuff: str = "suntech"
+) -> int:
     import os
 
     os.environ.setdefault("KIVY_NO_ARGS", "1")
@@ -166,7 +189,7 @@ def _with_screens(directory: Path, seed: int, broker: tuple[str, int] | None) ->
             pending.append(action)
 
     try:
-        rig = DemoRig(directory, post=post, patients=3, seed=seed, broker=broker)
+        rig = DemoRig(directory, post=post, patients=3, seed=seed, broker=broker, cuff=cuff)
     except RuntimeError as exc:
         return fail(str(exc), 1)
     if rig.own_broker is not None:

@@ -195,7 +195,8 @@ BROKEN = [
         'codecs = ["serial:sma"]',
         'codecs = ["serial:smaa"]',
         [
-            "codecs[0]: unknown codec 'serial:smaa'; expected one of serial:healthometer-esc, "
+            "codecs[0]: unknown codec 'serial:smaa'; expected one of serial:dinamap-host, "
+            "serial:healthometer-esc, "
             "serial:masimo-ascii, serial:mt-sics, serial:nonin-2, serial:nonin-7, serial:nonin-8, "
             "serial:sma, serial:suntech-advantage, serial:suretemp-plus"
         ],

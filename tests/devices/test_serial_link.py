@@ -103,7 +103,7 @@ def test_link_receives_the_simulators_readings_with_the_profiles_line_settings(
         os.close(fd)
 
     wanted = Kind.BLOOD_PRESSURE if profile.kinds[0] == Kind.BLOOD_PRESSURE else profile.kinds[0]
-    if profile_id == "suntech-advantage":
+    if "start" in profile.serial.commands:  # cuffs and monitors measure when told to
         link.send_command("start")
     collector.wait(
         lambda: (
@@ -285,6 +285,7 @@ def test_scan_ports_names_the_matching_profiles_by_by_id_glob_and_usb_id(
             profiles=(
                 "nonin-xpod-3012lp",
                 "detecto-758c",
+                "ge-dinamap-pro",
                 "healthometer-pro-plus",
                 "mettler-toledo-mt-sics",
                 "sma-scale",
@@ -295,6 +296,11 @@ def test_scan_ports_names_the_matching_profiles_by_by_id_glob_and_usb_id(
             device="/dev/ttyUSB7",
             usb="067b:2303",
             description="PL2303",
-            profiles=("detecto-758c", "healthometer-pro-plus", "sma-scale"),
+            profiles=(
+                "detecto-758c",
+                "ge-dinamap-pro",
+                "healthometer-pro-plus",
+                "sma-scale",
+            ),
         ),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from datetime import datetime
 
-from station.devices.codecs.serial import nonin, suntech, suretemp
+from station.devices.codecs.serial import dinamap, nonin, suntech, suretemp
 
 NONIN_GREEN = 0x02  # perfusion bits 2–1 = 01: good pulse signal
 NONIN_RED = 0x04
@@ -151,3 +151,18 @@ def suretemp_record(
 def suretemp_nak(command: int, error: int | None = None) -> bytes:
     data = b"" if error is None else error.to_bytes(2, "little")
     return suretemp.packet(command, suretemp.TYPE_NAK, data)
+
+
+def dinamap_status(
+    status: int, counter: int, systolic: int = 0, diastolic: int = 0, mean: int = 0
+) -> bytes:
+    """A DINAMAP NIBP status reply laid out at the offsets tnez/TK-BP reads (codec docstring);
+    characters 4-5, which no public source explains, are sent as "00", and the reply carries
+    the command checksum's two characters, as commands do."""
+    text = f" NA{status}00{counter:04d}{systolic:03d}{diastolic:03d}{mean:03d}".encode("ascii")
+    return text + dinamap.checksum(text) + b"\r"
+
+
+def dinamap_pulse(rate: int) -> bytes:
+    text = f" RC0{rate:03d}".encode("ascii")
+    return text + dinamap.checksum(text) + b"\r"

@@ -27,7 +27,7 @@ import tty
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from station.devices.codecs.serial import healthometer, suntech, suretemp
+from station.devices.codecs.serial import dinamap, healthometer, suntech, suretemp
 from station.devices.profiles import FirmwareProfile, Transport
 from station.devices.simulators import frames
 from station.devices.simulators.uart import uart_receive
@@ -295,6 +295,67 @@ class SuntechModel(DeviceModel):
         return frames.suntech_status("K")
 
 
+class DinamapModel(DeviceModel):
+    """A DINAMAP monitor answering host commands: NC starts a determination that takes
+    `MEASURE_S`; NA reports the status with a time counter that restarts at 0 when a
+    determination ends and counts seconds after; RC reports the pulse rate of the last one."""
+
+    MEASURE_S = 1.5
+
+    def __init__(self, scenario: str, rng: random.Random) -> None:
+        super().__init__(scenario, rng)
+        self.started_at: float | None = None
+        self.ended_at = -1000.0  # the monitor holds an old result from long before
+        self.result = (1, 118, 76, 90, 72)  # status, systolic, diastolic, mean, pulse
+
+    def answer(self, data: bytes, now: float) -> bytes:
+        reply = b""
+        for line in self._take_lines(data, b"\r"):
+            reply += self._command(line + b"\r", now)
+        if len(self._request) > 64:  # garbage from the host: forget it, as a monitor would
+            self._request.clear()
+        return reply
+
+    def _finish(self, now: float) -> None:
+        if self.started_at is None or now - self.started_at < self.MEASURE_S:
+            return
+        self.started_at, self.ended_at = None, now
+        if self.scenario in ("motion", "sensor_off"):
+            self.result = (3, 0, 0, 0, 0)
+            self.sent.append({"systolic_mmhg": None, "diastolic_mmhg": None})
+            return
+        systolic, diastolic = self.rng.randint(105, 135), self.rng.randint(65, 85)
+        mean, pulse = (systolic + 2 * diastolic) // 3, self.rng.randint(60, 85)
+        self.result = (1, systolic, diastolic, mean, pulse)
+        self.sent.append(
+            {
+                "systolic_mmhg": float(systolic),
+                "diastolic_mmhg": float(diastolic),
+                "mean_arterial_mmhg": float(mean),
+                "pulse_rate_bpm": float(pulse),
+            }
+        )
+
+    def _command(self, command: bytes, now: float) -> bytes:
+        self._finish(now)
+        if command == dinamap.START_DETERMINATION:
+            if self.started_at is None:
+                self.started_at = now
+            return b""
+        if command == dinamap.CANCEL_DETERMINATION:
+            self.started_at = None
+            return b""
+        if command == dinamap.READ_NIBP_STATUS:
+            status, systolic, diastolic, mean, _ = self.result
+            if self.started_at is not None:
+                status = 2  # determination in progress (TK-BP polls on through it)
+            counter = min(9999, int(now - self.ended_at))
+            return frames.dinamap_status(status, counter, systolic, diastolic, mean)
+        if command == dinamap.READ_PULSE_RATE:
+            return frames.dinamap_pulse(self.result[4])
+        return b""
+
+
 class SureTempModel(DeviceModel):
     """A SureTemp Plus module answering the host's 941C polls. The probe comes out of its well
     at the first poll (after a pause in polling: the next patient): idle, ready, predicting
@@ -394,6 +455,7 @@ def model_for(
         "serial:suntech-advantage": SuntechModel,
         "serial:suretemp-plus": SureTempModel,
         "serial:healthometer-esc": HealthOMeterModel,
+        "serial:dinamap-host": DinamapModel,
     }
     if codec not in models:
         raise ValueError(f"no serial simulator for codec {codec!r}")
