@@ -360,7 +360,7 @@ class OnDemand(DeviceModel):
         # The cuff reports "complete" first; its result goes out when the host asks for it.
         finished = self._produced() and (
             (not isinstance(self.inner, SuntechModel) or suntech.GET_BP_DATA in data)
-            and (not isinstance(self.inner, DinamapModel) or dinamap.READ_PULSE_RATE in data)
+            and (not isinstance(self.inner, DinamapModel) or dinamap.READ_HEART_RATE in data)
         )
         if finished:
             self._armed.clear()
@@ -424,6 +424,11 @@ class OnPatient(DeviceModel):
 def demo_model(profile: FirmwareProfile, rng: random.Random) -> OnDemand | OnPatient:
     """A streaming profile's device streams (OnPatient); a spot one measures when started."""
     inner = model_for(profile.codecs[0], "normal", rng)
+    if isinstance(inner, DinamapModel):
+        # The demo's oximeter and thermometer are their own devices: the monitor is its NIBP,
+        # measuring when started.
+        inner.parameters = {"nibp"}
+        return OnDemand(inner)
     if profile.behaviour.delivery is Delivery.STREAMING:
         return OnPatient(inner)
     return OnDemand(inner)

@@ -384,6 +384,7 @@ STREAMING = {
     "generic-ble-pulse-oximeter", "masimo-mightysat", "masimo-rad-8", "masimo-radical-7",
     "mettler-toledo-mt-sics", "nonin-3230", "nonin-oem-iii-df7", "nonin-oem-iii-df8",
     "nonin-xpod-3012lp", "sma-scale", "detecto-758c",
+    "ge-dinamap-pro",  # its SpO2 streams; NIBP and temperature pass through as spot results
 }
 
 

@@ -153,16 +153,32 @@ def suretemp_nak(command: int, error: int | None = None) -> bytes:
     return suretemp.packet(command, suretemp.TYPE_NAK, data)
 
 
+def _dinamap(text: str) -> bytes:
+    """A DINAMAP reply: its text, then the checksum characters commands carry, then CR (the
+    public sources do not say whether replies carry them; the codec reads neither way)."""
+    data = text.encode("ascii")
+    return data + dinamap.checksum(data) + b"\r"
+
+
 def dinamap_status(
-    status: int, counter: int, systolic: int = 0, diastolic: int = 0, mean: int = 0
+    status: int, seconds: int, systolic: int = 0, diastolic: int = 0, mean: int = 0
 ) -> bytes:
-    """A DINAMAP NIBP status reply laid out at the offsets tnez/TK-BP reads (codec docstring);
-    characters 4-5, which no public source explains, are sent as "00", and the reply carries
-    the command checksum's two characters, as commands do."""
-    text = f" NA{status}00{counter:04d}{systolic:03d}{diastolic:03d}{mean:03d}".encode("ascii")
-    return text + dinamap.checksum(text) + b"\r"
+    """`uNAabcddddeeefffggg`: status, adult (1), normal mode (0), seconds, sys, dia, mean."""
+    return _dinamap(f" NA{status}10{seconds:04d}{systolic:03d}{diastolic:03d}{mean:03d}")
 
 
-def dinamap_pulse(rate: int) -> bytes:
-    text = f" RC0{rate:03d}".encode("ascii")
-    return text + dinamap.checksum(text) + b"\r"
+def dinamap_rate(rate: int, *, source: int, letter: str = "A") -> bytes:
+    """`uRAabbb` (or TK-BP's `uRC`): the rate's source (2 oximeter, 3 NIBP), the rate."""
+    return _dinamap(f" R{letter}{source}{rate:03d}")
+
+
+def dinamap_spo2(status: int, spo2: int) -> bytes:
+    """`uOAabbbcdd`: channel status, SpO2, signal strength 7, averaging 08."""
+    return _dinamap(f" OA{status}{spo2:03d}708")
+
+
+def dinamap_temperature(status: int, counter: int, seconds: int | None, tenths_f: int) -> bytes:
+    """`uTCabcdddddeeeef`: status, predictive mode, the counter character, seconds since the
+    last determination (99999: none), tenths of degrees F, display in F."""
+    shown = 99999 if seconds is None else min(seconds, 99990)
+    return _dinamap(f" TC{status}0{chr(counter)}{shown:05d}{tenths_f:04d}0")
