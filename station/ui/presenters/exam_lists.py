@@ -490,7 +490,8 @@ class ExamLists(_Base):
             actions=(
                 Choice(_t("+ Add a medication"), "open_form", (FormKind.ADD_MEDICATION.value,)),
                 Choice(
-                    ("✓ " if none else "") + _t("Takes no medications"),
+                    # Words, not a tick: the kiosk font has no ✓ (it drew an empty box).
+                    _t("Marked: takes no medications") if none else _t("Takes no medications"),
                     "set_no_medications",
                     (not none,),
                     none,
@@ -546,7 +547,7 @@ class ExamLists(_Base):
             actions=(
                 Choice(_t("+ Add an allergy"), "open_form", (FormKind.ADD_ALLERGY.value,)),
                 Choice(
-                    ("✓ " if none else "") + _t("No known allergies"),
+                    _t("Marked: no known allergies") if none else _t("No known allergies"),
                     "set_no_known_allergies",
                     (not none,),
                     none,
