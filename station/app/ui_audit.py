@@ -16,7 +16,14 @@ from typing import Any
 
 from station.app.demo_ui import DEMO_BIOMED_PIN, DEMO_STAFF_PIN, build_presenter
 from station.models import BloodPressure, Mode, PulseOximetry, Temperature, TemperatureSite
-from station.rooming_data import Medication, MedicationStatus, ScheduledPatient
+from station.rooming_data import (
+    Allergy,
+    AllergySeverity,
+    AllergyStatus,
+    Medication,
+    MedicationStatus,
+    ScheduledPatient,
+)
 from station.ui.ports import MemoryOutbox
 from station.units import Unit
 
@@ -69,6 +76,10 @@ LONG_PATIENT = ScheduledPatient(
     medications=(
         Medication(name="hydrochlorothiazide", dose="12.5 mg every morning with food"),
         Medication(name="atorvastatin", dose="40 mg at bedtime"),
+    ),
+    allergies=(
+        Allergy(substance="penicillin", reaction="hives and swelling of the lips",
+                severity=AllergySeverity.MODERATE),
     ),
     reason_for_visit="follow-up of blood pressure and cholesterol after the new medication",
 )
@@ -170,8 +181,7 @@ def _exam_states() -> Iterator[tuple[str, Step]]:
                 p.acknowledge(row.entry_id)
 
     def send(p: Any, _o: MemoryOutbox) -> None:
-        for index, _ in enumerate(p.rooming.medications):  # reviewed first (#18)
-            p.set_medication(index, MedicationStatus.TAKING)
+        _lists_reviewed(p, _o)
         p.send()
 
     def reject(p: Any, o: MemoryOutbox) -> None:
@@ -236,6 +246,152 @@ def _exam_states() -> Iterator[tuple[str, Step]]:
     yield "sent_offline", then(vitals, normal, review, offline, send)
     yield "sent_rejected", then(vitals, normal, review, send, reject)
     yield "patients_rejected", then(vitals, normal, review, send, reject, call("next_patient"))
+    yield from _list_states(vitals, long_vitals, review)
+
+
+# A long list: the practice's medications with long names and doses, and an allergy list.
+LONG_MEDICATIONS = (
+    Medication(name="hydrochlorothiazide", dose="12.5 mg every morning with food"),
+    Medication(name="atorvastatin", dose="40 mg at bedtime"),
+    Medication(
+        name="insulin glargine-yfgn (Semglee) prefilled pen 100 units/mL",
+        dose="24 units subcutaneously at bedtime, adjust by 2 units every 3 days to target",
+    ),
+    Medication(name="metformin extended-release", dose="1000 mg twice daily with meals"),
+    Medication(name="levothyroxine", dose="75 mcg every morning on an empty stomach"),
+    Medication(name="sertraline", dose="50 mg daily"),
+    Medication(name="albuterol HFA inhaler", dose="2 puffs every 4 hours as needed"),
+    Medication(name="omeprazole", dose="20 mg daily before breakfast"),
+)
+LONG_ALLERGIES = (
+    Allergy(substance="penicillin", reaction="hives and swelling of the lips",
+            severity=AllergySeverity.MODERATE),
+    Allergy(substance="sulfamethoxazole-trimethoprim (Bactrim, Septra)",
+            reaction="widespread blistering rash with fever, admitted to hospital in 2019",
+            severity=AllergySeverity.SEVERE),
+    Allergy(substance="latex"),
+    Allergy(substance="shellfish", reaction="throat tightness", severity=AllergySeverity.SEVERE),
+    Allergy(substance="codeine", reaction="nausea", severity=AllergySeverity.MILD),
+)
+LONG_TEXT_200 = (
+    "Patient says the cardiologist changed it after the echocardiogram last month and she now "
+    "takes half a tablet in the morning and a whole one at night unless her pressure is low"
+)[:200]
+
+
+def _lists_reviewed(p: Any, _o: MemoryOutbox) -> None:
+    """Every listed medication taken and every listed allergy confirmed (#18: before Send)."""
+    for index, _ in enumerate(p.rooming.medications):
+        p.set_medication(index, MedicationStatus.TAKING)
+    for index, _ in enumerate(p.rooming.allergies):
+        p.set_allergy_status(index, AllergyStatus.CONFIRMED)
+
+
+def _list_states(vitals: Step, long_vitals: Step, review: Step) -> Iterator[tuple[str, Step]]:
+    """The medication, allergy and point-of-care steps: empty, long, every form and error."""
+
+    def long_lists(p: Any, _o: MemoryOutbox) -> None:
+        patient = LONG_PATIENT.model_copy(
+            update={"medications": LONG_MEDICATIONS, "allergies": LONG_ALLERGIES}
+        )
+        p.rooming.set_schedule((*p.rooming.schedule, patient))
+        p.sign_in("BADGE-DEMO")
+        p.pick(patient.appointment_id)
+        p.confirm()
+        p.go("complaint")
+
+    def reviewed_some(p: Any, _o: MemoryOutbox) -> None:
+        p.set_medication(0, MedicationStatus.TAKING)
+        p.set_medication(1, MedicationStatus.NOT_TAKING)
+        p.change_medication(2, "26 units at bedtime", LONG_TEXT_200)
+        p.add_medication("ibuprofen (Advil) over the counter", "400 mg as needed for headache",
+                         "takes it most days this month")
+        p.add_medication("vitamin D3", "2000 IU daily")
+
+    def allergies_some(p: Any, _o: MemoryOutbox) -> None:
+        p.confirm_allergy(0)
+        p.set_allergy_status(1, AllergyStatus.REFUTED)
+        p.add_allergy("amoxicillin-clavulanate (Augmentin) — told by an urgent care in 2021",
+                      "diarrhoea and a rash on the arms and chest", AllergySeverity.MILD)
+
+    def poc_many(p: Any, _o: MemoryOutbox) -> None:
+        p.record_poc("strep_a", "positive", "LOT-2026-04-ABCDEFGH-1234567890")
+        p.record_poc("influenza_a", "negative")
+        p.record_poc("influenza_b", "invalid")
+        p.record_poc("covid_antigen", "negative")
+        p.record_poc("glucose_capillary", "48")
+        p.record_poc("urine_ketones", "large (160 mg/dL)")
+        p.record_poc("urine_protein", "2000 mg/dL or more (++++)")
+
+    complaint = call("go", "complaint")
+    meds = call("go", "medications")
+    allergies = call("go", "allergies")
+    poc = call("go", "poc")
+    yield "medications", then(vitals, complaint, meds)
+    yield "medications_empty", then(_signed_in, call("pick", "APT-DEMO-0002"), call("confirm"),
+                                    meds)
+    yield "medications_none", then(_signed_in, call("pick", "APT-DEMO-0002"), call("confirm"),
+                                   meds, call("set_no_medications", True))
+    yield "medications_long", then(long_lists, meds)
+    yield "medications_long_reviewed", then(long_lists, meds, reviewed_some)
+    yield "medications_contradiction", then(long_lists, meds, reviewed_some,
+                                            call("set_no_medications", True))
+    yield "medication_change", then(vitals, complaint, meds, call("edit_medication", 0))
+    yield "medication_change_long", then(long_lists, meds, call("edit_medication", 2),
+                                         call("form_text", "new_dose", LONG_TEXT_200),
+                                         call("form_text", "note", LONG_TEXT_200))
+    yield "medication_change_error", then(vitals, complaint, meds, call("edit_medication", 0),
+                                          call("save_form"))
+    yield "medication_add", then(vitals, complaint, meds, call("open_form", "add_medication"))
+    yield "medication_add_error", then(long_lists, meds, call("open_form", "add_medication"),
+                                       call("form_text", "dose", LONG_TEXT_200),
+                                       call("save_form"))
+    yield "allergies", then(long_vitals, complaint, allergies)
+    yield "allergies_empty", then(vitals, complaint, allergies)
+    yield "allergies_none", then(vitals, complaint, allergies,
+                                 call("set_no_known_allergies", True))
+    yield "allergies_long", then(long_lists, allergies)
+    yield "allergies_long_reviewed", then(long_lists, allergies, allergies_some)
+    yield "allergies_contradiction", then(long_lists, allergies,
+                                          call("set_no_known_allergies", True))
+    yield "allergy_add", then(vitals, complaint, allergies, call("open_form", "add_allergy"),
+                              call("form_pick", "severity", "severe"))
+    yield "allergy_add_error", then(long_lists, allergies, call("open_form", "add_allergy"),
+                                    call("form_text", "reaction", LONG_TEXT_200),
+                                    call("save_form"))
+    yield "poc", then(vitals, review, poc)
+    yield "poc_many", then(long_vitals, review, poc, poc_many)
+    yield "poc_strep", then(vitals, review, poc, call("open_form", "poc", "strep_a"),
+                            call("form_pick", "strep_a", "positive"))
+    yield "poc_influenza", then(vitals, review, poc, call("open_form", "poc", "influenza"),
+                                call("form_pick", "influenza_a", "negative"))
+    yield "poc_influenza_error", then(vitals, review, poc, call("open_form", "poc", "influenza"),
+                                      call("form_pick", "influenza_a", "negative"),
+                                      call("save_form"))
+    yield "poc_dipstick", then(vitals, review, poc, call("open_form", "poc", "urine_dipstick"),
+                               call("form_pick", "urine_protein", "2000 mg/dL or more (++++)"))
+    yield "poc_glucose", then(vitals, review, poc, call("open_form", "poc", "glucose_capillary"),
+                              call("form_key", "4"), call("form_key", "8"))
+    yield "poc_glucose_empty", then(vitals, review, poc,
+                                    call("open_form", "poc", "glucose_capillary"))
+    yield "poc_glucose_error", then(vitals, review, poc,
+                                    call("open_form", "poc", "glucose_capillary"),
+                                    *(call("form_key", k) for k in "700"), call("save_form"))
+    yield "poc_kit_lot_error", then(vitals, review, poc, call("open_form", "poc", "covid_antigen"),
+                                    call("form_pick", "covid_antigen", "negative"),
+                                    call("form_text", "kit_lot", "L" * 60), call("save_form"))
+    yield "review_lists_unreviewed", then(long_lists, review)
+    yield "review_lists_critical_poc", then(long_lists, review, poc, poc_many, review)
+    yield (
+        "review_lists_done",
+        then(long_lists, review, poc, poc_many, _lists_reviewed, reviewed_some, allergies_some,
+             review),
+    )
+    yield (
+        "sent_lists",
+        then(long_lists, review, _lists_reviewed, reviewed_some, allergies_some,
+             call("record_poc", "strep_a", "positive"), review, call("send")),
+    )
 
 
 def _lobby_states() -> Iterator[tuple[str, Step]]:

@@ -30,6 +30,7 @@ from station.ui.screens.base import BaseScreen, attach
 from station.ui.screens.biomed import BiomedScreen
 from station.ui.screens.complaint import ComplaintScreen
 from station.ui.screens.confirm import ConfirmScreen
+from station.ui.screens.lists import AllergiesScreen, MedicationsScreen, PocScreen
 from station.ui.screens.lobby_contact import LobbyContactScreen
 from station.ui.screens.lobby_find import LobbyFindScreen
 from station.ui.screens.lobby_message import LobbyMessageScreen
@@ -51,6 +52,7 @@ KV_FILES = (
     "vitals.kv",
     "complaint.kv",
     "review.kv",
+    "lists.kv",
     "lobby_welcome.kv",
     "lobby_find.kv",
     "lobby_contact.kv",
@@ -67,6 +69,9 @@ MODE_SCREENS: dict[str, tuple[type[BaseScreen], ...]] = {
         VitalsScreen,
         ComplaintScreen,
         ReviewScreen,
+        MedicationsScreen,
+        AllergiesScreen,
+        PocScreen,
         BiomedScreen,
     ),
     "lobby": (

@@ -14,6 +14,7 @@ from station.rooming_record import record_to_submission
 from station.ui.ports import AlertSink, LookupAnswer, LookupOutcome, PatientLookup, VitalsOutbox
 from station.ui.presenters.base import Tone, _Base, _try
 from station.ui.presenters.biomed import BiomedPresenter
+from station.ui.presenters.exam_lists import STEPS, ExamLists, ListForm
 from station.ui.presenters.exam_views import ExamViews, SentRooming
 from station.ui.presenters.format import field_title, fmt_dob
 from station.ui.presenters.keypad import (
@@ -38,8 +39,9 @@ SCREEN_OF: dict[RoomingState, str] = {
 }
 
 
-class ExamPresenter(ExamViews, _Base):
-    """MA rooming on the exam-room station: intents here, the screens' views in ExamViews."""
+class ExamPresenter(ExamLists, ExamViews, _Base):
+    """MA rooming on the exam-room station: intents here, the screens' views in ExamViews,
+    the medication / allergy / point-of-care steps in ExamLists."""
 
     def __init__(
         self,
@@ -67,12 +69,16 @@ class ExamPresenter(ExamViews, _Base):
         # Streaming devices' latest readings while an episode settles: device id -> reading.
         # Shown on the tile with "measuring…"; never an entry (the captured one is).
         self.live: dict[str, AnyReading] = {}
+        # The list step open over the rooming's step (medications, allergies, point-of-care)
+        # and the form being filled in there: cleared at sign-out and for every new patient.
+        self.step: str | None = None
+        self.form: ListForm | None = None
 
     @property
     def screen(self) -> str:
         if self.biomed is not None and self.biomed.unlocked:
             return "biomed"
-        return SCREEN_OF[self.rooming.state]
+        return self._step_shown() or SCREEN_OF[self.rooming.state]
 
     def _tap(self) -> None:
         self.taps += 1
@@ -135,6 +141,7 @@ class ExamPresenter(ExamViews, _Base):
     def sign_out(self) -> None:
         self._tap()
         self.keypad = None
+        self._close_step()
         _try(self, self.rooming.sign_out)
 
     def pick(self, appointment_id: str) -> None:
@@ -143,6 +150,7 @@ class ExamPresenter(ExamViews, _Base):
 
     def confirm(self) -> None:
         self._tap()
+        self._close_step()
         _try(self, self.rooming.confirm_identifiers)
 
     def not_this_patient(self) -> None:
@@ -155,6 +163,14 @@ class ExamPresenter(ExamViews, _Base):
 
     def go(self, screen: str) -> None:
         self._tap()
+        if screen in STEPS:
+            self.open_step(screen)
+            return
+        over = self._step_shown()
+        self._close_step()
+        if over is not None and SCREEN_OF[self.rooming.state] == screen:
+            self.say("")  # back to the step the list lay over
+            return
         event = {
             "vitals": RoomingEvent.TO_VITALS,
             "complaint": RoomingEvent.TO_COMPLAINT,
@@ -263,6 +279,7 @@ class ExamPresenter(ExamViews, _Base):
         out = self.rooming.tick()
         if out:
             self.keypad = None
+            self._close_step()
             self.say("signed out after inactivity", Tone.INFO)
         elif self.rooming.state is RoomingState.SIGNED_OUT:
             # The lockout's countdown, refreshed every tick; cleared once the keypad is free.

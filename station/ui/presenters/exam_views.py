@@ -14,6 +14,7 @@ from station.rooming_data import (
     Complaint,
     MedicationReview,
     Onset,
+    Refusal,
     RoomingState,
     VitalEntry,
 )
@@ -64,6 +65,12 @@ class ExamViews:
     sent_id: UUID | None
     sent: dict[UUID, SentRooming]
     live: dict[str, AnyReading]
+
+    def list_summary(self) -> tuple[str, ...]:
+        raise NotImplementedError  # ExamLists: the medications, allergies, results in words
+
+    def blocker_words(self, refusal: Refusal, message: str) -> str:
+        raise NotImplementedError  # ExamLists: short words where Review lists the items
 
     @property
     def display(self) -> DisplaySection:
@@ -255,7 +262,7 @@ class ExamViews:
         return tuple(sorted(rows, key=lambda r: _REVIEW_ORDER.get(r.severity, 9)))
 
     def review_summary(self) -> tuple[str, ...]:
-        _, c, medications = self._shown_record()
+        _, c, _ = self._shown_record()
         lines = []
         done = self.sent.get(self.sent_id) if self.sent_id is not None else None
         if done is not None and self.rooming.state is RoomingState.SENT:
@@ -266,8 +273,7 @@ class ExamViews:
         lines.append(f"Chief complaint: {complaint or '—'}")
         if c.onset != Onset.UNKNOWN:
             lines.append(f"Onset: {c.onset.value}")
-        for med in medications:
-            lines.append(f"{med.medication.name}: {med.status.value.replace('_', ' ')}")
+        lines.extend(self.list_summary())
         record = self.rooming.last_record
         sent = self.rooming.state is RoomingState.SENT and record is not None
         bmi = record.bmi_kg_m2 if sent and record is not None else self.rooming.bmi_kg_m2()
@@ -276,7 +282,7 @@ class ExamViews:
         return tuple(lines)
 
     def send_blockers(self) -> tuple[str, ...]:
-        return tuple(m for _, m in self.rooming.send_refusals())
+        return tuple(self.blocker_words(r, m) for r, m in self.rooming.send_refusals())
 
     def send_status(self) -> str:
         if self.sent_id is None:

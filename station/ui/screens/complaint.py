@@ -1,4 +1,5 @@
-"""Chief complaint: a short pick list, free text, onset, and the medication list."""
+"""Chief complaint: a short pick list, free text and onset (the medication list is the next
+step, station/ui/screens/lists.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ from functools import partial
 from typing import Any
 
 from kivy.factory import Factory
-from kivy.metrics import dp, sp
 
-from station.rooming_data import MedicationStatus, Onset
-from station.ui.screens.base import BaseScreen, grow_with
+from station.rooming_data import Onset
+from station.ui.screens.base import BaseScreen
 from station.ui.theme import theme
 
 ONSET_LABELS = {
@@ -20,11 +20,6 @@ ONSET_LABELS = {
     Onset.CHRONIC: "long\u2011standing",  # a non-breaking hyphen: never "long-standi ng"
     Onset.UNKNOWN: "not sure",
 }
-MED_LABELS = {
-    MedicationStatus.TAKING: "taking",
-    MedicationStatus.NOT_TAKING: "not taking",
-    MedicationStatus.CHANGED: "changed",
-}
 
 
 class ComplaintScreen(BaseScreen):
@@ -32,14 +27,13 @@ class ComplaintScreen(BaseScreen):
 
     def render(self, presenter: Any) -> None:
         complaint = presenter.rooming.complaint
-        meds = presenter.rooming.medications
         picks = presenter.complaint_picks()
         patient = presenter.rooming.patient
         if patient != self._patient:
             # A new patient starts at the top: chips sit where the MA expects them.
             self._patient = patient
             self.ids.scroll.scroll_y = 1
-        if not self.changed((complaint, meds, picks)):
+        if not self.changed((complaint, picks)):
             return
         reason = complaint.reason_for_visit
         self.ids.reason.text = f"Reason for visit (from check-in): {reason}" if reason else ""
@@ -56,27 +50,6 @@ class ComplaintScreen(BaseScreen):
             onset.add_widget(
                 chip(label, partial(self.intent, "set_onset", value), complaint.onset == value)
             )
-        box = self.ids.meds
-        box.clear_widgets()
-        for index, med in enumerate(meds):
-            row = Factory.BoxLayout(size_hint_y=None, height=dp(52), spacing=dp(6))
-            name = f"{med.medication.name} {med.medication.dose}".strip()
-            label = Factory.Body(text=f"{name}: taking?", font_size=sp(18) * theme.scale)
-            row.add_widget(label)
-            grow_with(row, label, minimum=52)
-            for status, text in MED_LABELS.items():
-                row.add_widget(
-                    chip(
-                        text,
-                        partial(self.intent, "set_medication", index, status),
-                        med.status == status,
-                        size_hint_x=None,
-                        width=dp(130),
-                    )
-                )
-            box.add_widget(row)
-        if not meds:
-            box.add_widget(Factory.Body(text="No medications on the schedule."))
 
 
 def chip(text: str, on_release: Any, chosen: bool, **kw: Any) -> Any:
