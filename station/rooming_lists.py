@@ -8,9 +8,11 @@ every critical point-of-care result acknowledged) is said by `list_refusals`.
 
 from __future__ import annotations
 
+from station.audit import AuditAction
 from station.poc import PocResultError, judge
 from station.rooming_data import (
     MEDICATION_TEXT_MAX_CHARS,
+    AlertRequest,
     Allergy,
     AllergyReview,
     AllergySeverity,
@@ -22,6 +24,7 @@ from station.rooming_data import (
     Refusal,
 )
 from station.rooming_readings import RoomingReadings
+from station.validation import Severity
 from station.workflow import RefusedError
 
 
@@ -234,13 +237,16 @@ class RoomingLists(RoomingReadings):
         self._touch()
         session.poc = [e for e in session.poc if e.entry_id != entry_id]
 
-    def acknowledge_poc(self, entry_id: int) -> None:
-        """The MA told the clinician about a critical result (e.g. glucose < 54 mg/dL)."""
+    def acknowledge_poc(self, entry_id: int) -> AlertRequest:
+        """The MA told the clinician about a critical result (e.g. glucose < 54 mg/dL). Like a
+        critical vital sign, it also raises an alert to the practice (design.md: alarming
+        values raise an alert message), published once by the composition root."""
         session = self._confirmed_session(Refusal.NO_PATIENT, "cannot acknowledge")
         entry = next((e for e in session.poc if e.entry_id == entry_id), None)
         if entry is None:
             raise RefusedError(Refusal.UNKNOWN_ITEM, f"no result {entry_id}")
-        if not entry.result.critical:
+        critical = [f for f in entry.result.flags if f.severity == Severity.CRITICAL]
+        if not critical:
             raise RefusedError(Refusal.NOT_CRITICAL, "this result is not critical")
         now = self._touch()
         session.poc = [
@@ -248,6 +254,22 @@ class RoomingLists(RoomingReadings):
             if e.entry_id == entry_id else e
             for e in session.poc
         ]
+        assert self.ma_id is not None
+        alert = AlertRequest(
+            appointment_id=session.patient.appointment_id,
+            code=critical[0].code,
+            message=critical[0].message,
+            entry_id=entry_id,
+            acknowledged_by=self.ma_id,
+            acknowledged_at=now,
+        )
+        self._alerts.append(alert)
+        self._audit(
+            AuditAction.CRITICAL_ACKNOWLEDGED,
+            detail=f"{critical[0].code} on point-of-care {entry.result.test}",
+            at=now,
+        )
+        return alert
 
     # -- what Send needs ------------------------------------------------------------------------
 
