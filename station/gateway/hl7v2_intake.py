@@ -155,7 +155,8 @@ def _poc_observation(poc: SubmittedPocResult) -> Observation:
         flags = ()
         if step.abnormal and normal:
             flags = ("L",) if step.value < min(normal) else ("H",)
-        return Observation(value_type="NM", value=nm(step.value), ucum=test.ucum,
+        # The block as printed on the chart ("1.000", "6.5"): NM keeps its decimals.
+        return Observation(value_type="NM", value=step.code, ucum=test.ucum,
                            flags=flags, note=note, **common)
     judged = ("A",) if step.abnormal else ("N",)
     if step.snomed is not None:
