@@ -41,7 +41,8 @@ const inbound = server.createInbound({ port }, async (req, res) => {
     fs.appendFileSync(logFile, JSON.stringify(entry) + '\n')
     return
   }
-  const code = mrn === rejectMrn ? 'AR' : mrn === errorMrn ? 'AE' : 'AA'
+  // A message without a PID (a help request names no patient) matches no --reject-mrn.
+  const code = rejectMrn && mrn === rejectMrn ? 'AR' : errorMrn && mrn === errorMrn ? 'AE' : 'AA'
   entry.ack = code
   fs.appendFileSync(logFile, JSON.stringify(entry) + '\n')
   if (code !== 'AA') {
