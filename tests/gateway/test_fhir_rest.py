@@ -40,7 +40,7 @@ from tests.gateway.test_gateway_e2e import SITE, STATION, gateway_settings, stat
 from tests.sync.samples import AT
 from tests.sync.test_lists_fhir import lists_submission
 
-TOKEN = "test-token-not-a-secret"  # noqa: S105 - a test server's token
+TOKEN = "test-token-not-a-secret"
 
 
 def operation_outcome(text: str) -> dict[str, Any]:
@@ -64,7 +64,7 @@ class FhirEhr:
 
 def _handler(ehr: FhirEhr) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             """Quiet: the test reads `seen`."""
 
         def _reply(self, status: int, body: dict[str, Any]) -> None:
