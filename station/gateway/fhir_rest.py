@@ -94,11 +94,13 @@ class FhirClient:
                 reply.read(MAX_REPLY)
                 return FhirReply(True, reply.status, "")
         except urllib.error.HTTPError as exc:
+            if exc.code >= 500 or exc.code in RETRY_LATER:
+                # The status line only: a server's error text may name the patient, and this
+                # one is logged.
+                raise FhirDeliveryError(
+                    f"the FHIR server {where} answered {exc.code} {exc.reason}") from exc
             body = exc.read(MAX_REPLY) if exc.fp is not None else b""
             said = outcome_text(body) or f"HTTP {exc.code} {exc.reason}"
-            if exc.code >= 500 or exc.code in RETRY_LATER:
-                raise FhirDeliveryError(
-                    f"the FHIR server {where} answered {exc.code}: {said}") from exc
             return FhirReply(False, exc.code, said)
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)

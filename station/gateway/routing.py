@@ -196,6 +196,11 @@ def plan(row: Row, settings: GatewaySettings, now: datetime) -> Plan:
         return Plan(reject_reason=str(exc))
     except Hl7BuildError as exc:
         return Plan(reject_reason=f"could not be turned into HL7 v2: {exc}")
+    except (LookupError, TypeError, ValueError) as exc:
+        # Content the contract allows but the mapping did not expect: refused with what it
+        # was, never retried forever at the head of the queue.
+        return Plan(reject_reason=f"could not be turned into HL7 v2: unexpected content "
+                                  f"({type(exc).__name__}: {exc})")
     return Plan(reject_reason=f"the practice gateway takes no '{channel}' messages")
 
 

@@ -258,6 +258,9 @@ class Gateway:
                             part.label, part.destination.value, exc)
                 return False
             if not accepted:
+                if index > 0:  # the ones before it were filed: say which one was not
+                    done = ", ".join(p.label for p in planned.parts[:index])
+                    refusal = f"{refusal} (the {part.label}; the {done} before it was filed)"
                 self._finish(row, RowState.REJECTED, refusal)
                 return True
             if index + 1 < len(planned.parts):

@@ -256,3 +256,30 @@ def test_vitals_with_allergies_reach_the_ehr_as_oru_then_adt_a60(
         link.stop()  # type: ignore[attr-defined]
         gateway.stop()
         outbox.close()
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_a_refused_allergy_update_says_the_vitals_before_it_were_filed(
+    deploy_broker: Broker, outbox: Outbox, tmp_path: Path
+) -> None:
+    ehr = start_mllp(tmp_path / "ehr", "--reject-type", "ADT^A60", "--reason",
+                     "Allergy interface not enabled")
+    gateway = Gateway(gateway_settings(deploy_broker, ehr, tmp_path / "gw.sqlite3"))
+    link = run(gateway, deploy_broker, outbox)
+    try:
+        mid = uuid.uuid4()
+        link.submit(Channel.VITALS, to_json(vitals().model_copy(  # type: ignore[attr-defined]
+            update={"message_id": mid})), mid)
+        assert wait_until(lambda: outbox.state(mid) == DeliveryState.REJECTED)
+        assert outbox.rejection(mid) == (
+            "not filed by the EHR (AR): Allergy interface not enabled (the ADT^A60; the "
+            "ORU^R01 before it was filed)")
+        time.sleep(0.5)
+        assert [(g["type"], g["ack"]) for g in ehr.received()] == [
+            ("ORU^R01", "AA"), ("ADT^A60", "AR")]  # neither sent again
+    finally:
+        link.stop()  # type: ignore[attr-defined]
+        gateway.stop()
+        ehr.stop()
+        outbox.close()
