@@ -425,6 +425,8 @@ def _age_years(birth: date, on: date) -> float:
 def alert_observations(payload: AlertPayload) -> list[Observation]:
     """The alert's reading, each value the alert's rule fired on flagged LL/HH (or L/H)."""
     item = payload.reading
+    if item is None:
+        raise Hl7BuildError("the alert carries a point-of-care result, not a reading")
     reading = item.reading
     age = _age_years(payload.patient.birth_date, item.accepted_at.date())
     critical = payload.severity == Severity.CRITICAL
@@ -459,6 +461,16 @@ def alert_observations(payload: AlertPayload) -> list[Observation]:
 
 
 def oru_r01_alert(payload: AlertPayload, hl7: GatewayHl7, *, sent_at: datetime) -> str:
+    if payload.poc_result is not None:
+        # A critical point-of-care result (glucose < 54 mg/dL): its own test's OBR and OBX,
+        # flagged LL/HH as in the vitals ORU, marked stat, the alert's words in NTE.
+        from station.gateway.hl7v2_intake import poc_alert_order
+
+        return _oru(hl7, message_id=payload.message_id, sent_at=sent_at,
+                    patient=payload.patient, appointment_id=payload.appointment_id,
+                    orders=[poc_alert_order(payload.poc_result, payload.message)],
+                    test_data=False)
+    assert payload.reading is not None  # AlertPayload holds exactly one of the two
     order = Order(PCD_OBR_4, payload.reading.accepted_at, tuple(alert_observations(payload)),
                   stat=True)
     return _oru(hl7, message_id=payload.message_id, sent_at=sent_at, patient=payload.patient,

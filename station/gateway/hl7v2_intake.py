@@ -166,6 +166,14 @@ def _poc_observation(poc: SubmittedPocResult) -> Observation:
                        **common)
 
 
+def poc_alert_order(poc: SubmittedPocResult, message: str) -> Order:
+    """A critical point-of-care result on the alert channel: one stat order with the result's
+    observation, the alert's words in an NTE under the OBR."""
+    test = poc_test(poc.result.test)
+    return Order((test.loinc, test.loinc_display, "LN"), poc.recorded_at,
+                 (_poc_observation(poc),), stat=True, note=message)
+
+
 def poc_orders(payload: VitalsPayload) -> tuple[Order, ...]:
     """One ORDER_OBSERVATION per test, the dipstick pads together, in the order recorded."""
     orders: list[Order] = []

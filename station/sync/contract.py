@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from station.audit import AuditAction
 from station.config import TOPIC_LEVEL, BoundDevice, DisplaySection, GuardSection
@@ -140,18 +140,27 @@ class CheckinPayload(_Envelope):
 
 
 class AlertPayload(_Envelope):
-    """A critical value the MA acknowledged: tells the clinician now, outside the chart."""
+    """A critical value the MA acknowledged: tells the clinician now, outside the chart. The
+    value is a device or manual vital-sign `reading`, or a point-of-care `poc_result` (e.g. a
+    fingerstick glucose below 54 mg/dL): exactly one of the two."""
 
     schema_: Literal["rooming.alert/1"] = Field("rooming.alert/1", alias="schema")
     appointment_id: Annotated[str, Field(pattern=IDENTIFIER)]
     patient: PatientIdentifiers
-    code: str  # the clinical flag, e.g. hypertensive_crisis
+    code: str  # the clinical flag, e.g. hypertensive_crisis, hypoglycaemia_level_2
     severity: Severity
     message: str
-    reading: SubmittedReading
+    reading: SubmittedReading | None = None
+    poc_result: SubmittedPocResult | None = None
     acknowledged_by: Annotated[str, Field(pattern=IDENTIFIER)]
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_value(self) -> AlertPayload:
+        if (self.reading is None) == (self.poc_result is None):
+            raise ValueError("an alert carries exactly one of reading and poc_result")
+        return self
 
 
 class HelpRequestPayload(_Envelope):

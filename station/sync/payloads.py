@@ -107,6 +107,26 @@ def alerts(
                     acknowledged_by=ack.acknowledged_by,
                 )
             )
+    for poc in submission.poc_results:
+        for flag in poc.result.flags:
+            if flag.severity != Severity.CRITICAL:
+                continue
+            assert poc.acknowledged_by is not None  # Submission guarantees it
+            out.append(
+                AlertPayload(
+                    message_id=message_ids[len(out)],
+                    station_id=station_id,
+                    site=site,
+                    sent_at=sent_at,
+                    appointment_id=submission.appointment_id,
+                    patient=submission.patient,
+                    code=flag.code,
+                    severity=flag.severity,
+                    message=flag.message,
+                    poc_result=poc,
+                    acknowledged_by=poc.acknowledged_by,
+                )
+            )
     return out
 
 
@@ -115,6 +135,11 @@ def critical_count(submission: Submission) -> int:
         1
         for item in submission.readings
         for flag in item.verdict.flags
+        if flag.severity == Severity.CRITICAL
+    ) + sum(
+        1
+        for poc in submission.poc_results
+        for flag in poc.result.flags
         if flag.severity == Severity.CRITICAL
     )
 

@@ -213,3 +213,19 @@ def test_a_help_request_names_no_patient() -> None:
     strict(er7)
     assert names(er7) == ["MSH", "OBR", "TQ1", "OBX"]
     assert "lobby-1" in segments(er7, "OBX")[0][5]
+
+
+def test_a_critical_point_of_care_result_is_an_alert_oru_stat_with_its_ll_flag() -> None:
+    from station.gateway.hl7v2 import oru_r01_alert
+
+    [alert] = payloads.alerts(lists_submission(), message_ids=[MID], site="clinic-north",
+                              station_id="exam-3", sent_at=AT)
+    er7 = oru_r01_alert(alert, HL7, sent_at=SENT)
+    strict(er7)
+    [obr] = segments(er7, "OBR")
+    assert obr[4].split("^")[0] == "41653-7"
+    [obx] = segments(er7, "OBX")
+    # < 54 mg/dL: level 2 hypoglycaemia (ADA), LL "below lower panic limits" (table 0078).
+    assert (obx[3].split("^")[0], obx[5], obx[8]) == ("41653-7", "52", "LL")
+    assert segments(er7, "TQ1")[0][9].split("^")[0] == "S"  # stat (table 0485)
+    assert alert.message in [s[3] for s in segments(er7, "NTE")]

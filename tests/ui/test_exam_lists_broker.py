@@ -43,6 +43,7 @@ from station.submission import (
     SubmittedMedication,
 )
 from station.sync.contract import (
+    AlertPayload,
     AllergyToReview,
     Appointment,
     Channel,
@@ -167,10 +168,20 @@ def test_ma_rooms_a_patient_with_lists_and_a_strep_test_to_the_practice(
         driver.tap("positive")
         driver.type_into(field(driver, "optional"), "LOT-A1")
         driver.tap("Save")
+        # A fingerstick glucose of 48 mg/dL: level 2 hypoglycaemia (ADA: < 54 mg/dL), critical.
+        driver.tap("Fingerstick glucose")
+        driver.tap("4")
+        driver.tap("8")
+        driver.tap("Save")
         driver.tap("Review  >")
+        driver.tap("Acknowledge — clinician told")
         driver.tap("Send")
-        driver.until(lambda: len(practice.got("vitals")) == 1, frames=2000)
+        driver.until(
+            lambda: len(practice.got("vitals")) == 1 and len(practice.got("alert")) == 1,
+            frames=2000,
+        )
         vitals = VitalsPayload.model_validate(practice.got("vitals")[0])
+        alert = AlertPayload.model_validate(practice.got("alert")[0])
     finally:
         link.stop()
         outbox.close()
@@ -207,12 +218,20 @@ def test_ma_rooms_a_patient_with_lists_and_a_strep_test_to_the_practice(
             patient_reported_new=True,
         ),
     )
-    ((strep),) = vitals.poc_results
+    (strep, glucose) = vitals.poc_results
     assert (strep.result.test, strep.result.result, strep.result.kit_lot) == (
         "strep_a",
         "positive",
         "LOT-A1",
     )
+    # design.md: an alarming value raises an alert message: the critical glucose, on `alert`.
+    assert (alert.appointment_id, alert.code, alert.acknowledged_by) == (
+        "APT-TEST-0045",
+        "hypoglycaemia_level_2",
+        "ma-007",
+    )
+    assert alert.poc_result == glucose and alert.reading is None
+    assert glucose.result.value == 48.0
 
     bundle = vitals.fhir_bundle
     requests = resources(bundle, "MedicationRequest")
@@ -247,13 +266,14 @@ def test_ma_rooms_a_patient_with_lists_and_a_strep_test_to_the_practice(
     assert allergies[1]["reaction"][0]["severity"] == "severe"
     assert allergies[1]["reaction"][0]["manifestation"] == [{"text": "throat swelling"}]
 
-    (lab,) = [
+    (lab, glucose_lab) = [
         o
         for o in resources(bundle, "Observation")
         if any(
             c.get("code") == "laboratory" for cat in o.get("category", ()) for c in cat["coding"]
         )
     ]
+    assert glucose_lab["code"]["coding"][0]["code"] == "41653-7"  # capillary glucose (LOINC)
     assert lab["status"] == "final"
     assert {"system": CATEGORY, "code": "laboratory"}.items() <= lab["category"][0]["coding"][
         0
@@ -265,5 +285,5 @@ def test_ma_rooms_a_patient_with_lists_and_a_strep_test_to_the_practice(
     ]
     # Every new resource holds to the US Core profile it claims, by the published
     # StructureDefinitions (not by the station's own checks).
-    for resource in (*requests, *allergies, lab):
+    for resource in (*requests, *allergies, lab, glucose_lab):
         assert us_core.problems(resource, "6.1.0") == [], resource["resourceType"]
