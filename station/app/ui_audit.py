@@ -74,6 +74,49 @@ LONG_PATIENT = ScheduledPatient(
 )
 
 
+# A 100-character name (#20: it was clipped to the label), with its spaces where real
+# compound names have them.
+HUNDRED_PATIENT = ScheduledPatient(
+    appointment_id="APT-DEMO-0010",
+    mrn="TEST100010",
+    family_name="ZZTEST-VILLANUEVA DE LA CRUZ MONTGOMERY-WORTHINGTON",
+    given_name="Maria Alexandrina Maximiliana Guadalupe Rosalba",
+    birth_date=date(1951, 7, 4),
+    start_time="17:00",
+)
+assert len(HUNDRED_PATIENT.display_name) == 100
+
+
+def look_alikes() -> tuple[ScheduledPatient, ...]:
+    """#20's look-alike names as the schedule brings them in (station.names cleans them): a
+    plain name, the same with a zero-width space (collides once cleaned: the MRN shows), with
+    a word joiner + ZWNJ, and with a Cyrillic capital IE (flagged as mixed alphabets)."""
+    from station.app.sync_port import appointment_to_patient
+    from station.submission import PatientIdentifiers
+    from station.sync.contract import Appointment
+
+    def appointment(number: int, family: str) -> Any:
+        return appointment_to_patient(
+            Appointment(
+                appointment_id=f"APT-LOOK-{number}",
+                patient=PatientIdentifiers(
+                    mrn=f"TEST20000{number}",
+                    family_name=family,
+                    given_name="Echo",
+                    birth_date=date(1979, 1, 30),
+                ),
+                starts_at=datetime(2026, 3, 2, 15, number, tzinfo=UTC),
+            )
+        )
+
+    return (
+        appointment(1, "ZZTEST"),
+        appointment(2, "ZZ\u200bTEST"),
+        appointment(3, "ZZTE\u2060\u200cST"),
+        appointment(4, "ZZT\u0415ST"),
+    )
+
+
 def _signed_in(p: Any, _o: MemoryOutbox) -> None:
     p.sign_in("BADGE-DEMO")
 
@@ -149,6 +192,12 @@ def _exam_states() -> Iterator[tuple[str, Step]]:
     def add_long(p: Any, _o: MemoryOutbox) -> None:
         p.rooming.set_schedule((*p.rooming.schedule, LONG_PATIENT))
 
+    def add_hundred(p: Any, _o: MemoryOutbox) -> None:
+        p.rooming.set_schedule((*p.rooming.schedule, HUNDRED_PATIENT))
+
+    def add_look_alikes(p: Any, _o: MemoryOutbox) -> None:
+        p.rooming.set_schedule((*p.rooming.schedule, *look_alikes()))
+
     def pick_first(p: Any, _o: MemoryOutbox) -> None:
         p.pick(p.rooming.schedule[0].appointment_id)
 
@@ -206,10 +255,19 @@ def _exam_states() -> Iterator[tuple[str, Step]]:
     yield "signin_wrong_pin", wrong_pin
     yield "patients", _signed_in
     yield "patients_long_names", then(_signed_in, add_long)
+    yield "patients_100_char_name", then(_signed_in, add_hundred)
+    yield "patients_look_alikes", then(_signed_in, add_look_alikes)
     yield "patients_empty", then(_signed_in, no_schedule)
     yield "patients_offline", then(_signed_in, offline)
     yield "confirm", then(_signed_in, pick_first)
     yield "confirm_long_name", then(_signed_in, add_long, call("pick", LONG_PATIENT.appointment_id))
+    yield "confirm_100_char_name", then(
+        _signed_in, add_hundred, call("pick", HUNDRED_PATIENT.appointment_id)
+    )
+    yield "confirm_look_alike_hidden", then(_signed_in, add_look_alikes, call("pick", "APT-LOOK-2"))
+    yield "confirm_look_alike_cyrillic", then(
+        _signed_in, add_look_alikes, call("pick", "APT-LOOK-4")
+    )
     yield "vitals_empty", vitals
     yield "vitals_normal", then(vitals, normal)
     yield "vitals_critical", then(vitals, critical)
