@@ -9,7 +9,13 @@ from uuid import UUID
 from station.lockout import Role
 from station.models import AnyReading
 from station.rooming import Rooming, lockout_message
-from station.rooming_data import MedicationStatus, Onset, RoomingEvent, RoomingState
+from station.rooming_data import (
+    MedicationStatus,
+    Onset,
+    RoomingEvent,
+    RoomingRecord,
+    RoomingState,
+)
 from station.rooming_record import record_to_submission
 from station.ui.ports import AlertSink, LookupAnswer, LookupOutcome, PatientLookup, VitalsOutbox
 from station.ui.presenters.base import Tone, _Base, _try
@@ -226,15 +232,19 @@ class ExamPresenter(ExamViews, _Base):
         self._tap()
         patient = self.rooming.patient
 
-        def action() -> None:
-            record = self.rooming.send()
+        def store(record: RoomingRecord) -> None:
+            # Stored before the rooming closes: a failing outbox leaves it open to send again.
             assert patient is not None
             submission = record_to_submission(record, patient)
             self.sent_id = self.outbox.submit(submission)
-            self.rooming.submission_saved(self.sent_id)
             self.sent[self.sent_id] = SentRooming(
                 self.sent_id, submission, f"{patient.display_name} · {fmt_dob(patient.birth_date)}"
             )
+
+        def action() -> None:
+            self.rooming.send(store)
+            assert self.sent_id is not None
+            self.rooming.submission_saved(self.sent_id)
 
         _try(self, action)
 
