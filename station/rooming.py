@@ -80,6 +80,14 @@ class Rooming(RoomingLists):
             # A rooming parked by a sign-out: keep its readings, confirm the patient again.
             self._fire(E.RESUME_PARKED)
 
+    def is_staff_badge(self, code: str) -> bool:
+        """A scanned code that signs an MA in here: a badge, never a wristband. Asked only
+        while an MA is signed in (the list's scanner), so it is no way to guess one; not
+        counted against the lockout, and never sent anywhere."""
+        if self.state is S.SIGNED_OUT:
+            return False
+        return self._match_ma(code.strip()) is not None
+
     def sign_out(self, *, auto: bool = False) -> None:
         self._fire(E.SIGN_OUT)
         self._audit(AuditAction.MA_AUTO_SIGN_OUT if auto else AuditAction.MA_SIGN_OUT)

@@ -104,7 +104,13 @@ class ExamPresenter(ExamViews, _Base):
         """A wristband or appointment barcode scanned on the patient list: ask the practice
         system who it is; the answer comes to `lookup_answered`."""
         code = barcode.strip()
-        if self.lookup is None or not code:
+        if not code:
+            return
+        if self.rooming.is_staff_badge(code):
+            # #20: a badge swiped here went to the practice system as a wristband lookup.
+            self.say("that is a staff badge — scan the patient's wristband", Tone.WARNING)
+            return
+        if self.lookup is None:
             return
         if self.rooming.state is not RoomingState.SIGNED_IN:
             self.say("scan the barcode on the patient list", Tone.WARNING)
