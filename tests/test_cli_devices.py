@@ -39,6 +39,7 @@ def test_bind_list_unbind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
                 "nonin-xpod-3012lp",
                 "--id",
                 "ox",
+                "--not-plugged-in",  # bound ahead of the device (a missing port is refused)
             ]
         )
         == 0
@@ -64,6 +65,34 @@ def test_bind_refuses_unknown_ble_profile(
         "station: unknown Bluetooth profile 'nope'; expected one of: and-ua-651ble, "
     )
     assert not (tmp_path / "bindings.json").exists()
+
+
+def test_bind_says_what_is_wrong_with_the_address_or_port(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#15: a short address was taken for a serial port ("unknown serial profile"), and a
+    port that is not there was bound silently. A Bluetooth device address is 48 bits, six
+    octets (Bluetooth Core Specification v5.3, Vol 2, Part B, 1.2 "Bluetooth device
+    addressing"), written as six hex pairs."""
+    sd = ["devices", "--state-dir", str(tmp_path)]
+    assert main([*sd, "bind", "AA:BB:CC:DD:EE", "--profile", "and-ua-651ble"]) == 2
+    assert capsys.readouterr().err == (
+        "station: 'AA:BB:CC:DD:EE' is not a valid Bluetooth address (5 groups); expected six "
+        "pairs of hex digits, like AA:BB:CC:DD:EE:FF (or AA-BB-CC-DD-EE-FF)\n"
+    )
+    missing = tmp_path / "usb-Nonin-if00"
+    assert main([*sd, "bind", str(missing), "--profile", "nonin-xpod-3012lp"]) == 2
+    assert capsys.readouterr().err == (
+        f"station: {missing}: no such serial port (is the device plugged in? `station devices "
+        "scan --transport serial` lists the ports there are); to bind it before it is plugged "
+        "in, add --not-plugged-in\n"
+    )
+    assert not (tmp_path / "bindings.json").exists()  # nothing bound by a refused command
+    assert main([*sd, "bind", "aa:bb:cc:dd:ee:0f", "--profile", "and-ua-651ble",
+                 "--scan-seconds", "0"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "bound and-ua-651ble: AA:BB:CC:DD:EE:0F (and-ua-651ble)"
+    )
 
 
 def _env(state_dir: Path) -> dict[str, str]:
@@ -299,6 +328,7 @@ def test_test_command_names_a_serial_device_that_is_not_plugged_in(tmp_path: Pat
                 "masimo-rad-8",
                 "--id",
                 "ox",
+                "--not-plugged-in",
             ]
         )
         == 0

@@ -68,7 +68,10 @@ def test_devices_read_the_stations_settings_file_and_its_state_dir(tmp_path: Pat
     ]
     bogus = _cli(state, "bind", "AA-BB-CC", "--profile", "and-ua-651ble", config=config)
     assert bogus.returncode == 2
-    assert "neither a Bluetooth address nor a serial port" in bogus.stderr
+    assert bogus.stderr == (
+        "station: 'AA-BB-CC' is not a valid Bluetooth address (3 groups); expected six pairs "
+        "of hex digits, like AA:BB:CC:DD:EE:FF (or AA-BB-CC-DD-EE-FF)\n"
+    )
 
 
 @pytest.mark.ble

@@ -33,6 +33,8 @@ after a bind here (a bind on the biomed screen applies at once)."""
 
 # A Bluetooth address, with ':' or '-' between the bytes (AA-BB-CC-DD-EE-08 is one too).
 ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
+# Hex groups joined by ':' or '-': meant as a Bluetooth address, whatever its length.
+ADDRESS_LIKE = re.compile(r"^[0-9A-Fa-f]{1,4}([:-][0-9A-Fa-f]{1,4})+$")
 DEFAULT_STATE_DIR = Path("/var/lib/station")
 
 
@@ -69,6 +71,11 @@ def register(sub: Any) -> None:
     bind.add_argument("target", metavar="ADDRESS-OR-PORT")
     bind.add_argument("--profile", required=True, metavar="ID", help="device profile id")
     bind.add_argument("--id", dest="device_id", metavar="ID", help="name on this station")
+    bind.add_argument(
+        "--not-plugged-in",
+        action="store_true",
+        help="bind a serial port that does not exist yet (the device is not plugged in)",
+    )
     bind.add_argument(
         "--scan-seconds",
         type=float,
@@ -167,6 +174,12 @@ def run_bind(args: argparse.Namespace) -> int:
 
     address = _address(args.target)
     is_ble = address is not None
+    if not is_ble and ADDRESS_LIKE.match(args.target):
+        groups = len(re.split("[:-]", args.target))
+        return fail(
+            f"{args.target!r} is not a valid Bluetooth address ({groups} groups); expected six "
+            "pairs of hex digits, like AA:BB:CC:DD:EE:FF (or AA-BB-CC-DD-EE-FF)"
+        )
     if not is_ble and not args.target.startswith("/"):
         return fail(
             f"{args.target!r} is neither a Bluetooth address nor a serial port; expected "
@@ -183,6 +196,12 @@ def run_bind(args: argparse.Namespace) -> int:
         what = "Bluetooth" if is_ble else "serial"
         known = ", ".join(sorted(p.id for p in profiles.values() if p.transport == wanted))
         return fail(f"unknown {what} profile {args.profile!r}; expected one of: {known}")
+    if not is_ble and not args.not_plugged_in and not Path(args.target).exists():
+        return fail(
+            f"{args.target}: no such serial port (is the device plugged in? `station devices "
+            "scan --transport serial` lists the ports there are); to bind it before it is "
+            "plugged in, add --not-plugged-in"
+        )
     device_id = args.device_id or args.profile
     try:
         device = BoundDevice(
