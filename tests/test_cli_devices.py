@@ -19,7 +19,7 @@ from station.devices.codecs.serial.events import DeviceEvent
 from station.devices.profiles import find_profile
 from station.devices.simulators.ble import BloodPressureCuff
 from station.devices.simulators.fakebluez import FakeBlueZ
-from station.models import PulseOximetry
+from station.models import Mode, PulseOximetry
 from tests.fixtures.serial import SimulatorFactory, by_id_name
 
 CUFF = "AA:BB:CC:DD:EE:01"
@@ -88,8 +88,12 @@ def test_bind_says_what_is_wrong_with_the_address_or_port(
         "in, add --not-plugged-in\n"
     )
     assert not (tmp_path / "bindings.json").exists()  # nothing bound by a refused command
-    assert main([*sd, "bind", "aa:bb:cc:dd:ee:0f", "--profile", "and-ua-651ble",
-                 "--scan-seconds", "0"]) == 0
+    assert (
+        main(
+            [*sd, "bind", "aa:bb:cc:dd:ee:0f", "--profile", "and-ua-651ble", "--scan-seconds", "0"]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.splitlines()[0] == (
         "bound and-ua-651ble: AA:BB:CC:DD:EE:0F (and-ua-651ble)"
     )
@@ -270,11 +274,21 @@ def test_test_command_on_a_serial_device_prints_one_reading_decoded_and_raw(
     # the printed reading is exactly what the codec makes of the printed bytes ...
     decoder = get_codec("serial:nonin-2").new_decoder()  # type: ignore[union-attr]
     decoded_again = decoder.feed(bytes.fromhex(raw.removeprefix("serial ")))
-    assert [e for e in decoded_again if not isinstance(e, DeviceEvent)] == [reading]
+    # ... marked as the simulator's, not a patient's (#15: `station simulate` readings said
+    # "mode": "real"; sdc11073's MeasurementValidity/mode: a simulated value is demo data) ...
+    assert reading.mode is Mode.DEMO
+    assert [
+        e.model_copy(update={"mode": Mode.DEMO})
+        for e in decoded_again
+        if not isinstance(e, DeviceEvent)
+    ] == [reading]
     # ... and those are values the simulated oximeter sent
     sent = {"spo2_percent": reading.spo2_percent, "pulse_rate_bpm": reading.pulse_rate_bpm}
     assert sent in simulator.sent
-    assert proc.stderr.startswith(f"# connected {port}\n")
+    assert proc.stderr.startswith(
+        "# readings marked mode=demo: a pseudo-terminal is a simulator (station simulate)\n"
+        f"# connected {port}\n"
+    )
 
 
 def test_log_command_on_a_serial_device_prints_frames_as_they_arrive(
@@ -340,4 +354,26 @@ def test_test_command_names_a_serial_device_that_is_not_plugged_in(tmp_path: Pat
         f"# disconnected: {port}: no such port (unplugged?)\n"
         "# stopped\n"
         "station: no reading from ox in 0.5 s\n"
+    )
+
+
+def test_only_simulators_are_marked_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A USB serial adapter is /dev/ttyUSB*/ttyACM* (Linux Documentation/admin-guide/devices.txt:
+    char 188 ttyUSB, 166 ttyACM); a pseudo-terminal is /dev/pts/* (char 136, Unix98 PTY
+    slaves). BlueZ listens on the system bus at unix:path=/run/dbus/system_bus_socket (the
+    D-Bus Specification's well-known system bus address, "unix:path=/var/run/dbus/
+    system_bus_socket", /var/run being /run)."""
+    from station.cli.devices import simulated_by
+
+    assert simulated_by("/dev/ttyUSB0") is None
+    link = tmp_path / "usb-FTDI-if00-port0"
+    link.symlink_to("/dev/pts/7")  # what `station simulate --port PATH` makes
+    assert simulated_by(str(link)) == "a pseudo-terminal is a simulator (station simulate)"
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/run/dbus/system_bus_socket")
+    assert simulated_by(None) is None
+    monkeypatch.delenv("DBUS_SYSTEM_BUS_ADDRESS")
+    assert simulated_by(None) is None
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/bus")
+    assert simulated_by(None) == (
+        "Bluetooth on a private D-Bus is simulated (station simulate --ble)"
     )

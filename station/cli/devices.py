@@ -362,6 +362,37 @@ def _watch(args: argparse.Namespace, *, raw_only: bool) -> int:
     return _watch_ble(args, device, profiles, raw_only=raw_only)
 
 
+STANDARD_SYSTEM_BUS = (
+    "unix:path=/run/dbus/system_bus_socket",
+    "unix:path=/var/run/dbus/system_bus_socket",
+)
+
+
+def simulated_by(port: str | None) -> str | None:
+    """Why the device on the other end is a simulator, or None. A USB serial device is never a
+    pseudo-terminal, and BlueZ is never on a private bus: `station simulate` makes both. Only
+    for these console commands (a reading printed here goes nowhere); `station run` marks
+    readings by its own mode."""
+    if port is not None:
+        if os.path.realpath(port).startswith("/dev/pts/"):
+            return "a pseudo-terminal is a simulator (station simulate)"
+        return None
+    bus = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "")
+    if bus and bus not in STANDARD_SYSTEM_BUS:
+        return "Bluetooth on a private D-Bus is simulated (station simulate --ble)"
+    return None
+
+
+def _reading_mode(port: str | None) -> Any:
+    from station.models import Mode
+
+    why = simulated_by(port)
+    if why is None:
+        return Mode.REAL
+    print(f"# readings marked mode=demo: {why}", file=sys.stderr, flush=True)
+    return Mode.DEMO
+
+
 def _watch_serial(
     args: argparse.Namespace, device: BoundDevice, profiles: Any, *, raw_only: bool
 ) -> int:
@@ -396,7 +427,8 @@ def _watch_serial(
             code = getattr(event, "code", type(event).__name__)
             print(f"event {code} {getattr(event, 'raw_hex', '')}", flush=True)
 
-    link = SerialLink(profile, on_event, port=device.port)
+    mode = _reading_mode(device.port)
+    link = SerialLink(profile, on_event, port=device.port, reading_mode=mode)
     link.start()
     try:
         got = done.wait(args.seconds)
@@ -443,6 +475,7 @@ def _watch_ble(
         zone=zone,
     )
     guard.open_session("test")
+    mode = _reading_mode(None)
 
     async def watch() -> int:
         done = asyncio.Event()
@@ -488,7 +521,7 @@ def _watch_ble(
                 result["code"] = 0
                 done.set()
 
-        link = BleLink([device], sink, profiles=profiles)
+        link = BleLink([device], sink, profiles=profiles, mode=mode)
         runner = asyncio.create_task(link.run())
         try:
             await asyncio.wait_for(done.wait(), args.seconds)
