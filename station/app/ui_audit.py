@@ -9,6 +9,7 @@ a long complaint, offline, a rejected message, every message overlay.
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -400,26 +401,41 @@ def run_state(state: State, size: tuple[int, int]) -> list[dict[str, str]]:
         theme.set_high_contrast(False)
 
 
-def run_audit(write: Callable[[str], None] = print) -> int:
-    """Every state at every size: one JSON line each, then a summary; 1 on any violation."""
-    total = bad = 0
+def run_audit(
+    write: Callable[[str], None] = print, complain: Callable[[str], None] | None = None
+) -> int:
+    """Every state at every size: one JSON line each, then a summary; 1 on any violation or
+    any state that could not be rendered (said with its reason, never a silent exit 1)."""
+    total = bad = failed = 0
     for state in states():
         for size in SIZES:
-            violations = run_state(state, size)
+            line: dict[str, object] = {
+                "state": state.name,
+                "mode": state.mode,
+                "size": f"{size[0]}x{size[1]}",
+                "language": state.language,
+                "large_text": state.large_text,
+            }
+            try:
+                violations = run_state(state, size)
+            except Exception as exc:  # a broken state is reported; the others still run
+                failed += 1
+                reason = f"{type(exc).__name__}: {exc}"
+                line.update(error=reason, violations=[])
+                if complain is not None:
+                    complain(
+                        f"station ui --audit: state {state.name} at {line['size']} "
+                        f"({state.language}{', large text' if state.large_text else ''}) "
+                        f"could not be rendered: {reason}\n"
+                        + "".join(traceback.format_exception(exc))
+                    )
+            else:
+                bad += bool(violations)
+                line["violations"] = violations
             total += 1
-            bad += bool(violations)
-            write(
-                json.dumps(
-                    {
-                        "state": state.name,
-                        "mode": state.mode,
-                        "size": f"{size[0]}x{size[1]}",
-                        "language": state.language,
-                        "large_text": state.large_text,
-                        "violations": violations,
-                    },
-                    ensure_ascii=False,
-                )
-            )
-    write(json.dumps({"summary": {"states": total, "with_violations": bad}}))
-    return 1 if bad else 0
+            write(json.dumps(line, ensure_ascii=False))
+    summary: dict[str, int] = {"states": total, "with_violations": bad}
+    if failed:
+        summary["failed"] = failed
+    write(json.dumps({"summary": summary}))
+    return 1 if bad or failed else 0

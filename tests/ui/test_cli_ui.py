@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -104,9 +105,59 @@ print(sorted({r.levelname for r in records}), "kivy.core.clipboard" in sys.modul
 
 def test_text_fields_load_no_clipboard_and_log_nothing_critical() -> None:
     """#15: "Kivy clipboard tracebacks are logged as CRITICAL" (no xclip/xsel on the Pi)."""
-    env = {**os.environ, "KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1",
-           "SDL_VIDEODRIVER": "offscreen"}
-    result = subprocess.run([sys.executable, "-c", CLIPBOARD_SCRIPT], capture_output=True,
-                            text=True, env=env, timeout=120, check=False)
+    env = {
+        **os.environ,
+        "KIVY_NO_ARGS": "1",
+        "KIVY_NO_CONSOLELOG": "1",
+        "SDL_VIDEODRIVER": "offscreen",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", CLIPBOARD_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines()[-1] == "[] False"
+
+
+BROKEN_AUDIT = """
+import sys
+from station.app import ui_audit
+from station.cli import main
+
+def broken(p, _o):  # a state whose setup raises
+    raise LookupError("APT-NOPE is not on the demo list")
+
+good = next(s for s in ui_audit.states() if s.name == "exam/signin")
+ui_audit.states = lambda: [good, ui_audit.State("exam/broken", "exam", broken)]
+ui_audit.SIZES = ((800, 480),)
+sys.exit(main(["ui", "--audit"]))
+"""
+
+
+def test_audit_says_which_state_failed_and_why() -> None:
+    """`station ui --audit` exited 1 with nothing said when a state's setup raised."""
+    env = {**os.environ, "KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", BROKEN_AUDIT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(s.get("state"), s.get("error")) for s in lines[:-1]] == [
+        ("exam/signin", None),
+        ("exam/broken", "LookupError: APT-NOPE is not on the demo list"),
+    ]
+    assert lines[-1] == {"summary": {"states": 2, "with_violations": 0, "failed": 1}}
+    assert result.stderr.startswith(
+        "station ui --audit: state exam/broken at 800x480 (en) could not be rendered: "
+        "LookupError: APT-NOPE is not on the demo list\n"
+    )
+    assert "in broken" in result.stderr  # the traceback says where
