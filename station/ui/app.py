@@ -25,7 +25,7 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition
 from kivy.uix.textinput import TextInput
 
-from station.ui.faults import FaultBurst, KioskExceptionHandler, log_fault
+from station.ui.faults import BURST_LIMIT, FaultBurst, KioskExceptionHandler, log, log_fault
 from station.ui.presenters.base import Tone
 from station.ui.presenters.wedge import WedgeReader
 from station.ui.screens.base import BaseScreen, attach
@@ -201,12 +201,17 @@ class StationUI:
         patient data), the screen's presenter told (the lobby wipes and sends the patient to
         the front desk; the exam station says so and keeps the rooming), the loop goes on."""
         screen = getattr(self.sm, "current", "?")
-        log_fault(exc, during, screen)
+        burst = self._faults.add()
+        if burst <= BURST_LIMIT:
+            log_fault(exc, during, screen)
+        if burst == BURST_LIMIT:
+            log.error("unexpected errors keep coming: not logged again while they do")
         try:
             self.target.fault()
         except Exception as second:  # recovering must not raise either
-            log_fault(second, "recovering from that error", screen)
-        if self._faults.add() and not self._closed:
+            if burst < BURST_LIMIT:
+                log_fault(second, "recovering from that error", screen)
+        if burst < BURST_LIMIT and not self._closed:
             self.redraw()
 
     # -- badge and QR readers type like a keyboard -------------------------------------------
@@ -289,6 +294,10 @@ class StationUI:
             self._draw()
         except Exception as exc:  # never a dead kiosk
             self.fault(exc, "drawing")
+            try:  # the screen failed before the overlay was drawn: draw the message now
+                self._show_message(self.target.message, self.target.tone)
+            except Exception as second:
+                log_fault(second, "showing the error", self.sm.current)
 
     def _draw(self) -> None:
         self.renders += 1

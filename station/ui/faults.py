@@ -44,17 +44,18 @@ def log_fault(exc: BaseException, during: str, screen: str) -> None:
 
 
 class FaultBurst:
-    """Counts faults; `quiet()` once they come too fast to keep redrawing after each."""
+    """Counts faults: past BURST_LIMIT within BURST_S they are neither logged nor redrawn
+    after (a screen that fails to draw would fail every frame), until they stop coming."""
 
     def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
         self._now = now
         self._times: list[float] = []
 
-    def add(self) -> bool:
-        """One more fault; True while it is still worth redrawing after it."""
+    def add(self) -> int:
+        """One more fault: how many came within BURST_S, this one included."""
         now = self._now()
         self._times = [t for t in self._times if now - t < BURST_S] + [now]
-        return len(self._times) < BURST_LIMIT
+        return len(self._times)
 
 
 class KioskExceptionHandler(ExceptionHandler):  # type: ignore[misc]

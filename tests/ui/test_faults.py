@@ -211,3 +211,35 @@ def test_the_app_main_loop_survives_an_error_outside_the_controller(tmp_path: Pa
     text = log_file.read_text()
     assert "unexpected KeyError during the main loop" in text
     assert not any(part in text for part in CHARLIE)
+
+
+def test_a_biomed_failure_is_said_to_biomed_with_where_to_look(
+    make_ui: Callable[..., Driver], caplog: pytest.LogCaptureFixture
+) -> None:
+    from station.app.demo_ui import DEMO_BIOMED_PIN
+
+    presenter = build_presenter("biomed", clock=FakeClock(NOW))
+    driver = make_ui("biomed", presenter)
+    driver.ui.intent("unlock", DEMO_BIOMED_PIN)
+
+    def broken() -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")  # the outbox's file
+
+    presenter.port.outbox_depth = broken  # read when the settings view is drawn
+    with caplog.at_level(logging.ERROR):
+        driver.ui.intent("open_settings")
+        driver.pump(10)  # the timer redraws every frame here: the failure repeats
+    assert presenter.message == (
+        "Something went wrong: that step did not complete. The journal has where "
+        "(journalctl -u station); try again."
+    )
+    assert "unexpected DatabaseError during drawing on the biomed screen" in logged(caplog)
+    assert "Something went wrong: that step did not complete. The journal has where " in " ".join(
+        driver.texts()
+    )  # on screen, though the screen under it failed to draw
+    records = [r for r in caplog.records if r.name == "station.ui"]
+    assert len(records) == 6  # five faults, then one line: a failing screen floods nothing
+    assert records[-1].getMessage() == (
+        "unexpected errors keep coming: not logged again while they do"
+    )
+    assert presenter.unlocked  # still open: biomed can look and try again
