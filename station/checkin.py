@@ -469,6 +469,12 @@ class Checkin:
         self._wipe()
         self.touch()
 
+    def abandon(self) -> None:
+        """After an unexpected error: back to welcome with everything wiped, from any state
+        (not through the transition table: the state may be what went wrong)."""
+        self._wipe()
+        self.touch()
+
     # -- staff ----------------------------------------------------------------------------
 
     def staff_exit(self, pin: str) -> None:

@@ -27,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from station.app import HeadlessHost, StationServices
 from station.capture import CaptureState, Delivery
 from station.config import Settings, parse_settings
+from station.demo_people import DEMO_PEOPLE, FAKE_GIVEN_NAMES, DemoPatient
 from station.devices.codecs.serial import dinamap, suntech
 from station.devices.profiles import FirmwareProfile, load_profiles
 from station.devices.simulators.serial import (
@@ -55,25 +56,11 @@ from station.ui.presenters import ExamPresenter
 from station.units import Unit
 from station.validation import Verdict, validate, with_plausibility_flag
 
-# Obviously fake people: the ZZTEST surname is what EHR test patients use.
-FAKE_GIVEN_NAMES = ("Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf", "Hotel")
-
-
-@dataclass(frozen=True)
-class DemoPatient:
-    family: str
-    given: str
-    birth_date: date
-    mrn: str
-    appointment_id: str
-
-    def age_years(self, today: date) -> float:
-        return (today - self.birth_date).days / 365.25
-
 
 def demo_patients(count: int, rng: random.Random) -> list[DemoPatient]:
-    patients = []
-    for i in range(count):
+    """`count` fake patients: DEMO_PEOPLE first, then made-up ones from `rng`."""
+    patients = list(DEMO_PEOPLE[:count])
+    for i in range(len(patients), count):
         given = FAKE_GIVEN_NAMES[i % len(FAKE_GIVEN_NAMES)]
         birth = date(1940 + rng.randrange(70), 1 + rng.randrange(12), 1 + rng.randrange(28))
         patients.append(
@@ -81,7 +68,7 @@ def demo_patients(count: int, rng: random.Random) -> list[DemoPatient]:
                 "ZZTEST",
                 f"{given}{i // len(FAKE_GIVEN_NAMES) or ''}",
                 birth,
-                f"TEST{100000 + i}",
+                f"TEST{100001 + i}",
                 f"APT-DEMO-{i + 1:04d}",
             )
         )

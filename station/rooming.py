@@ -15,6 +15,7 @@ complaint, send).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Literal
 from uuid import UUID
 
@@ -78,6 +79,14 @@ class Rooming(RoomingLists):
         if self._session is not None:
             # A rooming parked by a sign-out: keep its readings, confirm the patient again.
             self._fire(E.RESUME_PARKED)
+
+    def is_staff_badge(self, code: str) -> bool:
+        """A scanned code that signs an MA in here: a badge, never a wristband. Asked only
+        while an MA is signed in (the list's scanner), so it is no way to guess one; not
+        counted against the lockout, and never sent anywhere."""
+        if self.state is S.SIGNED_OUT:
+            return False
+        return self._match_ma(code.strip()) is not None
 
     def sign_out(self, *, auto: bool = False) -> None:
         self._fire(E.SIGN_OUT)
@@ -233,15 +242,18 @@ class Rooming(RoomingLists):
             out.append((Refusal.NOTHING_TO_SEND, "no vitals and no complaint recorded"))
         return (*out, *self.list_refusals())
 
-    def send(self) -> RoomingRecord:
+    def send(self, store: Callable[[RoomingRecord], object] | None = None) -> RoomingRecord:
+        """The rooming as a record, and the session closed. `store` (the durable outbox) gets
+        the record first: if it raises, nothing here has changed and the MA can send again
+        (a full disk must not lose a rooming)."""
         refusals = self.send_refusals()
         if refusals:
             reason, message = refusals[0]
             raise RefusedError(reason, message, tuple(m for _, m in refusals[1:]))
         assert self._session is not None and self._session.confirmed_at is not None
         assert self.ma_id is not None
+        check_allowed(TRANSITIONS, self.state, E.SEND)
         now = self._touch()
-        self._fire(E.SEND)
         session = self._session
         record = RoomingRecord(
             appointment_id=session.patient.appointment_id,
@@ -259,6 +271,9 @@ class Rooming(RoomingLists):
             no_known_allergies=session.no_known_allergies,
             poc_results=tuple(session.poc),
         )
+        if store is not None:
+            store(record)
+        self._fire(E.SEND)
         self.last_record = record
         self._session = None  # sent: the patient's data leaves the station's memory
         self.schedule = tuple(p for p in self.schedule if p.appointment_id != record.appointment_id)

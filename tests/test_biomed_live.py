@@ -51,6 +51,7 @@ from tests.fixtures.broker import DEPLOY_ACL, Broker, free_port, start_broker
 
 SITE, STATION = "test-clinic", "exam-9"
 BIOMED_PIN, MA_PIN = "86420", "4321"
+MA_BADGE = "BADGE-0007"
 XPOD = "usb-Nonin_Medical_Xpod_TEST-if00-port0"  # matches the Xpod profile's by-id pattern
 XPOD_ID = "serial-Nonin_Medical_Xpod_TEST-if00-port0"
 PATIENT = DemoPatient("ZZTEST", "Sextus", date(1968, 7, 9), "TEST100006", "APT-TEST-0006")
@@ -84,7 +85,9 @@ def _services(
         settings,
         post=host.post,
         redactor=kwargs.pop("redactor", Redactor()),
-        credentials=Credentials(ma={MA_PIN: "ma-7"}, staff_pin="0000", biomed_pin=BIOMED_PIN),
+        credentials=Credentials(
+            ma={MA_PIN: "ma-7", MA_BADGE: "ma-7"}, staff_pin="0000", biomed_pin=BIOMED_PIN
+        ),
         reading_mode=Mode.TEST,
         by_id_dir=by_id,
         **kwargs,
@@ -356,6 +359,10 @@ def test_a_scanned_wristband_offers_the_patient_to_confirm_and_misses_say_so(
     try:
         assert services.link.wait_connected(10)
         host.intent("sign_in", MA_PIN)
+
+        # #20: a staff badge swiped on the list is said to be one, and never asked about.
+        host.intent("scan_barcode", MA_BADGE)
+        assert presenter.message == "that is a staff badge — scan the patient's wristband"
 
         host.intent("scan_barcode", "TEST100077")
         assert presenter.message == "looking up the scanned barcode…"

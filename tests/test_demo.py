@@ -90,7 +90,7 @@ def test_headless_demo_publishes_to_an_external_broker(mosquitto_broker: Broker)
     assert contract_problems(json.dumps(vitals).encode()) == []  # docs/schemas, formats on
     assert vitals["appointment_id"] == "APT-DEMO-0001"
     assert vitals["patient"]["family_name"] == "ZZTEST"
-    assert vitals["patient"]["mrn"] == "TEST100000"
+    assert vitals["patient"]["mrn"] == "TEST100001"
     assert sorted(r["reading"]["kind"] for r in vitals["readings"]) == DEMO_KINDS
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from station.biomed import Biomed, DeviceRow
 from station.checkin import Appointment, Checkin
 from station.config import DisplaySection, Settings, parse_settings
+from station.demo_people import DEMO_PEOPLE, DemoPatient
 from station.models import CuffPressure, Mode
 from station.rooming import Rooming
 from station.rooming_data import Medication, ScheduledPatient
@@ -29,43 +30,39 @@ DEMO_BIOMED_PIN = "2468"
 
 def demo_schedule(today: date) -> tuple[ScheduledPatient, ...]:
     del today  # the demo list is the same every day
+    alpha, bravo, charlie = DEMO_PEOPLE  # the people `station demo` rooms too
+
+    def scheduled(person: DemoPatient, start_time: str, **more: Any) -> ScheduledPatient:
+        return ScheduledPatient(
+            appointment_id=person.appointment_id,
+            mrn=person.mrn,
+            family_name=person.family,
+            given_name=person.given,
+            birth_date=person.birth_date,
+            start_time=start_time,
+            **more,
+        )
+
     return (
-        ScheduledPatient(
-            appointment_id="APT-DEMO-0001",
-            mrn="TEST100001",
-            family_name="ZZTEST",
-            given_name="Alpha",
-            birth_date=date(1970, 5, 17),
-            start_time="09:00",
+        scheduled(
+            alpha,
+            "09:00",
             medications=(Medication(name="lisinopril", dose="10 mg daily"),),
             reason_for_visit="follow-up blood pressure",
         ),
-        ScheduledPatient(
-            appointment_id="APT-DEMO-0002",
-            mrn="TEST100002",
-            family_name="ZZTEST",
-            given_name="Bravo",
-            birth_date=date(1985, 11, 2),
-            start_time="09:30",
-        ),
-        ScheduledPatient(
-            appointment_id="APT-DEMO-0003",
-            mrn="TEST100003",
-            family_name="ZZTEST",
-            given_name="Charlie",
-            birth_date=date(1961, 3, 14),
-            start_time="10:00",
-        ),
+        scheduled(bravo, "09:30"),
+        scheduled(charlie, "10:00"),
     )
 
 
 def demo_appointments() -> tuple[Appointment, ...]:
+    charlie = DEMO_PEOPLE[2]
     return (
         Appointment(
-            appointment_id="APT-DEMO-0003",
-            family_name="ZZTEST",
-            given_name="Charlie",
-            birth_date=date(1961, 3, 14),
+            appointment_id=charlie.appointment_id,
+            family_name=charlie.family,
+            given_name=charlie.given,
+            birth_date=charlie.birth_date,
             phone="555-010-0199",
             email="charlie@example.com",
             qr_token="qr-demo-0003",  # noqa: S106 - a demo QR code, not a secret

@@ -9,6 +9,7 @@ a long complaint, offline, a rejected message, every message overlay.
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -83,6 +84,49 @@ LONG_PATIENT = ScheduledPatient(
     ),
     reason_for_visit="follow-up of blood pressure and cholesterol after the new medication",
 )
+
+
+# A 100-character name (#20: it was clipped to the label), with its spaces where real
+# compound names have them.
+HUNDRED_PATIENT = ScheduledPatient(
+    appointment_id="APT-DEMO-0010",
+    mrn="TEST100010",
+    family_name="ZZTEST-VILLANUEVA DE LA CRUZ MONTGOMERY-WORTHINGTON",
+    given_name="Maria Alexandrina Maximiliana Guadalupe Rosalba",
+    birth_date=date(1951, 7, 4),
+    start_time="17:00",
+)
+assert len(HUNDRED_PATIENT.display_name) == 100
+
+
+def look_alikes() -> tuple[ScheduledPatient, ...]:
+    """#20's look-alike names as the schedule brings them in (station.names cleans them): a
+    plain name, the same with a zero-width space (collides once cleaned: the MRN shows), with
+    a word joiner + ZWNJ, and with a Cyrillic capital IE (flagged as mixed alphabets)."""
+    from station.app.sync_port import appointment_to_patient
+    from station.submission import PatientIdentifiers
+    from station.sync.contract import Appointment
+
+    def appointment(number: int, family: str) -> Any:
+        return appointment_to_patient(
+            Appointment(
+                appointment_id=f"APT-LOOK-{number}",
+                patient=PatientIdentifiers(
+                    mrn=f"TEST20000{number}",
+                    family_name=family,
+                    given_name="Echo",
+                    birth_date=date(1979, 1, 30),
+                ),
+                starts_at=datetime(2026, 3, 2, 15, number, tzinfo=UTC),
+            )
+        )
+
+    return (
+        appointment(1, "ZZTEST"),
+        appointment(2, "ZZ\u200bTEST"),
+        appointment(3, "ZZTE\u2060\u200cST"),
+        appointment(4, "ZZT\u0415ST"),
+    )
 
 
 def _signed_in(p: Any, _o: MemoryOutbox) -> None:
@@ -160,6 +204,12 @@ def _exam_states() -> Iterator[tuple[str, Step]]:
     def add_long(p: Any, _o: MemoryOutbox) -> None:
         p.rooming.set_schedule((*p.rooming.schedule, LONG_PATIENT))
 
+    def add_hundred(p: Any, _o: MemoryOutbox) -> None:
+        p.rooming.set_schedule((*p.rooming.schedule, HUNDRED_PATIENT))
+
+    def add_look_alikes(p: Any, _o: MemoryOutbox) -> None:
+        p.rooming.set_schedule((*p.rooming.schedule, *look_alikes()))
+
     def pick_first(p: Any, _o: MemoryOutbox) -> None:
         p.pick(p.rooming.schedule[0].appointment_id)
 
@@ -216,10 +266,19 @@ def _exam_states() -> Iterator[tuple[str, Step]]:
     yield "signin_wrong_pin", wrong_pin
     yield "patients", _signed_in
     yield "patients_long_names", then(_signed_in, add_long)
+    yield "patients_100_char_name", then(_signed_in, add_hundred)
+    yield "patients_look_alikes", then(_signed_in, add_look_alikes)
     yield "patients_empty", then(_signed_in, no_schedule)
     yield "patients_offline", then(_signed_in, offline)
     yield "confirm", then(_signed_in, pick_first)
     yield "confirm_long_name", then(_signed_in, add_long, call("pick", LONG_PATIENT.appointment_id))
+    yield "confirm_100_char_name", then(
+        _signed_in, add_hundred, call("pick", HUNDRED_PATIENT.appointment_id)
+    )
+    yield "confirm_look_alike_hidden", then(_signed_in, add_look_alikes, call("pick", "APT-LOOK-2"))
+    yield "confirm_look_alike_cyrillic", then(
+        _signed_in, add_look_alikes, call("pick", "APT-LOOK-4")
+    )
     yield "vitals_empty", vitals
     yield "vitals_normal", then(vitals, normal)
     yield "vitals_critical", then(vitals, critical)
@@ -498,26 +557,41 @@ def run_state(state: State, size: tuple[int, int]) -> list[dict[str, str]]:
         theme.set_high_contrast(False)
 
 
-def run_audit(write: Callable[[str], None] = print) -> int:
-    """Every state at every size: one JSON line each, then a summary; 1 on any violation."""
-    total = bad = 0
+def run_audit(
+    write: Callable[[str], None] = print, complain: Callable[[str], None] | None = None
+) -> int:
+    """Every state at every size: one JSON line each, then a summary; 1 on any violation or
+    any state that could not be rendered (said with its reason, never a silent exit 1)."""
+    total = bad = failed = 0
     for state in states():
         for size in SIZES:
-            violations = run_state(state, size)
+            line: dict[str, object] = {
+                "state": state.name,
+                "mode": state.mode,
+                "size": f"{size[0]}x{size[1]}",
+                "language": state.language,
+                "large_text": state.large_text,
+            }
+            try:
+                violations = run_state(state, size)
+            except Exception as exc:  # a broken state is reported; the others still run
+                failed += 1
+                reason = f"{type(exc).__name__}: {exc}"
+                line.update(error=reason, violations=[])
+                if complain is not None:
+                    complain(
+                        f"station ui --audit: state {state.name} at {line['size']} "
+                        f"({state.language}{', large text' if state.large_text else ''}) "
+                        f"could not be rendered: {reason}\n"
+                        + "".join(traceback.format_exception(exc))
+                    )
+            else:
+                bad += bool(violations)
+                line["violations"] = violations
             total += 1
-            bad += bool(violations)
-            write(
-                json.dumps(
-                    {
-                        "state": state.name,
-                        "mode": state.mode,
-                        "size": f"{size[0]}x{size[1]}",
-                        "language": state.language,
-                        "large_text": state.large_text,
-                        "violations": violations,
-                    },
-                    ensure_ascii=False,
-                )
-            )
-    write(json.dumps({"summary": {"states": total, "with_violations": bad}}))
-    return 1 if bad else 0
+            write(json.dumps(line, ensure_ascii=False))
+    summary: dict[str, int] = {"states": total, "with_violations": bad}
+    if failed:
+        summary["failed"] = failed
+    write(json.dumps({"summary": summary}))
+    return 1 if bad or failed else 0

@@ -16,7 +16,8 @@ from station.cli.common import add_command, fail
 
 if TYPE_CHECKING:
     from station.app import HeadlessHost
-    from station.demo import DemoPatient, DemoRig
+    from station.demo import DemoRig
+    from station.demo_people import DemoPatient
 
 EXAMPLES = """\
   station demo                             # the exam screens (or headless without a display)

@@ -120,9 +120,21 @@ def _offscreen(width: int, height: int) -> None:
 def audit() -> int:
     """The layout audit over every state (station.app.ui_audit): JSON lines on stdout."""
     _offscreen(800, 480)
-    from station.app.ui_audit import run_audit
+    # Kivy routes sys.stderr into its logger (silent with KIVY_NO_CONSOLELOG): what fails is
+    # told on the process's own stderr, never a silent exit 1.
+    err = sys.__stderr__ or sys.stderr
+    try:
+        from station.app.ui_audit import run_audit
 
-    return run_audit(lambda line: print(line, flush=True))
+        return run_audit(
+            lambda line: print(line, flush=True), lambda text: print(text, file=err, flush=True)
+        )
+    except Exception as exc:
+        import traceback
+
+        print(f"station ui --audit: {type(exc).__name__}: {exc}", file=err)
+        traceback.print_exception(exc, file=err)
+        return 1
 
 
 def screenshot(mode: str, width: int, height: int, path: str) -> int:

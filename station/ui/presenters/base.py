@@ -51,6 +51,17 @@ class _Base:
         """A tap on the message overlay."""
         self.say("")
 
+    def fault(self) -> None:
+        """An unexpected error in an intent or a redraw (station.ui.faults): said on screen;
+        what the workflow holds is left as it is."""
+        self.say(FAULT_TEXT, Tone.ERROR)
+
+
+FAULT_TEXT = (
+    "Something went wrong: that step did not complete. Check the screen and try again; "
+    "if it happens again, call biomed."
+)
+
 
 # ------------------------------------------------------------------------------------------
 # MA rooming

@@ -82,6 +82,14 @@ class BiomedPresenter(_Base):
     def lock(self) -> None:
         _try(self, self.biomed.lock)
 
+    def fault(self) -> None:
+        """An unexpected error (station.ui.faults): said to biomed staff with where to look."""
+        self.say(
+            "Something went wrong: that step did not complete. The journal has where "
+            "(journalctl -u station); try again.",
+            Tone.ERROR,
+        )
+
     def bind(self, device_id: str) -> None:
         def action() -> None:
             bound = self.biomed.bind(device_id)  # refuses unknown / already bound / locked

@@ -9,7 +9,13 @@ from uuid import UUID
 from station.lockout import Role
 from station.models import AnyReading
 from station.rooming import Rooming, lockout_message
-from station.rooming_data import MedicationStatus, Onset, RoomingEvent, RoomingState
+from station.rooming_data import (
+    MedicationStatus,
+    Onset,
+    RoomingEvent,
+    RoomingRecord,
+    RoomingState,
+)
 from station.rooming_record import record_to_submission
 from station.ui.ports import AlertSink, LookupAnswer, LookupOutcome, PatientLookup, VitalsOutbox
 from station.ui.presenters.base import Tone, _Base, _try
@@ -104,7 +110,13 @@ class ExamPresenter(ExamLists, ExamViews, _Base):
         """A wristband or appointment barcode scanned on the patient list: ask the practice
         system who it is; the answer comes to `lookup_answered`."""
         code = barcode.strip()
-        if self.lookup is None or not code:
+        if not code:
+            return
+        if self.rooming.is_staff_badge(code):
+            # #20: a badge swiped here went to the practice system as a wristband lookup.
+            self.say("that is a staff badge — scan the patient's wristband", Tone.WARNING)
+            return
+        if self.lookup is None:
             return
         if self.rooming.state is not RoomingState.SIGNED_IN:
             self.say("scan the barcode on the patient list", Tone.WARNING)
@@ -242,15 +254,19 @@ class ExamPresenter(ExamLists, ExamViews, _Base):
         self._tap()
         patient = self.rooming.patient
 
-        def action() -> None:
-            record = self.rooming.send()
+        def store(record: RoomingRecord) -> None:
+            # Stored before the rooming closes: a failing outbox leaves it open to send again.
             assert patient is not None
             submission = record_to_submission(record, patient)
             self.sent_id = self.outbox.submit(submission)
-            self.rooming.submission_saved(self.sent_id)
             self.sent[self.sent_id] = SentRooming(
                 self.sent_id, submission, f"{patient.display_name} · {fmt_dob(patient.birth_date)}"
             )
+
+        def action() -> None:
+            self.rooming.send(store)
+            assert self.sent_id is not None
+            self.rooming.submission_saved(self.sent_id)
 
         _try(self, action)
 

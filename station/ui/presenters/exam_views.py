@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from station.config import DisplaySection
 from station.models import AnyReading, Kind
-from station.rooming import Rooming
+from station.rooming import SAME_NAME_NOTE, Rooming
 from station.rooming_data import (
     COMMON_COMPLAINTS,
     Complaint,
@@ -16,6 +16,7 @@ from station.rooming_data import (
     Onset,
     Refusal,
     RoomingState,
+    ScheduledPatient,
     VitalEntry,
 )
 from station.ui.ports import SendState, VitalsOutbox
@@ -51,6 +52,11 @@ class SentRooming:
     message_id: UUID
     submission: Submission
     patient: str  # "ZZTEST, Alpha · 05/17/1970": who it was, for the MA
+
+def _collision_mrn(patient: ScheduledPatient) -> str:
+    """The MRN, when another patient on the list has a name that looks the same."""
+    return patient.mrn if SAME_NAME_NOTE in patient.identity_notes else ""
+
 
 # Review order: what blocks Send first, then what needs a second look.
 _REVIEW_ORDER = {"critical": 0, "rejected": 1, "warning": 2, "info": 3, "ok": 4}
@@ -95,7 +101,14 @@ class ExamViews:
 
     def patient_rows(self) -> tuple[PatientRow, ...]:
         return tuple(
-            PatientRow(p.appointment_id, p.start_time, p.display_name, fmt_dob(p.birth_date))
+            PatientRow(
+                p.appointment_id,
+                p.start_time,
+                p.display_name,
+                fmt_dob(p.birth_date),
+                notes=p.identity_notes,
+                mrn=_collision_mrn(p),
+            )
             for p in self.rooming.schedule
         )
 
@@ -111,6 +124,17 @@ class ExamViews:
             return "", "", ""
         age = int(patient.age_years(self.rooming.now().date()))
         return patient.display_name, f"Born {fmt_dob(patient.birth_date)}", f"age {age}"
+
+    def identity_warning(self) -> str:
+        """Under the two identifiers: what was hidden or mixed in the name, and the MRN when
+        another patient on the list has the same name (#20: look-alike names)."""
+        patient = self.rooming.patient
+        if patient is None or not patient.identity_notes:
+            return ""
+        mrn = _collision_mrn(patient)
+        lines = [f"MRN {mrn}"] if mrn else []
+        lines += [f"Check: {note}" for note in patient.identity_notes]
+        return "\n".join(lines)
 
     def tiles(self) -> tuple[Tile, ...]:
         tiles = []

@@ -15,7 +15,7 @@ from station.ui.ports import (
     LobbySink,
     Speaker,
 )
-from station.ui.presenters.base import _Base, _try
+from station.ui.presenters.base import Tone, _Base, _try
 from station.ui.presenters.biomed import BiomedPresenter
 from station.workflow import RefusedError
 
@@ -243,6 +243,15 @@ class LobbyPresenter(_Base):
     def restart(self) -> None:
         self.help_sent = False
         self._run(self.checkin.restart)
+
+    def fault(self) -> None:
+        """An unexpected error (station.ui.faults): the check-in is wiped, whatever state it
+        was in, and the patient is sent to a person."""
+        self.help_sent = False
+        self.staff_open = False
+        self.staff_error = ""
+        self.checkin.abandon()
+        self.say(self._("Please see the front desk"), Tone.ERROR)
 
     def staff_corner(self) -> None:
         """A tap on the hidden staff corner (welcome screen); five quick taps open the staff

@@ -8,6 +8,7 @@ from typing import Any
 from kivy.factory import Factory
 
 from station.ui.screens.base import BaseScreen, action_row, button
+from station.ui.theme import TONE_COLOURS
 
 
 class PatientsScreen(BaseScreen):
@@ -23,7 +24,20 @@ class PatientsScreen(BaseScreen):
             self.ids.rows.add_widget(action_row(text, [("Resend", resend, 160, False)]))
         for row in rows:
             text = f"{row.time}   {row.name}   ·   born {row.birth_date}"
-            self.ids.rows.add_widget(button(text, partial(self.intent, "pick", row.appointment_id)))
+            if row.mrn:
+                text += f"   ·   MRN {row.mrn}"  # another patient has the same name
+            pick = button(text, partial(self.intent, "pick", row.appointment_id))
+            if not row.notes:
+                self.ids.rows.add_widget(pick)
+                continue
+            # The name's notes right under its row, on the warning colour, never a tooltip.
+            group = Factory.BoxLayout(orientation="vertical", size_hint_y=None, spacing=2)
+            group.bind(minimum_height=group.setter("height"))
+            group.add_widget(pick)
+            group.add_widget(
+                Factory.Body(text="Check: " + "; ".join(row.notes), fill=TONE_COLOURS["warning"])
+            )
+            self.ids.rows.add_widget(group)
         if not rows:
             self.ids.rows.add_widget(Factory.Body(text="No appointments on the schedule yet."))
         box = self.ids.parked_box
