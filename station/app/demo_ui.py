@@ -16,6 +16,7 @@ from station.checkin import Appointment, Checkin
 from station.config import DisplaySection, Settings, parse_settings
 from station.demo_people import DEMO_PEOPLE, DemoPatient
 from station.models import CuffPressure, Mode
+from station.questionnaires import load_library
 from station.rooming import Rooming
 from station.rooming_data import Medication, ScheduledPatient
 from station.ui.app import StationUI
@@ -116,7 +117,10 @@ def build_presenter(
         rooming.set_schedule(demo_schedule(clock().date()))
         return ExamPresenter(rooming, box, sink)
     if mode == "lobby":
-        checkin = Checkin(clock=clock, staff_pin=DEMO_STAFF_PIN)
+        # The intake questionnaires and the insurance question, as on a lobby station with the
+        # default [intake] settings.
+        checkin = Checkin(clock=clock, staff_pin=DEMO_STAFF_PIN, questionnaires=load_library(),
+                          ask_insurance=True)
         checkin.set_appointments(demo_appointments())
         return LobbyPresenter(checkin, sink, speaker or MemorySpeaker())
     settings = demo_settings()

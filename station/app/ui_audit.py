@@ -491,6 +491,33 @@ def _lobby_states() -> Iterator[tuple[str, Step]]:
     )
     yield "idle_warning", then(find, idle)
     yield "staff", call("staff_exit", DEMO_STAFF_PIN)
+    # Intake questionnaires and the insurance question (#18). The demo patient is 64 on the
+    # audit's day: PHQ-2, GAD-2, tobacco; one born earlier gets STEADI's yes/no as well.
+    reason = then(found, call("contact_ok"), call("submit_reason", "cough"))
+
+    def answer(*codes: str) -> Step:
+        return then(*(call("answer", code) for code in codes))
+
+    def older(p: Any, _o: MemoryOutbox) -> None:
+        (appointment,) = p.checkin._appointments
+        p.checkin.set_appointments((appointment.model_copy(update={
+            "birth_date": appointment.birth_date.replace(year=1950),
+            "last_screened": (("phq-9", NOW.date()), ("gad-7", NOW.date()),
+                              ("tobacco", NOW.date()))}),))
+
+    nearly, never = "LA6571-9", "LA6568-5"
+    yield "question_first", reason
+    # PHQ-2 positive, then PHQ-9 items 3-7: item 8 is the longest item, in either language.
+    yield "question_phq9_longest", then(reason, answer(nearly, nearly, *[never] * 5))
+    yield "question_phq9_item9", then(reason, answer(nearly, nearly, *[never] * 6))
+    yield "question_after_back", then(reason, answer(nearly, nearly), call("back"))
+    yield "question_tobacco", then(reason, answer(never, never, never, never))
+    yield "question_steadi", then(older, reason)
+    yield "insurance", then(reason, answer(never, never, never, never, "266919005"))
+    yield (
+        "done_insurance_changed",
+        then(reason, answer(never, never, never, never, "266919005"), call("insurance", True)),
+    )
 
 
 def _idle(p: Any, seconds: float) -> None:

@@ -116,6 +116,17 @@ class ScreeningSummary(_Payload):
     positive: bool  # at or above the follow-up cut-point; STEADI: at risk
 
 
+class ScreeningNotAsked(_Payload):
+    """A questionnaire the rules chose that the kiosk did not ask, and why: staff ask it in
+    person. `no_translation`: the instrument has no text in the patient's language, and the
+    kiosk never asks one half in another language."""
+
+    instrument: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$")]  # questionnaires/ file
+    title: str
+    reason: Literal["no_translation"]
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+
+
 class CheckinPayload(_Envelope):
     """Lobby self check-in: the patient found their appointment and confirmed it."""
 
@@ -134,6 +145,7 @@ class CheckinPayload(_Envelope):
     # Observations (US Core), when any was answered.
     insurance_changed: bool | None = None
     screenings: tuple[ScreeningSummary, ...] = ()
+    screenings_not_asked: tuple[ScreeningNotAsked, ...] = ()
     fhir_bundle: dict[str, JsonValue] | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -299,6 +311,15 @@ class AllergyToReview(_Payload):
     severity: Literal["mild", "moderate", "severe"] | None = None
 
 
+class LastScreening(_Payload):
+    """When the practice last recorded an intake questionnaire for this patient: the lobby's
+    rules skip one done within their interval ("PHQ-2 for adults not screened this year")."""
+
+    # The questionnaires/ file name (phq-9) or the instrument's LOINC code (44249-1).
+    instrument: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,40}$")]
+    screened_on: date
+
+
 class Appointment(_Payload):
     appointment_id: Annotated[str, Field(pattern=IDENTIFIER)]
     patient: PatientIdentifiers
@@ -309,6 +330,8 @@ class Appointment(_Payload):
     medications_to_review: tuple[Annotated[str, Field(max_length=200)], ...] = ()
     # The patient's allergy list for the MA to review at rooming (#18).
     allergies_to_review: tuple[AllergyToReview, ...] = ()
+    # The last time each intake questionnaire was recorded (#18), for the lobby's rules.
+    last_screened: tuple[LastScreening, ...] = ()
 
 
 class SchedulePayload(_Payload):

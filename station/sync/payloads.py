@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from station import __version__
-from station.questionnaires import ScreeningResult, StaffAlert
+from station.questionnaires import NotAsked, ScreeningResult, StaffAlert
 from station.submission import PatientIdentifiers, Submission
 from station.sync.contract import (
     AlertPayload,
@@ -23,6 +23,7 @@ from station.sync.contract import (
     LookupRequest,
     Presence,
     ScreeningAlertPayload,
+    ScreeningNotAsked,
     ScreeningSummary,
     StatusPayload,
     VitalsPayload,
@@ -160,6 +161,7 @@ def checkin(
     sent_at: datetime,
     insurance_changed: bool | None = None,
     screenings: tuple[ScreeningResult, ...] = (),
+    screenings_not_asked: tuple[NotAsked, ...] = (),
     records: SiteRecords | None = None,
 ) -> CheckinPayload:
     """The check-in; answered questionnaires add their summaries and a FHIR Bundle."""
@@ -184,6 +186,11 @@ def checkin(
             ScreeningSummary(instrument=r.instrument, title=r.title, score=r.score,
                              score_loinc=r.score_loinc, positive=r.positive)
             for r in screenings
+        ),
+        screenings_not_asked=tuple(
+            ScreeningNotAsked(instrument=n.instrument, title=n.title, reason="no_translation",
+                              language=n.language)
+            for n in screenings_not_asked
         ),
         fhir_bundle=bundle,
     )

@@ -35,7 +35,9 @@ from station.ui.screens.confirm import ConfirmScreen
 from station.ui.screens.lists import AllergiesScreen, MedicationsScreen, PocScreen
 from station.ui.screens.lobby_contact import LobbyContactScreen
 from station.ui.screens.lobby_find import LobbyFindScreen
+from station.ui.screens.lobby_insurance import LobbyInsuranceScreen
 from station.ui.screens.lobby_message import LobbyMessageScreen
+from station.ui.screens.lobby_question import LobbyQuestionScreen
 from station.ui.screens.lobby_reason import LobbyReasonScreen
 from station.ui.screens.lobby_welcome import LobbyWelcomeScreen
 from station.ui.screens.patients import PatientsScreen
@@ -59,6 +61,8 @@ KV_FILES = (
     "lobby_find.kv",
     "lobby_contact.kv",
     "lobby_reason.kv",
+    "lobby_question.kv",
+    "lobby_insurance.kv",
     "lobby_message.kv",
     "biomed.kv",
 )
@@ -81,6 +85,8 @@ MODE_SCREENS: dict[str, tuple[type[BaseScreen], ...]] = {
         LobbyFindScreen,
         LobbyContactScreen,
         LobbyReasonScreen,
+        LobbyQuestionScreen,
+        LobbyInsuranceScreen,
         LobbyMessageScreen,
         BiomedScreen,
     ),

@@ -23,6 +23,7 @@ from station.config import BoundDevice, Settings
 from station.diagnostics import DeviceState, OutboxDepth, build_bundle, versions
 from station.logs import Redactor
 from station.models import AnyReading
+from station.questionnaires import StaffAlert
 from station.rooming_data import AlertRequest, ScheduledPatient
 from station.submission import Submission
 
@@ -56,11 +57,16 @@ class AlertSink(Protocol):
 
 
 class LobbySink(Protocol):
-    """Lobby -> practice: the finished check-in, and "ask for help" for the front desk."""
+    """Lobby -> practice: the finished check-in, "ask for help" for the front desk, and a
+    questionnaire answer staff must act on now (PHQ-9 item 9)."""
 
     def checkin(self, record: CheckinRecord) -> object: ...  # the real one returns the id
 
     def help(self, request: HelpRequest) -> None: ...
+
+    def screening_alert(
+        self, alert: StaffAlert, *, appointment_id: str, language: str, raised_at: datetime
+    ) -> object: ...
 
 
 class Speaker(Protocol):
@@ -138,6 +144,8 @@ class MemoryOutbox:
         self.alerts: list[AlertRequest] = []
         self.checkins: list[CheckinRecord] = []
         self.help_requests: list[HelpRequest] = []
+        # (alert, appointment id, language, raised at): what would go on `alert` at once.
+        self.screening_alerts: list[tuple[StaffAlert, str, str, datetime]] = []
         self._acked: set[UUID] = set()
         self._rejected: dict[UUID, str] = {}
         self._online = True
@@ -190,6 +198,11 @@ class MemoryOutbox:
 
     def help(self, request: HelpRequest) -> None:
         self.help_requests.append(request)
+
+    def screening_alert(
+        self, alert: StaffAlert, *, appointment_id: str, language: str, raised_at: datetime
+    ) -> None:
+        self.screening_alerts.append((alert, appointment_id, language, raised_at))
 
 
 class MemorySpeaker:

@@ -132,5 +132,10 @@ def test_station_ui_audit_passes_over_every_state() -> None:
         "exam/sent_rejected",
         "exam/keypad_pain_error",
         "lobby/idle_warning",
+        # #18: the PHQ-9's longest item (large text and Spanish come from the loop above),
+        # a yes/no instrument, and the insurance question.
+        "lobby/question_phq9_longest",
+        "lobby/question_steadi",
+        "lobby/insurance",
     ):
         assert hard_case in names
