@@ -154,6 +154,26 @@ def build_presenter(
     return BiomedPresenter(biomed, port)
 
 
+def offline_outbox() -> MemoryOutbox:
+    """`station ui` has no broker: its outbox twin says so (the header never claims
+    "online"), and what is sent waits on this station, counted."""
+    outbox = MemoryOutbox()
+    outbox.set_online(False)
+    return outbox
+
+
+def demo_station_ui(
+    mode: str, *, speaker: Speaker | None = None, devices: bool = True
+) -> StationUI:
+    """What `station ui --mode MODE` shows: the mode's presenter on the demo data with no
+    broker (offline, no barcode lookup), and (`devices`) its simulated devices feeding it."""
+    presenter = build_presenter(mode, outbox=offline_outbox(), speaker=speaker)
+    ui = StationUI(mode, presenter)
+    if devices and mode == "exam":
+        feed_demo_devices(ui)
+    return ui
+
+
 def cuff_frames(peak_mmhg: float = 170.0, steps: int = 30) -> list[CuffPressure]:
     """Live cuff pressure while inflating, as the simulated cuff sends it at 10 Hz."""
     return [

@@ -27,6 +27,11 @@ from station.ui.presenters.keypad import (
 )
 from station.workflow import RefusedError
 
+NO_LOOKUP = (
+    "scan read, but this station cannot reach the practice system to look it up — "
+    "pick the patient from the list or enter them by hand"
+)
+
 SCREEN_OF: dict[RoomingState, str] = {
     RoomingState.SIGNED_OUT: "signin",
     RoomingState.SIGNED_IN: "patients",
@@ -98,7 +103,12 @@ class ExamPresenter(ExamViews, _Base):
         """A wristband or appointment barcode scanned on the patient list: ask the practice
         system who it is; the answer comes to `lookup_answered`."""
         code = barcode.strip()
-        if self.lookup is None or not code:
+        if not code:
+            return
+        if self.lookup is None:
+            # No practice system to ask (`station ui`, or no broker configured): a scanner
+            # that does nothing looks broken, so say what happened and what works instead.
+            self.say(NO_LOOKUP, Tone.WARNING)
             return
         if self.rooming.state is not RoomingState.SIGNED_IN:
             self.say("scan the barcode on the patient list", Tone.WARNING)

@@ -51,6 +51,15 @@ class SentRooming:
     submission: Submission
     patient: str  # "ZZTEST, Alpha · 05/17/1970": who it was, for the MA
 
+def offline_saved(waiting: int) -> str:
+    """What Send says with no link to the practice system: where the rooming is, that it goes
+    by itself, and how many wait (a bare "Saved — waiting" looked stuck for ever)."""
+    return (
+        "Saved on this station — will send when the practice system is reachable "
+        f"({waiting} waiting)"
+    )
+
+
 # Review order: what blocks Send first, then what needs a second look.
 _REVIEW_ORDER = {"critical": 0, "rejected": 1, "warning": 2, "info": 3, "ok": 4}
 
@@ -290,7 +299,7 @@ class ExamViews:
         if state == SendState.RECEIVED:
             return "Received by the practice system"
         if not self.outbox.online():
-            return "Saved on this station — will send when the network is back"
+            return offline_saved(self.outbox.queued())
         return "Saved — waiting for the practice system"
 
     def send_rejected(self) -> bool:
