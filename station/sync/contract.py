@@ -13,19 +13,21 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from station.audit import AuditAction
 from station.config import TOPIC_LEVEL, BoundDevice, DisplaySection, GuardSection
 from station.submission import (
     IDENTIFIER,
     CriticalAcknowledgement,
+    Identification,
     MedicationReview,
     PatientIdentifiers,
     SubmittedAllergy,
     SubmittedMedication,
     SubmittedPocResult,
     SubmittedReading,
+    check_identification,
 )
 from station.validation import Severity
 
@@ -94,8 +96,17 @@ class VitalsPayload(_Envelope):
     allergies: tuple[SubmittedAllergy, ...] = ()
     no_known_allergies: bool = False
     poc_results: tuple[SubmittedPocResult, ...] = ()
+    # "manual": the MA typed the identifiers (not on the schedule, or the station was
+    # offline); `appointment_id` is then the station's own visit id and `patient.mrn` may be
+    # null: the practice matches the patient by name and date of birth before filing.
+    identification: Identification = Identification.SCHEDULE
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _identified(self) -> VitalsPayload:
+        check_identification(self.patient, self.identification)
+        return self
 
 
 class ContactUpdate(_Payload):
@@ -150,8 +161,14 @@ class AlertPayload(_Envelope):
     message: str
     reading: SubmittedReading
     acknowledged_by: Annotated[str, Field(pattern=IDENTIFIER)]
+    identification: Identification = Identification.SCHEDULE  # as on the vitals message
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _identified(self) -> AlertPayload:
+        check_identification(self.patient, self.identification)
+        return self
 
 
 class HelpRequestPayload(_Envelope):
@@ -300,6 +317,12 @@ class Appointment(_Payload):
     medications_to_review: tuple[Annotated[str, Field(max_length=200)], ...] = ()
     # The patient's allergy list for the MA to review at rooming (#18).
     allergies_to_review: tuple[AllergyToReview, ...] = ()
+
+    @model_validator(mode="after")
+    def _with_mrn(self) -> Appointment:
+        if self.patient.mrn is None:
+            raise ValueError(f"appointment {self.appointment_id}: patient.mrn is required")
+        return self
 
 
 class SchedulePayload(_Payload):

@@ -70,6 +70,7 @@ def vitals(
         allergies=submission.allergies,
         no_known_allergies=submission.no_known_allergies,
         poc_results=submission.poc_results,
+        identification=submission.identification,
     )
 
 
@@ -105,6 +106,7 @@ def alerts(
                     message=flag.message,
                     reading=localized(item, zone),
                     acknowledged_by=ack.acknowledged_by,
+                    identification=submission.identification,
                 )
             )
     return out

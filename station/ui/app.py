@@ -35,6 +35,7 @@ from station.ui.screens.lobby_find import LobbyFindScreen
 from station.ui.screens.lobby_message import LobbyMessageScreen
 from station.ui.screens.lobby_reason import LobbyReasonScreen
 from station.ui.screens.lobby_welcome import LobbyWelcomeScreen
+from station.ui.screens.patient_entry import PatientEntryScreen
 from station.ui.screens.patients import PatientsScreen
 from station.ui.screens.review import ReviewScreen
 from station.ui.screens.signin import SignInScreen
@@ -47,6 +48,7 @@ KV_FILES = (
     "chrome.kv",
     "signin.kv",
     "patients.kv",
+    "patient_entry.kv",
     "confirm.kv",
     "vitals.kv",
     "complaint.kv",
@@ -63,6 +65,7 @@ MODE_SCREENS: dict[str, tuple[type[BaseScreen], ...]] = {
     "exam": (
         SignInScreen,
         PatientsScreen,
+        PatientEntryScreen,
         ConfirmScreen,
         VitalsScreen,
         ComplaintScreen,

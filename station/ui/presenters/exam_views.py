@@ -17,6 +17,7 @@ from station.rooming_data import (
     RoomingState,
     VitalEntry,
 )
+from station.submission import Identification
 from station.ui.ports import SendState, VitalsOutbox
 from station.ui.presenters.format import (
     TILE_KIND,
@@ -37,6 +38,7 @@ from station.ui.presenters.format import (
     fmt_optional,
     value_text,
 )
+from station.ui.presenters.patient_entry import confirm_note
 from station.vitals import shown_for_age, vital_kind
 
 if TYPE_CHECKING:
@@ -113,6 +115,13 @@ class ExamViews:
             return "", "", ""
         age = int(patient.age_years(self.rooming.now().date()))
         return patient.display_name, f"Born {fmt_dob(patient.birth_date)}", f"age {age}"
+
+    def confirm_note(self) -> str:
+        """ "" for a scheduled patient; for one entered by hand, that it was and the MRN."""
+        patient = self.rooming.patient
+        if patient is None or patient.identification is not Identification.MANUAL:
+            return ""
+        return confirm_note(patient.mrn)
 
     def tiles(self) -> tuple[Tile, ...]:
         tiles = []

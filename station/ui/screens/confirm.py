@@ -10,6 +10,8 @@ from station.ui.screens.base import BaseScreen
 class ConfirmScreen(BaseScreen):
     def render(self, presenter: Any) -> None:
         name, dob, age = presenter.confirm_lines()
-        if self.changed((name, dob, age)):
+        note = presenter.confirm_note()
+        if self.changed((name, dob, age, note)):
             self.ids.name.text = name
             self.ids.dob.text = f"{dob}  ({age})" if dob else ""
+            self.ids.note.text = note
