@@ -236,6 +236,24 @@ def _exam_states() -> Iterator[tuple[str, Step]]:
     yield "sent_offline", then(vitals, normal, review, offline, send)
     yield "sent_rejected", then(vitals, normal, review, send, reject)
     yield "patients_rejected", then(vitals, normal, review, send, reject, call("next_patient"))
+    # Manual patient entry (schedule empty or offline): the form, its refusals, long names,
+    # the confirmation of the typed identifiers.
+    entry = then(_signed_in, no_schedule, offline, call("open_patient_entry"))
+    long_typed = then(
+        entry,
+        call("patient_entry_typed", "family", LONG_PATIENT.family_name),
+        call("patient_entry_typed", "given", LONG_PATIENT.given_name),
+        call("patient_entry_typed", "dob", "12301948"),
+        call("patient_entry_typed", "mrn", "TEST100009"),
+    )
+    yield "patient_entry", entry
+    yield "patient_entry_typed_long", long_typed
+    yield "patient_entry_refused", then(entry, call("submit_patient_entry"))
+    yield (
+        "patient_entry_names_missing",
+        then(entry, call("patient_entry_typed", "dob", "03141961"), call("submit_patient_entry")),
+    )
+    yield "confirm_manual_long", then(long_typed, call("submit_patient_entry"))
 
 
 def _lobby_states() -> Iterator[tuple[str, Step]]:

@@ -82,3 +82,69 @@ def test_a_wristband_scan_with_nothing_to_look_it_up_in_is_answered(station_ui: 
         "scan read, but this station cannot reach the practice system to look it up — "
         "pick the patient from the list or enter them by hand"
     ) in driver.texts()
+
+
+def _field(driver: Driver, name: str) -> Any:
+    return driver.ui.screen.ids[name]
+
+
+def test_manual_entry_on_an_offline_station_confirms_both_identifiers_and_is_marked_manual(
+    station_ui: Driver,
+) -> None:
+    """Issue 15: "No manual patient entry when the schedule is empty or the station offline".
+    The date is typed as digits and shown with the month's name (the issue's own example:
+    03141961 is March 14, 1961); the two identifiers are confirmed before rooming (design.md;
+    The Joint Commission NPSG.01.01.01); the record says it was identified by hand."""
+    from station.submission import Identification
+
+    driver = station_ui
+    presenter: ExamPresenter = driver.ui.presenter
+    driver.scan("BADGE-DEMO")
+    driver.tap("Patient not on the list? Enter by hand")
+    assert presenter.screen == "patient_entry"
+    assert "This station cannot reach the practice system." in " ".join(driver.texts())
+    driver.type_into(_field(driver, "family"), "ZZTEST")
+    driver.type_into(_field(driver, "given"), "Kilo")
+    driver.type_into(_field(driver, "dob"), "0314196")  # one digit short: not a date yet
+    assert "March 14, 1961" not in driver.texts()
+    driver.tap("Check with the patient  >")
+    assert presenter.screen == "patient_entry"  # refused on the entry screen, nothing opened
+    assert (
+        "Date of birth: type the date of birth: month, day and year, like 03141961"
+        in driver.texts()
+    )
+    driver.type_into(_field(driver, "dob"), "1")
+    assert "March 14, 1961" in driver.texts()
+    driver.shot("exam_patient_entry")
+    driver.tap("Check with the patient  >")
+    assert presenter.screen == "confirm"
+    texts = driver.texts()
+    assert "ZZTEST, Kilo" in texts
+    assert any(t.startswith("Born 03/14/1961") for t in texts)
+    assert "Entered by hand — not from the schedule. MRN not known." in texts
+    driver.shot("exam_confirm_manual")
+    driver.tap("Yes — both match")
+    assert presenter.screen == "vitals"
+    presenter.device_reading(spo2(97).model_copy(update={"measured_at": None}), "oximeter")
+    driver.ui.redraw()
+    driver.pump(2)
+    driver.tap("Review  >")
+    driver.tap("Send")
+    outbox = presenter.outbox
+    ((_, sent),) = outbox.submissions  # type: ignore[attr-defined]
+    assert sent.identification is Identification.MANUAL
+    assert (sent.patient.family_name, sent.patient.given_name, sent.patient.mrn) == (
+        "ZZTEST", "Kilo", None)
+    assert str(sent.patient.birth_date) == "1961-03-14"
+
+
+def test_manual_entry_is_not_offered_beside_a_usable_schedule(
+    make_ui: Any,
+) -> None:
+    """Online with today's list: the MA picks from it (fewer wrong-patient chances)."""
+    from station.app.demo_ui import build_presenter
+
+    driver = make_ui("exam", build_presenter("exam"))
+    driver.scan("BADGE-DEMO")
+    assert driver.ui.presenter.screen == "patients"
+    assert "Patient not on the list? Enter by hand" not in driver.texts()
