@@ -9,6 +9,7 @@ a long complaint, offline, a rejected message, every message overlay.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -314,6 +315,23 @@ def _biomed_states() -> Iterator[tuple[str, Step]]:
     yield "biomed_test", then(unlocked, call("test", "cuff"))
     yield "biomed_settings", then(unlocked, call("open_settings"))
     yield "biomed_exported", then(unlocked, call("open_settings"), call("export"))
+    yield "biomed_devices_exported", then(unlocked, call("export"), call("dismiss_message"))
+    yield "biomed_scanned", then(unlocked, call("scan_bluetooth"))
+
+    def nothing_bound(p: Any, _o: MemoryOutbox) -> None:
+        p.port.rows = ()
+        p.port._bound = ()
+        p.refresh()
+
+    yield "biomed_no_devices", then(unlocked, nothing_bound)
+
+    def test_reading(p: Any, _o: MemoryOutbox) -> None:
+        from station.app.demo_ui import demo_test_reading
+
+        reading = demo_test_reading("and-ua-651ble", random.Random(1))  # noqa: S311
+        p.test_reading("cuff", reading)
+
+    yield "biomed_test_reading", then(unlocked, call("test", "cuff"), test_reading)
 
 
 def states() -> list[State]:

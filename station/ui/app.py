@@ -147,6 +147,10 @@ class StationUI:
         Window.bind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
         self.redraw()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         self._closed = True  # a hand-over still queued on the Clock finds nothing to draw
         self._tick_event.cancel()
