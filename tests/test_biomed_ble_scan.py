@@ -59,3 +59,37 @@ def test_empty_list_explains_then_a_bluetooth_scan_finds_and_binds_the_cuff(
         ]
     finally:
         services.stop()
+
+
+def test_a_patient_entered_by_hand_is_taught_to_the_log_filter(
+    mosquitto_broker: Broker, tmp_path: Path
+) -> None:
+    """design.md: no patient data in logs, ever. A typed-in patient is on no schedule the
+    filter learnt, so the composition root teaches it the moment it is entered."""
+    from datetime import date
+
+    from tests.test_biomed_live import MA_PIN
+
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    host = HeadlessHost()
+    services = _services(_settings(mosquitto_broker.port, tmp_path / "state"), host, by_id)
+    services.start()
+    try:
+        host.intent("sign_in", MA_PIN)
+        # Dates and labelled MRNs are scrubbed by their shape anyway; a bare name and chart
+        # number are only caught once known.
+        line = "opened Kilo ZZTEST TEST200077"
+        assert services.redactor.redact(line) == line  # nothing known yet
+        host.intent("open_patient_entry")
+        for field, text in (("family", "ZZTEST"), ("given", "Kilo"), ("dob", "03141961"),
+                            ("mrn", "TEST200077")):
+            host.intent("patient_entry_typed", field, text)
+        host.intent("submit_patient_entry")
+        assert services.presenter.screen == "confirm"
+        scrubbed = services.redactor.redact(line)
+        for value in ("ZZTEST", "Kilo", "TEST200077"):
+            assert value not in scrubbed, scrubbed
+        assert date(1961, 3, 14) == services.presenter.rooming.patient.birth_date
+    finally:
+        services.stop()
