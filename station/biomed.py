@@ -74,6 +74,8 @@ class DeviceRow(_Frozen):
     battery_percent: int | None = None
     firmware: str | None = None
     last_error: str | None = None
+    name: str | None = None  # what it advertises (a Bluetooth scan), e.g. "A&D_UA-651BLE"
+    rssi_dbm: int | None = None  # signal strength at the scan
 
     @property
     def transport(self) -> str:

@@ -30,6 +30,8 @@ from station.config import Settings, parse_settings
 from station.demo_people import DEMO_PEOPLE, FAKE_GIVEN_NAMES, DemoPatient
 from station.devices.codecs.serial import dinamap, suntech
 from station.devices.profiles import FirmwareProfile, load_profiles
+from station.devices.simulators.ble import Thermometer
+from station.devices.simulators.fakebluez import FakeBlueZ, PrivateBus
 from station.devices.simulators.serial import (
     DeviceModel,
     DinamapModel,
@@ -141,6 +143,57 @@ DEMO_SERIAL_DEVICES = (
 # The cuffs the demo can use: the separate SunTech cuff, or a GE DINAMAP monitor's NIBP.
 DEMO_CUFFS = {"suntech": "suntech-advantage", "dinamap": "ge-dinamap-pro"}
 DEMO_KINDS = frozenset({"blood_pressure", "pulse_oximetry", "body_weight", "temperature"})
+# Bluetooth LE beside them: a Health Thermometer (0x1809) on the fake BlueZ, read by the real
+# BleLink (bleak) over a private D-Bus, so the BLE path runs end to end in the demo too.
+DEMO_BLE_THERMOMETER = ("ble-thermometer", "generic-ble-thermometer", "AA:BB:CC:DD:EE:31")
+
+
+class DemoBle:
+    """A private system bus, the fake BlueZ on it and a simulated Bluetooth thermometer. The
+    station in this process reaches it like real BlueZ: bleak reads DBUS_SYSTEM_BUS_ADDRESS
+    (and runs `bluetoothctl --version`, which the bus's stub answers). `stop()` puts the
+    environment back."""
+
+    def __init__(self, directory: Path, seed: int = 1) -> None:
+        self.device_id, self.profile, self.address = DEMO_BLE_THERMOMETER
+        self._rng = random.Random(seed)  # noqa: S311 - simulated values, not secrets
+        self.bus = PrivateBus(directory / "ble")
+        bus_address = self.bus.start()  # RuntimeError / OSError: no dbus-daemon here
+        env = self.bus.environment()
+        self._saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        self.fake = FakeBlueZ(bus_address).start()
+        self.thermometer = Thermometer(self.fake, self.address, "Thermo")
+
+    def bound(self) -> dict[str, str]:
+        return {"id": self.device_id, "profile": self.profile, "address": self.address}
+
+    def arm(self, timeout_s: float = 30.0) -> threading.Thread:
+        """The MA takes a temperature: once the station is connected and subscribed, the
+        thermometer indicates one measurement (on a thread: connecting takes a moment)."""
+        temperature_c = self._rng.choice([36.5, 36.8, 37.0, 37.3])
+
+        def run() -> None:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if self.thermometer.subscribed("2a1c") and self.thermometer.measure(
+                    temperature_c
+                ):
+                    return
+                time.sleep(0.1)
+
+        thread = threading.Thread(target=run, name="demo-ble-thermometer", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.fake.stop()
+        self.bus.stop()
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def free_port() -> int:
@@ -454,7 +507,11 @@ def start_demo_devices(directory: Path, seed: int, cuff: str = "suntech") -> lis
 
 
 def demo_station_settings(
-    broker_host: str, broker_port: int, state_dir: Path, devices: list[DemoDevice]
+    broker_host: str,
+    broker_port: int,
+    state_dir: Path,
+    devices: list[DemoDevice],
+    ble: DemoBle | None = None,
 ) -> Settings:
     return parse_settings(
         {
@@ -462,8 +519,11 @@ def demo_station_settings(
             # Plain TCP only because the broker is the demo's own, on loopback.
             "broker": {"host": broker_host, "port": broker_port, "require_tls": False},
             "devices": [
-                {"id": d.device_id, "profile": d.profile.id, "port": d.simulator.port}
-                for d in devices
+                *(
+                    {"id": d.device_id, "profile": d.profile.id, "port": d.simulator.port}
+                    for d in devices
+                ),
+                *([ble.bound()] if ble is not None else []),
             ],
             "storage": {"state_dir": str(state_dir)},
         },
@@ -486,6 +546,7 @@ def summarize(body: dict[str, Any]) -> dict[str, Any]:
                     if r["reading"].get(name) is not None
                 },
                 "device": r.get("device_id"),
+                "codec": r["reading"]["codec"],  # which protocol it came through
                 "mode": r["reading"]["mode"],
                 "accepted": r["verdict"]["status"] == "accepted",
                 "flags": [f["code"] for f in r["verdict"]["flags"]],
@@ -509,6 +570,7 @@ def room_one(
     devices: list[DemoDevice],
     *,
     timeout_s: float = 30.0,
+    ble: DemoBle | None = None,
 ) -> None:
     """What an MA does for one patient, as taps on the real presenter: sign in, pick,
     confirm, take the vitals on the (simulated) devices, a complaint, review, send; then wait
@@ -529,11 +591,14 @@ def room_one(
         raise RuntimeError(f"demo: could not start rooming: {presenter.message}")
     for device in devices:
         device.model.arm()  # cuff, oximeter probe, scale and thermometer on the patient
+    if ble is not None:
+        ble.arm(timeout_s)
     cuff = services.manager.serial_link("cuff") if services.manager else None
     if cuff is not None:
         cuff.send_command("start")
     host.run_until(
-        lambda: {e.kind.value for e in rooming.entries} >= DEMO_KINDS,
+        lambda: {e.kind.value for e in rooming.entries} >= DEMO_KINDS
+        and (ble is None or any(e.device == ble.device_id for e in rooming.entries)),
         timeout_s,
         "the device readings",
     )
@@ -604,13 +669,19 @@ class DemoRig:
         rng = random.Random(seed)  # noqa: S311 - fake patients, not secrets
         self.patients = demo_patients(patients, rng)
         self.devices: list[DemoDevice] = []
+        self.ble: DemoBle | None = None
+        self.ble_problem = ""  # why the demo runs without Bluetooth, if it does
         self.practice: PracticeSystem | None = None
         self.services: StationServices | None = None
         self.redactor = Redactor()
         try:
             self.devices = start_demo_devices(directory, seed, cuff)
+            try:
+                self.ble = DemoBle(directory, seed)
+            except (RuntimeError, OSError) as exc:
+                self.ble_problem = str(exc)  # serial devices only; the CLI says why
             settings = demo_station_settings(
-                self.broker_host, self.broker_port, directory / "state", self.devices
+                self.broker_host, self.broker_port, directory / "state", self.devices, self.ble
             )
             self.practice = PracticeSystem(
                 self.broker_host,
@@ -675,6 +746,9 @@ class DemoRig:
             self.practice.stop()
         for device in self.devices:
             device.simulator.stop()
+        if self.ble is not None:
+            self.ble.stop()
+            self.ble = None
         if self.own_broker is not None:
             self.own_broker.stop()
 
@@ -700,6 +774,8 @@ class DemoRig:
             self._armed_for = patient.appointment_id
             for device in self.devices:
                 device.model.arm()
+            if self.ble is not None:
+                self.ble.arm()
             cuff = self.services.manager.serial_link("cuff") if self.services.manager else None
             if cuff is not None:
                 cuff.send_command("start")

@@ -14,14 +14,16 @@ complaint, send).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
+from datetime import date
 from typing import Literal
 from uuid import UUID
 
 from station.audit import UNKNOWN, AuditAction
 from station.lockout import Role
-from station.names import same_name_key
+from station.names import clean_name, same_name_key
 from station.rooming_base import _Session
 from station.rooming_data import (
     COMMON_COMPLAINTS,
@@ -37,6 +39,7 @@ from station.rooming_data import (
     ScheduledPatient,
 )
 from station.rooming_lists import RoomingLists
+from station.submission import IDENTIFIER, Identification
 from station.workflow import (
     IllegalTransitionError,
     RefusedError,
@@ -45,6 +48,8 @@ from station.workflow import (
 
 S, E = RoomingState, RoomingEvent
 SAME_NAME_NOTE = "another patient on today's list has this name: check the MRN"
+NAME_MAX_CHARS = 100  # station.submission.PatientIdentifiers
+OLDEST_AGE_YEARS = 130  # an older date of birth is a typing slip
 
 
 class Rooming(RoomingLists):
@@ -140,6 +145,67 @@ class Rooming(RoomingLists):
         if parked is None:
             self._session = _Session(patient, now)
         self._audit(AuditAction.PATIENT_OPENED, at=now)
+        return patient
+
+    def enter_patient(
+        self, family_name: str, given_name: str, birth_date: date, mrn: str = ""
+    ) -> ScheduledPatient:
+        """A patient the MA identifies by hand because they are not on today's list or the
+        station is offline: name, date of birth and the MRN when known. It opens the same
+        two-identifier confirmation as a pick (never confirmed here); the record says
+        `identification: manual` and carries a visit id of the station's own, so the practice
+        matches it to the chart. A patient who is on the list is picked there instead."""
+        check_allowed(TRANSITIONS, self.state, E.ENTER_PATIENT)
+        family, given = clean_name(family_name), clean_name(given_name)
+        chart = mrn.strip()
+        today = self._clock().date()
+        problems = [
+            f"{label}: type it" if not name.text
+            else f"{label}: at most {NAME_MAX_CHARS} characters" if len(name.text) > NAME_MAX_CHARS
+            else ""
+            for label, name in (("last name", family), ("first name", given))
+        ]
+        if birth_date > today:
+            problems.append("date of birth: it is after today")
+        elif today.year - birth_date.year > OLDEST_AGE_YEARS:
+            problems.append(f"date of birth: more than {OLDEST_AGE_YEARS} years ago")
+        if chart and not re.match(IDENTIFIER, chart):
+            problems.append("MRN: letters, digits, '-', '.', '_' or ':' only, no spaces")
+        problems = [p for p in problems if p]
+        if problems:
+            raise RefusedError(
+                Refusal.INVALID_ENTRY, "patient not entered", tuple(problems)
+            )
+        key = same_name_key(family.text, given.text)
+        listed = next(
+            (p for p in self.schedule
+             if same_name_key(p.family_name, p.given_name) == key and p.birth_date == birth_date),
+            None,
+        )  # fmt: skip
+        if listed is not None:
+            raise RefusedError(
+                Refusal.ON_SCHEDULE,
+                f"{listed.display_name} is on today's list: pick them there",
+            )
+        if self._session is not None:
+            raise RefusedError(
+                Refusal.PARKED_ROOMING,
+                "an unsent rooming of another patient is open: finish it or discard it first",
+            )
+        now = self._touch()
+        self._manual_entries += 1
+        patient = ScheduledPatient(
+            appointment_id=f"MANUAL-{now:%Y%m%d%H%M%S}-{self._manual_entries}",
+            mrn=chart or None,
+            family_name=family.text,
+            given_name=given.text,
+            birth_date=birth_date,
+            identity_notes=(*family.notes, *given.notes),
+            identification=Identification.MANUAL,
+        )
+        self._fire(E.ENTER_PATIENT)
+        self._session = _Session(patient, now)
+        self._audit(AuditAction.PATIENT_OPENED, at=now, detail="entered by hand")
         return patient
 
     @property

@@ -183,9 +183,12 @@ def test_biomed_pin_binds_tests_and_unbinds_the_plugged_in_xpod(
         values = {"pulse_rate_bpm": reading.pulse_rate_bpm, "spo2_percent": reading.spo2_percent}
         assert values in model.sent_on_patient()
         assert reading.mode is Mode.TEST and reading.raw_hex == result.raw_hex != ""
+        # As a person reads it (issue 15: never the model's JSON): what, value and unit,
+        # when, which device; then the raw bytes and the verdict.
         assert biomed.test_lines()[:2] == (
-            f"{result.received_at:%H:%M} decoded: {reading.model_dump_json()}",
-            f"raw: {reading.raw_hex} · verdict: accepted",
+            f"Pulse oximetry {reading.spo2_percent:.0f} %, pulse {reading.pulse_rate_bpm:.0f}"
+            f" /min · {result.received_at:%H:%M:%S} · {XPOD_ID}",
+            f"raw: {reading.raw_hex} · accepted",
         )
         # A test measurement is for the test view only: the episode's captured reading (no
         # session: the guard would tray it) reaches neither a rooming nor its tray.
@@ -275,7 +278,11 @@ def test_outbox_depth_and_the_diagnostics_export_on_an_offline_station(
         assert lines[4].startswith("Outbox: 4 waiting to send, oldest ")
         host.intent("export")
         (bundle,) = (state / "diagnostics").iterdir()
-        assert biomed.message == f"diagnostics bundle written (no patient data): {bundle}"
+        assert biomed.message == (
+            f"Diagnostics bundle written (no patient data): {bundle} "
+            f"({bundle.stat().st_size:,} bytes)"
+        )
+        assert biomed.export_text() == biomed.message  # stays on the screen
     finally:
         services.stop()
         undo_logging()

@@ -15,7 +15,7 @@ from station.biomed import Biomed, DeviceRow
 from station.checkin import Appointment, Checkin
 from station.config import DisplaySection, Settings, parse_settings
 from station.demo_people import DEMO_PEOPLE, DemoPatient
-from station.models import CuffPressure, Mode
+from station.models import AnyReading, CuffPressure, Mode
 from station.questionnaires import load_library
 from station.rooming import Rooming
 from station.rooming_data import Medication, ScheduledPatient
@@ -152,7 +152,99 @@ def build_presenter(
         ),
         clock=clock,
     )
+    # What the screen's Bluetooth scan "finds" on `station ui` (no Bluetooth here).
+    port.nearby = (
+        DeviceRow(
+            device_id="ble-aabbccddee05",
+            profile="generic-ble-pulse-oximeter",
+            address="AA:BB:CC:DD:EE:05",
+            present=True,
+            name="PLX",
+            rssi_dbm=-61,
+        ),
+    )
     return BiomedPresenter(biomed, port)
+
+
+def demo_test_reading(profile: str, rng: random.Random) -> AnyReading:
+    """A simulated device's measurement for the biomed test: a frame in the device's own
+    protocol (the codecs' encoders), decoded by the real codec, so the test shows raw bytes
+    too. Marked mode=demo."""
+    from station.devices.codecs.gatt import blood_pressure, nonin, thermometer, weight
+
+    readings: list[Any]
+    if profile.startswith("and-ua") or "cuff" in profile or "bp" in profile:
+        systolic, diastolic = rng.choice([(118, 76), (124, 79), (131, 84)])
+        frame = blood_pressure.encode_measurement(
+            systolic, diastolic, round((systolic + 2 * diastolic) / 3),
+            pulse_rate_bpm=rng.randrange(60, 90),
+        )  # fmt: skip
+        readings = list(blood_pressure.decode_measurement(frame))
+    elif profile.startswith("nonin"):
+        readings = list(nonin.decode(nonin.encode(rng.choice([96, 97, 98]), rng.randrange(60, 90))))
+    elif "thermo" in profile:
+        frame = thermometer.encode_measurement(rng.choice([36.6, 36.9, 37.1]))
+        readings = list(thermometer.decode_measurement(frame))
+    else:
+        frame = weight.encode_measurement(round(rng.uniform(55, 100), 1))
+        readings = list(weight.decode_measurement(frame))
+    reading: AnyReading = readings[0].model_copy(update={"mode": Mode.DEMO})
+    return reading
+
+
+def feed_demo_biomed(
+    ui: StationUI, *, seed: int = 1, settle_s: float = 2.0, every_s: float = 8.0
+) -> threading.Thread:
+    """`station ui --mode biomed`'s simulated devices: while a device test is open, that
+    device "measures" after `settle_s` and then every `every_s`; each reading reaches the
+    screen through `deliver`, as from a link thread."""
+    presenter: BiomedPresenter = ui.presenter
+    port = presenter.port
+    assert isinstance(port, MemoryBiomed)
+    rng = random.Random(seed)  # noqa: S311 - simulated values, not secrets
+
+    def measured(device_id: str, reading: AnyReading) -> None:
+        port.readings[device_id] = (reading, utc_now())
+        presenter.refresh()
+
+    def run() -> None:
+        testing: str | None = None
+        due = 0.0
+        while not ui.closed:
+            now_testing = presenter.biomed.testing  # reading one attribute is safe here
+            if now_testing != testing:
+                testing, due = now_testing, time.monotonic() + settle_s
+            elif testing is not None and time.monotonic() >= due:
+                profile = next((r.profile for r in port.rows if r.device_id == testing), "")
+                ui.deliver(partial(measured, testing, demo_test_reading(profile, rng)))
+                due = time.monotonic() + every_s
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=run, name="demo-biomed-devices", daemon=True)
+    thread.start()
+    return thread
+
+
+def offline_outbox() -> MemoryOutbox:
+    """`station ui` has no broker: its outbox twin says so (the header never claims
+    "online"), and what is sent waits on this station, counted."""
+    outbox = MemoryOutbox()
+    outbox.set_online(False)
+    return outbox
+
+
+def demo_station_ui(
+    mode: str, *, speaker: Speaker | None = None, devices: bool = True
+) -> StationUI:
+    """What `station ui --mode MODE` shows: the mode's presenter on the demo data with no
+    broker (offline, no barcode lookup), and (`devices`) its simulated devices feeding it."""
+    presenter = build_presenter(mode, outbox=offline_outbox(), speaker=speaker)
+    ui = StationUI(mode, presenter)
+    if devices and mode == "exam":
+        feed_demo_devices(ui)
+    if devices and mode == "biomed":
+        feed_demo_biomed(ui)
+    return ui
 
 
 def cuff_frames(peak_mmhg: float = 170.0, steps: int = 30) -> list[CuffPressure]:

@@ -9,6 +9,7 @@ a long complaint, offline, a rejected message, every message overlay.
 from __future__ import annotations
 
 import json
+import random
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -305,6 +306,24 @@ def _exam_states() -> Iterator[tuple[str, Step]]:
     yield "sent_offline", then(vitals, normal, review, offline, send)
     yield "sent_rejected", then(vitals, normal, review, send, reject)
     yield "patients_rejected", then(vitals, normal, review, send, reject, call("next_patient"))
+    # Manual patient entry (schedule empty or offline): the form, its refusals, long names,
+    # the confirmation of the typed identifiers.
+    entry = then(_signed_in, no_schedule, offline, call("open_patient_entry"))
+    long_typed = then(
+        entry,
+        call("patient_entry_typed", "family", LONG_PATIENT.family_name),
+        call("patient_entry_typed", "given", LONG_PATIENT.given_name),
+        call("patient_entry_typed", "dob", "12301948"),
+        call("patient_entry_typed", "mrn", "TEST100009"),
+    )
+    yield "patient_entry", entry
+    yield "patient_entry_typed_long", long_typed
+    yield "patient_entry_refused", then(entry, call("submit_patient_entry"))
+    yield (
+        "patient_entry_names_missing",
+        then(entry, call("patient_entry_typed", "dob", "03141961"), call("submit_patient_entry")),
+    )
+    yield "confirm_manual_long", then(long_typed, call("submit_patient_entry"))
     yield from _list_states(vitals, long_vitals, review)
 
 
@@ -538,6 +557,23 @@ def _biomed_states() -> Iterator[tuple[str, Step]]:
     yield "biomed_test", then(unlocked, call("test", "cuff"))
     yield "biomed_settings", then(unlocked, call("open_settings"))
     yield "biomed_exported", then(unlocked, call("open_settings"), call("export"))
+    yield "biomed_devices_exported", then(unlocked, call("export"), call("dismiss_message"))
+    yield "biomed_scanned", then(unlocked, call("scan_bluetooth"))
+
+    def nothing_bound(p: Any, _o: MemoryOutbox) -> None:
+        p.port.rows = ()
+        p.port._bound = ()
+        p.refresh()
+
+    yield "biomed_no_devices", then(unlocked, nothing_bound)
+
+    def test_reading(p: Any, _o: MemoryOutbox) -> None:
+        from station.app.demo_ui import demo_test_reading
+
+        reading = demo_test_reading("and-ua-651ble", random.Random(1))  # noqa: S311
+        p.test_reading("cuff", reading)
+
+    yield "biomed_test_reading", then(unlocked, call("test", "cuff"), test_reading)
 
 
 def states() -> list[State]:

@@ -137,6 +137,7 @@ def _headless(
         return fail(str(exc), 1)
     if rig.own_broker is not None:
         print(NOTICE.format(host=rig.broker_host, port=rig.broker_port), file=sys.stderr)
+    _ble_notice(rig)
     assert rig.services is not None
     host.services = rig.services
     rig.start()
@@ -155,13 +156,22 @@ def _headless(
     return 0
 
 
+def _ble_notice(rig: DemoRig) -> None:
+    if rig.ble is not None:
+        print(f"# demo: Bluetooth LE thermometer {rig.ble.address} on a fake BlueZ "
+              "(private D-Bus), read through bleak beside the serial devices", file=sys.stderr)
+    else:
+        print(f"# demo: no Bluetooth ({rig.ble_problem}); serial devices only",
+              file=sys.stderr)
+
+
 def _room(host: HeadlessHost, rig: DemoRig, patient: DemoPatient) -> None:
     from station.demo import room_one
 
     assert rig.services is not None
     print(f"# rooming {patient.family}, {patient.given} ({patient.appointment_id})",
           file=sys.stderr, flush=True)
-    room_one(host, rig.services, patient.appointment_id, rig.devices)
+    room_one(host, rig.services, patient.appointment_id, rig.devices, ble=rig.ble)
     print(f"# {patient.appointment_id}: received by the practice system",
           file=sys.stderr, flush=True)
 
@@ -195,6 +205,7 @@ def _with_screens(
         return fail(str(exc), 1)
     if rig.own_broker is not None:
         print(NOTICE.format(host=rig.broker_host, port=rig.broker_port), file=sys.stderr)
+    _ble_notice(rig)
     print("# demo: sign in with badge BADGE-DEMO or PIN 1234; devices measure when you "
           "confirm a patient", file=sys.stderr)
     services = rig.services

@@ -300,30 +300,18 @@ def run_scan(args: argparse.Namespace) -> int:
 
 
 def _scan_ble(args: argparse.Namespace, profiles: Any, bound: dict[str, str]) -> int:
-    from bleak import BleakScanner
     from bleak.exc import BleakError
 
-    from station.devices.profiles import match_profiles
-
-    uuids = sorted(
-        {str(u) for p in profiles.values() if p.ble is not None for u in p.ble.match.service_uuids}
-    )
-
-    async def scan() -> dict[str, Any]:
-        found = await BleakScanner.discover(args.seconds, service_uuids=uuids, return_adv=True)
-        return dict(found)
+    from station.devices.ble_scan import scan_ble
 
     try:
-        found = asyncio.run(scan())
+        rows = asyncio.run(scan_ble(profiles.values(), args.seconds))
     except (BleakError, OSError) as exc:
         return fail(f"cannot scan Bluetooth: {exc} (is Bluetooth on and BlueZ running?)")
-    rows = sorted(found.values(), key=lambda pair: pair[0].address)
-    for device, adv in rows:
-        name = adv.local_name or device.name or "?"
-        matched = match_profiles(profiles.values(), adv.service_uuids, name, adv.manufacturer_data)
-        status = f"bound as {bound[device.address]}" if device.address in bound else "not bound"
-        names = ",".join(matched) or "-"
-        print(f"{device.address}  {adv.rssi:>4} dBm  {name:<18} {names:<34} {status}")
+    for seen in rows:
+        status = f"bound as {bound[seen.address]}" if seen.address in bound else "not bound"
+        names = ",".join(seen.profiles) or "-"
+        print(f"{seen.address}  {seen.rssi:>4} dBm  {seen.name:<18} {names:<34} {status}")
     if not rows:
         print(f"no Bluetooth device found in {args.seconds:g} s")
     return 0

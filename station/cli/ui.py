@@ -86,16 +86,13 @@ def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
     from kivy.core.window import Window
 
     Window.softinput_mode = "below_target"
-    from station.app.demo_ui import build_presenter, feed_demo_devices
+    from station.app.demo_ui import demo_station_ui
     from station.ui.app import StationApp, StationUI
     from station.ui.ports import EspeakSpeaker
 
     def factory() -> StationUI:
         # The lobby reads each screen aloud (espeak-ng on the Pi; silent if it is missing).
-        ui = StationUI(mode, build_presenter(mode, speaker=EspeakSpeaker()))
-        if mode == "exam":
-            feed_demo_devices(ui)
-        return ui
+        return demo_station_ui(mode, speaker=EspeakSpeaker())
 
     StationApp(factory).run()
     return 0
@@ -152,11 +149,11 @@ def screenshot(mode: str, width: int, height: int, path: str) -> int:
     from kivy.base import EventLoop
     from kivy.core.window import Window
 
-    from station.app.demo_ui import build_presenter
+    from station.app.demo_ui import build_presenter, offline_outbox
     from station.ui.app import StationUI
 
     EventLoop.ensure_window()
-    ui = StationUI(mode, build_presenter(mode))
+    ui = StationUI(mode, build_presenter(mode, outbox=offline_outbox()))
     Window.add_widget(ui.root)
     for _ in range(4):
         EventLoop.idle()

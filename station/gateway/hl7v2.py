@@ -187,11 +187,23 @@ def _msh(message: Message, hl7: GatewayHl7, *, kind: tuple[str, str, str], sent_
     msh.msh_18 = "UNICODE UTF-8"
 
 
-def _pid(pid: Any, patient: PatientIdentifiers, hl7: GatewayHl7) -> None:
+# Assigning authority of the station's own visit id for a patient the MA entered by hand
+# without the MRN (identification "manual"): the EHR matches PID-5 + PID-7 to the chart.
+MANUAL_ENTRY_AUTHORITY = "ROOMING-MANUAL"
+
+
+def _pid(pid: Any, patient: PatientIdentifiers, hl7: GatewayHl7, visit_id: str = "") -> None:
     pid.pid_1 = "1"
-    pid.pid_3.cx_1 = patient.mrn
-    pid.pid_3.cx_4.hd_1 = hl7.mrn_authority
-    pid.pid_3.cx_5 = "MR"
+    if patient.mrn is None:
+        # No chart number typed: PID-3 is required, so it carries the station's visit id as
+        # a patient external identifier (HL7 table 0203 "PT"), never as an MRN.
+        pid.pid_3.cx_1 = visit_id
+        pid.pid_3.cx_4.hd_1 = MANUAL_ENTRY_AUTHORITY
+        pid.pid_3.cx_5 = "PT"
+    else:
+        pid.pid_3.cx_1 = patient.mrn
+        pid.pid_3.cx_4.hd_1 = hl7.mrn_authority
+        pid.pid_3.cx_5 = "MR"
     pid.pid_5.xpn_1.fn_1 = _st(patient.family_name)
     pid.pid_5.xpn_2 = _st(patient.given_name)
     pid.pid_7.ts_1 = dt(patient.birth_date)
@@ -377,7 +389,7 @@ def _oru(hl7: GatewayHl7, *, message_id: UUID, sent_at: datetime,
     result = message.add_group("ORU_R01_PATIENT_RESULT")
     if patient is not None:
         patient_group = result.add_group("ORU_R01_PATIENT")
-        _pid(patient_group.pid, patient, hl7)
+        _pid(patient_group.pid, patient, hl7, appointment_id)
         _pv1(patient_group.add_group("ORU_R01_VISIT").pv1, appointment_id)
     set_id = 0
     for number, item in enumerate(orders, start=1):

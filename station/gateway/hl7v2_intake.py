@@ -270,7 +270,7 @@ def adt_a60(payload: VitalsPayload, hl7: GatewayHl7, *, sent_at: datetime, part:
     evn.evn_1 = "A60"
     evn.evn_2.ts_1 = ts(payload.completed_at)
     evn.evn_5.xcn_1 = payload.ma_id  # operator: the MA who reviewed them
-    _pid(message.pid, payload.patient, hl7)
+    _pid(message.pid, payload.patient, hl7, payload.appointment_id)
     _pv1(message.pv1, payload.appointment_id)
     entries: list[SubmittedAllergy | None] = list(reviewed)
     if payload.no_known_allergies:

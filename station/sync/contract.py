@@ -20,12 +20,14 @@ from station.config import TOPIC_LEVEL, BoundDevice, DisplaySection, GuardSectio
 from station.submission import (
     IDENTIFIER,
     CriticalAcknowledgement,
+    Identification,
     MedicationReview,
     PatientIdentifiers,
     SubmittedAllergy,
     SubmittedMedication,
     SubmittedPocResult,
     SubmittedReading,
+    check_identification,
 )
 from station.validation import Severity
 
@@ -94,8 +96,17 @@ class VitalsPayload(_Envelope):
     allergies: tuple[SubmittedAllergy, ...] = ()
     no_known_allergies: bool = False
     poc_results: tuple[SubmittedPocResult, ...] = ()
+    # "manual": the MA typed the identifiers (not on the schedule, or the station was
+    # offline); `appointment_id` is then the station's own visit id and `patient.mrn` may be
+    # null: the practice matches the patient by name and date of birth before filing.
+    identification: Identification = Identification.SCHEDULE
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _identified(self) -> VitalsPayload:
+        check_identification(self.patient, self.identification)
+        return self
 
 
 class ContactUpdate(_Payload):
@@ -165,6 +176,7 @@ class AlertPayload(_Envelope):
     reading: SubmittedReading | None = None
     poc_result: SubmittedPocResult | None = None
     acknowledged_by: Annotated[str, Field(pattern=IDENTIFIER)]
+    identification: Identification = Identification.SCHEDULE  # as on the vitals message
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -172,6 +184,7 @@ class AlertPayload(_Envelope):
     def _one_value(self) -> AlertPayload:
         if (self.reading is None) == (self.poc_result is None):
             raise ValueError("an alert carries exactly one of reading and poc_result")
+        check_identification(self.patient, self.identification)
         return self
 
 
@@ -332,6 +345,12 @@ class Appointment(_Payload):
     allergies_to_review: tuple[AllergyToReview, ...] = ()
     # The last time each intake questionnaire was recorded (#18), for the lobby's rules.
     last_screened: tuple[LastScreening, ...] = ()
+
+    @model_validator(mode="after")
+    def _with_mrn(self) -> Appointment:
+        if self.patient.mrn is None:
+            raise ValueError(f"appointment {self.appointment_id}: patient.mrn is required")
+        return self
 
 
 class SchedulePayload(_Payload):

@@ -71,6 +71,7 @@ def vitals(
         allergies=submission.allergies,
         no_known_allergies=submission.no_known_allergies,
         poc_results=submission.poc_results,
+        identification=submission.identification,
     )
 
 
@@ -106,6 +107,7 @@ def alerts(
                     message=flag.message,
                     reading=localized(item, zone),
                     acknowledged_by=ack.acknowledged_by,
+                    identification=submission.identification,
                 )
             )
     for poc in submission.poc_results:

@@ -40,6 +40,7 @@ from station.ui.screens.lobby_message import LobbyMessageScreen
 from station.ui.screens.lobby_question import LobbyQuestionScreen
 from station.ui.screens.lobby_reason import LobbyReasonScreen
 from station.ui.screens.lobby_welcome import LobbyWelcomeScreen
+from station.ui.screens.patient_entry import PatientEntryScreen
 from station.ui.screens.patients import PatientsScreen
 from station.ui.screens.review import ReviewScreen
 from station.ui.screens.signin import SignInScreen
@@ -52,6 +53,7 @@ KV_FILES = (
     "chrome.kv",
     "signin.kv",
     "patients.kv",
+    "patient_entry.kv",
     "confirm.kv",
     "vitals.kv",
     "complaint.kv",
@@ -71,6 +73,7 @@ MODE_SCREENS: dict[str, tuple[type[BaseScreen], ...]] = {
     "exam": (
         SignInScreen,
         PatientsScreen,
+        PatientEntryScreen,
         ConfirmScreen,
         VitalsScreen,
         ComplaintScreen,
@@ -157,6 +160,10 @@ class StationUI:
         self._tick_event = Clock.schedule_interval(self._tick, tick_interval_s)
         Window.bind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
         self.redraw()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
         self._closed = True  # a hand-over still queued on the Clock finds nothing to draw

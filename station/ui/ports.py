@@ -110,6 +110,15 @@ class BiomedPort(Protocol):
         """ "" or what a pushed config changed and that it applies on restart."""
         ...
 
+    def scan_bluetooth(self, seconds: float) -> None:
+        """Start a Bluetooth LE scan in the background; what it finds joins `device_rows`
+        (not bound, in range, with the best-matching profile). Never blocks the caller."""
+        ...
+
+    def bluetooth_scan_status(self) -> str:
+        """ "" (never scanned), "scanning…", what the last scan found, or why it failed."""
+        ...
+
 
 class LookupOutcome(StrEnum):
     FOUND = "found"
@@ -277,6 +286,8 @@ class MemoryBiomed:
         self._clock = clock
         self.passkeys_asked: list[tuple[str, str]] = []  # (device id, address)
         self.passkeys_answered: list[tuple[str, int | None]] = []
+        self.nearby: tuple[DeviceRow, ...] = ()  # what a Bluetooth scan "finds"
+        self.scan_status = ""
 
     def device_rows(self) -> tuple[DeviceRow, ...]:
         return self.rows
@@ -326,3 +337,12 @@ class MemoryBiomed:
 
     def config_notice(self) -> str:
         return self.notice
+
+    def scan_bluetooth(self, seconds: float) -> None:
+        del seconds  # the twin "finds" its nearby devices at once
+        known = {r.device_id for r in self.rows}
+        self.rows = (*self.rows, *(r for r in self.nearby if r.device_id not in known))
+        self.scan_status = f"{len(self.nearby)} found (demo)"
+
+    def bluetooth_scan_status(self) -> str:
+        return self.scan_status

@@ -131,6 +131,8 @@ def test_station_ui_audit_passes_over_every_state() -> None:
         "exam/vitals_offline",
         "exam/sent_rejected",
         "exam/keypad_pain_error",
+        "exam/patient_entry_typed_long",
+        "exam/confirm_manual_long",
         "lobby/idle_warning",
         # #18: the PHQ-9's longest item (large text and Spanish come from the loop above),
         # a yes/no instrument, and the insurance question.

@@ -113,6 +113,8 @@ def fire(rooming: Rooming, event: RoomingEvent) -> None:
         rooming.send()
     elif event == E.NEXT_PATIENT:
         rooming.next_patient()
+    elif event == E.ENTER_PATIENT:
+        rooming.enter_patient("ZZTEST", "Kilo", ALPHA.birth_date.replace(year=1961))
     elif event == E.RESUME_PARKED:
         raise AssertionError("fired only inside sign_in")
 

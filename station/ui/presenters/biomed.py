@@ -12,7 +12,24 @@ from station.ui.ports import (
     BiomedPort,
 )
 from station.ui.presenters.base import Tone, _Base, _try
-from station.ui.presenters.format import fmt_hhmm
+from station.ui.presenters.format import value_text
+
+SCAN_SECONDS = 5.0  # a cuff or scale advertises every second or two when awake
+
+# What the biomed screen says, in one place.
+TEXT = {
+    "no_devices": "No devices bound or seen. Bind one with `station devices bind ADDRESS "
+    "--profile PROFILE` (or PORT for serial), plug in a serial device, or tap Scan to look "
+    "for Bluetooth devices in range (wake the device first).",
+    "scanning": "Scanning for Bluetooth devices… wake the device (press its button) so it "
+    "advertises.",
+    "bluetooth": "Bluetooth",
+    "scan": "Scan",
+    "scan_hint": "tap Scan to list the devices in range",
+    "waiting": "waiting for a reading… take a measurement on the device",
+    "exported": "Diagnostics bundle written (no patient data): {where}",
+    "export_failed": "Diagnostics bundle not written: {why}",
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,7 @@ class BiomedPresenter(_Base):
         self.port = port
         self.message = ""
         self.exported: str = ""
+        self._export_text = ""
         self.confirm_unbind: str | None = None  # the device waiting for "Unbind" to be confirmed
         self._tested_at: datetime | None = None  # the last reading recorded in the test view
         self.refresh()
@@ -45,6 +63,32 @@ class BiomedPresenter(_Base):
     @property
     def unlocked(self) -> bool:
         return self.biomed.state is not BiomedState.LOCKED
+
+    def words(self, key: str) -> str:
+        """A fixed string of the biomed screen (they are kept in TEXT, in one place)."""
+        return TEXT[key]
+
+    def scan_bluetooth(self) -> None:
+        """Look for Bluetooth devices in range (in the background); found ones join the list
+        with their best-matching profile and a Bind button."""
+        if _try(self, lambda: self.biomed.require_unlocked("scan for devices")):
+            self.port.scan_bluetooth(SCAN_SECONDS)
+            self.refresh()
+
+    def scan_status(self) -> str:
+        return self.port.bluetooth_scan_status() if self.unlocked else ""
+
+    def empty_text(self) -> str:
+        """Why the device list is empty, and what to do (a blank list looked broken)."""
+        if self.device_lines():
+            return ""
+        if self.scan_status().startswith("scanning"):
+            return TEXT["scanning"]
+        return TEXT["no_devices"]
+
+    def export_text(self) -> str:
+        """What the last export wrote and where, or why it failed ("" before any)."""
+        return self._export_text
 
     def refresh(self) -> None:
         """The port's current devices and bindings; a new reading of the device under test
@@ -175,10 +219,13 @@ class BiomedPresenter(_Base):
         try:
             self.exported = self.port.export_diagnostics()
         except OSError as exc:
-            self.say(f"diagnostics bundle not written: {exc.strerror or exc}", Tone.ERROR)
+            self._export_text = TEXT["export_failed"].format(why=exc.strerror or exc)
+            self.say(self._export_text, Tone.ERROR)
             return ""
         self.biomed.diagnostics_exported(self.exported)
-        self.say(f"diagnostics bundle written (no patient data): {self.exported}", Tone.SUCCESS)
+        # Said twice: the message fades on the next tap, the line on the screen stays.
+        self._export_text = TEXT["exported"].format(where=self.exported)
+        self.say(self._export_text, Tone.SUCCESS)
         return self.exported
 
     def device_lines(self) -> tuple[DeviceLine, ...]:
@@ -208,16 +255,34 @@ class BiomedPresenter(_Base):
         return tuple(lines)
 
     def test_lines(self) -> tuple[str, ...]:
+        """Each test reading as a person reads it: what, value and unit, when, which device;
+        then the raw bytes and the verdict (never the model's JSON)."""
         lines = []
         for result in self.biomed.test_results:
-            decoded = result.reading.model_dump_json()
-            lines.append(f"{fmt_hhmm(result.received_at)} decoded: {decoded}")
-            lines.append(f"raw: {result.raw_hex or '(none)'} · verdict: {result.verdict.status}")
+            lines.append(self._reading_line(result.device_id, result.reading, result.received_at))
+            verdict = result.verdict.status
+            flags = ", ".join(f.message for f in result.verdict.flags)
+            lines.append(
+                f"raw: {result.raw_hex or '(none)'} · {verdict}" + (f" · {flags}" if flags else "")
+            )
         return tuple(lines)
+
+    def _reading_line(self, device_id: str, reading: AnyReading, at: datetime) -> str:
+        value, unit = value_text(reading, self.biomed.settings.display)
+        what = reading.kind.value.replace("_", " ").capitalize()
+        line = f"{what} {value} {unit}".rstrip()
+        pulse = getattr(reading, "pulse_rate_bpm", None)
+        if pulse is not None and reading.kind.value != "pulse_rate":
+            line += f", pulse {pulse:.0f} /min"
+        return f"{line} · {at.strftime('%H:%M:%S')} · {device_id}"
 
 
 def _device_line(row: DeviceRow) -> DeviceLine:
     parts = [row.profile, row.transport, "in range" if row.present else "not seen"]
+    if row.name:
+        parts.insert(0, f'"{row.name}" {row.address}')
+    if row.rssi_dbm is not None:
+        parts.append(f"{row.rssi_dbm} dBm")
     if row.battery_percent is not None:
         parts.append(f"battery {row.battery_percent} %")
     if row.firmware:

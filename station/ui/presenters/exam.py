@@ -3,6 +3,7 @@ rooming (its one entry point), refusals become banner text."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
@@ -32,7 +33,23 @@ from station.ui.presenters.keypad import (
     select,
     typed_values,
 )
+from station.ui.presenters.patient_entry import (
+    TEXT as ENTRY_TEXT,
+)
+from station.ui.presenters.patient_entry import (
+    PatientEntry,
+    birth_date,
+    birth_date_in_words,
+    dob_problem,
+    typed,
+    why_by_hand,
+)
 from station.workflow import RefusedError
+
+NO_LOOKUP = (
+    "scan read, but this station cannot reach the practice system to look it up — "
+    "pick the patient from the list or enter them by hand"
+)
 
 SCREEN_OF: dict[RoomingState, str] = {
     RoomingState.SIGNED_OUT: "signin",
@@ -79,11 +96,15 @@ class ExamPresenter(ExamLists, ExamViews, _Base):
         # and the form being filled in there: cleared at sign-out and for every new patient.
         self.step: str | None = None
         self.form: ListForm | None = None
+        # The manual patient entry while it is open (the patient list's "enter by hand").
+        self.entry: PatientEntry | None = None
 
     @property
     def screen(self) -> str:
         if self.biomed is not None and self.biomed.unlocked:
             return "biomed"
+        if self.entry is not None and self.rooming.state is RoomingState.SIGNED_IN:
+            return "patient_entry"
         return self._step_shown() or SCREEN_OF[self.rooming.state]
 
     def _tap(self) -> None:
@@ -117,6 +138,9 @@ class ExamPresenter(ExamLists, ExamViews, _Base):
             self.say("that is a staff badge — scan the patient's wristband", Tone.WARNING)
             return
         if self.lookup is None:
+            # No practice system to ask (`station ui`, or no broker configured): a scanner
+            # that does nothing looks broken, so say what happened and what works instead.
+            self.say(NO_LOOKUP, Tone.WARNING)
             return
         if self.rooming.state is not RoomingState.SIGNED_IN:
             self.say("scan the barcode on the patient list", Tone.WARNING)
@@ -150,10 +174,61 @@ class ExamPresenter(ExamLists, ExamViews, _Base):
                 Tone.WARNING,
             )
 
+    # -- manual patient entry ---------------------------------------------------------------
+
+    def manual_entry_offered(self) -> bool:
+        """Typing a patient in is offered when the list cannot be used: no schedule, or no
+        link to the practice system (a list that may be stale, no barcode lookup)."""
+        return not self.rooming.schedule or not self.outbox.online()
+
+    def open_patient_entry(self) -> None:
+        self._tap()
+        if self.rooming.state is RoomingState.SIGNED_IN:
+            self.entry = PatientEntry()
+            self.say("")
+
+    def patient_entry_typed(self, field: str, text: str) -> None:
+        if self.entry is not None:
+            self.entry = typed(self.entry, field, text)
+
+    def patient_entry_view(self) -> dict[str, str]:
+        """The entry screen's words: labels, the date as understood, what is wrong."""
+        entry = self.entry or PatientEntry()
+        return {
+            **ENTRY_TEXT,
+            "why": why_by_hand(not self.rooming.schedule, self.outbox.online()),
+            "dob_shown": birth_date_in_words(entry),
+            "problem": entry.problem,
+        }
+
+    def cancel_patient_entry(self) -> None:
+        self._tap()
+        self.entry = None
+
+    def submit_patient_entry(self) -> None:
+        """The typed identifiers open the two-identifier confirmation, as a pick does; what
+        is wrong is said on the entry screen and nothing is opened."""
+        self._tap()
+        entry = self.entry
+        if entry is None:
+            return
+        born = birth_date(entry)
+        if born is None:
+            self.entry = replace(entry, problem=dob_problem(entry))
+            return
+        try:
+            self.rooming.enter_patient(entry.family, entry.given, born, entry.mrn)
+        except RefusedError as exc:
+            self.entry = replace(entry, problem="; ".join(exc.details) or exc.message)
+            return
+        self.entry = None
+        self.say("")
+
     def sign_out(self) -> None:
         self._tap()
         self.keypad = None
         self._close_step()
+        self.entry = None  # nothing typed about a patient outlives the sign-in
         _try(self, self.rooming.sign_out)
 
     def pick(self, appointment_id: str) -> None:
@@ -296,6 +371,7 @@ class ExamPresenter(ExamLists, ExamViews, _Base):
         if out:
             self.keypad = None
             self._close_step()
+            self.entry = None  # nothing typed about a patient outlives the sign-in
             self.say("signed out after inactivity", Tone.INFO)
         elif self.rooming.state is RoomingState.SIGNED_OUT:
             # The lockout's countdown, refreshed every tick; cleared once the keypad is free.

@@ -19,6 +19,7 @@ from station.rooming_data import (
     ScheduledPatient,
     VitalEntry,
 )
+from station.submission import Identification
 from station.ui.ports import SendState, VitalsOutbox
 from station.ui.presenters.format import (
     TILE_KIND,
@@ -39,6 +40,7 @@ from station.ui.presenters.format import (
     fmt_optional,
     value_text,
 )
+from station.ui.presenters.patient_entry import confirm_note
 from station.vitals import shown_for_age, vital_kind
 
 if TYPE_CHECKING:
@@ -53,9 +55,22 @@ class SentRooming:
     submission: Submission
     patient: str  # "ZZTEST, Alpha · 05/17/1970": who it was, for the MA
 
+
 def _collision_mrn(patient: ScheduledPatient) -> str:
-    """The MRN, when another patient on the list has a name that looks the same."""
-    return patient.mrn if SAME_NAME_NOTE in patient.identity_notes else ""
+    """The MRN, when another patient on the list has a name that looks the same (a patient
+    entered by hand may have none: then nothing more can tell them apart here)."""
+    if SAME_NAME_NOTE not in patient.identity_notes:
+        return ""
+    return patient.mrn or ""
+
+
+def offline_saved(waiting: int) -> str:
+    """What Send says with no link to the practice system: where the rooming is, that it goes
+    by itself, and how many wait (a bare "Saved — waiting" looked stuck for ever)."""
+    return (
+        "Saved on this station — will send when the practice system is reachable "
+        f"({waiting} waiting)"
+    )
 
 
 # Review order: what blocks Send first, then what needs a second look.
@@ -129,12 +144,21 @@ class ExamViews:
         """Under the two identifiers: what was hidden or mixed in the name, and the MRN when
         another patient on the list has the same name (#20: look-alike names)."""
         patient = self.rooming.patient
-        if patient is None or not patient.identity_notes:
+        if patient is None:
             return ""
+        # A patient entered by hand says so first, with the MRN or that it is not known.
+        lines = [self.confirm_note()] if self.confirm_note() else []
         mrn = _collision_mrn(patient)
-        lines = [f"MRN {mrn}"] if mrn else []
+        lines += [f"MRN {mrn}"] if mrn else []
         lines += [f"Check: {note}" for note in patient.identity_notes]
         return "\n".join(lines)
+
+    def confirm_note(self) -> str:
+        """ "" for a scheduled patient; for one entered by hand, that it was and the MRN."""
+        patient = self.rooming.patient
+        if patient is None or patient.identification is not Identification.MANUAL:
+            return ""
+        return confirm_note(patient.mrn)
 
     def tiles(self) -> tuple[Tile, ...]:
         tiles = []
@@ -320,7 +344,7 @@ class ExamViews:
         if state == SendState.RECEIVED:
             return "Received by the practice system"
         if not self.outbox.online():
-            return "Saved on this station — will send when the network is back"
+            return offline_saved(self.outbox.queued())
         return "Saved — waiting for the practice system"
 
     def send_rejected(self) -> bool:

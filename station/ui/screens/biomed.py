@@ -45,6 +45,8 @@ class BiomedScreen(BaseScreen):
             presenter.passkey_requests(),
             presenter.confirm_unbind,
             presenter.lockout_text(),
+            presenter.scan_status(),
+            presenter.export_text(),
         )
         if not self.changed(view):
             return
@@ -70,6 +72,13 @@ class BiomedScreen(BaseScreen):
             return
         if state == "devices":
             self.ids.title.text = "Devices"
+            status = presenter.scan_status() or presenter.words("scan_hint")
+            text = f"{presenter.words('bluetooth')}: {status}"
+            scan = [(presenter.words("scan"), lambda: self.intent("scan_bluetooth"), 110, False)]
+            rows.add_widget(action_row(text, scan))
+            empty = presenter.empty_text()
+            if empty:
+                rows.add_widget(Factory.Body(text=empty, font_size=18))
             for device_id, address in presenter.passkey_requests():
                 rows.add_widget(self._passkey_row(device_id, address))
             for line in presenter.device_lines():
@@ -84,17 +93,21 @@ class BiomedScreen(BaseScreen):
                 )
                 row = action_row(f"{line.title}  {mark}\n{line.detail}", actions, height=72)
                 rows.add_widget(row)
+            if presenter.export_text():
+                rows.add_widget(Factory.Body(text=presenter.export_text(), font_size=16))
             nav.add_widget(button("Settings", lambda: self.intent("open_settings"), quiet=True))
             nav.add_widget(button("Export diagnostics", lambda: self.intent("export")))
         elif state == "device_test":
             self.ids.title.text = f"Testing {presenter.biomed.testing}: take a measurement"
-            for text in presenter.test_lines() or ("waiting for a reading…",):
+            for text in presenter.test_lines() or (presenter.words("waiting"),):
                 rows.add_widget(Factory.Body(text=text, font_size=16))
             nav.add_widget(button("< Devices", lambda: self.intent("back"), quiet=True))
         else:
             self.ids.title.text = "Station settings"
             for text in presenter.settings_lines():
                 rows.add_widget(Factory.Body(text=text))
+            if presenter.export_text():
+                rows.add_widget(Factory.Body(text=presenter.export_text(), font_size=16))
             nav.add_widget(button("< Devices", lambda: self.intent("back"), quiet=True))
             nav.add_widget(button("Export diagnostics", lambda: self.intent("export")))
         nav.add_widget(button("Lock", lambda: self.intent("lock"), quiet=True))

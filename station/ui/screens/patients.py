@@ -15,7 +15,8 @@ class PatientsScreen(BaseScreen):
     def render(self, presenter: Any) -> None:
         rows, parked = presenter.patient_rows(), presenter.parked_text()
         rejected = presenter.rejected_rows()
-        if not self.changed((rows, parked, rejected)):
+        by_hand = presenter.manual_entry_offered()
+        if not self.changed((rows, parked, rejected, by_hand)):
             return
         self.ids.rows.clear_widgets()
         # Roomings the practice system did not file come first: the MA resends them.
@@ -40,6 +41,12 @@ class PatientsScreen(BaseScreen):
             self.ids.rows.add_widget(group)
         if not rows:
             self.ids.rows.add_widget(Factory.Body(text="No appointments on the schedule yet."))
+        if by_hand:
+            # The schedule is empty or may be stale (offline): the MA types the patient in.
+            offer = presenter.patient_entry_view()["offer"]
+            self.ids.rows.add_widget(
+                button(offer, lambda: self.intent("open_patient_entry"), quiet=True)
+            )
         box = self.ids.parked_box
         box.clear_widgets()
         if parked:
