@@ -128,6 +128,7 @@ def alerts(
                     message=flag.message,
                     poc_result=poc,
                     acknowledged_by=poc.acknowledged_by,
+                    identification=submission.identification,
                 )
             )
     return out
