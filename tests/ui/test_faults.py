@@ -19,6 +19,7 @@ import textwrap
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,6 +59,13 @@ class FullDisk(MemoryOutbox):
         return super().submit(submission)  # type: ignore[arg-type]
 
 
+def answer_intake(driver: Driver, presenter: Any) -> None:
+    """Through the intake questions (#18) by tapping each question's first answer."""
+    while presenter.screen == "lobby_question":
+        question = presenter.checkin.intake.current()
+        driver.tap(question.options[0][1])
+
+
 def logged(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("station"))
 
@@ -71,8 +79,10 @@ def test_a_lobby_failure_wipes_the_check_in_and_sends_the_patient_to_the_front_d
     driver.scan("qr-demo-0003")
     driver.tap("Yes, these are right")
     driver.type_into(driver.ui.screen.ids.reason, "cough")
+    driver.tap("Done")
+    answer_intake(driver, presenter)  # #18: the questions, each answered with its first option
     with caplog.at_level(logging.ERROR):
-        driver.tap("Done")
+        driver.tap("No, it is the same")  # the last screen: the check-in goes to the outbox
     # The overlay says it, over a wiped welcome screen; nothing of the patient's is left.
     assert presenter.screen == "lobby_welcome"
     assert "Please see the front desk" in driver.texts()
@@ -82,10 +92,10 @@ def test_a_lobby_failure_wipes_the_check_in_and_sends_the_patient_to_the_front_d
     assert not any(part in " ".join(driver.texts()) for part in CHARLIE)
     # Logged: what and where, never the message (it named the appointment).
     text = logged(caplog)
-    assert "unexpected KeyError during the 'submit_reason' intent on the lobby_reason screen" in (
+    assert "unexpected KeyError during the 'insurance' intent on the lobby_insurance screen" in (
         text
     )
-    assert "checkin.py" not in text or "in submit_reason" in text  # frames, not values
+    assert "checkin.py" not in text or "in insurance" in text  # frames, not values
     assert not any(part in text for part in CHARLIE)
     driver.shot("lobby_fault")
     # Still alive: the next patient checks in once the disk has room.
@@ -94,6 +104,8 @@ def test_a_lobby_failure_wipes_the_check_in_and_sends_the_patient_to_the_front_d
     driver.tap("Yes, these are right")
     driver.type_into(driver.ui.screen.ids.reason, "cough")
     driver.tap("Done")
+    answer_intake(driver, presenter)
+    driver.tap("No, it is the same")
     assert [r.appointment_id for r in outbox.checkins] == ["APT-DEMO-0003"]
 
 
