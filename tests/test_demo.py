@@ -131,4 +131,5 @@ def test_demo_can_take_blood_pressure_from_a_dinamap_instead_of_the_cuff() -> No
     systolic, diastolic = values["systolic_mmhg"], values["diastolic_mmhg"]
     assert values["mean_arterial_mmhg"] == (systolic + 2 * diastolic) // 3
     assert 60 <= values["pulse_rate_bpm"] <= 85
-    assert sorted(r["kind"] for r in line["readings"]) == DEMO_KINDS
+    # The other demo devices as ever: the serial thermometer and the Bluetooth one both.
+    assert sorted(r["kind"] for r in line["readings"]) == sorted([*DEMO_KINDS, "temperature"])
