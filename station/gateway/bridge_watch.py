@@ -220,9 +220,9 @@ client_id = "bridge-watch-clinic-north"
 # --------------------------------------------------------------------------------- adapter
 
 
-def _client(broker: WatchBroker, suffix: str) -> paho.Client:
+def _client(broker: WatchBroker) -> paho.Client:
     client = paho.Client(
-        CallbackAPIVersion.VERSION2, client_id=broker.client_id + suffix, protocol=paho.MQTTv5
+        CallbackAPIVersion.VERSION2, client_id=broker.client_id, protocol=paho.MQTTv5
     )
     if broker.require_tls or broker.ca_file is not None:
         client.tls_set(
@@ -261,10 +261,10 @@ class BridgeWatch:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._topic = heartbeat_topic(settings.site)
-        # The same certificate CN at both brokers: the client id differs per broker only where
-        # the broker does not take it from the certificate.
-        self.clinic = _client(settings.clinic, "")
-        self.center = _client(settings.center, "")
+        # One connection to each broker (the shipped brokers take the client id from the
+        # certificate's CN, bridge-watch-<site>, the same at both).
+        self.clinic = _client(settings.clinic)
+        self.center = _client(settings.center)
         self.clinic.on_publish = self._clinic_puback
         self.center.on_connect = self._center_connected
         self.center.on_message = self._center_message
