@@ -39,6 +39,7 @@ from station.devices.simulators.serial import (
     SuntechModel,
     model_for,
 )
+from station.gateway.demo import DemoEhr, DemoGateway
 from station.models import (
     VALUE_FIELDS,
     AnyReading,
@@ -287,6 +288,8 @@ class PracticeSystem:
     schedule, files (acks) every vitals, alert and check-in message once per message_id."""
 
     FILED = ("rooming.vitals/1", "rooming.alert/1", "rooming.checkin/1", "rooming.help_request/1")
+    # What `station gateway` files into the EHR instead, when the demo runs it (--gateway).
+    CLINICAL = ("rooming.vitals/1", "rooming.alert/1", "rooming.checkin/1")
 
     def __init__(
         self,
@@ -296,9 +299,13 @@ class PracticeSystem:
         site: str,
         station_id: str,
         on_message: Callable[[str, dict[str, Any]], None] | None = None,
+        clinical: bool = True,
     ) -> None:
         self._site, self._station_id = site, station_id
         self._on_message = on_message
+        self._filed = self.FILED if clinical else tuple(
+            s for s in self.FILED if s not in self.CLINICAL
+        )
         self.received: list[dict[str, Any]] = []
         self._seen: set[str] = set()
         self._lock = threading.Lock()
@@ -344,7 +351,7 @@ class PracticeSystem:
                              acked_at=datetime.now(UTC))
             client.publish(self._topic(Channel.ACK), to_json(ack), 1)
             return
-        if not isinstance(body, dict) or body.get("schema") not in self.FILED:
+        if not isinstance(body, dict) or body.get("schema") not in self._filed:
             return
         message_id = str(body.get("message_id"))
         with self._lock:
@@ -655,7 +662,10 @@ class DemoRig:
         broker: tuple[str, int] | None = None,
         on_message: Callable[[str, dict[str, Any]], None] | None = None,
         cuff: str = "suntech",
+        on_hl7: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_hl7` given: `station gateway` files the clinical messages into a stand-in EHR
+        over MLLP (station.gateway.demo), which hands each HL7 message it received to it."""
         from station.app import Credentials
         from station.logs import Redactor
 
@@ -673,6 +683,8 @@ class DemoRig:
         self.ble_problem = ""  # why the demo runs without Bluetooth, if it does
         self.practice: PracticeSystem | None = None
         self.services: StationServices | None = None
+        self.ehr: DemoEhr | None = None
+        self.gateway: DemoGateway | None = None
         self.redactor = Redactor()
         try:
             self.devices = start_demo_devices(directory, seed, cuff)
@@ -689,6 +701,7 @@ class DemoRig:
                 site=DEMO_SITE,
                 station_id=DEMO_STATION,
                 on_message=on_message,
+                clinical=on_hl7 is None,
             )
             self.practice.start(
                 schedule_payload(
@@ -698,6 +711,11 @@ class DemoRig:
                     now=datetime.now(UTC).astimezone(),
                 )
             )
+            if on_hl7 is not None:
+                self.ehr = DemoEhr(on_hl7)
+                self.ehr.start()
+                self.gateway = DemoGateway(directory / "gateway", broker, self.ehr)
+                self.gateway.start()
             self.services = StationServices(
                 settings,
                 post=post,
@@ -744,6 +762,10 @@ class DemoRig:
             self.services.stop()
         if self.practice is not None:
             self.practice.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
+        if self.ehr is not None:
+            self.ehr.stop()
         for device in self.devices:
             device.simulator.stop()
         if self.ble is not None:

@@ -35,9 +35,10 @@ def values(unit: Path, key: str) -> list[str]:
 
 
 def test_there_is_a_station_service() -> None:
-    # station.service on the Pi; rooming-gateway.service on the practice's server.
+    # station.service on the Pi; rooming-gateway.service on the practice's server;
+    # rooming-bridge-watch.service on a clinic's server beside its bridged Mosquitto.
     assert [u.name for u in UNITS if u.suffix == ".service"] == [
-        "rooming-gateway.service", "station.service"]
+        "rooming-bridge-watch.service", "rooming-gateway.service", "station.service"]
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
@@ -78,7 +79,8 @@ def test_security_exposure_is_ok() -> None:
     )
     assert result.returncode == 0, result.stderr
     scores = re.findall(r"^(\S+\.service) exposure (\d+\.\d) (\w+)$", result.stdout, re.M)
-    assert [name for name, _, _ in scores] == ["rooming-gateway.service", "station.service"]
+    assert [name for name, _, _ in scores] == [
+        "rooming-bridge-watch.service", "rooming-gateway.service", "station.service"]
     for _name, score, verdict in scores:
         assert float(score) <= 3.0
         assert verdict in {"OK", "SAFE"}
