@@ -116,8 +116,10 @@ def run(args: argparse.Namespace) -> int:
             headless = True
     with tempfile.TemporaryDirectory(prefix="station-demo-") as tmp:
         if headless:
-            return _headless(Path(tmp), args.patients, args.seed, broker, args.cuff, args.gateway)
-        return _with_screens(Path(tmp), args.seed, broker, args.cuff, args.gateway)
+            return _headless(
+                Path(tmp), args.patients, args.seed, broker, cuff=args.cuff, gateway=args.gateway
+            )
+        return _with_screens(Path(tmp), args.seed, broker, cuff=args.cuff, gateway=args.gateway)
 
 
 def _print_hl7(lock: threading.Lock) -> Any:
@@ -140,6 +142,7 @@ def _headless(
     count: int | None,
     seed: int,
     broker: tuple[str, int] | None,
+    *,
     cuff: str = "suntech",
     gateway: bool = False,
 ) -> int:
@@ -212,6 +215,7 @@ def _with_screens(
     directory: Path,
     seed: int,
     broker: tuple[str, int] | None,
+    *,
     cuff: str = "suntech",
     gateway: bool = False,
 ) -> int:
