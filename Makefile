@@ -17,6 +17,7 @@ MLLP_STAMP := $(MLLP_DIR)/node_modules/.installed
 
 help:
 	@echo "make demo   set up, then run the station on simulated devices"
+	@echo "            (make demo GATEWAY=1: through station gateway into an EHR over MLLP)"
 	@echo "make test   set up, then run lint, type checks and the whole test suite"
 	@echo "make bench  run the benchmarks under bench/"
 
@@ -39,8 +40,9 @@ $(MLLP_STAMP): $(MLLP_DIR)/package.json $(MLLP_DIR)/package-lock.json
 
 venv: deps $(STAMP) $(NODE_STAMP) $(MLLP_STAMP)
 
+# `make demo GATEWAY=1`: through `station gateway` into a stand-in EHR over HL7 v2 / MLLP.
 demo: venv
-	$(VENV)/bin/station demo
+	$(VENV)/bin/station demo $(if $(CUFF),--cuff $(CUFF)) $(if $(GATEWAY),--gateway)
 
 lint: venv
 	$(VENV)/bin/ruff check station tests bench

@@ -92,6 +92,7 @@ def child_station() -> dict[str, float]:
 
     from station.app.demo_ui import build_presenter, cuff_frames
     from station.models import BloodPressure, BodyWeight, PulseOximetry, Temperature
+    from station.rooming_data import MedicationStatus
     from station.ui.app import StationUI
     from station.units import Unit
 
@@ -134,6 +135,10 @@ def child_station() -> dict[str, float]:
         loop.idle()  # type: ignore[attr-defined]
     presenter.go("complaint")
     presenter.toggle_complaint("cough")
+    # #18: the listed medication is reviewed before Send, on the medication step.
+    presenter.go("medications")
+    presenter.set_medication(0, MedicationStatus.TAKING)
+    presenter.go("allergies")
     presenter.go("review")
     presenter.send()
     for _ in range(5):

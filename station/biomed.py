@@ -75,6 +75,8 @@ class DeviceRow(_Frozen):
     battery_percent: int | None = None
     firmware: str | None = None
     last_error: str | None = None
+    name: str | None = None  # what it advertises (a Bluetooth scan), e.g. "A&D_UA-651BLE"
+    rssi_dbm: int | None = None  # signal strength at the scan
 
     @property
     def transport(self) -> str:
@@ -228,16 +230,22 @@ class Biomed:
     def _require(self, what: str, *states: BiomedState) -> None:
         if self.state not in states:
             raise RefusedError(
-                BiomedRefusal.WRONG_SCREEN, f"cannot {what} on the {self.state.value} screen"
+                BiomedRefusal.WRONG_SCREEN,
+                N_("cannot {what} on the {screen} screen").format(
+                    what=what, screen=self.state.value
+                ),
             )
         self._last_activity = self._clock()
 
     def bind(self, device_id: str) -> tuple[BoundDevice, ...]:
         """Bind a device to this station; returns the new list for the settings file."""
-        self._require("bind", B.DEVICES)
+        self._require(N_("bind"), B.DEVICES)
         row = self._row(device_id)
         if row.bound:
-            raise RefusedError(BiomedRefusal.ALREADY_BOUND, f"{device_id} is already bound")
+            raise RefusedError(
+                BiomedRefusal.ALREADY_BOUND,
+                N_("{device} is already bound").format(device=device_id),
+            )
         new = BoundDevice(id=row.device_id, profile=row.profile, address=row.address, port=row.port)
         bound = (*self.settings.devices, new)
         self._apply(bound)
@@ -246,10 +254,12 @@ class Biomed:
         return bound
 
     def unbind(self, device_id: str) -> tuple[BoundDevice, ...]:
-        self._require("unbind", B.DEVICES)
+        self._require(N_("unbind"), B.DEVICES)
         row = self._row(device_id)
         if not row.bound:
-            raise RefusedError(BiomedRefusal.NOT_BOUND, f"{device_id} is not bound")
+            raise RefusedError(
+                BiomedRefusal.NOT_BOUND, N_("{device} is not bound").format(device=device_id)
+            )
         bound = tuple(d for d in self.settings.devices if d.id != device_id)
         self._apply(bound)
         self.audit.record(self._clock(), BIOMED, AuditAction.DEVICE_UNBOUND,
@@ -263,7 +273,10 @@ class Biomed:
     def open_test(self, device_id: str) -> None:
         row = self._row(device_id)
         if not row.bound:
-            raise RefusedError(BiomedRefusal.NOT_BOUND, f"bind {device_id} before testing it")
+            raise RefusedError(
+                BiomedRefusal.NOT_BOUND,
+                N_("bind {device} before testing it").format(device=device_id),
+            )
         self._fire(BE.OPEN_TEST)
         self.testing = device_id
         self.test_results = ()
@@ -272,7 +285,7 @@ class Biomed:
 
     def record_test_reading(self, device_id: str, reading: AnyReading) -> TestResult:
         """A reading from the device under test: shown decoded and raw, never sent anywhere."""
-        self._require("record a test reading", B.DEVICE_TEST)
+        self._require(N_("record a test reading"), B.DEVICE_TEST)
         if device_id != self.testing:
             raise RefusedError(
                 BiomedRefusal.WRONG_DEVICE, f"testing {self.testing}, not {device_id}"

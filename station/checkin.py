@@ -22,7 +22,15 @@ from station.audit import PATIENT_LOBBY, STAFF, AuditAction
 from station.locale import CODES
 from station.lockout import PinLockout, Role, plain_matcher
 from station.names import clean_name
-from station.questionnaires import AnswerError, Intake, Library, ScreeningResult, StaffAlert
+from station.questionnaires import (
+    AnswerError,
+    Intake,
+    Library,
+    NotAsked,
+    Question,
+    ScreeningResult,
+    StaffAlert,
+)
 from station.workflow import (
     Clock,
     IllegalTransitionError,
@@ -56,6 +64,7 @@ class CheckinEvent(StrEnum):
     TO_QUESTIONS = "to_questions"
     TO_INSURANCE = "to_insurance"
     BACK = "back"
+    BACK_TO_QUESTIONS = "back_to_questions"  # from the insurance question to the last answer
     RESTART = "restart"  # cancel / done / try again: everything wiped
     STAFF_EXIT = "staff_exit"
     STAFF_RETURN = "staff_return"
@@ -82,6 +91,11 @@ TRANSITIONS: dict[tuple[CheckinState, CheckinEvent], CheckinState] = {
     (C.QUESTIONS, V.TO_INSURANCE): C.INSURANCE,
     (C.QUESTIONS, V.SUBMIT_REASON): C.DONE,
     (C.INSURANCE, V.SUBMIT_REASON): C.DONE,
+    # Back: from the first question to the reason; from insurance to the last question asked
+    # (or to the reason when none was).
+    (C.QUESTIONS, V.BACK): C.REASON,
+    (C.INSURANCE, V.BACK_TO_QUESTIONS): C.QUESTIONS,
+    (C.INSURANCE, V.BACK): C.REASON,
     **{(state, V.RESTART): C.WELCOME for state in _PATIENT_STATES},
     **{(state, V.STAFF_EXIT): C.STAFF for state in _PATIENT_STATES},
     (C.STAFF, V.STAFF_RETURN): C.WELCOME,
@@ -119,8 +133,9 @@ class Appointment(_Frozen):
     phone: str = ""
     email: str = ""
     qr_token: str = ""  # printed on the reminder; unguessable, not the appointment id
-    # Instruments (questionnaires/ file names) the practice recorded within the year (#18).
-    screened_this_year: tuple[str, ...] = ()
+    # When the practice last recorded each intake instrument (file name or LOINC code, from
+    # the schedule): the rules skip what was done within their interval (#18).
+    last_screened: tuple[tuple[str, date], ...] = ()
 
 
 class ContactChange(_Frozen):
@@ -139,6 +154,8 @@ class CheckinRecord(_Frozen):
     reason_for_visit: str
     contact_change: ContactChange | None = None
     screenings: tuple[ScreeningResult, ...] = ()  # intake questionnaires answered (#18)
+    # Due but not asked (no translation into the patient's language): staff ask in person.
+    screenings_not_asked: tuple[NotAsked, ...] = ()
     insurance_changed: bool | None = None  # None: not asked
 
 
@@ -370,8 +387,14 @@ class Checkin:
         self.contact_change = change
 
     def back(self) -> None:
-        self.touch()
-        self._fire(V.BACK)
+        """Back, from any screen that has it (on the questions: one question back)."""
+        if self.state == C.QUESTIONS:
+            self.back_question()
+        elif self.state == C.INSURANCE:
+            self.back_from_insurance()
+        else:
+            self.touch()
+            self._fire(V.BACK)
 
     def submit_reason(self, reason: str) -> CheckinRecord:
         self._check(V.SUBMIT_REASON)
@@ -415,9 +438,10 @@ class Checkin:
         self.touch()
         self.reason_for_visit = reason.strip()
         if self._library is not None:
-            age = (self._clock().date() - self.appointment.birth_date).days / 365.25
+            today = self._clock().date()
+            age = (today - self.appointment.birth_date).days / 365.25
             self.intake = Intake(self._library, age_years=age, language=self.language,
-                                 done_this_year=self.appointment.screened_this_year)
+                                 last_screened=dict(self.appointment.last_screened), today=today)
             if not self.intake.finished:
                 self._fire(V.TO_QUESTIONS)
                 return self.state
@@ -437,6 +461,33 @@ class Checkin:
         if self.intake.finished:
             self._after_questions()
         return alerts
+
+    def question(self) -> Question | None:
+        """The question on screen (None outside the questionnaires)."""
+        if self.state != C.QUESTIONS or self.intake is None:
+            return None
+        return self.intake.current()
+
+    def back_question(self) -> None:
+        """Back on a question screen: the previous question (its answer taken back), or the
+        reason for visit from the first one (the questionnaires start again from there)."""
+        if self.state != C.QUESTIONS or self.intake is None:
+            raise IllegalTransitionError(self.state, V.BACK, TRANSITIONS)
+        self.touch()
+        if not self.intake.back():
+            self._fire(V.BACK)
+            self.intake = None
+
+    def back_from_insurance(self) -> None:
+        """Back on the insurance question: the last question answered, or the reason."""
+        if self.state != C.INSURANCE:
+            raise IllegalTransitionError(self.state, V.BACK, TRANSITIONS)
+        self.touch()
+        if self.intake is not None and self.intake.back():
+            self._fire(V.BACK_TO_QUESTIONS)
+        else:
+            self._fire(V.BACK)
+            self.intake = None
 
     def _after_questions(self) -> None:
         if self.ask_insurance:
@@ -461,13 +512,27 @@ class Checkin:
             reason_for_visit=self.reason_for_visit,
             contact_change=self.contact_change,
             screenings=self.intake.results() if self.intake else (),
+            screenings_not_asked=self.intake.not_asked() if self.intake else (),
             insurance_changed=self.insurance_changed,
+        )
+        self.audit.record(
+            self.record.checked_in_at,
+            PATIENT_LOBBY,
+            AuditAction.CHECKIN_COMPLETED,
+            appointment_id=self.record.appointment_id,
+            detail="contact change requested" if self.contact_change else "",
         )
         return self.record
 
     def restart(self) -> None:
         """Cancel, done or try again: back to welcome with everything wiped."""
         self._fire(V.RESTART)
+        self._wipe()
+        self.touch()
+
+    def abandon(self) -> None:
+        """After an unexpected error: back to welcome with everything wiped, from any state
+        (not through the transition table: the state may be what went wrong)."""
         self._wipe()
         self.touch()
 

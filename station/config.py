@@ -128,6 +128,15 @@ class SessionSection(_Strict):
         return self
 
 
+class IntakeSection(_Strict):
+    """What the lobby kiosk asks after the reason for visit (#18)."""
+
+    questionnaires: bool = True  # the intake questionnaires the rules choose
+    # A practice's own folder of Questionnaire files + rules.toml; default the bundled one.
+    questionnaire_dir: Path | None = None
+    ask_insurance: bool = True  # "has your insurance changed since your last visit?"
+
+
 class StorageSection(_Strict):
     state_dir: Path = Path("/var/lib/station")
     outbox_key_file: Path | None = None  # AES-GCM key; default <state_dir>/outbox.key
@@ -171,6 +180,7 @@ class Settings(_Strict):
     devices: list[BoundDevice] = []
     guard: GuardSection = GuardSection()
     session: SessionSection = SessionSection()
+    intake: IntakeSection = IntakeSection()
     storage: StorageSection = StorageSection()
 
     @model_validator(mode="after")

@@ -27,14 +27,19 @@ from paho.mqtt.enums import CallbackAPIVersion
 from station.app import HeadlessHost, StationServices
 from station.capture import CaptureState, Delivery
 from station.config import Settings, parse_settings
-from station.devices.codecs.serial import suntech
+from station.demo_people import DEMO_PEOPLE, FAKE_GIVEN_NAMES, DemoPatient
+from station.devices.codecs.serial import dinamap, suntech
 from station.devices.profiles import FirmwareProfile, load_profiles
+from station.devices.simulators.ble import Thermometer
+from station.devices.simulators.fakebluez import FakeBlueZ, PrivateBus
 from station.devices.simulators.serial import (
     DeviceModel,
+    DinamapModel,
     SerialSimulator,
     SuntechModel,
     model_for,
 )
+from station.gateway.demo import DemoEhr, DemoGateway
 from station.models import (
     VALUE_FIELDS,
     AnyReading,
@@ -54,25 +59,11 @@ from station.ui.presenters import ExamPresenter
 from station.units import Unit
 from station.validation import Verdict, validate, with_plausibility_flag
 
-# Obviously fake people: the ZZTEST surname is what EHR test patients use.
-FAKE_GIVEN_NAMES = ("Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf", "Hotel")
-
-
-@dataclass(frozen=True)
-class DemoPatient:
-    family: str
-    given: str
-    birth_date: date
-    mrn: str
-    appointment_id: str
-
-    def age_years(self, today: date) -> float:
-        return (today - self.birth_date).days / 365.25
-
 
 def demo_patients(count: int, rng: random.Random) -> list[DemoPatient]:
-    patients = []
-    for i in range(count):
+    """`count` fake patients: DEMO_PEOPLE first, then made-up ones from `rng`."""
+    patients = list(DEMO_PEOPLE[:count])
+    for i in range(len(patients), count):
         given = FAKE_GIVEN_NAMES[i % len(FAKE_GIVEN_NAMES)]
         birth = date(1940 + rng.randrange(70), 1 + rng.randrange(12), 1 + rng.randrange(28))
         patients.append(
@@ -80,7 +71,7 @@ def demo_patients(count: int, rng: random.Random) -> list[DemoPatient]:
                 "ZZTEST",
                 f"{given}{i // len(FAKE_GIVEN_NAMES) or ''}",
                 birth,
-                f"TEST{100000 + i}",
+                f"TEST{100001 + i}",
                 f"APT-DEMO-{i + 1:04d}",
             )
         )
@@ -150,7 +141,60 @@ DEMO_SERIAL_DEVICES = (
     ("scale", "sma-scale"),
     ("thermometer", "welch-allyn-suretemp-plus"),
 )
+# The cuffs the demo can use: the separate SunTech cuff, or a GE DINAMAP monitor's NIBP.
+DEMO_CUFFS = {"suntech": "suntech-advantage", "dinamap": "ge-dinamap-pro"}
 DEMO_KINDS = frozenset({"blood_pressure", "pulse_oximetry", "body_weight", "temperature"})
+# Bluetooth LE beside them: a Health Thermometer (0x1809) on the fake BlueZ, read by the real
+# BleLink (bleak) over a private D-Bus, so the BLE path runs end to end in the demo too.
+DEMO_BLE_THERMOMETER = ("ble-thermometer", "generic-ble-thermometer", "AA:BB:CC:DD:EE:31")
+
+
+class DemoBle:
+    """A private system bus, the fake BlueZ on it and a simulated Bluetooth thermometer. The
+    station in this process reaches it like real BlueZ: bleak reads DBUS_SYSTEM_BUS_ADDRESS
+    (and runs `bluetoothctl --version`, which the bus's stub answers). `stop()` puts the
+    environment back."""
+
+    def __init__(self, directory: Path, seed: int = 1) -> None:
+        self.device_id, self.profile, self.address = DEMO_BLE_THERMOMETER
+        self._rng = random.Random(seed)  # noqa: S311 - simulated values, not secrets
+        self.bus = PrivateBus(directory / "ble")
+        bus_address = self.bus.start()  # RuntimeError / OSError: no dbus-daemon here
+        env = self.bus.environment()
+        self._saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        self.fake = FakeBlueZ(bus_address).start()
+        self.thermometer = Thermometer(self.fake, self.address, "Thermo")
+
+    def bound(self) -> dict[str, str]:
+        return {"id": self.device_id, "profile": self.profile, "address": self.address}
+
+    def arm(self, timeout_s: float = 30.0) -> threading.Thread:
+        """The MA takes a temperature: once the station is connected and subscribed, the
+        thermometer indicates one measurement (on a thread: connecting takes a moment)."""
+        temperature_c = self._rng.choice([36.5, 36.8, 37.0, 37.3])
+
+        def run() -> None:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if self.thermometer.subscribed("2a1c") and self.thermometer.measure(
+                    temperature_c
+                ):
+                    return
+                time.sleep(0.1)
+
+        thread = threading.Thread(target=run, name="demo-ble-thermometer", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.fake.stop()
+        self.bus.stop()
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def free_port() -> int:
@@ -244,6 +288,8 @@ class PracticeSystem:
     schedule, files (acks) every vitals, alert and check-in message once per message_id."""
 
     FILED = ("rooming.vitals/1", "rooming.alert/1", "rooming.checkin/1", "rooming.help_request/1")
+    # What `station gateway` files into the EHR instead, when the demo runs it (--gateway).
+    CLINICAL = ("rooming.vitals/1", "rooming.alert/1", "rooming.checkin/1")
 
     def __init__(
         self,
@@ -253,9 +299,13 @@ class PracticeSystem:
         site: str,
         station_id: str,
         on_message: Callable[[str, dict[str, Any]], None] | None = None,
+        clinical: bool = True,
     ) -> None:
         self._site, self._station_id = site, station_id
         self._on_message = on_message
+        self._filed = self.FILED if clinical else tuple(
+            s for s in self.FILED if s not in self.CLINICAL
+        )
         self.received: list[dict[str, Any]] = []
         self._seen: set[str] = set()
         self._lock = threading.Lock()
@@ -301,7 +351,7 @@ class PracticeSystem:
                              acked_at=datetime.now(UTC))
             client.publish(self._topic(Channel.ACK), to_json(ack), 1)
             return
-        if not isinstance(body, dict) or body.get("schema") not in self.FILED:
+        if not isinstance(body, dict) or body.get("schema") not in self._filed:
             return
         message_id = str(body.get("message_id"))
         with self._lock:
@@ -356,7 +406,8 @@ class OnDemand(DeviceModel):
         reply = self.inner.answer(data, now)
         # The cuff reports "complete" first; its result goes out when the host asks for it.
         finished = self._produced() and (
-            not isinstance(self.inner, SuntechModel) or suntech.GET_BP_DATA in data
+            (not isinstance(self.inner, SuntechModel) or suntech.GET_BP_DATA in data)
+            and (not isinstance(self.inner, DinamapModel) or dinamap.READ_HEART_RATE in data)
         )
         if finished:
             self._armed.clear()
@@ -420,6 +471,11 @@ class OnPatient(DeviceModel):
 def demo_model(profile: FirmwareProfile, rng: random.Random) -> OnDemand | OnPatient:
     """A streaming profile's device streams (OnPatient); a spot one measures when started."""
     inner = model_for(profile.codecs[0], "normal", rng)
+    if isinstance(inner, DinamapModel):
+        # The demo's oximeter and thermometer are their own devices: the monitor is its NIBP,
+        # measuring when started.
+        inner.parameters = {"nibp"}
+        return OnDemand(inner)
     if profile.behaviour.delivery is Delivery.STREAMING:
         return OnPatient(inner)
     return OnDemand(inner)
@@ -433,11 +489,15 @@ class DemoDevice:
     simulator: SerialSimulator
 
 
-def start_demo_devices(directory: Path, seed: int) -> list[DemoDevice]:
+def start_demo_devices(directory: Path, seed: int, cuff: str = "suntech") -> list[DemoDevice]:
     """One serial simulator per demo device, on a pty under a stable by-id style name."""
     profiles = load_profiles()
     devices: list[DemoDevice] = []
-    for index, (device_id, profile_id) in enumerate(DEMO_SERIAL_DEVICES):
+    chosen = [
+        (device_id, DEMO_CUFFS[cuff] if device_id == "cuff" else profile_id)
+        for device_id, profile_id in DEMO_SERIAL_DEVICES
+    ]
+    for index, (device_id, profile_id) in enumerate(chosen):
         profile = profiles[profile_id]
         assert profile.serial is not None
         rng = random.Random(seed + index)  # noqa: S311 - simulated values, not secrets
@@ -454,7 +514,11 @@ def start_demo_devices(directory: Path, seed: int) -> list[DemoDevice]:
 
 
 def demo_station_settings(
-    broker_host: str, broker_port: int, state_dir: Path, devices: list[DemoDevice]
+    broker_host: str,
+    broker_port: int,
+    state_dir: Path,
+    devices: list[DemoDevice],
+    ble: DemoBle | None = None,
 ) -> Settings:
     return parse_settings(
         {
@@ -462,8 +526,11 @@ def demo_station_settings(
             # Plain TCP only because the broker is the demo's own, on loopback.
             "broker": {"host": broker_host, "port": broker_port, "require_tls": False},
             "devices": [
-                {"id": d.device_id, "profile": d.profile.id, "port": d.simulator.port}
-                for d in devices
+                *(
+                    {"id": d.device_id, "profile": d.profile.id, "port": d.simulator.port}
+                    for d in devices
+                ),
+                *([ble.bound()] if ble is not None else []),
             ],
             "storage": {"state_dir": str(state_dir)},
         },
@@ -486,6 +553,7 @@ def summarize(body: dict[str, Any]) -> dict[str, Any]:
                     if r["reading"].get(name) is not None
                 },
                 "device": r.get("device_id"),
+                "codec": r["reading"]["codec"],  # which protocol it came through
                 "mode": r["reading"]["mode"],
                 "accepted": r["verdict"]["status"] == "accepted",
                 "flags": [f["code"] for f in r["verdict"]["flags"]],
@@ -509,6 +577,7 @@ def room_one(
     devices: list[DemoDevice],
     *,
     timeout_s: float = 30.0,
+    ble: DemoBle | None = None,
 ) -> None:
     """What an MA does for one patient, as taps on the real presenter: sign in, pick,
     confirm, take the vitals on the (simulated) devices, a complaint, review, send; then wait
@@ -529,11 +598,14 @@ def room_one(
         raise RuntimeError(f"demo: could not start rooming: {presenter.message}")
     for device in devices:
         device.model.arm()  # cuff, oximeter probe, scale and thermometer on the patient
+    if ble is not None:
+        ble.arm(timeout_s)
     cuff = services.manager.serial_link("cuff") if services.manager else None
     if cuff is not None:
         cuff.send_command("start")
     host.run_until(
-        lambda: {e.kind.value for e in rooming.entries} >= DEMO_KINDS,
+        lambda: {e.kind.value for e in rooming.entries} >= DEMO_KINDS
+        and (ble is None or any(e.device == ble.device_id for e in rooming.entries)),
         timeout_s,
         "the device readings",
     )
@@ -589,7 +661,11 @@ class DemoRig:
         seed: int = 1,
         broker: tuple[str, int] | None = None,
         on_message: Callable[[str, dict[str, Any]], None] | None = None,
+        cuff: str = "suntech",
+        on_hl7: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_hl7` given: `station gateway` files the clinical messages into a stand-in EHR
+        over MLLP (station.gateway.demo), which hands each HL7 message it received to it."""
         from station.app import Credentials
         from station.logs import Redactor
 
@@ -603,13 +679,21 @@ class DemoRig:
         rng = random.Random(seed)  # noqa: S311 - fake patients, not secrets
         self.patients = demo_patients(patients, rng)
         self.devices: list[DemoDevice] = []
+        self.ble: DemoBle | None = None
+        self.ble_problem = ""  # why the demo runs without Bluetooth, if it does
         self.practice: PracticeSystem | None = None
         self.services: StationServices | None = None
+        self.ehr: DemoEhr | None = None
+        self.gateway: DemoGateway | None = None
         self.redactor = Redactor()
         try:
-            self.devices = start_demo_devices(directory, seed)
+            self.devices = start_demo_devices(directory, seed, cuff)
+            try:
+                self.ble = DemoBle(directory, seed)
+            except (RuntimeError, OSError) as exc:
+                self.ble_problem = str(exc)  # serial devices only; the CLI says why
             settings = demo_station_settings(
-                self.broker_host, self.broker_port, directory / "state", self.devices
+                self.broker_host, self.broker_port, directory / "state", self.devices, self.ble
             )
             self.practice = PracticeSystem(
                 self.broker_host,
@@ -617,6 +701,7 @@ class DemoRig:
                 site=DEMO_SITE,
                 station_id=DEMO_STATION,
                 on_message=on_message,
+                clinical=on_hl7 is None,
             )
             self.practice.start(
                 schedule_payload(
@@ -626,6 +711,11 @@ class DemoRig:
                     now=datetime.now(UTC).astimezone(),
                 )
             )
+            if on_hl7 is not None:
+                self.ehr = DemoEhr(on_hl7)
+                self.ehr.start()
+                self.gateway = DemoGateway(directory / "gateway", broker, self.ehr)
+                self.gateway.start()
             self.services = StationServices(
                 settings,
                 post=post,
@@ -672,8 +762,15 @@ class DemoRig:
             self.services.stop()
         if self.practice is not None:
             self.practice.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
+        if self.ehr is not None:
+            self.ehr.stop()
         for device in self.devices:
             device.simulator.stop()
+        if self.ble is not None:
+            self.ble.stop()
+            self.ble = None
         if self.own_broker is not None:
             self.own_broker.stop()
 
@@ -699,6 +796,8 @@ class DemoRig:
             self._armed_for = patient.appointment_id
             for device in self.devices:
                 device.model.arm()
+            if self.ble is not None:
+                self.ble.arm()
             cuff = self.services.manager.serial_link("cuff") if self.services.manager else None
             if cuff is not None:
                 cuff.send_command("start")

@@ -18,6 +18,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from station.locale import N_
+
 _SPACES = re.compile(r"\s+")
 
 
@@ -41,11 +43,15 @@ def clean_name(raw: str) -> CleanName:
     text = _SPACES.sub(" ", kept).strip()
     notes = []
     if len(kept) != len(folded):
-        notes.append("hidden characters were removed from this name")
+        notes.append(N_("hidden characters were removed from this name"))
     scripts = sorted({s for c in text if (s := _script(c)) is not None})
     if len(scripts) > 1:
         alphabets = " and ".join(s.title() for s in scripts)
-        notes.append(f"this name mixes alphabets ({alphabets}): check it letter by letter")
+        notes.append(
+            N_("this name mixes alphabets ({alphabets}): check it letter by letter").format(
+                alphabets=alphabets
+            )
+        )
     return CleanName(text, tuple(notes))
 
 

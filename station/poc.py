@@ -96,76 +96,77 @@ T = PocTest
 TESTS: tuple[PocTest, ...] = (
     T("strep_a", N_("Rapid strep A"), "78012-2",
       "Streptococcus pyogenes Ag [Presence] in Throat by Rapid immunoassay",
-      ResultKind.PRESENCE, "throat swab", steps=PRESENCE_STEPS),
+      ResultKind.PRESENCE, N_("throat swab"), steps=PRESENCE_STEPS),
     T("influenza_a", N_("Influenza A"), "80382-5",
       "Influenza virus A Ag [Presence] in Upper respiratory specimen by Rapid immunoassay",
-      ResultKind.PRESENCE, "nasal swab", "influenza", PRESENCE_STEPS),
+      ResultKind.PRESENCE, N_("nasal swab"), "influenza", PRESENCE_STEPS),
     T("influenza_b", N_("Influenza B"), "80383-3",
       "Influenza virus B Ag [Presence] in Upper respiratory specimen by Rapid immunoassay",
-      ResultKind.PRESENCE, "nasal swab", "influenza", PRESENCE_STEPS),
+      ResultKind.PRESENCE, N_("nasal swab"), "influenza", PRESENCE_STEPS),
     T("covid_antigen", N_("COVID-19 antigen"), "94558-4",
       "SARS-CoV-2 (COVID-19) Ag [Presence] in Respiratory system specimen by Rapid immunoassay",
-      ResultKind.PRESENCE, "nasal swab", steps=PRESENCE_STEPS),
+      ResultKind.PRESENCE, N_("nasal swab"), steps=PRESENCE_STEPS),
     T("urine_hcg", N_("Urine pregnancy (hCG)"), "2106-3",
       "Choriogonadotropin (pregnancy test) [Presence] in Urine",
-      ResultKind.PRESENCE, "urine", steps=PRESENCE_STEPS),
+      ResultKind.PRESENCE, N_("urine"), steps=PRESENCE_STEPS),
     T("glucose_capillary", N_("Fingerstick glucose"), "41653-7",
       "Glucose [Mass/volume] in Capillary blood by Glucometer",
-      ResultKind.QUANTITY, "capillary blood", ucum="mg/dL", symbol="mg/dL", low=10, high=600,
+      ResultKind.QUANTITY, N_("capillary blood"), ucum="mg/dL", symbol="mg/dL", low=10, high=600,
       source="meter measuring range 10–600 mg/dL (Accu-Chek Guide); LO/HI beyond it"),
     # Urine dipstick: one Observation per pad (LOINC "by Test strip" codes).
     T("urine_glucose", N_("Urine glucose"), "25428-4",
-      "Glucose [Presence] in Urine by Test strip", ResultKind.ORDINAL, "urine",
-      "urine_dipstick", _ordinal("negative", "100 mg/dL", "250 mg/dL", "500 mg/dL",
-                                 "1000 mg/dL", "2000 mg/dL or more")),
+      "Glucose [Presence] in Urine by Test strip", ResultKind.ORDINAL, N_("urine"),
+      "urine_dipstick", _ordinal(N_("negative"), "100 mg/dL", "250 mg/dL", "500 mg/dL",
+                                 "1000 mg/dL", N_("2000 mg/dL or more"))),
     T("urine_bilirubin", N_("Urine bilirubin"), "5770-3",
-      "Bilirubin.total [Presence] in Urine by Test strip", ResultKind.ORDINAL, "urine",
-      "urine_dipstick", _ordinal("negative", "small (+)", "moderate (++)", "large (+++)")),
+      "Bilirubin.total [Presence] in Urine by Test strip", ResultKind.ORDINAL, N_("urine"),
+      "urine_dipstick", _ordinal(N_("negative"), N_("small (+)"), N_("moderate (++)"),
+                                 N_("large (+++)"))),
     T("urine_ketones", N_("Urine ketones"), "2514-8",
-      "Ketones [Presence] in Urine by Test strip", ResultKind.ORDINAL, "urine",
-      "urine_dipstick", _ordinal("negative", "trace (5 mg/dL)", "small (15 mg/dL)",
-                                 "moderate (40 mg/dL)", "large (80 mg/dL)",
-                                 "large (160 mg/dL)")),
+      "Ketones [Presence] in Urine by Test strip", ResultKind.ORDINAL, N_("urine"),
+      "urine_dipstick", _ordinal(N_("negative"), N_("trace (5 mg/dL)"), N_("small (15 mg/dL)"),
+                                 N_("moderate (40 mg/dL)"), N_("large (80 mg/dL)"),
+                                 N_("large (160 mg/dL)"))),
     T("urine_specific_gravity", N_("Urine specific gravity"), "5811-5",
-      "Specific gravity of Urine by Test strip", ResultKind.ORDINAL, "urine",
+      "Specific gravity of Urine by Test strip", ResultKind.ORDINAL, N_("urine"),
       "urine_dipstick", _numbers("1.000", "1.005", "1.010", "1.015", "1.020", "1.025",
                                  "1.030", low=1.005, high=1.030), ucum="1", symbol=""),
     T("urine_blood", N_("Urine blood"), "5794-3",
-      "Hemoglobin [Presence] in Urine by Test strip", ResultKind.ORDINAL, "urine",
-      "urine_dipstick", _ordinal("negative", "trace", "small (+)", "moderate (++)",
-                                 "large (+++)")),
+      "Hemoglobin [Presence] in Urine by Test strip", ResultKind.ORDINAL, N_("urine"),
+      "urine_dipstick", _ordinal(N_("negative"), N_("trace"), N_("small (+)"), N_("moderate (++)"),
+                                 N_("large (+++)"))),
     T("urine_ph", N_("Urine pH"), "5803-2", "pH of Urine by Test strip", ResultKind.ORDINAL,
-      "urine", "urine_dipstick", _numbers("5.0", "6.0", "6.5", "7.0", "7.5", "8.0", "8.5",
+      N_("urine"), "urine_dipstick", _numbers("5.0", "6.0", "6.5", "7.0", "7.5", "8.0", "8.5",
                                           low=5.0, high=8.0), ucum="[pH]", symbol="pH"),
     T("urine_protein", N_("Urine protein"), "20454-5",
-      "Protein [Presence] in Urine by Test strip", ResultKind.ORDINAL, "urine",
-      "urine_dipstick", _ordinal("negative", "trace", "30 mg/dL (+)", "100 mg/dL (++)",
-                                 "300 mg/dL (+++)", "2000 mg/dL or more (++++)")),
+      "Protein [Presence] in Urine by Test strip", ResultKind.ORDINAL, N_("urine"),
+      "urine_dipstick", _ordinal(N_("negative"), N_("trace"), "30 mg/dL (+)", "100 mg/dL (++)",
+                                 "300 mg/dL (+++)", N_("2000 mg/dL or more (++++)"))),
     T("urine_urobilinogen", N_("Urine urobilinogen"), "5818-0",
-      "Urobilinogen [Presence] in Urine by Test strip", ResultKind.ORDINAL, "urine",
+      "Urobilinogen [Presence] in Urine by Test strip", ResultKind.ORDINAL, N_("urine"),
       "urine_dipstick", (Step("0.2 mg/dL", "0.2 mg/dL", snomed=NEGATIVE),
                          Step("1 mg/dL", "1 mg/dL", snomed=NEGATIVE),
                          *(Step(v, v, abnormal=True) for v in ("2 mg/dL", "4 mg/dL",
                                                                "8 mg/dL")))),
     T("urine_nitrite", N_("Urine nitrite"), "5802-4",
-      "Nitrite [Presence] in Urine by Test strip", ResultKind.ORDINAL, "urine",
+      "Nitrite [Presence] in Urine by Test strip", ResultKind.ORDINAL, N_("urine"),
       "urine_dipstick", (Step("negative", N_("negative"), snomed=NEGATIVE),
                          Step("positive", N_("positive"), abnormal=True, snomed=POSITIVE))),
     T("urine_leukocytes", N_("Urine leukocytes"), "5799-2",
-      "Leukocyte esterase [Presence] in Urine by Test strip", ResultKind.ORDINAL, "urine",
-      "urine_dipstick", _ordinal("negative", "trace", "small (+)", "moderate (++)",
-                                 "large (+++)")),
+      "Leukocyte esterase [Presence] in Urine by Test strip", ResultKind.ORDINAL, N_("urine"),
+      "urine_dipstick", _ordinal(N_("negative"), N_("trace"), N_("small (+)"), N_("moderate (++)"),
+                                 N_("large (+++)"))),
 )
 del T
 
 # Glucose flags (mg/dL): (code, compare, threshold, severity, message).
 GLUCOSE_RULES: tuple[tuple[str, str, float, Severity, str], ...] = (
     ("hypoglycaemia_level_2", "<", 54, Severity.CRITICAL,
-     "glucose below 54 mg/dL: level 2 hypoglycaemia, tell the clinician now"),
+     N_("glucose below 54 mg/dL: level 2 hypoglycaemia, tell the clinician now")),
     ("hypoglycaemia_level_1", "<", 70, Severity.WARNING,
-     "glucose below 70 mg/dL: level 1 hypoglycaemia"),
+     N_("glucose below 70 mg/dL: level 1 hypoglycaemia")),
     ("hyperglycaemia", ">=", 250, Severity.WARNING,
-     "glucose 250 mg/dL or more: tell the clinician (ketones?)"),
+     N_("glucose 250 mg/dL or more: tell the clinician (ketones?)")),
 )
 KIT_LOT_MAX_CHARS = 40
 
@@ -232,23 +233,34 @@ def judge(key: str, result: str | float, kit_lot: str = "") -> PocResult:
     test = poc_test(key)
     lot = kit_lot.strip()
     if len(lot) > KIT_LOT_MAX_CHARS:
-        raise PocResultError(f"kit lot is {len(lot)} characters: at most {KIT_LOT_MAX_CHARS}")
+        raise PocResultError(
+            N_("{label} is {count} characters: at most {most}").format(
+                label=N_("kit lot"), count=len(lot), most=KIT_LOT_MAX_CHARS
+            )
+        )
     if test.kind is ResultKind.QUANTITY:
         if isinstance(result, str):
             try:
                 value = float(result.strip())
             except ValueError:
                 raise PocResultError(
-                    f"{test.key}: {result!r} is not a number; expected "
-                    f"{test.low:g}–{test.high:g} {test.symbol}"
+                    N_("{test}: “{typed}” is not a number; expected {low}–{high} {unit}").format(
+                        test=test.label, typed=result, low=f"{test.low:g}",
+                        high=f"{test.high:g}", unit=test.symbol,
+                    )
                 ) from None
         else:
             value = float(result)
         if not test.low <= value <= test.high:
             raise PocResultError(
-                f"{test.key}: {value:g} {test.symbol} is outside what a meter can show; "
-                f"expected {test.low:g}–{test.high:g} {test.symbol} (a meter's LO/HI is "
-                f"no number: send the patient for a laboratory glucose)"
+                N_(
+                    "{test}: {value} {unit} is outside what a meter can show; expected "
+                    "{low}–{high} {unit} (a meter's LO/HI is no number: send the patient for "
+                    "a laboratory glucose)"
+                ).format(
+                    test=test.label, value=f"{value:g}", unit=test.symbol,
+                    low=f"{test.low:g}", high=f"{test.high:g}",
+                )
             )
         flags = _glucose_flags(value)
         return PocResult(test=test.key, loinc=test.loinc, value=value, unit=test.ucum,

@@ -14,14 +14,17 @@ complaint, send).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Callable
+from datetime import date
 from typing import Literal
 from uuid import UUID
 
 from station.audit import UNKNOWN, AuditAction
 from station.locale import N_
 from station.lockout import Role
-from station.names import same_name_key
+from station.names import clean_name, same_name_key
 from station.rooming_base import _Session
 from station.rooming_data import (
     COMMON_COMPLAINTS,
@@ -37,6 +40,7 @@ from station.rooming_data import (
     ScheduledPatient,
 )
 from station.rooming_lists import RoomingLists
+from station.submission import IDENTIFIER, Identification
 from station.workflow import (
     IllegalTransitionError,
     RefusedError,
@@ -44,7 +48,9 @@ from station.workflow import (
 )
 
 S, E = RoomingState, RoomingEvent
-SAME_NAME_NOTE = "another patient on today's list has this name: check the MRN"
+SAME_NAME_NOTE = N_("another patient on today's list has this name: check the MRN")
+NAME_MAX_CHARS = 100  # station.submission.PatientIdentifiers
+OLDEST_AGE_YEARS = 130  # an older date of birth is a typing slip
 
 
 class Rooming(RoomingLists):
@@ -79,6 +85,14 @@ class Rooming(RoomingLists):
         if self._session is not None:
             # A rooming parked by a sign-out: keep its readings, confirm the patient again.
             self._fire(E.RESUME_PARKED)
+
+    def is_staff_badge(self, code: str) -> bool:
+        """A scanned code that signs an MA in here: a badge, never a wristband. Asked only
+        while an MA is signed in (the list's scanner), so it is no way to guess one; not
+        counted against the lockout, and never sent anywhere."""
+        if self.state is S.SIGNED_OUT:
+            return False
+        return self._match_ma(code.strip()) is not None
 
     def sign_out(self, *, auto: bool = False) -> None:
         self._fire(E.SIGN_OUT)
@@ -136,6 +150,73 @@ class Rooming(RoomingLists):
         self._audit(AuditAction.PATIENT_OPENED, at=now)
         return patient
 
+    def enter_patient(
+        self, family_name: str, given_name: str, birth_date: date, mrn: str = ""
+    ) -> ScheduledPatient:
+        """A patient the MA identifies by hand because they are not on today's list or the
+        station is offline: name, date of birth and the MRN when known. It opens the same
+        two-identifier confirmation as a pick (never confirmed here); the record says
+        `identification: manual` and carries a visit id of the station's own, so the practice
+        matches it to the chart. A patient who is on the list is picked there instead."""
+        check_allowed(TRANSITIONS, self.state, E.ENTER_PATIENT)
+        family, given = clean_name(family_name), clean_name(given_name)
+        chart = mrn.strip()
+        today = self._clock().date()
+        too_long = N_("at most {count} characters").format(count=NAME_MAX_CHARS)
+        problems = [
+            f"{label}: " + N_("type it") if not name.text
+            else f"{label}: {too_long}" if len(name.text) > NAME_MAX_CHARS
+            else ""
+            for label, name in ((N_("last name"), family), (N_("first name"), given))
+        ]
+        if birth_date > today:
+            problems.append(N_("date of birth") + ": " + N_("it is after today"))
+        elif today.year - birth_date.year > OLDEST_AGE_YEARS:
+            problems.append(
+                N_("date of birth") + ": "
+                + N_("more than {years} years ago").format(years=OLDEST_AGE_YEARS)
+            )
+        if chart and not re.match(IDENTIFIER, chart):
+            problems.append(N_("MRN: letters, digits, '-', '.', '_' or ':' only, no spaces"))
+        problems = [p for p in problems if p]
+        if problems:
+            raise RefusedError(
+                Refusal.INVALID_ENTRY, N_("patient not entered"), tuple(problems)
+            )
+        key = same_name_key(family.text, given.text)
+        listed = next(
+            (p for p in self.schedule
+             if same_name_key(p.family_name, p.given_name) == key and p.birth_date == birth_date),
+            None,
+        )  # fmt: skip
+        if listed is not None:
+            raise RefusedError(
+                Refusal.ON_SCHEDULE,
+                N_("{patient} is on today's list: pick them there").format(
+                    patient=listed.display_name
+                ),
+            )
+        if self._session is not None:
+            raise RefusedError(
+                Refusal.PARKED_ROOMING,
+                "an unsent rooming of another patient is open: finish it or discard it first",
+            )
+        now = self._touch()
+        self._manual_entries += 1
+        patient = ScheduledPatient(
+            appointment_id=f"MANUAL-{now:%Y%m%d%H%M%S}-{self._manual_entries}",
+            mrn=chart or None,
+            family_name=family.text,
+            given_name=given.text,
+            birth_date=birth_date,
+            identity_notes=(*family.notes, *given.notes),
+            identification=Identification.MANUAL,
+        )
+        self._fire(E.ENTER_PATIENT)
+        self._session = _Session(patient, now)
+        self._audit(AuditAction.PATIENT_OPENED, at=now, detail="entered by hand")
+        return patient
+
     @property
     def parked(self) -> ScheduledPatient | None:
         """The patient of an unsent rooming kept across a sign-out, while on the list."""
@@ -190,11 +271,15 @@ class Rooming(RoomingLists):
         reason_for_visit: str | None = None,
     ) -> Complaint:
         session = self._confirmed_session(Refusal.NO_PATIENT, N_("cannot record a complaint"))
-        for label, text in (("complaint", free_text), ("reason for visit", reason_for_visit)):
+        for label, text in (
+            (N_("complaint"), free_text), (N_("reason for visit"), reason_for_visit)
+        ):
             if text is not None and len(text) > COMPLAINT_MAX_CHARS:
                 raise RefusedError(
                     Refusal.TEXT_TOO_LONG,
-                    f"{label} is {len(text)} characters: at most {COMPLAINT_MAX_CHARS}",
+                    N_("{label} is {count} characters: at most {most}").format(
+                        label=label, count=len(text), most=COMPLAINT_MAX_CHARS
+                    ),
                 )
         unknown = [p for p in picks or () if p not in COMMON_COMPLAINTS]
         if unknown:
@@ -236,15 +321,18 @@ class Rooming(RoomingLists):
             out.append((Refusal.NOTHING_TO_SEND, N_("no vitals and no complaint recorded")))
         return (*out, *self.list_refusals())
 
-    def send(self) -> RoomingRecord:
+    def send(self, store: Callable[[RoomingRecord], object] | None = None) -> RoomingRecord:
+        """The rooming as a record, and the session closed. `store` (the durable outbox) gets
+        the record first: if it raises, nothing here has changed and the MA can send again
+        (a full disk must not lose a rooming)."""
         refusals = self.send_refusals()
         if refusals:
             reason, message = refusals[0]
             raise RefusedError(reason, message, tuple(m for _, m in refusals[1:]))
         assert self._session is not None and self._session.confirmed_at is not None
         assert self.ma_id is not None
+        check_allowed(TRANSITIONS, self.state, E.SEND)
         now = self._touch()
-        self._fire(E.SEND)
         session = self._session
         record = RoomingRecord(
             appointment_id=session.patient.appointment_id,
@@ -262,6 +350,9 @@ class Rooming(RoomingLists):
             no_known_allergies=session.no_known_allergies,
             poc_results=tuple(session.poc),
         )
+        if store is not None:
+            store(record)
+        self._fire(E.SEND)
         self.last_record = record
         self._session = None  # sent: the patient's data leaves the station's memory
         self.schedule = tuple(p for p in self.schedule if p.appointment_id != record.appointment_id)

@@ -92,6 +92,7 @@ class RoomingBase:
         self.audit: AuditTrail = self.lockout.audit
         self.guard = WrongPatientGuard(clock, bound_devices, guard_policy, zone=device_zone)
         self._confirmations = 0
+        self._manual_entries = 0  # patients entered by hand: part of their visit id
         # Bound device id -> its manufacturer's stated measuring ranges (firmware profile).
         self._device_ranges: dict[str, DeviceRanges] = dict(device_ranges or {})
         self._match_ma = (

@@ -15,6 +15,7 @@ from station.guard import TrayReason
 from station.locale import N_
 from station.models import AnyReading, Kind
 from station.poc import PocResult
+from station.submission import Identification
 from station.validation import Verdict
 
 COMPLAINT_MAX_CHARS = 200
@@ -56,6 +57,8 @@ class RoomingEvent(StrEnum):
     SEND = "send"
     NEXT_PATIENT = "next_patient"
     RESUME_PARKED = "resume_parked"  # sign-in finds a rooming parked by a sign-out
+    # The MA types the patient's identifiers (not on the schedule, or the station offline).
+    ENTER_PATIENT = "enter_patient"
 
 
 S, E = RoomingState, RoomingEvent
@@ -68,6 +71,7 @@ TRANSITIONS: dict[tuple[RoomingState, RoomingEvent], RoomingState] = {
     **{(state, E.SIGN_OUT): S.SIGNED_OUT for state in _SIGNED_IN_STATES},
     (S.SIGNED_IN, E.PICK_PATIENT): S.PATIENT_PICKED,
     (S.SIGNED_IN, E.RESUME_PARKED): S.PATIENT_PICKED,
+    (S.SIGNED_IN, E.ENTER_PATIENT): S.PATIENT_PICKED,  # confirmed like a pick, never skipped
     (S.PATIENT_PICKED, E.CONFIRM_IDENTIFIERS): S.VITALS,
     (S.PATIENT_PICKED, E.NOT_THIS_PATIENT): S.SIGNED_IN,
     (S.VITALS, E.TO_COMPLAINT): S.COMPLAINT,
@@ -100,6 +104,7 @@ class Refusal(StrEnum):
     MEDICATIONS_NOT_REVIEWED = "medications_not_reviewed"
     ALLERGIES_NOT_REVIEWED = "allergies_not_reviewed"
     CONTRADICTION = "contradiction"  # e.g. "no known allergies" beside a confirmed allergy
+    ON_SCHEDULE = "on_schedule"  # a patient typed by hand who is on today's list: pick them
 
 
 # ------------------------------------------------------------------------------------------
@@ -137,7 +142,7 @@ class ScheduledPatient(_Frozen):
     """One appointment from the retained `schedule` topic."""
 
     appointment_id: str
-    mrn: str
+    mrn: str | None  # None: entered by hand without the chart number
     family_name: str
     given_name: str
     birth_date: date
@@ -150,6 +155,8 @@ class ScheduledPatient(_Frozen):
     # What the MA must know before confirming this identity (station.names: hidden characters
     # removed, mixed alphabets, another patient of the same name on the list).
     identity_notes: tuple[str, ...] = ()
+    # Manual: not from the schedule; the MA typed these identifiers (station.rooming).
+    identification: Identification = Identification.SCHEDULE
 
     @property
     def display_name(self) -> str:
@@ -265,7 +272,7 @@ class RoomingRecord(_Frozen):
     """What one finished rooming sends: the composition root turns it into the submission."""
 
     appointment_id: str
-    mrn: str
+    mrn: str | None  # None: a patient entered by hand without the MRN
     ma_id: str
     started_at: datetime
     confirmed_at: datetime

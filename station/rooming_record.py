@@ -120,6 +120,7 @@ def record_to_submission(record: RoomingRecord, patient: ScheduledPatient) -> Su
             for a in record.allergies
         ),
         no_known_allergies=record.no_known_allergies,
+        identification=patient.identification,
         poc_results=tuple(
             SubmittedPocResult(
                 result=p.result, recorded_at=_aware(p.recorded_at),

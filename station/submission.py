@@ -26,13 +26,34 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class PatientIdentifiers(_Frozen):
-    """The identifiers the MA confirmed (name + date of birth) and the chart number."""
+class Identification(StrEnum):
+    """How the station knew who the patient was."""
 
-    mrn: Annotated[str, Field(pattern=IDENTIFIER)]
+    SCHEDULE = "schedule"  # picked from the practice's schedule (or found by its lookup)
+    # Typed by the MA (name + date of birth, the MRN if known) because the patient was not on
+    # the schedule or the station was offline: the practice matches it to the chart itself.
+    MANUAL = "manual"
+
+
+class PatientIdentifiers(_Frozen):
+    """The identifiers the MA confirmed (name + date of birth) and the chart number.
+
+    `mrn` is None only for a patient the MA entered by hand without the chart number
+    (`Identification.MANUAL`); the practice's schedule always carries it."""
+
+    mrn: Annotated[str, Field(pattern=IDENTIFIER)] | None
     family_name: Annotated[str, Field(min_length=1, max_length=100)]
     given_name: Annotated[str, Field(min_length=1, max_length=100)]
     birth_date: date
+
+
+def check_identification(patient: PatientIdentifiers, identification: Identification) -> None:
+    """A rooming without the MRN is only one the MA identified by hand."""
+    if patient.mrn is None and identification is not Identification.MANUAL:
+        raise ValueError(
+            "patient.mrn is missing: only a manually identified patient "
+            "(identification 'manual') may be sent without the MRN"
+        )
 
 
 class SubmittedReading(_Frozen):
@@ -148,9 +169,12 @@ class Submission(_Frozen):
     allergies: tuple[SubmittedAllergy, ...] = ()
     no_known_allergies: bool = False
     poc_results: tuple[SubmittedPocResult, ...] = ()
+    # Manual: the MA typed the identifiers (unscheduled, or offline): the practice matches it.
+    identification: Identification = Identification.SCHEDULE
 
     @model_validator(mode="after")
     def _criticals_acknowledged(self) -> Submission:
+        check_identification(self.patient, self.identification)
         if self.completed_at.tzinfo is None:
             raise ValueError("completed_at must carry a timezone (the station clock, UTC)")
         acked = {(a.kind, a.code) for a in self.critical_acknowledgements}

@@ -45,6 +45,8 @@ CORE = (
     "station/sync/contract.py",
     "station/sync/audit_chain.py",
     "station/gateway/hl7v2.py",
+    "station/gateway/hl7v2_intake.py",
+    "station/gateway/routing.py",
 )
 # Transport and UI libraries: each belongs to one adapter, never to the core.
 ADAPTER_LIBRARIES = frozenset(

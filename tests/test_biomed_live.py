@@ -51,6 +51,7 @@ from tests.fixtures.broker import DEPLOY_ACL, Broker, free_port, start_broker
 
 SITE, STATION = "test-clinic", "exam-9"
 BIOMED_PIN, MA_PIN = "86420", "4321"
+MA_BADGE = "BADGE-0007"
 XPOD = "usb-Nonin_Medical_Xpod_TEST-if00-port0"  # matches the Xpod profile's by-id pattern
 XPOD_ID = "serial-Nonin_Medical_Xpod_TEST-if00-port0"
 PATIENT = DemoPatient("ZZTEST", "Sextus", date(1968, 7, 9), "TEST100006", "APT-TEST-0006")
@@ -84,7 +85,9 @@ def _services(
         settings,
         post=host.post,
         redactor=kwargs.pop("redactor", Redactor()),
-        credentials=Credentials(ma={MA_PIN: "ma-7"}, staff_pin="0000", biomed_pin=BIOMED_PIN),
+        credentials=Credentials(
+            ma={MA_PIN: "ma-7", MA_BADGE: "ma-7"}, staff_pin="0000", biomed_pin=BIOMED_PIN
+        ),
         reading_mode=Mode.TEST,
         by_id_dir=by_id,
         **kwargs,
@@ -180,9 +183,12 @@ def test_biomed_pin_binds_tests_and_unbinds_the_plugged_in_xpod(
         values = {"pulse_rate_bpm": reading.pulse_rate_bpm, "spo2_percent": reading.spo2_percent}
         assert values in model.sent_on_patient()
         assert reading.mode is Mode.TEST and reading.raw_hex == result.raw_hex != ""
+        # As a person reads it (issue 15: never the model's JSON): what, value and unit,
+        # when, which device; then the raw bytes and the verdict.
         assert biomed.test_lines()[:2] == (
-            f"{result.received_at:%H:%M} decoded: {reading.model_dump_json()}",
-            f"raw: {reading.raw_hex} · verdict: accepted",
+            f"Pulse oximetry {reading.spo2_percent:.0f} %, pulse {reading.pulse_rate_bpm:.0f}"
+            f" /min · {result.received_at:%H:%M:%S} · {XPOD_ID}",
+            f"raw: {reading.raw_hex} · accepted",
         )
         # A test measurement is for the test view only: the episode's captured reading (no
         # session: the guard would tray it) reaches neither a rooming nor its tray.
@@ -272,7 +278,11 @@ def test_outbox_depth_and_the_diagnostics_export_on_an_offline_station(
         assert lines[4].startswith("Outbox: 4 waiting to send, oldest ")
         host.intent("export")
         (bundle,) = (state / "diagnostics").iterdir()
-        assert biomed.message == f"diagnostics bundle written (no patient data): {bundle}"
+        assert biomed.message == (
+            f"Diagnostics bundle written (no patient data): {bundle} "
+            f"({bundle.stat().st_size:,} bytes)"
+        )
+        assert biomed.export_text() == biomed.message  # stays on the screen
     finally:
         services.stop()
         undo_logging()
@@ -356,6 +366,10 @@ def test_a_scanned_wristband_offers_the_patient_to_confirm_and_misses_say_so(
     try:
         assert services.link.wait_connected(10)
         host.intent("sign_in", MA_PIN)
+
+        # #20: a staff badge swiped on the list is said to be one, and never asked about.
+        host.intent("scan_barcode", MA_BADGE)
+        assert presenter.message == "that is a staff badge — scan the patient's wristband"
 
         host.intent("scan_barcode", "TEST100077")
         assert presenter.message == "looking up the scanned barcode…"

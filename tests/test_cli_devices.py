@@ -19,7 +19,7 @@ from station.devices.codecs.serial.events import DeviceEvent
 from station.devices.profiles import find_profile
 from station.devices.simulators.ble import BloodPressureCuff
 from station.devices.simulators.fakebluez import FakeBlueZ
-from station.models import PulseOximetry
+from station.models import Mode, PulseOximetry
 from tests.fixtures.serial import SimulatorFactory, by_id_name
 
 CUFF = "AA:BB:CC:DD:EE:01"
@@ -39,6 +39,7 @@ def test_bind_list_unbind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
                 "nonin-xpod-3012lp",
                 "--id",
                 "ox",
+                "--not-plugged-in",  # bound ahead of the device (a missing port is refused)
             ]
         )
         == 0
@@ -64,6 +65,38 @@ def test_bind_refuses_unknown_ble_profile(
         "station: unknown Bluetooth profile 'nope'; expected one of: and-ua-651ble, "
     )
     assert not (tmp_path / "bindings.json").exists()
+
+
+def test_bind_says_what_is_wrong_with_the_address_or_port(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#15: a short address was taken for a serial port ("unknown serial profile"), and a
+    port that is not there was bound silently. A Bluetooth device address is 48 bits, six
+    octets (Bluetooth Core Specification v5.3, Vol 2, Part B, 1.2 "Bluetooth device
+    addressing"), written as six hex pairs."""
+    sd = ["devices", "--state-dir", str(tmp_path)]
+    assert main([*sd, "bind", "AA:BB:CC:DD:EE", "--profile", "and-ua-651ble"]) == 2
+    assert capsys.readouterr().err == (
+        "station: 'AA:BB:CC:DD:EE' is not a valid Bluetooth address (5 groups); expected six "
+        "pairs of hex digits, like AA:BB:CC:DD:EE:FF (or AA-BB-CC-DD-EE-FF)\n"
+    )
+    missing = tmp_path / "usb-Nonin-if00"
+    assert main([*sd, "bind", str(missing), "--profile", "nonin-xpod-3012lp"]) == 2
+    assert capsys.readouterr().err == (
+        f"station: {missing}: no such serial port (is the device plugged in? `station devices "
+        "scan --transport serial` lists the ports there are); to bind it before it is plugged "
+        "in, add --not-plugged-in\n"
+    )
+    assert not (tmp_path / "bindings.json").exists()  # nothing bound by a refused command
+    assert (
+        main(
+            [*sd, "bind", "aa:bb:cc:dd:ee:0f", "--profile", "and-ua-651ble", "--scan-seconds", "0"]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "bound and-ua-651ble: AA:BB:CC:DD:EE:0F (and-ua-651ble)"
+    )
 
 
 def _env(state_dir: Path) -> dict[str, str]:
@@ -203,9 +236,9 @@ def test_scan_lists_plugged_in_serial_ports_with_profiles_and_binding(
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
         f"{by_id_dir / by_id_name(rad8)}  -  masimo-rad-8,masimo-radical-7,nonin-oem-iii-df7,"
-        "nonin-oem-iii-df8,suntech-advantage,detecto-758c,healthometer-pro-plus,"
+        "nonin-oem-iii-df8,suntech-advantage,detecto-758c,ge-dinamap-pro,healthometer-pro-plus,"
         "mettler-toledo-mt-sics,sma-scale  not bound",
-        f"{ox_port}  -  nonin-xpod-3012lp,detecto-758c,healthometer-pro-plus,"
+        f"{ox_port}  -  nonin-xpod-3012lp,detecto-758c,ge-dinamap-pro,healthometer-pro-plus,"
         "mettler-toledo-mt-sics,sma-scale  bound as ox",
     ]
 
@@ -241,11 +274,21 @@ def test_test_command_on_a_serial_device_prints_one_reading_decoded_and_raw(
     # the printed reading is exactly what the codec makes of the printed bytes ...
     decoder = get_codec("serial:nonin-2").new_decoder()  # type: ignore[union-attr]
     decoded_again = decoder.feed(bytes.fromhex(raw.removeprefix("serial ")))
-    assert [e for e in decoded_again if not isinstance(e, DeviceEvent)] == [reading]
+    # ... marked as the simulator's, not a patient's (#15: `station simulate` readings said
+    # "mode": "real"; sdc11073's MeasurementValidity/mode: a simulated value is demo data) ...
+    assert reading.mode is Mode.DEMO
+    assert [
+        e.model_copy(update={"mode": Mode.DEMO})
+        for e in decoded_again
+        if not isinstance(e, DeviceEvent)
+    ] == [reading]
     # ... and those are values the simulated oximeter sent
     sent = {"spo2_percent": reading.spo2_percent, "pulse_rate_bpm": reading.pulse_rate_bpm}
     assert sent in simulator.sent
-    assert proc.stderr.startswith(f"# connected {port}\n")
+    assert proc.stderr.startswith(
+        "# readings marked mode=demo: a pseudo-terminal is a simulator (station simulate)\n"
+        f"# connected {port}\n"
+    )
 
 
 def test_log_command_on_a_serial_device_prints_frames_as_they_arrive(
@@ -299,6 +342,7 @@ def test_test_command_names_a_serial_device_that_is_not_plugged_in(tmp_path: Pat
                 "masimo-rad-8",
                 "--id",
                 "ox",
+                "--not-plugged-in",
             ]
         )
         == 0
@@ -310,4 +354,26 @@ def test_test_command_names_a_serial_device_that_is_not_plugged_in(tmp_path: Pat
         f"# disconnected: {port}: no such port (unplugged?)\n"
         "# stopped\n"
         "station: no reading from ox in 0.5 s\n"
+    )
+
+
+def test_only_simulators_are_marked_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A USB serial adapter is /dev/ttyUSB*/ttyACM* (Linux Documentation/admin-guide/devices.txt:
+    char 188 ttyUSB, 166 ttyACM); a pseudo-terminal is /dev/pts/* (char 136, Unix98 PTY
+    slaves). BlueZ listens on the system bus at unix:path=/run/dbus/system_bus_socket (the
+    D-Bus Specification's well-known system bus address, "unix:path=/var/run/dbus/
+    system_bus_socket", /var/run being /run)."""
+    from station.cli.devices import simulated_by
+
+    assert simulated_by("/dev/ttyUSB0") is None
+    link = tmp_path / "usb-FTDI-if00-port0"
+    link.symlink_to("/dev/pts/7")  # what `station simulate --port PATH` makes
+    assert simulated_by(str(link)) == "a pseudo-terminal is a simulator (station simulate)"
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/run/dbus/system_bus_socket")
+    assert simulated_by(None) is None
+    monkeypatch.delenv("DBUS_SYSTEM_BUS_ADDRESS")
+    assert simulated_by(None) is None
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/bus")
+    assert simulated_by(None) == (
+        "Bluetooth on a private D-Bus is simulated (station simulate --ble)"
     )

@@ -68,7 +68,10 @@ def test_devices_read_the_stations_settings_file_and_its_state_dir(tmp_path: Pat
     ]
     bogus = _cli(state, "bind", "AA-BB-CC", "--profile", "and-ua-651ble", config=config)
     assert bogus.returncode == 2
-    assert "neither a Bluetooth address nor a serial port" in bogus.stderr
+    assert bogus.stderr == (
+        "station: 'AA-BB-CC' is not a valid Bluetooth address (3 groups); expected six pairs "
+        "of hex digits, like AA:BB:CC:DD:EE:FF (or AA-BB-CC-DD-EE-FF)\n"
+    )
 
 
 @pytest.mark.ble
@@ -99,6 +102,11 @@ def test_test_marks_stored_readings_and_waits_for_a_new_one(
     assert all("(device time 2026-03-01 08:15:00)" in n for n in notes)
     last = json.loads(out.splitlines()[-1])
     assert (last["systolic_mmhg"], last["diastolic_mmhg"]) == (118.0, 76.0)
+    # The fake BlueZ on a private bus is a simulator: its readings are demo data, not a
+    # patient's (#15: `station simulate` readings said "mode": "real").
+    assert last["mode"] == "demo"
+    assert err.startswith("# readings marked mode=demo: Bluetooth on a private D-Bus is "
+                          "simulated (station simulate --ble)\n")
     assert "# battery 64 %, firmware 2.0.7" in err
     assert "# clock written (2a08): " in err
 

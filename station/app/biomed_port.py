@@ -9,20 +9,28 @@ from station.app.wiring import ONLINE_STATES
 if TYPE_CHECKING:
     from station.app.services import StationServices
 
+import asyncio
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
+from bleak.exc import BleakError
+from dbus_fast import DBusError
+
+from station.app.ble_thread import _release_bleak
 from station.biomed import DeviceRow
 from station.config import BoundDevice
 from station.devices.bindings import BindingStore
+from station.devices.ble_scan import SeenBle, ble_device_id, scan_ble
 from station.devices.profiles import FirmwareProfile, load_profiles
 from station.devices.serial_link import scan_ports
 from station.diagnostics import (
     OutboxDepth,
 )
 from station.errors import ConfigError
+from station.locale import N_
 from station.models import AnyReading
 
 log = logging.getLogger(__name__)
@@ -36,6 +44,7 @@ class StationBiomed:
     def __init__(self, services: StationServices) -> None:
         self._services = services
         self._profiles: Mapping[str, FirmwareProfile] | None = None
+        self._scan = BleScanRunner()
 
     def _known_profiles(self) -> Mapping[str, FirmwareProfile]:
         if self._profiles is None:
@@ -83,7 +92,28 @@ class StationBiomed:
                     present=True,
                 ),
             )
+        bound_addresses = {d.address for d in services.bindings if d.address}
+        for ble in self._scan.found:
+            if ble.address in bound_addresses or not ble.profiles:
+                continue
+            rows.setdefault(
+                ble_device_id(ble.address),
+                DeviceRow(
+                    device_id=ble_device_id(ble.address),
+                    profile=ble.profiles[0],
+                    address=ble.address,
+                    present=True,
+                    name=ble.name,
+                    rssi_dbm=ble.rssi,
+                ),
+            )
         return tuple(rows[k] for k in sorted(rows))
+
+    def scan_bluetooth(self, seconds: float) -> None:
+        self._scan.start(self._known_profiles().values(), seconds)
+
+    def bluetooth_scan_status(self) -> str:
+        return self._scan.status
 
     def bound(self) -> tuple[BoundDevice, ...]:
         return self._services.bindings
@@ -126,7 +156,8 @@ class StationBiomed:
         return self._services.health.outbox_depth()
 
     def export_diagnostics(self) -> str:
-        return str(self._services.health.export_diagnostics())
+        path = self._services.health.export_diagnostics()
+        return N_("{path} ({size} bytes)").format(path=path, size=f"{path.stat().st_size:,}")
 
     def config_notice(self) -> str:
         return self._services.pushed.notice
@@ -137,3 +168,50 @@ def _id_for_port(path: str) -> str:
     name = Path(path).name.removeprefix("usb-")
     cleaned = "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
     return ("serial-" + cleaned)[:64].rstrip("-_.")
+
+
+class BleScanRunner:
+    """One Bluetooth scan at a time, on a thread and asyncio loop of its own (the screen never
+    waits); `found` and `status` are read from the UI thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.found: tuple[SeenBle, ...] = ()
+        self.status = ""
+
+    def start(self, profiles: Iterable[FirmwareProfile], seconds: float) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return  # one scan is enough
+            self.status = N_("scanning ({seconds} s)…").format(seconds=f"{seconds:g}")
+            known = list(profiles)
+            self._thread = threading.Thread(
+                target=self._run, args=(known, seconds), name="ble-scan", daemon=True
+            )
+            self._thread.start()
+
+    def wait(self, timeout_s: float) -> None:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+
+    def _run(self, profiles: list[FirmwareProfile], seconds: float) -> None:
+        async def scan() -> tuple[SeenBle, ...]:
+            try:
+                return await scan_ble(profiles, seconds)
+            finally:
+                await _release_bleak()  # this loop ends here: close bleak's bus for it
+
+        try:
+            found = asyncio.run(scan())
+        except (BleakError, DBusError, OSError) as exc:
+            log.warning("Bluetooth scan failed: %s", exc)
+            self.status = N_("scan failed: {why} (is Bluetooth on and BlueZ running?)").format(
+                why=exc
+            )
+            return
+        self.found = found
+        self.status = N_("{count} found in {seconds} s").format(
+            count=len(found), seconds=f"{seconds:g}"
+        )

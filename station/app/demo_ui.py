@@ -14,7 +14,9 @@ from typing import Any
 from station.biomed import Biomed, DeviceRow
 from station.checkin import Appointment, Checkin
 from station.config import DisplaySection, Settings, parse_settings
-from station.models import CuffPressure, Mode
+from station.demo_people import DEMO_PEOPLE, DemoPatient
+from station.models import AnyReading, CuffPressure, Mode
+from station.questionnaires import load_library
 from station.rooming import Rooming
 from station.rooming_data import Medication, ScheduledPatient
 from station.ui.app import StationUI
@@ -29,43 +31,39 @@ DEMO_BIOMED_PIN = "2468"
 
 def demo_schedule(today: date) -> tuple[ScheduledPatient, ...]:
     del today  # the demo list is the same every day
+    alpha, bravo, charlie = DEMO_PEOPLE  # the people `station demo` rooms too
+
+    def scheduled(person: DemoPatient, start_time: str, **more: Any) -> ScheduledPatient:
+        return ScheduledPatient(
+            appointment_id=person.appointment_id,
+            mrn=person.mrn,
+            family_name=person.family,
+            given_name=person.given,
+            birth_date=person.birth_date,
+            start_time=start_time,
+            **more,
+        )
+
     return (
-        ScheduledPatient(
-            appointment_id="APT-DEMO-0001",
-            mrn="TEST100001",
-            family_name="ZZTEST",
-            given_name="Alpha",
-            birth_date=date(1970, 5, 17),
-            start_time="09:00",
+        scheduled(
+            alpha,
+            "09:00",
             medications=(Medication(name="lisinopril", dose="10 mg daily"),),
             reason_for_visit="follow-up blood pressure",
         ),
-        ScheduledPatient(
-            appointment_id="APT-DEMO-0002",
-            mrn="TEST100002",
-            family_name="ZZTEST",
-            given_name="Bravo",
-            birth_date=date(1985, 11, 2),
-            start_time="09:30",
-        ),
-        ScheduledPatient(
-            appointment_id="APT-DEMO-0003",
-            mrn="TEST100003",
-            family_name="ZZTEST",
-            given_name="Charlie",
-            birth_date=date(1961, 3, 14),
-            start_time="10:00",
-        ),
+        scheduled(bravo, "09:30"),
+        scheduled(charlie, "10:00"),
     )
 
 
 def demo_appointments() -> tuple[Appointment, ...]:
+    charlie = DEMO_PEOPLE[2]
     return (
         Appointment(
-            appointment_id="APT-DEMO-0003",
-            family_name="ZZTEST",
-            given_name="Charlie",
-            birth_date=date(1961, 3, 14),
+            appointment_id=charlie.appointment_id,
+            family_name=charlie.family,
+            given_name=charlie.given,
+            birth_date=charlie.birth_date,
             phone="555-010-0199",
             email="charlie@example.com",
             qr_token="qr-demo-0003",  # noqa: S106 - a demo QR code, not a secret
@@ -121,7 +119,10 @@ def build_presenter(
         rooming.set_schedule(demo_schedule(clock().date()))
         return ExamPresenter(rooming, box, sink, language=language)
     if mode == "lobby":
-        checkin = Checkin(clock=clock, staff_pin=DEMO_STAFF_PIN, default_language=language)
+        # The intake questionnaires and the insurance question, as on a lobby station with the
+        # default [intake] settings.
+        checkin = Checkin(clock=clock, staff_pin=DEMO_STAFF_PIN, questionnaires=load_library(),
+                          ask_insurance=True, default_language=language)
         checkin.set_appointments(demo_appointments())
         return LobbyPresenter(checkin, sink, speaker or MemorySpeaker())
     settings = demo_settings()
@@ -153,7 +154,101 @@ def build_presenter(
         ),
         clock=clock,
     )
+    # What the screen's Bluetooth scan "finds" on `station ui` (no Bluetooth here).
+    port.nearby = (
+        DeviceRow(
+            device_id="ble-aabbccddee05",
+            profile="generic-ble-pulse-oximeter",
+            address="AA:BB:CC:DD:EE:05",
+            present=True,
+            name="PLX",
+            rssi_dbm=-61,
+        ),
+    )
     return BiomedPresenter(biomed, port, language=language)
+
+
+def demo_test_reading(profile: str, rng: random.Random) -> AnyReading:
+    """A simulated device's measurement for the biomed test: a frame in the device's own
+    protocol (the codecs' encoders), decoded by the real codec, so the test shows raw bytes
+    too. Marked mode=demo."""
+    from station.devices.codecs.gatt import blood_pressure, nonin, thermometer, weight
+
+    readings: list[Any]
+    if profile.startswith("and-ua") or "cuff" in profile or "bp" in profile:
+        systolic, diastolic = rng.choice([(118, 76), (124, 79), (131, 84)])
+        frame = blood_pressure.encode_measurement(
+            systolic, diastolic, round((systolic + 2 * diastolic) / 3),
+            pulse_rate_bpm=rng.randrange(60, 90),
+        )  # fmt: skip
+        readings = list(blood_pressure.decode_measurement(frame))
+    elif profile.startswith("nonin"):
+        readings = list(nonin.decode(nonin.encode(rng.choice([96, 97, 98]), rng.randrange(60, 90))))
+    elif "thermo" in profile:
+        frame = thermometer.encode_measurement(rng.choice([36.6, 36.9, 37.1]))
+        readings = list(thermometer.decode_measurement(frame))
+    else:
+        frame = weight.encode_measurement(round(rng.uniform(55, 100), 1))
+        readings = list(weight.decode_measurement(frame))
+    reading: AnyReading = readings[0].model_copy(update={"mode": Mode.DEMO})
+    return reading
+
+
+def feed_demo_biomed(
+    ui: StationUI, *, seed: int = 1, settle_s: float = 2.0, every_s: float = 8.0
+) -> threading.Thread:
+    """`station ui --mode biomed`'s simulated devices: while a device test is open, that
+    device "measures" after `settle_s` and then every `every_s`; each reading reaches the
+    screen through `deliver`, as from a link thread."""
+    presenter: BiomedPresenter = ui.presenter
+    port = presenter.port
+    assert isinstance(port, MemoryBiomed)
+    rng = random.Random(seed)  # noqa: S311 - simulated values, not secrets
+
+    def measured(device_id: str, reading: AnyReading) -> None:
+        port.readings[device_id] = (reading, utc_now())
+        presenter.refresh()
+
+    def run() -> None:
+        testing: str | None = None
+        due = 0.0
+        while not ui.closed:
+            now_testing = presenter.biomed.testing  # reading one attribute is safe here
+            if now_testing != testing:
+                testing, due = now_testing, time.monotonic() + settle_s
+            elif testing is not None and time.monotonic() >= due:
+                profile = next((r.profile for r in port.rows if r.device_id == testing), "")
+                ui.deliver(partial(measured, testing, demo_test_reading(profile, rng)))
+                due = time.monotonic() + every_s
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=run, name="demo-biomed-devices", daemon=True)
+    thread.start()
+    return thread
+
+
+def offline_outbox() -> MemoryOutbox:
+    """`station ui` has no broker: its outbox twin says so (the header never claims
+    "online"), and what is sent waits on this station, counted."""
+    outbox = MemoryOutbox()
+    outbox.set_online(False)
+    return outbox
+
+
+def demo_station_ui(
+    mode: str, *, speaker: Speaker | None = None, devices: bool = True, language: str = "en"
+) -> StationUI:
+    """What `station ui --mode MODE` shows: the mode's presenter on the demo data with no
+    broker (offline, no barcode lookup), and (`devices`) its simulated devices feeding it."""
+    presenter = build_presenter(
+        mode, outbox=offline_outbox(), speaker=speaker, language=language
+    )
+    ui = StationUI(mode, presenter)
+    if devices and mode == "exam":
+        feed_demo_devices(ui)
+    if devices and mode == "biomed":
+        feed_demo_biomed(ui)
+    return ui
 
 
 def cuff_frames(peak_mmhg: float = 170.0, steps: int = 30) -> list[CuffPressure]:

@@ -15,6 +15,7 @@ from station.devices.manager import DeviceManager
 from station.errors import ConfigError
 from station.lockout import PinLockout
 from station.models import Mode
+from station.questionnaires import QUESTIONNAIRE_DIR, Library, QuestionnaireError, load_library
 from station.rooming import Rooming
 from station.ui.ports import MemorySpeaker, Speaker
 from station.ui.presenters import BiomedPresenter, ExamPresenter, LobbyPresenter
@@ -84,5 +85,20 @@ def lobby_presenter(
         idle_warning_s=settings.session.lobby_idle_warning_s,
         idle_wipe_s=settings.session.lobby_idle_wipe_s,
         default_language=settings.display.language,
+        questionnaires=intake_library(settings),
+        ask_insurance=settings.intake.ask_insurance,
     )
     return LobbyPresenter(checkin, lobby, speaker or MemorySpeaker(), biomed=biomed)
+
+
+def intake_library(settings: Settings) -> Library | None:
+    """The questionnaires `[intake]` turns on (the bundled folder unless the practice names its
+    own); a folder the station cannot use stops the start with what is wrong in it."""
+    intake = settings.intake
+    if not intake.questionnaires:
+        return None
+    folder = intake.questionnaire_dir or QUESTIONNAIRE_DIR
+    try:
+        return load_library(folder)
+    except QuestionnaireError as exc:
+        raise ConfigError("intake.questionnaire_dir", [f"{folder}: {exc}"]) from exc

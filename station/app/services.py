@@ -70,6 +70,7 @@ from station.guard import Ignored
 from station.lockout import PinLockout
 from station.logs import RecentErrors, Redacted, Redactor
 from station.models import AnyReading, Mode
+from station.submission import Identification
 from station.sync.audit_store import AUDIT_FILE, AuditStore, Subject
 from station.sync.contract import (
     AckPayload,
@@ -475,6 +476,16 @@ class StationServices:
         self.drain_audit()
         if not isinstance(self.presenter, ExamPresenter):
             return
+        patient = self.presenter.rooming.patient
+        if patient is not None and patient.identification is Identification.MANUAL:
+            # Typed by the MA, on no schedule the filter has seen: taught now, kept until
+            # the next one (with the previous, as a schedule's are).
+            self.redactor.replace("manual_patient", [
+                (Redacted.NAME, [patient.family_name, patient.given_name,
+                                 f"{patient.family_name}, {patient.given_name}"]),
+                (Redacted.DOB, [patient.birth_date]),
+                (Redacted.MRN, [patient.mrn] if patient.mrn else []),
+            ], keep_previous=True)  # fmt: skip
         text = self.presenter.rooming.complaint.free_text
         if text and text != self._remembered_text:
             # The text as it stands replaces what it was a keystroke ago: its prefixes ("k",

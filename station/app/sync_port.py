@@ -209,6 +209,7 @@ class SyncCheckins:
             checked_in_at=record.checked_in_at,
             insurance_changed=record.insurance_changed,
             screenings=record.screenings,
+            screenings_not_asked=record.screenings_not_asked,
             message_id=message_id,
             site=self._site,
             station_id=self._station_id,
@@ -314,13 +315,15 @@ def lookup_answer(result: LookupResult) -> LookupAnswer:
 
 def schedule_to_appointments(payload: SchedulePayload) -> tuple[Appointment, ...]:
     """The lobby's lookup list. The schedule carries no contact details or QR tokens yet,
-    so the contact screen says "none on file" and QR codes are not matched locally."""
+    so the contact screen says "none on file" and QR codes are not matched locally. When
+    each questionnaire was last done goes to the rules ("not screened this year")."""
     return tuple(
         Appointment(
             appointment_id=a.appointment_id,
             family_name=clean_name(a.patient.family_name).text,
             given_name=clean_name(a.patient.given_name).text,
             birth_date=a.patient.birth_date,
+            last_screened=tuple((s.instrument, s.screened_on) for s in a.last_screened),
         )
         for a in payload.appointments
     )

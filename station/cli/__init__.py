@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "station.cli.credentials",
     "station.cli.audit",
     "station.cli.gateway",
+    "station.cli.bridge_watch",
 )
 
 EPILOG = """\

@@ -69,12 +69,25 @@ def _check_gateway(file: str) -> int:
     except ConfigError as exc:
         print(exc.describe(), file=sys.stderr)
         return 2
-    broker, mllp = gateway.broker, gateway.mllp
+    if gateway.fhir is not None and "fhir" in gateway.routes.model_dump().values():
+        from station.gateway.fhir_rest import read_token
+
+        try:
+            read_token(gateway.fhir)  # readable, one token: found now, not at the first send
+        except ConfigError as exc:
+            print(exc.describe(), file=sys.stderr)
+            return 2
+    broker, mllp, store = gateway.broker, gateway.mllp, gateway.store
+    extra = "".join((
+        f", alerts MLLP {gateway.alerts_mllp.host}:{gateway.alerts_mllp.port}"
+        if gateway.alerts_mllp else "",
+        f", FHIR {gateway.fhir.base_url}" if gateway.fhir else ""))
     print(
         f"{file}: OK — broker {broker.host}:{broker.port}"
         f"{' with TLS' if broker.require_tls else ' WITHOUT TLS'} as {broker.client_id} "
         f"(group {broker.share_group}; {', '.join(broker.channels)}), "
-        f"MLLP {mllp.host}:{mllp.port}, store {gateway.store.path}"
+        f"MLLP {mllp.host}:{mllp.port}{extra}, store "
+        f"{store.path if store.kind == 'sqlite' else 'PostgreSQL ' + store.dsn}"
     )
     return 0
 

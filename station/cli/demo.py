@@ -16,13 +16,22 @@ from station.cli.common import add_command, fail
 
 if TYPE_CHECKING:
     from station.app import HeadlessHost
-    from station.demo import DemoPatient, DemoRig
+    from station.demo import DemoRig
+    from station.demo_people import DemoPatient
 
 EXAMPLES = """\
   station demo                             # the exam screens (or headless without a display)
   station demo --headless --patients 2     # room two fake patients end to end, then exit
   station demo --headless                  # keep rooming fake patients until Ctrl-C
-  station demo --headless --broker mqtt://127.0.0.1:1883   # publish to your own broker"""
+  station demo --cuff dinamap              # blood pressure from a GE DINAMAP monitor's NIBP
+  station demo --headless --broker mqtt://127.0.0.1:1883   # publish to your own broker
+  station demo --headless --patients 1 --gateway   # via station gateway into an EHR (MLLP)"""
+
+GATEWAY_NOTICE = (
+    "# demo: station gateway files vitals, alerts and check-ins into a stand-in EHR (MLLP on "
+    "{host}:{port}); each HL7 message the EHR received is printed, one segment per line, and "
+    "its ACK is what the station shows as received"
+)
 
 NOTICE = (
     "# demo: local Mosquitto on {host}:{port}, PLAIN TCP on loopback (require_tls = false for "
@@ -60,7 +69,21 @@ def register(sub: Any) -> None:
         metavar="N",
         help="headless: room N patients end to end and exit (default: until Ctrl-C)",
     )
+    parser.add_argument(
+        "--cuff",
+        choices=("suntech", "dinamap"),
+        default="suntech",
+        help="the blood-pressure device: the separate SunTech cuff (default) or a GE DINAMAP "
+        "monitor's NIBP over its host port",
+    )
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument(
+        "--gateway",
+        action="store_true",
+        help="run `station gateway` in place of the stand-in practice system: vitals go to a "
+        "stand-in EHR as HL7 v2 ORU^R01 over MLLP, printed as received, and its ACK is the "
+        "station's 'received' (needs python-hl7, which `make venv` installs)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -93,11 +116,36 @@ def run(args: argparse.Namespace) -> int:
             headless = True
     with tempfile.TemporaryDirectory(prefix="station-demo-") as tmp:
         if headless:
-            return _headless(Path(tmp), args.patients, args.seed, broker)
-        return _with_screens(Path(tmp), args.seed, broker)
+            return _headless(
+                Path(tmp), args.patients, args.seed, broker, cuff=args.cuff, gateway=args.gateway
+            )
+        return _with_screens(Path(tmp), args.seed, broker, cuff=args.cuff, gateway=args.gateway)
 
 
-def _headless(directory: Path, count: int | None, seed: int, broker: tuple[str, int] | None) -> int:
+def _print_hl7(lock: threading.Lock) -> Any:
+    from station.gateway.demo import readable
+
+    def printed(er7: str) -> None:
+        with lock:
+            print(f"# the EHR received over MLLP and answered AA:\n{readable(er7)}\n", flush=True)
+
+    return printed
+
+
+def _gateway_notice(rig: DemoRig) -> None:
+    if rig.ehr is not None:
+        print(GATEWAY_NOTICE.format(host=rig.ehr.host, port=rig.ehr.port), file=sys.stderr)
+
+
+def _headless(
+    directory: Path,
+    count: int | None,
+    seed: int,
+    broker: tuple[str, int] | None,
+    *,
+    cuff: str = "suntech",
+    gateway: bool = False,
+) -> int:
     from station.app import HeadlessHost
     from station.demo import DemoRig, summarize
 
@@ -109,12 +157,22 @@ def _headless(directory: Path, count: int | None, seed: int, broker: tuple[str, 
 
     host = HeadlessHost()
     try:
-        rig = DemoRig(directory, post=host.post, patients=count or 8, seed=seed, broker=broker,
-                      on_message=printed)
+        rig = DemoRig(
+            directory,
+            post=host.post,
+            patients=count or 8,
+            seed=seed,
+            broker=broker,
+            on_message=printed,
+            cuff=cuff,
+            on_hl7=_print_hl7(lock) if gateway else None,
+        )
     except RuntimeError as exc:
         return fail(str(exc), 1)
     if rig.own_broker is not None:
         print(NOTICE.format(host=rig.broker_host, port=rig.broker_port), file=sys.stderr)
+    _ble_notice(rig)
+    _gateway_notice(rig)
     assert rig.services is not None
     host.services = rig.services
     rig.start()
@@ -133,18 +191,34 @@ def _headless(directory: Path, count: int | None, seed: int, broker: tuple[str, 
     return 0
 
 
+def _ble_notice(rig: DemoRig) -> None:
+    if rig.ble is not None:
+        print(f"# demo: Bluetooth LE thermometer {rig.ble.address} on a fake BlueZ "
+              "(private D-Bus), read through bleak beside the serial devices", file=sys.stderr)
+    else:
+        print(f"# demo: no Bluetooth ({rig.ble_problem}); serial devices only",
+              file=sys.stderr)
+
+
 def _room(host: HeadlessHost, rig: DemoRig, patient: DemoPatient) -> None:
     from station.demo import room_one
 
     assert rig.services is not None
     print(f"# rooming {patient.family}, {patient.given} ({patient.appointment_id})",
           file=sys.stderr, flush=True)
-    room_one(host, rig.services, patient.appointment_id, rig.devices)
+    room_one(host, rig.services, patient.appointment_id, rig.devices, ble=rig.ble)
     print(f"# {patient.appointment_id}: received by the practice system",
           file=sys.stderr, flush=True)
 
 
-def _with_screens(directory: Path, seed: int, broker: tuple[str, int] | None) -> int:
+def _with_screens(
+    directory: Path,
+    seed: int,
+    broker: tuple[str, int] | None,
+    *,
+    cuff: str = "suntech",
+    gateway: bool = False,
+) -> int:
     import os
 
     os.environ.setdefault("KIVY_NO_ARGS", "1")
@@ -166,11 +240,21 @@ def _with_screens(directory: Path, seed: int, broker: tuple[str, int] | None) ->
             pending.append(action)
 
     try:
-        rig = DemoRig(directory, post=post, patients=3, seed=seed, broker=broker)
+        rig = DemoRig(
+            directory,
+            post=post,
+            patients=3,
+            seed=seed,
+            broker=broker,
+            cuff=cuff,
+            on_hl7=_print_hl7(threading.Lock()) if gateway else None,
+        )
     except RuntimeError as exc:
         return fail(str(exc), 1)
     if rig.own_broker is not None:
         print(NOTICE.format(host=rig.broker_host, port=rig.broker_port), file=sys.stderr)
+    _ble_notice(rig)
+    _gateway_notice(rig)
     print("# demo: sign in with badge BADGE-DEMO or PIN 1234; devices measure when you "
           "confirm a patient", file=sys.stderr)
     services = rig.services

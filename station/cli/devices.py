@@ -33,6 +33,8 @@ after a bind here (a bind on the biomed screen applies at once)."""
 
 # A Bluetooth address, with ':' or '-' between the bytes (AA-BB-CC-DD-EE-08 is one too).
 ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
+# Hex groups joined by ':' or '-': meant as a Bluetooth address, whatever its length.
+ADDRESS_LIKE = re.compile(r"^[0-9A-Fa-f]{1,4}([:-][0-9A-Fa-f]{1,4})+$")
 DEFAULT_STATE_DIR = Path("/var/lib/station")
 
 
@@ -69,6 +71,11 @@ def register(sub: Any) -> None:
     bind.add_argument("target", metavar="ADDRESS-OR-PORT")
     bind.add_argument("--profile", required=True, metavar="ID", help="device profile id")
     bind.add_argument("--id", dest="device_id", metavar="ID", help="name on this station")
+    bind.add_argument(
+        "--not-plugged-in",
+        action="store_true",
+        help="bind a serial port that does not exist yet (the device is not plugged in)",
+    )
     bind.add_argument(
         "--scan-seconds",
         type=float,
@@ -167,6 +174,12 @@ def run_bind(args: argparse.Namespace) -> int:
 
     address = _address(args.target)
     is_ble = address is not None
+    if not is_ble and ADDRESS_LIKE.match(args.target):
+        groups = len(re.split("[:-]", args.target))
+        return fail(
+            f"{args.target!r} is not a valid Bluetooth address ({groups} groups); expected six "
+            "pairs of hex digits, like AA:BB:CC:DD:EE:FF (or AA-BB-CC-DD-EE-FF)"
+        )
     if not is_ble and not args.target.startswith("/"):
         return fail(
             f"{args.target!r} is neither a Bluetooth address nor a serial port; expected "
@@ -183,6 +196,12 @@ def run_bind(args: argparse.Namespace) -> int:
         what = "Bluetooth" if is_ble else "serial"
         known = ", ".join(sorted(p.id for p in profiles.values() if p.transport == wanted))
         return fail(f"unknown {what} profile {args.profile!r}; expected one of: {known}")
+    if not is_ble and not args.not_plugged_in and not Path(args.target).exists():
+        return fail(
+            f"{args.target}: no such serial port (is the device plugged in? `station devices "
+            "scan --transport serial` lists the ports there are); to bind it before it is "
+            "plugged in, add --not-plugged-in"
+        )
     device_id = args.device_id or args.profile
     try:
         device = BoundDevice(
@@ -281,30 +300,18 @@ def run_scan(args: argparse.Namespace) -> int:
 
 
 def _scan_ble(args: argparse.Namespace, profiles: Any, bound: dict[str, str]) -> int:
-    from bleak import BleakScanner
     from bleak.exc import BleakError
 
-    from station.devices.profiles import match_profiles
-
-    uuids = sorted(
-        {str(u) for p in profiles.values() if p.ble is not None for u in p.ble.match.service_uuids}
-    )
-
-    async def scan() -> dict[str, Any]:
-        found = await BleakScanner.discover(args.seconds, service_uuids=uuids, return_adv=True)
-        return dict(found)
+    from station.devices.ble_scan import scan_ble
 
     try:
-        found = asyncio.run(scan())
+        rows = asyncio.run(scan_ble(profiles.values(), args.seconds))
     except (BleakError, OSError) as exc:
         return fail(f"cannot scan Bluetooth: {exc} (is Bluetooth on and BlueZ running?)")
-    rows = sorted(found.values(), key=lambda pair: pair[0].address)
-    for device, adv in rows:
-        name = adv.local_name or device.name or "?"
-        matched = match_profiles(profiles.values(), adv.service_uuids, name, adv.manufacturer_data)
-        status = f"bound as {bound[device.address]}" if device.address in bound else "not bound"
-        names = ",".join(matched) or "-"
-        print(f"{device.address}  {adv.rssi:>4} dBm  {name:<18} {names:<34} {status}")
+    for seen in rows:
+        status = f"bound as {bound[seen.address]}" if seen.address in bound else "not bound"
+        names = ",".join(seen.profiles) or "-"
+        print(f"{seen.address}  {seen.rssi:>4} dBm  {seen.name:<18} {names:<34} {status}")
     if not rows:
         print(f"no Bluetooth device found in {args.seconds:g} s")
     return 0
@@ -343,6 +350,37 @@ def _watch(args: argparse.Namespace, *, raw_only: bool) -> int:
     return _watch_ble(args, device, profiles, raw_only=raw_only)
 
 
+STANDARD_SYSTEM_BUS = (
+    "unix:path=/run/dbus/system_bus_socket",
+    "unix:path=/var/run/dbus/system_bus_socket",
+)
+
+
+def simulated_by(port: str | None) -> str | None:
+    """Why the device on the other end is a simulator, or None. A USB serial device is never a
+    pseudo-terminal, and BlueZ is never on a private bus: `station simulate` makes both. Only
+    for these console commands (a reading printed here goes nowhere); `station run` marks
+    readings by its own mode."""
+    if port is not None:
+        if os.path.realpath(port).startswith("/dev/pts/"):
+            return "a pseudo-terminal is a simulator (station simulate)"
+        return None
+    bus = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "")
+    if bus and bus not in STANDARD_SYSTEM_BUS:
+        return "Bluetooth on a private D-Bus is simulated (station simulate --ble)"
+    return None
+
+
+def _reading_mode(port: str | None) -> Any:
+    from station.models import Mode
+
+    why = simulated_by(port)
+    if why is None:
+        return Mode.REAL
+    print(f"# readings marked mode=demo: {why}", file=sys.stderr, flush=True)
+    return Mode.DEMO
+
+
 def _watch_serial(
     args: argparse.Namespace, device: BoundDevice, profiles: Any, *, raw_only: bool
 ) -> int:
@@ -377,7 +415,8 @@ def _watch_serial(
             code = getattr(event, "code", type(event).__name__)
             print(f"event {code} {getattr(event, 'raw_hex', '')}", flush=True)
 
-    link = SerialLink(profile, on_event, port=device.port)
+    mode = _reading_mode(device.port)
+    link = SerialLink(profile, on_event, port=device.port, reading_mode=mode)
     link.start()
     try:
         got = done.wait(args.seconds)
@@ -424,6 +463,7 @@ def _watch_ble(
         zone=zone,
     )
     guard.open_session("test")
+    mode = _reading_mode(None)
 
     async def watch() -> int:
         done = asyncio.Event()
@@ -469,7 +509,7 @@ def _watch_ble(
                 result["code"] = 0
                 done.set()
 
-        link = BleLink([device], sink, profiles=profiles)
+        link = BleLink([device], sink, profiles=profiles, mode=mode)
         runner = asyncio.create_task(link.run())
         try:
             await asyncio.wait_for(done.wait(), args.seconds)

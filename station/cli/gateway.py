@@ -93,11 +93,14 @@ def run_status(args: argparse.Namespace) -> int:
         print(exc.describe(), file=sys.stderr)
         return 2
     path = settings.store.path
-    if not path.exists():
+    if settings.store.kind == "sqlite" and not path.exists():
         return fail(f"no gateway store at {path} (has the gateway run yet?)")
-    from station.gateway.store import SqliteGatewayStore
+    from station.gateway.store import open_store
 
-    store = SqliteGatewayStore(path)
+    try:
+        store = open_store(settings.store)
+    except Exception as exc:  # psycopg's errors: the shared database is not reachable
+        return fail(f"cannot open the gateway store: {exc}")
     try:
         stats = store.stats()
     finally:

@@ -93,17 +93,13 @@ def open_ui(mode: str, width: int = 800, height: int = 480, language: str = "en"
     from kivy.core.window import Window
 
     Window.softinput_mode = "below_target"
-    from station.app.demo_ui import build_presenter, feed_demo_devices
+    from station.app.demo_ui import demo_station_ui
     from station.ui.app import StationApp, StationUI
     from station.ui.ports import EspeakSpeaker
 
     def factory() -> StationUI:
         # The lobby reads each screen aloud (espeak-ng on the Pi; silent if it is missing).
-        presenter = build_presenter(mode, speaker=EspeakSpeaker(), language=language)
-        ui = StationUI(mode, presenter)
-        if mode == "exam":
-            feed_demo_devices(ui)
-        return ui
+        return demo_station_ui(mode, speaker=EspeakSpeaker(), language=language)
 
     StationApp(factory).run()
     return 0
@@ -128,9 +124,21 @@ def _offscreen(width: int, height: int) -> None:
 def audit() -> int:
     """The layout audit over every state (station.app.ui_audit): JSON lines on stdout."""
     _offscreen(800, 480)
-    from station.app.ui_audit import run_audit
+    # Kivy routes sys.stderr into its logger (silent with KIVY_NO_CONSOLELOG): what fails is
+    # told on the process's own stderr, never a silent exit 1.
+    err = sys.__stderr__ or sys.stderr
+    try:
+        from station.app.ui_audit import run_audit
 
-    return run_audit(lambda line: print(line, flush=True))
+        return run_audit(
+            lambda line: print(line, flush=True), lambda text: print(text, file=err, flush=True)
+        )
+    except Exception as exc:
+        import traceback
+
+        print(f"station ui --audit: {type(exc).__name__}: {exc}", file=err)
+        traceback.print_exception(exc, file=err)
+        return 1
 
 
 def screenshot(mode: str, width: int, height: int, path: str, language: str = "en") -> int:
@@ -148,11 +156,11 @@ def screenshot(mode: str, width: int, height: int, path: str, language: str = "e
     from kivy.base import EventLoop
     from kivy.core.window import Window
 
-    from station.app.demo_ui import build_presenter
+    from station.app.demo_ui import build_presenter, offline_outbox
     from station.ui.app import StationUI
 
     EventLoop.ensure_window()
-    ui = StationUI(mode, build_presenter(mode, language=language))
+    ui = StationUI(mode, build_presenter(mode, outbox=offline_outbox(), language=language))
     Window.add_widget(ui.root)
     for _ in range(4):
         EventLoop.idle()

@@ -133,14 +133,22 @@ class UsbId(_Strict):
 
 
 class Poll(_Strict):
-    """For request/response protocols: what to send, and how often."""
+    """For request/response protocols: what to send, and how often. A multi-parameter monitor
+    answers one parameter per command: `also_hex` lists the others, polled in turn, so each
+    command goes out once per `interval_s` (evenly spaced, never all in one write)."""
 
     command_hex: HexBytes
     interval_s: Annotated[float, Field(ge=0.05, le=3600)]
+    also_hex: Annotated[list[HexBytes], Field(max_length=8)] = []
 
     @property
     def command(self) -> bytes:
         return hex_bytes(self.command_hex)
+
+    @property
+    def cycle(self) -> list[bytes]:
+        """Every polled command, in the order they go out."""
+        return [self.command, *(hex_bytes(text) for text in self.also_hex)]
 
 
 class SerialSection(_Strict):

@@ -335,15 +335,17 @@ class SerialLink:
         for command in self._section.init_commands:
             self._write(port, command)
         poll = self._section.poll
-        next_poll = time.monotonic()
+        cycle = [] if poll is None else poll.cycle
+        next_poll, turn = time.monotonic(), 0
         bad_in_a_row = 0
         good_seen = False
         while not self._stop.is_set():
             while not self._outbox.empty():
                 self._write(port, self._outbox.get_nowait())
             if poll is not None and time.monotonic() >= next_poll:
-                self._write(port, poll.command)
-                next_poll = max(next_poll + poll.interval_s, time.monotonic())
+                self._write(port, cycle[turn])
+                turn = (turn + 1) % len(cycle)
+                next_poll = max(next_poll + poll.interval_s / len(cycle), time.monotonic())
             try:
                 data = port.read(max(1, port.in_waiting))
             except (serial.SerialException, OSError) as exc:

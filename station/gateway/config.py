@@ -91,11 +91,69 @@ class GatewayHl7(_Strict):
     # ADT^A04 "register a patient" (the arrival of an outpatient), the event the lobby
     # check-in is; "none" files nothing and acks it received.
     checkin_message: Literal["ADT^A04", "none"] = "ADT^A04"
+    # The allergy review: ADT^A60 with IAM segments (station.gateway.hl7v2_intake says why
+    # not AL1), or "none" to leave allergies out of HL7.
+    allergies_message: Literal["ADT^A60", "none"] = "ADT^A60"
 
 
 class GatewayStore(_Strict):
-    # The dedupe store and queue (SQLite). Replicas on one host may share the file.
+    """The dedupe store and queue: SQLite (replicas on one host may share the file) or one
+    PostgreSQL database shared by replicas on several hosts."""
+
+    kind: Literal["sqlite", "postgresql"] = "sqlite"
     path: Path = Path("/var/lib/station-gateway/gateway.sqlite3")
+    # libpq connection string, e.g. "host=db.practice.example dbname=gateway user=gateway
+    # sslmode=verify-full passfile=/etc/station-gateway/pgpass". No password in it: this file
+    # is configuration, the password belongs in the passfile (or a client certificate).
+    dsn: str = ""
+
+    @model_validator(mode="after")
+    def _postgresql(self) -> GatewayStore:
+        if self.kind == "postgresql" and not self.dsn.strip():
+            raise ValueError('kind = "postgresql" needs dsn (a libpq connection string, '
+                             'e.g. "host=db.practice.example dbname=gateway user=gateway")')
+        if "password" in self.dsn.lower().replace(" ", ""):
+            raise ValueError("dsn carries a password: put it in a libpq passfile "
+                             "(passfile=/etc/station-gateway/pgpass) and leave it out of dsn")
+        return self
+
+
+# Where each kind of station message goes: "ehr" the [mllp] listener, "fhir" the [fhir]
+# endpoint, "alerts" the [alerts_mllp] listener (the interface engine's channel that pages
+# staff), "ack" nowhere (acked received, logged by message id only).
+class GatewayRoutes(_Strict):
+    vitals: Literal["ehr", "fhir"] = "ehr"
+    checkin: Literal["ehr", "fhir", "ack"] = "ehr"
+    # Critical-value and screening alerts (PHQ-9 item 9) must reach a person: never "ack".
+    alert: Literal["ehr", "alerts"] = "ehr"
+    screening_alert: Literal["ehr", "alerts"] = "ehr"
+    # A lobby help request names no patient; "ack" when the front desk sees the station's
+    # `alert` topic itself, "alerts" to page through the alerts listener.
+    help_request: Literal["ack", "alerts"] = "ack"
+
+
+class GatewayFhir(_Strict):
+    """A FHIR R4 server that takes transaction Bundles (POST [base]), for EHRs that take FHIR
+    writes. Only used when a route names "fhir"."""
+
+    base_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] = "https://ehr.example/fhir"
+    # The bearer token, read from this file at start (systemd LoadCredential); none: no
+    # Authorization header.
+    token_file: Path | None = None
+    ca_file: Path | None = None  # the server's CA when it is not in the system's store
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    retry_min_s: Annotated[float, Field(ge=0, le=600)] = 1.0
+    retry_max_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    require_https: bool = True
+
+    @model_validator(mode="after")
+    def _checks(self) -> GatewayFhir:
+        if self.require_https and not self.base_url.startswith("https://"):
+            raise ValueError("base_url is not https: a bearer token and patient data would go "
+                             "in clear text; set require_https = false only for a test server")
+        if self.retry_min_s > self.retry_max_s:
+            raise ValueError("retry_min_s must not exceed retry_max_s")
+        return self
 
 
 class GatewaySettings(_Strict):
@@ -103,6 +161,22 @@ class GatewaySettings(_Strict):
     mllp: GatewayMllp = GatewayMllp()
     hl7: GatewayHl7 = GatewayHl7()
     store: GatewayStore = GatewayStore()
+    routes: GatewayRoutes = GatewayRoutes()
+    # A second MLLP listener for alerts (routes = "alerts"); none: routes may not name it.
+    alerts_mllp: GatewayMllp | None = None
+    fhir: GatewayFhir | None = None
+
+    @model_validator(mode="after")
+    def _destinations(self) -> GatewaySettings:
+        named = self.routes.model_dump()
+        for channel, where in named.items():
+            if where == "alerts" and self.alerts_mllp is None:
+                raise ValueError(f'routes.{channel} = "alerts" needs an [alerts_mllp] section '
+                                 "(host and port of the alerts listener)")
+            if where == "fhir" and self.fhir is None:
+                raise ValueError(f'routes.{channel} = "fhir" needs a [fhir] section (base_url, '
+                                 "token_file)")
+        return self
 
 
 def gateway_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -165,6 +239,26 @@ processing_id = "P"
 mrn_authority = "EHR"
 checkin_message = "ADT^A04"          # or "none"
 
+allergies_message = "ADT^A60"        # or "none"
+
 [store]
+kind = "sqlite"                       # or "postgresql" for replicas on several hosts
 path = "/var/lib/station-gateway/gateway.sqlite3"
+# dsn = "host=db.practice.example dbname=gateway user=gateway sslmode=verify-full"
+#        (the password in a libpq passfile: passfile=/etc/station-gateway/pgpass)
+
+[routes]
+vitals = "ehr"                        # or "fhir"
+checkin = "ehr"                       # or "fhir" / "ack"
+alert = "ehr"                         # or "alerts"
+screening_alert = "ehr"               # or "alerts"; PHQ-9 item 9, sent ahead of the queue
+help_request = "ack"                  # or "alerts"
+
+# [alerts_mllp]                       # where routes = "alerts" go (e.g. a paging channel)
+# host = "interface-engine.practice.example"
+# port = 2576
+
+# [fhir]                              # where routes = "fhir" go (transaction Bundles)
+# base_url = "https://ehr.practice.example/fhir"
+# token_file = "/run/credentials/rooming-gateway.service/fhir-token"
 """

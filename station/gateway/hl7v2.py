@@ -17,8 +17,10 @@ Choices (docs/deploy-practice.md says the same for integrators):
   duplicate control ids files it once;
 - a lobby check-in is ADT^A04 (register an outpatient: the patient has arrived); the reason
   they typed is an OBX, contact details they asked to change are an OBX for staff, never PID;
-- a critical-value `alert` is an ORU^R01 with that reading alone, flagged, and an NTE with
-  the alert's message; help requests are not chart data and are not sent.
+- a critical-value `alert` is an ORU^R01 with that reading alone, flagged, an NTE with the
+  alert's message and TQ1-9 priority S (stat);
+- the rest of intake (point-of-care results, the medication list, allergies, questionnaires,
+  the insurance answer, screening alerts, help requests): station.gateway.hl7v2_intake.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ PCD_01_PROFILE = ("IHE_PCD_001", "IHE PCD", "1.3.6.1.4.1.19376.1.6.1.1.1", "ISO"
 PCD_OBR_4 = ("182777000", "monitoring of patient", "SCT")
 METHOD_SYSTEM = "99RSMETHOD"  # local (99...) coding system for OBX-17 device / manual
 CONTACT_UPDATE_CODE = ("CONTACT-UPDATE", "Contact details update requested", "99ROOMING")
+INSURANCE_CHANGED = ("INSURANCE-CHANGED", "Insurance changed since the last visit", "99ROOMING")
 CHIEF_COMPLAINT = ("8661-1", "Chief complaint - Reported")
 REASON_FOR_VISIT = ("29299-5", "Reason for visit Narrative")
 
@@ -140,9 +143,15 @@ def nm(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def control_id(message_id: UUID) -> str:
-    """MSH-10: 20 characters in v2.5.1; the same station message always gets the same one."""
-    return message_id.hex[:20]
+def control_id(message_id: UUID, part: int = 0) -> str:
+    """MSH-10: 20 characters in v2.5.1; the same station message always gets the same one.
+
+    A station message that becomes several HL7 messages (vitals with an allergy review: the
+    ORU^R01 and the ADT^A60) numbers them: part 0 is the message_id's first 20 hex digits,
+    part n a name-based UUID of (message_id, n), so each has its own stable control id.
+    """
+    source = message_id if part == 0 else uuid5(message_id, f"hl7/part/{part}")
+    return source.hex[:20]
 
 
 def _st(text: str) -> str:
@@ -160,7 +169,7 @@ def _tx(text: str) -> str:
 
 
 def _msh(message: Message, hl7: GatewayHl7, *, kind: tuple[str, str, str], sent_at: datetime,
-         message_id: UUID, test_data: bool) -> None:
+         message_id: UUID, test_data: bool, part: int = 0) -> None:
     msh = message.msh
     msh.msh_3.hd_1 = hl7.sending_application
     msh.msh_4.hd_1 = hl7.sending_facility
@@ -168,7 +177,7 @@ def _msh(message: Message, hl7: GatewayHl7, *, kind: tuple[str, str, str], sent_
     msh.msh_6.hd_1 = hl7.receiving_facility
     msh.msh_7.ts_1 = ts(sent_at)
     msh.msh_9.msg_1, msh.msh_9.msg_2, msh.msh_9.msg_3 = kind
-    msh.msh_10 = control_id(message_id)
+    msh.msh_10 = control_id(message_id, part)
     # Simulated devices' readings go as training data (HL7 table 0103 "T"), never production.
     msh.msh_11.pt_1 = "T" if test_data else hl7.processing_id
     msh.msh_12.vid_1 = VERSION
@@ -178,11 +187,23 @@ def _msh(message: Message, hl7: GatewayHl7, *, kind: tuple[str, str, str], sent_
     msh.msh_18 = "UNICODE UTF-8"
 
 
-def _pid(pid: Any, patient: PatientIdentifiers, hl7: GatewayHl7) -> None:
+# Assigning authority of the station's own visit id for a patient the MA entered by hand
+# without the MRN (identification "manual"): the EHR matches PID-5 + PID-7 to the chart.
+MANUAL_ENTRY_AUTHORITY = "ROOMING-MANUAL"
+
+
+def _pid(pid: Any, patient: PatientIdentifiers, hl7: GatewayHl7, visit_id: str = "") -> None:
     pid.pid_1 = "1"
-    pid.pid_3.cx_1 = patient.mrn
-    pid.pid_3.cx_4.hd_1 = hl7.mrn_authority
-    pid.pid_3.cx_5 = "MR"
+    if patient.mrn is None:
+        # No chart number typed: PID-3 is required, so it carries the station's visit id as
+        # a patient external identifier (HL7 table 0203 "PT"), never as an MRN.
+        pid.pid_3.cx_1 = visit_id
+        pid.pid_3.cx_4.hd_1 = MANUAL_ENTRY_AUTHORITY
+        pid.pid_3.cx_5 = "PT"
+    else:
+        pid.pid_3.cx_1 = patient.mrn
+        pid.pid_3.cx_4.hd_1 = hl7.mrn_authority
+        pid.pid_3.cx_5 = "MR"
     pid.pid_5.xpn_1.fn_1 = _st(patient.family_name)
     pid.pid_5.xpn_2 = _st(patient.given_name)
     pid.pid_7.ts_1 = dt(patient.birth_date)
@@ -198,7 +219,7 @@ def _pv1(pv1: Any, appointment_id: str) -> None:
 class Observation:
     """One OBX worth of data, before it becomes a segment."""
 
-    value_type: str  # NM or TX
+    value_type: str  # NM, TX, ST or CWE
     code: tuple[str, str, str]  # identifier, text, coding system
     alternate: tuple[str, str] | None  # MDC code + reference id
     value: str  # already escaped ER7
@@ -210,12 +231,15 @@ class Observation:
     equipment: str = ""
     sub_id: str = ""
     note: str = ""
+    reference_range: str = ""  # OBX-7, as the source states it ("1.005-1.030")
+    result_status: str = "F"  # OBX-11 (HL7 table 0085): F final, X no result could be obtained
 
 
 def _obx(group: Any, set_id: int, obs: Observation, hl7: GatewayHl7) -> None:
     obx = group.obx
     obx.obx_1 = str(set_id)
-    obx.obx_2 = obs.value_type
+    if obs.value_type:  # empty only for a result that could not be obtained (OBX-11 X)
+        obx.obx_2 = obs.value_type
     obx.obx_3.ce_1, obx.obx_3.ce_2, obx.obx_3.ce_3 = (
         obs.code[0], _st(obs.code[1]), obs.code[2])
     if obs.alternate is not None:
@@ -223,18 +247,21 @@ def _obx(group: Any, set_id: int, obs: Observation, hl7: GatewayHl7) -> None:
         obx.obx_3.ce_6 = "MDC"
     if obs.sub_id:
         obx.obx_4 = obs.sub_id
-    obx.obx_5 = obs.value
+    if obs.value:
+        obx.obx_5 = obs.value
     if obs.ucum:
         obx.obx_6.ce_1, obx.obx_6.ce_2, obx.obx_6.ce_3 = obs.ucum, obs.ucum, "UCUM"
         if obs.mdc_unit is not None:
             obx.obx_6.ce_4, obx.obx_6.ce_5 = obs.mdc_unit
             obx.obx_6.ce_6 = "MDC"
+    if obs.reference_range:
+        obx.obx_7 = _st(obs.reference_range)
     for index, flag in enumerate(obs.flags):
         if index == 0:
             obx.obx_8 = flag
         else:
             obx.add_field("OBX_8").value = flag
-    obx.obx_11 = "F"  # final results
+    obx.obx_11 = obs.result_status
     if obs.observed_at is not None:
         obx.obx_14.ts_1 = ts(obs.observed_at)
     if obs.method is not None:
@@ -339,36 +366,67 @@ def _test_data(readings: tuple[SubmittedReading, ...]) -> bool:
     return any(item.reading.mode != Mode.REAL for item in readings)
 
 
-def _oru(hl7: GatewayHl7, *, message_id: UUID, sent_at: datetime, patient: PatientIdentifiers,
-         appointment_id: str, observed_at: datetime, observations: list[Observation],
-         test_data: bool) -> str:
+@dataclass(frozen=True)
+class Order:
+    """One ORDER_OBSERVATION group of an ORU^R01: an OBR (what was observed) and its OBX."""
+
+    service: tuple[str, str, str]  # OBR-4 universal service identifier (code, text, system)
+    observed_at: datetime  # OBR-7
+    observations: tuple[Observation, ...]
+    stat: bool = False  # TQ1-9 priority S (stat, HL7 table 0485): staff must see it now
+    note: str = ""  # an NTE under the OBR
+
+
+def _oru(hl7: GatewayHl7, *, message_id: UUID, sent_at: datetime,
+         patient: PatientIdentifiers | None, appointment_id: str, orders: list[Order],
+         test_data: bool, device_profile: bool = True, part: int = 0) -> str:
     message = Message("ORU_R01", version=VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
     _msh(message, hl7, kind=("ORU", "R01", "ORU_R01"), sent_at=sent_at,
-         message_id=message_id, test_data=test_data)
-    profile = message.msh.msh_21
-    profile.ei_1, profile.ei_2, profile.ei_3, profile.ei_4 = PCD_01_PROFILE
+         message_id=message_id, test_data=test_data, part=part)
+    if device_profile:
+        profile = message.msh.msh_21
+        profile.ei_1, profile.ei_2, profile.ei_3, profile.ei_4 = PCD_01_PROFILE
     result = message.add_group("ORU_R01_PATIENT_RESULT")
-    patient_group = result.add_group("ORU_R01_PATIENT")
-    _pid(patient_group.pid, patient, hl7)
-    _pv1(patient_group.add_group("ORU_R01_VISIT").pv1, appointment_id)
-    order = result.add_group("ORU_R01_ORDER_OBSERVATION")
-    obr = order.obr
-    obr.obr_1 = "1"
-    obr.obr_3.ei_1 = str(message_id)  # filler order number: the station's message, traceable
-    obr.obr_3.ei_2 = hl7.sending_application
-    obr.obr_4.ce_1, obr.obr_4.ce_2, obr.obr_4.ce_3 = PCD_OBR_4
-    obr.obr_7.ts_1 = ts(observed_at)
-    obr.obr_25 = "F"
-    for set_id, obs in enumerate(observations, start=1):
-        _obx(order.add_group("ORU_R01_OBSERVATION"), set_id, obs, hl7)
+    if patient is not None:
+        patient_group = result.add_group("ORU_R01_PATIENT")
+        _pid(patient_group.pid, patient, hl7, appointment_id)
+        _pv1(patient_group.add_group("ORU_R01_VISIT").pv1, appointment_id)
+    set_id = 0
+    for number, item in enumerate(orders, start=1):
+        order = result.add_group("ORU_R01_ORDER_OBSERVATION")
+        obr = order.obr
+        obr.obr_1 = str(number)
+        # Filler order number: the station's message, traceable (".n" for the n-th order).
+        obr.obr_3.ei_1 = str(message_id) if number == 1 else f"{message_id}.{number}"
+        obr.obr_3.ei_2 = hl7.sending_application
+        obr.obr_4.ce_1, obr.obr_4.ce_2, obr.obr_4.ce_3 = (
+            item.service[0], _st(item.service[1]), item.service[2])
+        obr.obr_7.ts_1 = ts(item.observed_at)
+        obr.obr_25 = "F"
+        if item.note:
+            note = order.add_segment("NTE")
+            note.nte_1 = "1"
+            note.nte_3 = _st(item.note)
+        if item.stat:
+            tq1 = order.add_group("ORU_R01_TIMING_QTY").tq1
+            tq1.tq1_1 = "1"
+            tq1.tq1_9.cwe_1, tq1.tq1_9.cwe_2, tq1.tq1_9.cwe_3 = "S", "Stat", "HL70485"
+        for obs in item.observations:
+            set_id += 1
+            _obx(order.add_group("ORU_R01_OBSERVATION"), set_id, obs, hl7)
     return checked(message.to_er7())
 
 
-def oru_r01(payload: VitalsPayload, hl7: GatewayHl7, *, sent_at: datetime) -> str:
-    """The ORU^R01 for one `vitals` message, strictly valid v2.5.1 ER7 (segments end in CR)."""
+def oru_r01(payload: VitalsPayload, hl7: GatewayHl7, *, sent_at: datetime,
+            extra_orders: tuple[Order, ...] = ()) -> str:
+    """The ORU^R01 for one `vitals` message, strictly valid v2.5.1 ER7 (segments end in CR).
+
+    The first ORDER_OBSERVATION is the device data (IHE PCD-01); `extra_orders` follow it
+    (the point-of-care results and the medication list, station.gateway.hl7v2_intake)."""
+    orders = [Order(PCD_OBR_4, payload.completed_at, tuple(vitals_observations(payload))),
+              *extra_orders]
     return _oru(hl7, message_id=payload.message_id, sent_at=sent_at, patient=payload.patient,
-                appointment_id=payload.appointment_id, observed_at=payload.completed_at,
-                observations=vitals_observations(payload),
+                appointment_id=payload.appointment_id, orders=orders,
                 test_data=_test_data(payload.readings))
 
 
@@ -379,6 +437,8 @@ def _age_years(birth: date, on: date) -> float:
 def alert_observations(payload: AlertPayload) -> list[Observation]:
     """The alert's reading, each value the alert's rule fired on flagged LL/HH (or L/H)."""
     item = payload.reading
+    if item is None:
+        raise Hl7BuildError("the alert carries a point-of-care result, not a reading")
     reading = item.reading
     age = _age_years(payload.patient.birth_date, item.accepted_at.date())
     critical = payload.severity == Severity.CRITICAL
@@ -413,9 +473,20 @@ def alert_observations(payload: AlertPayload) -> list[Observation]:
 
 
 def oru_r01_alert(payload: AlertPayload, hl7: GatewayHl7, *, sent_at: datetime) -> str:
+    if payload.poc_result is not None:
+        # A critical point-of-care result (glucose < 54 mg/dL): its own test's OBR and OBX,
+        # flagged LL/HH as in the vitals ORU, marked stat, the alert's words in NTE.
+        from station.gateway.hl7v2_intake import poc_alert_order
+
+        return _oru(hl7, message_id=payload.message_id, sent_at=sent_at,
+                    patient=payload.patient, appointment_id=payload.appointment_id,
+                    orders=[poc_alert_order(payload.poc_result, payload.message)],
+                    test_data=False)
+    assert payload.reading is not None  # AlertPayload holds exactly one of the two
+    order = Order(PCD_OBR_4, payload.reading.accepted_at, tuple(alert_observations(payload)),
+                  stat=True)
     return _oru(hl7, message_id=payload.message_id, sent_at=sent_at, patient=payload.patient,
-                appointment_id=payload.appointment_id, observed_at=payload.reading.accepted_at,
-                observations=alert_observations(payload),
+                appointment_id=payload.appointment_id, orders=[order],
                 test_data=payload.reading.reading.mode != Mode.REAL)
 
 
@@ -444,6 +515,12 @@ def adt_a04(payload: CheckinPayload, hl7: GatewayHl7, *, sent_at: datetime) -> s
                                  value=_tx(f"confirm with the patient before changing the "
                                            f"record: {said}"),
                                  observed_at=payload.checked_in_at))
+    if payload.insurance_changed is not None:
+        # The front desk's question; HL7 table 0136 yes/no (local code: no LOINC asks it).
+        notes.append(Observation(
+            value_type="CWE", code=INSURANCE_CHANGED, alternate=None,
+            value="Y^Yes^HL70136" if payload.insurance_changed else "N^No^HL70136",
+            observed_at=payload.checked_in_at))
     for set_id, obs in enumerate(notes, start=1):
         obx = message.add_segment("OBX")
         holder = _SegmentHolder(obx)

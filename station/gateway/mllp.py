@@ -8,6 +8,7 @@ caller sends the same message again later (same MSH-10), never a different one i
 
 from __future__ import annotations
 
+import select
 import socket
 
 from station.errors import StationError
@@ -33,8 +34,13 @@ class MllpClient:
         self.connect_timeout_s, self.ack_timeout_s = connect_timeout_s, ack_timeout_s
         self._sock: socket.socket | None = None
         self._buffer = b""
+        self.connections_opened = 0  # how often a connection was opened (status, tests)
 
     def _connect(self) -> socket.socket:
+        if self._sock is not None and _peer_closed(self._sock):
+            # A kept connection the listener closed while idle (its idle timeout, a restart):
+            # open a new one now rather than lose the message's round trip to a dead socket.
+            self.close()
         if self._sock is None:
             try:
                 self._sock = socket.create_connection((self.host, self.port),
@@ -44,6 +50,7 @@ class MllpClient:
                                 f"{self.host}:{self.port}: {exc}") from exc
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._buffer = b""
+            self.connections_opened += 1
         return self._sock
 
     def send(self, message: str) -> str:
@@ -91,3 +98,13 @@ class MllpClient:
             finally:
                 self._sock = None
                 self._buffer = b""
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """True when the other end has closed (readable, and reading would give end of file)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        # Between messages a listener sends nothing: readable here means closed (or reset).
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True

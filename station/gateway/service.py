@@ -1,14 +1,17 @@
-"""The running gateway: a shared MQTT 5 subscription in, the store, one sender to MLLP, acks out.
+"""The running gateway: a shared MQTT 5 subscription in, the store, senders downstream, acks out.
 
 Threads: paho's network thread stores each message (committed before paho sends its PUBACK,
-which it does when on_message returns), and one sender thread takes the store's queue in
-order: HL7 out over MLLP, the ACK read, the outcome stored, the station's `ack` published.
+which it does when on_message returns), and one sender thread per lane takes the store's
+queue in order: the chart lane (vitals, check-ins) and the alert lane (critical-value and
+screening alerts, help requests), so an alert never waits behind a chart message the EHR is
+slow to take. Each sends what station.gateway.routing plans (HL7 over MLLP to the EHR or the
+alerts listener, or a FHIR transaction), reads the answer, stores the outcome and publishes
+the station's `ack`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -21,28 +24,29 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from pydantic import ValidationError
 
-from station.gateway.config import GatewaySettings
-from station.gateway.hl7v2 import Ack, AckError, Hl7BuildError, adt_a04, oru_r01, oru_r01_alert
+from station.gateway.config import GatewayMllp, GatewaySettings
+from station.gateway.fhir_rest import FhirClient, FhirDeliveryError
+from station.gateway.hl7v2 import AckError
 from station.gateway.hl7v2 import parse_ack as parse_hl7_ack
 from station.gateway.mllp import MllpClient, MllpError
-from station.gateway.store import GatewayStore, Offered, Row, RowState, SqliteGatewayStore
-from station.sync.contract import (
-    TOPIC_ROOT,
-    AckPayload,
-    AckStatus,
-    AlertPayload,
-    Channel,
-    CheckinPayload,
-    VitalsPayload,
-    to_json,
-    topic,
+from station.gateway.routing import (
+    HELP_REQUEST_SCHEMA,
+    Destination,
+    Part,
+    Plan,
+    lane_for,
+    message_id_of,
+    parse_topic,
+    plan,
+    schema_of,
 )
+from station.gateway.store import GatewayStore, Lane, Offered, Row, RowState, open_store
+from station.sync.contract import TOPIC_ROOT, AckPayload, AckStatus, Channel, to_json, topic
 
 log = logging.getLogger(__name__)
-HELP_REQUEST_SCHEMA = "rooming.help_request/1"  # station.sync.contract.HelpRequestPayload
 LEASE_S = 15.0  # a sender that stops renewing for this long is replaced by another replica
+__all__ = ["HELP_REQUEST_SCHEMA", "Gateway", "plan", "subscriptions"]
 
 
 def subscriptions(settings: GatewaySettings) -> list[str]:
@@ -50,47 +54,56 @@ def subscriptions(settings: GatewaySettings) -> list[str]:
     return [f"$share/{group}/{TOPIC_ROOT}/+/+/{channel}" for channel in settings.broker.channels]
 
 
-def _parse_topic(name: str) -> tuple[str, str, str] | None:
-    parts = name.split("/")
-    if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_ROOT:
-        return None
-    return parts[2], parts[3], parts[4]
+def _mllp_client(settings: GatewayMllp) -> MllpClient:
+    return MllpClient(settings.host, settings.port, connect_timeout_s=settings.connect_timeout_s,
+                      ack_timeout_s=settings.ack_timeout_s,
+                      persistent=settings.connection == "persistent")
 
 
-class Translation:
-    """What one stored message becomes: HL7 to send, or an outcome without sending."""
+class _Downstream:
+    """One lane's connections: each lane its own, so a slow EHR holds up only its lane."""
 
-    def __init__(self, er7: str | None, *, skip_reason: str = "",
-                 reject_reason: str = "") -> None:
-        self.er7, self.skip_reason, self.reject_reason = er7, skip_reason, reject_reason
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self._mllp: dict[Destination, MllpClient] = {}
+        self._fhir: FhirClient | None = None
 
+    def retry_limits(self, destination: Destination) -> tuple[float, float]:
+        if destination is Destination.FHIR and self.settings.fhir is not None:
+            return self.settings.fhir.retry_min_s, self.settings.fhir.retry_max_s
+        listener = self._listener(destination)
+        return listener.retry_min_s, listener.retry_max_s
 
-def translate(row: Row, settings: GatewaySettings, now: datetime) -> Translation:
-    """The HL7 for a stored message, or why none is sent (pure, apart from the clock given)."""
-    where = _parse_topic(row.topic)
-    channel = where[2] if where else ""
-    hl7 = settings.hl7
-    try:
-        if channel == Channel.VITALS:
-            return Translation(oru_r01(VitalsPayload.model_validate_json(row.body), hl7,
-                                       sent_at=now))
-        if channel == Channel.CHECKIN:
-            payload = CheckinPayload.model_validate_json(row.body)
-            if hl7.checkin_message == "none":
-                return Translation(None, skip_reason="check-ins are not sent to the EHR here")
-            return Translation(adt_a04(payload, hl7, sent_at=now))
-        if channel == Channel.ALERT:
-            return Translation(oru_r01_alert(AlertPayload.model_validate_json(row.body), hl7,
-                                             sent_at=now))
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where_ = ".".join(str(p) for p in first["loc"])
-        return Translation(None, reject_reason=(
-            f"the practice gateway could not read this {channel or 'message'} "
-            f"({where_}: {first['msg']})"))
-    except Hl7BuildError as exc:
-        return Translation(None, reject_reason=f"could not be turned into HL7 v2: {exc}")
-    return Translation(None, reject_reason=f"the practice gateway takes no '{channel}' messages")
+    def _listener(self, destination: Destination) -> GatewayMllp:
+        if destination is Destination.ALERTS and self.settings.alerts_mllp is not None:
+            return self.settings.alerts_mllp
+        return self.settings.mllp
+
+    def send(self, part: Part) -> tuple[bool, str]:
+        """(accepted, the refusal text); raises MllpError / AckError / FhirDeliveryError
+        when it should be tried again."""
+        if part.destination is Destination.FHIR:
+            if self._fhir is None:
+                if self.settings.fhir is None:
+                    raise FhirDeliveryError("routes name fhir but there is no [fhir] section")
+                self._fhir = FhirClient(self.settings.fhir)
+            assert part.bundle is not None
+            reply = self._fhir.post_transaction(part.bundle)
+            if reply.accepted:
+                return True, ""
+            return False, f"not filed by the EHR (HTTP {reply.status}): {reply.text}"
+        client = self._mllp.get(part.destination)
+        if client is None:
+            client = self._mllp[part.destination] = _mllp_client(self._listener(part.destination))
+        ack = parse_hl7_ack(client.send(part.er7))
+        if ack.accepted:
+            return True, ""
+        return False, f"not filed by the EHR ({ack.code}): {ack.text or 'no reason given'}"
+
+    def close(self) -> None:
+        for client in self._mllp.values():
+            client.close()
+        self._mllp.clear()
 
 
 class Gateway:
@@ -100,21 +113,21 @@ class Gateway:
                  clock: Callable[[], float] = time.time,
                  on_outcome: Callable[[Row, RowState, str], None] | None = None) -> None:
         self.settings = settings
-        self.store = store or SqliteGatewayStore(settings.store.path)
+        self.store = store or open_store(settings.store)
         self._clock = clock
         self._on_outcome = on_outcome
         # The broker allows one connection per client id, so the id names the replica: one
         # restarted after a crash takes its own lease back at once.
         self._holder = settings.broker.client_id
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._wake = {lane: threading.Event() for lane in Lane}
         self._connected = threading.Event()
         self._subscribed = threading.Event()
-        self._sender: threading.Thread | None = None
-        self._mllp = MllpClient(settings.mllp.host, settings.mllp.port,
-                                connect_timeout_s=settings.mllp.connect_timeout_s,
-                                ack_timeout_s=settings.mllp.ack_timeout_s,
-                                persistent=settings.mllp.connection == "persistent")
+        self._senders: list[threading.Thread] = []
+        self._downstream = {lane: _Downstream(settings) for lane in Lane}
+        self._failed_at: dict[Lane, Destination] = {}
+        # Both lanes' senders publish acks: one at a time.
+        self._acks_lock = threading.Lock()
         self._inflight_acks: dict[int, paho.MQTTMessageInfo] = {}
         self.client = self._client()
 
@@ -168,31 +181,24 @@ class Gateway:
             log.exception("could not store a message from %s; not acknowledged", message.topic)
             return
         client.ack(message.mid, message.qos)
-        self._wake.set()
+        self._wake[lane_for(message.topic)].set()
 
     def _store(self, topic_name: str, body: bytes) -> None:
-        where = _parse_topic(topic_name)
-        if where is None:
+        if parse_topic(topic_name) is None:
             log.warning("ignored a message on %s: not a station topic", topic_name)
             return
-        try:
-            head = json.loads(body)
-            message_id = str(UUID(str(head["message_id"])))
-        except (ValueError, KeyError, TypeError):
-            # No message_id: nothing to ack or dedupe on. Kept under a name of its content.
-            message_id = "unreadable-" + hashlib.sha256(body).hexdigest()
-            head = {}
-        if isinstance(head, dict) and head.get("schema") == HELP_REQUEST_SCHEMA:
-            # Lobby help requests are for the front desk's screen, not the chart.
-            return
-        offered = self.store.offer(message_id, topic_name, body, self._clock())
+        # No message_id: nothing to ack or dedupe on. Kept under a name of its content, and
+        # rejected when its turn comes (routing cannot read it).
+        message_id = message_id_of(body) or "unreadable-" + hashlib.sha256(body).hexdigest()
+        offered = self.store.offer(message_id, topic_name, body, self._clock(),
+                                   lane_for(topic_name))
         if offered is Offered.DUPLICATE:
             log.info("duplicate message %s (QoS 1 redelivery or a station resend)", message_id)
 
     # ---------------------------------------------------------------------------- sending
 
     def _publish_ack(self, row: Row) -> None:
-        where = _parse_topic(row.topic)
+        where = parse_topic(row.topic)
         if where is None or row.message_id.startswith("unreadable-"):
             self.store.ack_published(row.seq)  # nobody to tell
             return
@@ -204,6 +210,10 @@ class Gateway:
         self._inflight_acks[row.seq] = info
 
     def _flush_acks(self) -> None:
+        with self._acks_lock:
+            self._flush_acks_locked()
+
+    def _flush_acks_locked(self) -> None:
         for seq, info in list(self._inflight_acks.items()):
             if info.is_published():
                 self.store.ack_published(seq)
@@ -220,56 +230,73 @@ class Gateway:
             self._on_outcome(row, state, reason)
         self._flush_acks()
 
-    def send_one(self) -> bool:
-        """Send the head of the queue once; True if it reached an outcome (or none queued)."""
-        row = self.store.next_queued()
+    def send_one(self, lane: Lane | None = None) -> bool:
+        """Send the head of the queue (of one lane, or of all) once; True if it reached an
+        outcome (or nothing was queued), False if it is to be tried again later."""
+        row = self.store.next_queued(lane)
         if row is None:
             return True
         now = datetime.fromtimestamp(self._clock(), UTC)
-        translation = translate(row, self.settings, now)
-        if translation.er7 is None:
-            if translation.reject_reason:
-                self._finish(row, RowState.REJECTED, translation.reject_reason)
-            else:
-                self._finish(row, RowState.FILED, "")
+        planned: Plan = plan(row, self.settings, now)
+        if planned.reject_reason:
+            self._finish(row, RowState.REJECTED, planned.reject_reason)
             return True
-        try:
-            ack: Ack = parse_hl7_ack(self._mllp.send(translation.er7))
-        except (MllpError, AckError) as exc:
-            self.store.attempt_failed(row.seq, str(exc), self._clock())
-            log.warning("EHR delivery failed, will retry: %s", exc)
-            return False
-        if ack.accepted:
+        if not planned.parts:
+            log.info("message %s (%s) filed without sending: %s", row.message_id,
+                     schema_of(row.body) or "no schema", planned.skip_reason)
             self._finish(row, RowState.FILED, "")
-        else:
-            said = ack.text or "no reason given"
-            self._finish(row, RowState.REJECTED, f"not filed by the EHR ({ack.code}): {said}")
+            return True
+        downstream = self._downstream[row.lane if lane is None else lane]
+        for index in range(row.parts_done, len(planned.parts)):
+            part = planned.parts[index]
+            try:
+                accepted, refusal = downstream.send(part)
+            except (MllpError, AckError, FhirDeliveryError) as exc:
+                self.store.attempt_failed(row.seq, str(exc), self._clock())
+                self._failed_at[row.lane] = part.destination
+                log.warning("delivery of %s (%s) to %s failed, will retry: %s", row.message_id,
+                            part.label, part.destination.value, exc)
+                return False
+            if not accepted:
+                if index > 0:  # the ones before it were filed: say which one was not
+                    done = ", ".join(p.label for p in planned.parts[:index])
+                    refusal = f"{refusal} (the {part.label}; the {done} before it was filed)"
+                self._finish(row, RowState.REJECTED, refusal)
+                return True
+            if index + 1 < len(planned.parts):
+                self.store.part_done(row.seq, index + 1)
+        self._finish(row, RowState.FILED, "")
         return True
 
-    def _backoff(self, failures: int) -> float:
-        mllp = self.settings.mllp
-        return float(min(mllp.retry_max_s, mllp.retry_min_s * (2 ** max(0, failures - 1))))
+    def _backoff(self, lane: Lane, failures: int) -> float:
+        low, high = self._downstream[lane].retry_limits(
+            self._failed_at.get(lane, Destination.EHR))
+        return float(min(high, low * (2 ** max(0, failures - 1))))
 
-    def _run_sender(self) -> None:
+    def _run_sender(self, lane: Lane) -> None:
         failures = 0
         lease_until = 0.0
+        wake = self._wake[lane]
         while not self._stop.is_set():
-            now = self._clock()
-            if now >= lease_until - LEASE_S / 3:
-                if not self.store.acquire_lease(self._holder, now, LEASE_S):
-                    self._stop.wait(1.0)  # another replica sends; this one receives only
+            try:
+                now = self._clock()
+                if now >= lease_until - LEASE_S / 3:
+                    if not self.store.acquire_lease(self._holder, now, LEASE_S):
+                        self._stop.wait(1.0)  # another replica sends; this one receives only
+                        continue
+                    lease_until = now + LEASE_S
+                self._flush_acks()
+                if self.store.next_queued(lane) is None:
+                    wake.wait(0.5)
+                    wake.clear()
                     continue
-                lease_until = now + LEASE_S
-            self._flush_acks()
-            if self.store.next_queued() is None:
-                self._wake.wait(0.5)
-                self._wake.clear()
-                continue
-            if self.send_one():
-                failures = 0
-            else:
-                failures += 1
-                self._stop.wait(self._backoff(failures))
+                if self.send_one(lane):
+                    failures = 0
+                    continue
+            except Exception:  # a store that failed (database gone): keep going, later
+                log.exception("the %s sender met an error; trying again", lane.value)
+            failures += 1
+            self._stop.wait(self._backoff(lane, failures))
 
     # --------------------------------------------------------------------------- lifecycle
 
@@ -280,24 +307,32 @@ class Gateway:
         self.client.connect_async(broker.host, broker.port, keepalive=broker.keepalive_s,
                                   clean_start=False, properties=properties)
         self.client.loop_start()
-        self._sender = threading.Thread(target=self._run_sender, name="gateway-sender",
-                                        daemon=True)
-        self._sender.start()
+        for lane in Lane:
+            sender = threading.Thread(target=self._run_sender, args=(lane,),
+                                      name=f"gateway-sender-{lane.value}", daemon=True)
+            sender.start()
+            self._senders.append(sender)
 
     def wait_subscribed(self, timeout_s: float) -> bool:
         return self._subscribed.wait(timeout_s)
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
-        if self._sender is not None:
-            # A send under way finishes (ACK or timeout) before the sender looks at _stop.
-            self._sender.join(self.settings.mllp.ack_timeout_s + 5)
+        for wake in self._wake.values():
+            wake.set()
+        longest = max([self.settings.mllp.ack_timeout_s]
+                      + ([self.settings.alerts_mllp.ack_timeout_s]
+                         if self.settings.alerts_mllp else [])
+                      + ([self.settings.fhir.timeout_s] if self.settings.fhir else []))
+        for sender in self._senders:
+            # A send under way finishes (answer or timeout) before the sender looks at _stop.
+            sender.join(longest + 5)
         self.client.disconnect()
         self.client.loop_stop()
-        if self._sender is not None and self._sender.is_alive():
-            log.warning("the sender did not stop; its message stays queued for the next start")
+        if any(sender.is_alive() for sender in self._senders):
+            log.warning("a sender did not stop; its message stays queued for the next start")
             return
-        self._mllp.close()
+        for downstream in self._downstream.values():
+            downstream.close()
         self.store.release_lease(self._holder)
         self.store.close()

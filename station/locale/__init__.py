@@ -15,6 +15,7 @@ Pure: no Kivy here (the core reads LANGUAGES; station.ui.i18n is the Kivy side).
 from __future__ import annotations
 
 import gettext
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -102,20 +103,86 @@ def translator(code: str) -> Translate:
 
 # How core messages are put together, outermost first: "message — detail", "a; b", "what: why".
 _SEPARATORS = (" — ", "; ", ": ")
+# A marked message with values in it: `N_("no medication {index} on the list").format(...)`.
+_FIELD = re.compile(r"\{(\w+)\}")
+_ANY_FIELD = re.compile(r"\{[^{}]*\}")
+_MIN_TEMPLATE_LETTERS = 4  # "{test}: {result}" is a layout, not a sentence to recognise
+
+
+@dataclass(frozen=True)
+class _Template:
+    msgid: str
+    pattern: re.Pattern[str]
+    letters: int  # how much fixed text it has: the most specific template wins
+
+
+def _template(msgid: str) -> _Template | None:
+    """A marked string with `{name}` fields as a pattern that finds its values in a message
+    made from it; None when it cannot be matched back (format specs, too little fixed
+    text)."""
+    fields = _FIELD.findall(msgid)
+    if not fields or len(_ANY_FIELD.findall(msgid)) != len(fields):
+        return None
+    parts = _FIELD.split(msgid)  # fixed text, field name, fixed text, ...
+    letters = sum(c.isalpha() for c in "".join(parts[::2]))
+    if letters < _MIN_TEMPLATE_LETTERS:
+        return None
+    regex, seen = "", set()
+    for n, part in enumerate(parts):
+        if n % 2 == 0:
+            regex += re.escape(part)
+        else:  # a field said twice ("mg/dL ... mg/dL") holds the same value both times
+            regex += f"(?P={part})" if part in seen else f"(?P<{part}>.+?)"
+            seen.add(part)
+    return _Template(msgid, re.compile(regex, re.S), letters)
+
+
+@cache
+def _templates() -> tuple[_Template, ...]:
+    """Every marked string with fields, from the compiled catalogs, most specific first."""
+    ids: set[str] = set()
+    for lang in LANGUAGES:
+        if lang.code != SOURCE_LANGUAGE:
+            ids.update(k for k in getattr(translations(lang.code), "_catalog", {}) if k)
+    found = (t for t in map(_template, ids) if t is not None)
+    return tuple(sorted(found, key=lambda t: (-t.letters, t.msgid)))
+
+
+def _from_template(_: Translate, text: str, level: int) -> str | None:
+    for template in _templates():
+        match = template.pattern.fullmatch(text)
+        if match is None:
+            continue
+        translated = _(template.msgid)
+        if translated == template.msgid:
+            return None  # this language has no translation of it: the pieces may
+        values = {k: translate_message(_, v, level) for k, v in match.groupdict().items()}
+        return translated.format(**values)
+    return None
 
 
 def translate_message(_: Translate, text: str, _level: int = 0) -> str:
     """A message from the core (a refusal, a flag, a tray reason), translated: whole if the
-    catalog has it, else piece by piece along its separators (each piece a marked string), so
-    "cannot enter a value: confirm the patient's name and date of birth first" is translated
-    from its two marked halves. A piece with a value in it ("wait 299 s") stays as it is."""
+    catalog has it; else as a marked string with fields (`N_("no result {entry}")` made into
+    "no result 3": the template translated, each value translated in turn); else piece by
+    piece along its separators (each piece a marked string), so "cannot enter a value:
+    confirm the patient's name and date of birth first" is translated from its two marked
+    halves. A piece nothing matches ("wait 299 s") stays as it is."""
     whole = _(text) if text else text
-    if whole != text or _level == len(_SEPARATORS):
+    if whole != text or not text:
         return whole
+    filled = _from_template(_, text, _level)
+    if filled is not None:
+        return filled
+    if _level == len(_SEPARATORS):
+        return text
     separator = _SEPARATORS[_level]
-    return separator.join(
-        translate_message(_, piece, _level + 1) for piece in text.split(separator)
-    )
+    if separator not in text:
+        return translate_message(_, text, _level + 1)
+    # The first piece, then the rest as a whole again: "Date of birth: type the date of
+    # birth: month, day and year" keeps its marked second half together.
+    head, rest = text.split(separator, 1)
+    return translate_message(_, head, _level + 1) + separator + translate_message(_, rest, _level)
 
 
 def no_translation(text: str) -> str:

@@ -13,19 +13,21 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from station.audit import AuditAction
 from station.config import TOPIC_LEVEL, BoundDevice, DisplaySection, GuardSection
 from station.submission import (
     IDENTIFIER,
     CriticalAcknowledgement,
+    Identification,
     MedicationReview,
     PatientIdentifiers,
     SubmittedAllergy,
     SubmittedMedication,
     SubmittedPocResult,
     SubmittedReading,
+    check_identification,
 )
 from station.validation import Severity
 
@@ -94,8 +96,17 @@ class VitalsPayload(_Envelope):
     allergies: tuple[SubmittedAllergy, ...] = ()
     no_known_allergies: bool = False
     poc_results: tuple[SubmittedPocResult, ...] = ()
+    # "manual": the MA typed the identifiers (not on the schedule, or the station was
+    # offline); `appointment_id` is then the station's own visit id and `patient.mrn` may be
+    # null: the practice matches the patient by name and date of birth before filing.
+    identification: Identification = Identification.SCHEDULE
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _identified(self) -> VitalsPayload:
+        check_identification(self.patient, self.identification)
+        return self
 
 
 class ContactUpdate(_Payload):
@@ -116,6 +127,17 @@ class ScreeningSummary(_Payload):
     positive: bool  # at or above the follow-up cut-point; STEADI: at risk
 
 
+class ScreeningNotAsked(_Payload):
+    """A questionnaire the rules chose that the kiosk did not ask, and why: staff ask it in
+    person. `no_translation`: the instrument has no text in the patient's language, and the
+    kiosk never asks one half in another language."""
+
+    instrument: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$")]  # questionnaires/ file
+    title: str
+    reason: Literal["no_translation"]
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+
+
 class CheckinPayload(_Envelope):
     """Lobby self check-in: the patient found their appointment and confirmed it."""
 
@@ -134,24 +156,36 @@ class CheckinPayload(_Envelope):
     # Observations (US Core), when any was answered.
     insurance_changed: bool | None = None
     screenings: tuple[ScreeningSummary, ...] = ()
+    screenings_not_asked: tuple[ScreeningNotAsked, ...] = ()
     fhir_bundle: dict[str, JsonValue] | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
 class AlertPayload(_Envelope):
-    """A critical value the MA acknowledged: tells the clinician now, outside the chart."""
+    """A critical value the MA acknowledged: tells the clinician now, outside the chart. The
+    value is a device or manual vital-sign `reading`, or a point-of-care `poc_result` (e.g. a
+    fingerstick glucose below 54 mg/dL): exactly one of the two."""
 
     schema_: Literal["rooming.alert/1"] = Field("rooming.alert/1", alias="schema")
     appointment_id: Annotated[str, Field(pattern=IDENTIFIER)]
     patient: PatientIdentifiers
-    code: str  # the clinical flag, e.g. hypertensive_crisis
+    code: str  # the clinical flag, e.g. hypertensive_crisis, hypoglycaemia_level_2
     severity: Severity
     message: str
-    reading: SubmittedReading
+    reading: SubmittedReading | None = None
+    poc_result: SubmittedPocResult | None = None
     acknowledged_by: Annotated[str, Field(pattern=IDENTIFIER)]
+    identification: Identification = Identification.SCHEDULE  # as on the vitals message
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_value(self) -> AlertPayload:
+        if (self.reading is None) == (self.poc_result is None):
+            raise ValueError("an alert carries exactly one of reading and poc_result")
+        check_identification(self.patient, self.identification)
+        return self
 
 
 class HelpRequestPayload(_Envelope):
@@ -290,6 +324,15 @@ class AllergyToReview(_Payload):
     severity: Literal["mild", "moderate", "severe"] | None = None
 
 
+class LastScreening(_Payload):
+    """When the practice last recorded an intake questionnaire for this patient: the lobby's
+    rules skip one done within their interval ("PHQ-2 for adults not screened this year")."""
+
+    # The questionnaires/ file name (phq-9) or the instrument's LOINC code (44249-1).
+    instrument: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,40}$")]
+    screened_on: date
+
+
 class Appointment(_Payload):
     appointment_id: Annotated[str, Field(pattern=IDENTIFIER)]
     patient: PatientIdentifiers
@@ -300,6 +343,14 @@ class Appointment(_Payload):
     medications_to_review: tuple[Annotated[str, Field(max_length=200)], ...] = ()
     # The patient's allergy list for the MA to review at rooming (#18).
     allergies_to_review: tuple[AllergyToReview, ...] = ()
+    # The last time each intake questionnaire was recorded (#18), for the lobby's rules.
+    last_screened: tuple[LastScreening, ...] = ()
+
+    @model_validator(mode="after")
+    def _with_mrn(self) -> Appointment:
+        if self.patient.mrn is None:
+            raise ValueError(f"appointment {self.appointment_id}: patient.mrn is required")
+        return self
 
 
 class SchedulePayload(_Payload):

@@ -59,6 +59,8 @@ METHOD_SYSTEM = "https://schemas.rooming-station.invalid/CodeSystem/method"
 # systems are the site's to name, never ours to invent.
 DEFAULT_MRN_SYSTEM = "urn:rooming-station:mrn"
 DEFAULT_APPOINTMENT_SYSTEM = "urn:rooming-station:appointment"
+# A patient the MA entered by hand without the MRN: the station's own visit id (temporary).
+MANUAL_ENTRY_SYSTEM = "urn:rooming-station:manual-entry"
 DEVICE_SYSTEM = "urn:rooming-station:device"
 MA_SYSTEM = "urn:rooming-station:ma"
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
@@ -230,9 +232,22 @@ def measured_at(item: SubmittedReading, zone: tzinfo) -> datetime:
     return item.accepted_at
 
 
-def patient_reference(patient: PatientIdentifiers, site: SiteRecords) -> dict[str, Any]:
+def patient_reference(
+    patient: PatientIdentifiers, site: SiteRecords, *, visit_id: str = ""
+) -> dict[str, Any]:
     """The patient as a logical reference by the site's MRN (identifier type MR): valid in US
-    Core 6.1, 7.0 and 8.0 without a Patient resource the schedule cannot fill."""
+    Core 6.1, 7.0 and 8.0 without a Patient resource the schedule cannot fill. A patient the
+    MA entered by hand without the MRN gets a temporary identifier (FHIR R4 IdentifierUse
+    `temp`) from the station's visit id, so the practice, which matches it to the chart by name
+    and date of birth (the message says `identification: manual`), finds this visit's
+    resources together."""
+    display = f"{patient.family_name}, {patient.given_name}"
+    if patient.mrn is None:
+        return {
+            "type": "Patient",
+            "identifier": {"use": "temp", "system": MANUAL_ENTRY_SYSTEM, "value": visit_id},
+            "display": display,
+        }
     return {
         "type": "Patient",
         "identifier": {
@@ -242,7 +257,7 @@ def patient_reference(patient: PatientIdentifiers, site: SiteRecords) -> dict[st
             "system": site.mrn_system,
             "value": patient.mrn,
         },
-        "display": f"{patient.family_name}, {patient.given_name}",
+        "display": display,
     }
 
 
@@ -427,7 +442,7 @@ def build_bundle(
         return f"urn:uuid:{uuid5(message_id, name)}"
 
     patient = submission.patient
-    subject = patient_reference(patient, site)
+    subject = patient_reference(patient, site, visit_id=submission.appointment_id)
     encounter = encounter_reference(submission.appointment_id, site)
     test_data = any(item.reading.mode != Mode.REAL for item in submission.readings)
     # Age as validation reckons it (station.rooming_data), for which clinical rules applied.

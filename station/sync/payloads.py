@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from station import __version__
-from station.questionnaires import ScreeningResult, StaffAlert
+from station.questionnaires import NotAsked, ScreeningResult, StaffAlert
 from station.submission import PatientIdentifiers, Submission
 from station.sync.contract import (
     AlertPayload,
@@ -23,6 +23,7 @@ from station.sync.contract import (
     LookupRequest,
     Presence,
     ScreeningAlertPayload,
+    ScreeningNotAsked,
     ScreeningSummary,
     StatusPayload,
     VitalsPayload,
@@ -70,6 +71,7 @@ def vitals(
         allergies=submission.allergies,
         no_known_allergies=submission.no_known_allergies,
         poc_results=submission.poc_results,
+        identification=submission.identification,
     )
 
 
@@ -105,6 +107,28 @@ def alerts(
                     message=flag.message,
                     reading=localized(item, zone),
                     acknowledged_by=ack.acknowledged_by,
+                    identification=submission.identification,
+                )
+            )
+    for poc in submission.poc_results:
+        for flag in poc.result.flags:
+            if flag.severity != Severity.CRITICAL:
+                continue
+            assert poc.acknowledged_by is not None  # Submission guarantees it
+            out.append(
+                AlertPayload(
+                    message_id=message_ids[len(out)],
+                    station_id=station_id,
+                    site=site,
+                    sent_at=sent_at,
+                    appointment_id=submission.appointment_id,
+                    patient=submission.patient,
+                    code=flag.code,
+                    severity=flag.severity,
+                    message=flag.message,
+                    poc_result=poc,
+                    acknowledged_by=poc.acknowledged_by,
+                    identification=submission.identification,
                 )
             )
     return out
@@ -115,6 +139,11 @@ def critical_count(submission: Submission) -> int:
         1
         for item in submission.readings
         for flag in item.verdict.flags
+        if flag.severity == Severity.CRITICAL
+    ) + sum(
+        1
+        for poc in submission.poc_results
+        for flag in poc.result.flags
         if flag.severity == Severity.CRITICAL
     )
 
@@ -135,6 +164,7 @@ def checkin(
     sent_at: datetime,
     insurance_changed: bool | None = None,
     screenings: tuple[ScreeningResult, ...] = (),
+    screenings_not_asked: tuple[NotAsked, ...] = (),
     records: SiteRecords | None = None,
 ) -> CheckinPayload:
     """The check-in; answered questionnaires add their summaries and a FHIR Bundle."""
@@ -159,6 +189,11 @@ def checkin(
             ScreeningSummary(instrument=r.instrument, title=r.title, score=r.score,
                              score_loinc=r.score_loinc, positive=r.positive)
             for r in screenings
+        ),
+        screenings_not_asked=tuple(
+            ScreeningNotAsked(instrument=n.instrument, title=n.title, reason="no_translation",
+                              language=n.language)
+            for n in screenings_not_asked
         ),
         fhir_bundle=bundle,
     )

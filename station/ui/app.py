@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kivy.app import App
+from kivy.base import ExceptionManager
 from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.lang import Builder
@@ -27,17 +28,22 @@ from kivy.uix.textinput import TextInput
 from station.locale import LANGUAGES
 from station.locale import language as language_named
 from station.ui import i18n
+from station.ui.faults import BURST_LIMIT, FaultBurst, KioskExceptionHandler, log, log_fault
 from station.ui.presenters.base import Tone
 from station.ui.presenters.wedge import WedgeReader
 from station.ui.screens.base import BaseScreen, attach
 from station.ui.screens.biomed import BiomedScreen
 from station.ui.screens.complaint import ComplaintScreen
 from station.ui.screens.confirm import ConfirmScreen
+from station.ui.screens.lists import AllergiesScreen, MedicationsScreen, PocScreen
 from station.ui.screens.lobby_contact import LobbyContactScreen
 from station.ui.screens.lobby_find import LobbyFindScreen
+from station.ui.screens.lobby_insurance import LobbyInsuranceScreen
 from station.ui.screens.lobby_message import LobbyMessageScreen
+from station.ui.screens.lobby_question import LobbyQuestionScreen
 from station.ui.screens.lobby_reason import LobbyReasonScreen
 from station.ui.screens.lobby_welcome import LobbyWelcomeScreen
+from station.ui.screens.patient_entry import PatientEntryScreen
 from station.ui.screens.patients import PatientsScreen
 from station.ui.screens.review import ReviewScreen
 from station.ui.screens.signin import SignInScreen
@@ -50,14 +56,18 @@ KV_FILES = (
     "chrome.kv",
     "signin.kv",
     "patients.kv",
+    "patient_entry.kv",
     "confirm.kv",
     "vitals.kv",
     "complaint.kv",
     "review.kv",
+    "lists.kv",
     "lobby_welcome.kv",
     "lobby_find.kv",
     "lobby_contact.kv",
     "lobby_reason.kv",
+    "lobby_question.kv",
+    "lobby_insurance.kv",
     "lobby_message.kv",
     "biomed.kv",
 )
@@ -66,10 +76,14 @@ MODE_SCREENS: dict[str, tuple[type[BaseScreen], ...]] = {
     "exam": (
         SignInScreen,
         PatientsScreen,
+        PatientEntryScreen,
         ConfirmScreen,
         VitalsScreen,
         ComplaintScreen,
         ReviewScreen,
+        MedicationsScreen,
+        AllergiesScreen,
+        PocScreen,
         BiomedScreen,
     ),
     "lobby": (
@@ -77,6 +91,8 @@ MODE_SCREENS: dict[str, tuple[type[BaseScreen], ...]] = {
         LobbyFindScreen,
         LobbyContactScreen,
         LobbyReasonScreen,
+        LobbyQuestionScreen,
+        LobbyInsuranceScreen,
         LobbyMessageScreen,
         BiomedScreen,
     ),
@@ -151,6 +167,7 @@ class StationUI:
         self._hid = ""
         self._wedge = WedgeReader()
         self._now = time.monotonic
+        self._faults = FaultBurst()
         self._tick_event = Clock.schedule_interval(self._tick, tick_interval_s)
         Window.bind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
         self.redraw()
@@ -167,6 +184,10 @@ class StationUI:
                                            lang.code))
             box.add_widget(button)
             self._language_buttons[lang.code] = button
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
         self._closed = True  # a hand-over still queued on the Clock finds nothing to draw
@@ -187,8 +208,11 @@ class StationUI:
         return self.presenter
 
     def intent(self, name: str, *args: Any) -> None:
-        getattr(self.target, name)(*args)
-        self._on_change()
+        try:
+            getattr(self.target, name)(*args)
+            self._on_change()
+        except Exception as exc:  # never a dead kiosk (station.ui.faults)
+            self.fault(exc, f"the {name!r} intent")
         self.redraw()
 
     def deliver(self, action: Callable[[], object]) -> None:
@@ -197,16 +221,40 @@ class StationUI:
         def run(_dt: float) -> None:
             if self._closed:
                 return
-            action()
-            self._on_change()
+            try:
+                action()
+                self._on_change()
+            except Exception as exc:  # never a dead kiosk
+                self.fault(exc, "a hand-over from a device or the network")
             self.redraw()
 
         Clock.schedule_once(run, 0)
 
     def _tick(self, _dt: float) -> None:
-        self.presenter.tick()
-        self._on_change()
+        try:
+            self.presenter.tick()
+            self._on_change()
+        except Exception as exc:  # never a dead kiosk
+            self.fault(exc, "the timer")
         self.redraw()
+
+    def fault(self, exc: BaseException, during: str) -> None:
+        """An unexpected error on the Kivy thread: logged without its message (it may hold
+        patient data), the screen's presenter told (the lobby wipes and sends the patient to
+        the front desk; the exam station says so and keeps the rooming), the loop goes on."""
+        screen = getattr(self.sm, "current", "?")
+        burst = self._faults.add()
+        if burst <= BURST_LIMIT:
+            log_fault(exc, during, screen)
+        if burst == BURST_LIMIT:
+            log.error("unexpected errors keep coming: not logged again while they do")
+        try:
+            self.target.fault()
+        except Exception as second:  # recovering must not raise either
+            if burst < BURST_LIMIT:
+                log_fault(second, "recovering from that error", screen)
+        if burst < BURST_LIMIT and not self._closed:
+            self.redraw()
 
     # -- badge and QR readers type like a keyboard -------------------------------------------
 
@@ -228,6 +276,13 @@ class StationUI:
     def _on_key_down(self, _window: Any, key: int, *_args: Any) -> bool:
         if key not in ENTER_KEYS:
             return False
+        try:
+            return self._enter()
+        except Exception as exc:  # never a dead kiosk
+            self.fault(exc, "a scan")
+            return True
+
+    def _enter(self) -> bool:
         code = self._wedge.enter(self._now())
         if code is not None:
             self._hid = ""
@@ -277,6 +332,16 @@ class StationUI:
     def _render(self, *_args: Any) -> None:
         if self._closed:
             return
+        try:
+            self._draw()
+        except Exception as exc:  # never a dead kiosk
+            self.fault(exc, "drawing")
+            try:  # the screen failed before the overlay was drawn: draw the message now
+                self._show_message(self.target.message, self.target.tone)
+            except Exception as second:
+                log_fault(second, "showing the error", self.sm.current)
+
+    def _draw(self) -> None:
         self.renders += 1
         presenter = self.presenter
         if self.sm.current != presenter.screen:
@@ -313,8 +378,10 @@ class StationUI:
         overlay = self._message
         overlay.text = text
         overlay.fill = TONE_COLOURS.get(tone, TONE_COLOURS["info"])
-        # Above the screens, below the lobby's idle warning.
-        attach(self.root, overlay, shown=bool(text), index=0 if self._warning is None else 1)
+        # Above the screens, below the lobby's idle warning when that is up (index 1 with the
+        # warning down put it under the screens: the lobby's messages were never seen).
+        warning_up = self._warning is not None and self._warning.parent is not None
+        attach(self.root, overlay, shown=bool(text), index=1 if warning_up else 0)
         if text and self._warning is not None and self._warning.parent is not None:
             self.root.remove_widget(self._warning)
             self.root.add_widget(self._warning)
@@ -337,4 +404,17 @@ class StationApp(App):  # type: ignore[misc]
     def build(self) -> Any:
         self.title = "Rooming station"
         self.ui = self._factory()
+        # What escapes the controller's own guards (a binding, someone else's Clock callback)
+        # reaches Kivy's ExceptionManager: there too it becomes a fault, not a dead process.
+        self._handler = KioskExceptionHandler(self._fault)
+        ExceptionManager.add_handler(self._handler)
         return self.ui.root
+
+    def _fault(self, exc: BaseException, during: str) -> None:
+        if self.ui is None:
+            log_fault(exc, during, "?")
+        else:
+            self.ui.fault(exc, during)
+
+    def on_stop(self) -> None:
+        ExceptionManager.remove_handler(self._handler)

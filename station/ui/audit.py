@@ -184,9 +184,10 @@ def audit(root: Any, window_size: tuple[int, int]) -> list[Violation]:
         if ratio < MIN_CONTRAST:
             found.append(Violation("contrast", _name(widget), f"{ratio:.2f}:1 < 4.5:1"))
         text_box = _text_box(widget)
-        texts.append(
-            (widget, text_box if clip is None else (_intersect(text_box, clip) or text_box), layer)
-        )
+        drawn = text_box if clip is None else _intersect(text_box, clip)
+        if drawn is None:
+            continue  # a row scrolled half out of view: its text is out of view, not drawn
+        texts.append((widget, drawn, layer))
     for i, (a, box_a, layer_a) in enumerate(texts):
         if not layer_a and any(_intersect(box_a, o) for o in overlays):
             continue  # covered by the message or the idle warning on purpose

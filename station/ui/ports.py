@@ -21,8 +21,10 @@ from station.biomed import DeviceRow
 from station.checkin import CheckinRecord, HelpRequest
 from station.config import BoundDevice, Settings
 from station.diagnostics import DeviceState, OutboxDepth, build_bundle, versions
+from station.locale import N_
 from station.logs import Redactor
 from station.models import AnyReading
+from station.questionnaires import StaffAlert
 from station.rooming_data import AlertRequest, ScheduledPatient
 from station.submission import Submission
 
@@ -56,11 +58,16 @@ class AlertSink(Protocol):
 
 
 class LobbySink(Protocol):
-    """Lobby -> practice: the finished check-in, and "ask for help" for the front desk."""
+    """Lobby -> practice: the finished check-in, "ask for help" for the front desk, and a
+    questionnaire answer staff must act on now (PHQ-9 item 9)."""
 
     def checkin(self, record: CheckinRecord) -> object: ...  # the real one returns the id
 
     def help(self, request: HelpRequest) -> None: ...
+
+    def screening_alert(
+        self, alert: StaffAlert, *, appointment_id: str, language: str, raised_at: datetime
+    ) -> object: ...
 
 
 class Speaker(Protocol):
@@ -104,6 +111,15 @@ class BiomedPort(Protocol):
         """ "" or what a pushed config changed and that it applies on restart."""
         ...
 
+    def scan_bluetooth(self, seconds: float) -> None:
+        """Start a Bluetooth LE scan in the background; what it finds joins `device_rows`
+        (not bound, in range, with the best-matching profile). Never blocks the caller."""
+        ...
+
+    def bluetooth_scan_status(self) -> str:
+        """ "" (never scanned), "scanning…", what the last scan found, or why it failed."""
+        ...
+
 
 class LookupOutcome(StrEnum):
     FOUND = "found"
@@ -138,6 +154,8 @@ class MemoryOutbox:
         self.alerts: list[AlertRequest] = []
         self.checkins: list[CheckinRecord] = []
         self.help_requests: list[HelpRequest] = []
+        # (alert, appointment id, language, raised at): what would go on `alert` at once.
+        self.screening_alerts: list[tuple[StaffAlert, str, str, datetime]] = []
         self._acked: set[UUID] = set()
         self._rejected: dict[UUID, str] = {}
         self._online = True
@@ -190,6 +208,11 @@ class MemoryOutbox:
 
     def help(self, request: HelpRequest) -> None:
         self.help_requests.append(request)
+
+    def screening_alert(
+        self, alert: StaffAlert, *, appointment_id: str, language: str, raised_at: datetime
+    ) -> None:
+        self.screening_alerts.append((alert, appointment_id, language, raised_at))
 
 
 class MemorySpeaker:
@@ -264,6 +287,8 @@ class MemoryBiomed:
         self._clock = clock
         self.passkeys_asked: list[tuple[str, str]] = []  # (device id, address)
         self.passkeys_answered: list[tuple[str, int | None]] = []
+        self.nearby: tuple[DeviceRow, ...] = ()  # what a Bluetooth scan "finds"
+        self.scan_status = ""
 
     def device_rows(self) -> tuple[DeviceRow, ...]:
         return self.rows
@@ -313,3 +338,12 @@ class MemoryBiomed:
 
     def config_notice(self) -> str:
         return self.notice
+
+    def scan_bluetooth(self, seconds: float) -> None:
+        del seconds  # the twin "finds" its nearby devices at once
+        known = {r.device_id for r in self.rows}
+        self.rows = (*self.rows, *(r for r in self.nearby if r.device_id not in known))
+        self.scan_status = N_("{count} found (demo)").format(count=len(self.nearby))
+
+    def bluetooth_scan_status(self) -> str:
+        return self.scan_status

@@ -195,7 +195,8 @@ BROKEN = [
         'codecs = ["serial:sma"]',
         'codecs = ["serial:smaa"]',
         [
-            "codecs[0]: unknown codec 'serial:smaa'; expected one of serial:healthometer-esc, "
+            "codecs[0]: unknown codec 'serial:smaa'; expected one of serial:dinamap-host, "
+            "serial:healthometer-esc, "
             "serial:masimo-ascii, serial:mt-sics, serial:nonin-2, serial:nonin-7, serial:nonin-8, "
             "serial:sma, serial:suntech-advantage, serial:suretemp-plus"
         ],
@@ -383,6 +384,7 @@ STREAMING = {
     "generic-ble-pulse-oximeter", "masimo-mightysat", "masimo-rad-8", "masimo-radical-7",
     "mettler-toledo-mt-sics", "nonin-3230", "nonin-oem-iii-df7", "nonin-oem-iii-df8",
     "nonin-xpod-3012lp", "sma-scale", "detecto-758c",
+    "ge-dinamap-pro",  # its SpO2 streams; NIBP and temperature pass through as spot results
 }
 
 

@@ -103,7 +103,7 @@ def test_link_receives_the_simulators_readings_with_the_profiles_line_settings(
         os.close(fd)
 
     wanted = Kind.BLOOD_PRESSURE if profile.kinds[0] == Kind.BLOOD_PRESSURE else profile.kinds[0]
-    if profile_id == "suntech-advantage":
+    if "start" in profile.serial.commands:  # cuffs and monitors measure when told to
         link.send_command("start")
     collector.wait(
         lambda: (
@@ -285,6 +285,7 @@ def test_scan_ports_names_the_matching_profiles_by_by_id_glob_and_usb_id(
             profiles=(
                 "nonin-xpod-3012lp",
                 "detecto-758c",
+                "ge-dinamap-pro",
                 "healthometer-pro-plus",
                 "mettler-toledo-mt-sics",
                 "sma-scale",
@@ -295,6 +296,48 @@ def test_scan_ports_names_the_matching_profiles_by_by_id_glob_and_usb_id(
             device="/dev/ttyUSB7",
             usb="067b:2303",
             description="PL2303",
-            profiles=("detecto-758c", "healthometer-pro-plus", "sma-scale"),
+            profiles=(
+                "detecto-758c",
+                "ge-dinamap-pro",
+                "healthometer-pro-plus",
+                "sma-scale",
+            ),
         ),
     ]
+
+
+def test_dinamap_polls_each_parameter_in_turn_and_reads_spo2_and_temperature(
+    serial_simulator: SimulatorFactory, start_link: Callable[..., SerialLink], collector: Collector
+) -> None:
+    # The monitor's commands (tnez/TK-BP; the Carescape V100 program GeV100SerialConn.cs) go
+    # out one at a time, each once per poll interval, never all in one write.
+    profile = PROFILES["ge-dinamap-pro"]
+    assert profile.serial is not None and profile.serial.poll is not None
+    simulator = serial_simulator(profile, scenario="steady")
+    link = start_link(profile, collector)
+    collector.wait(lambda: link.state == LinkState.CONNECTED)
+    link.send_command("start")
+    collector.wait(
+        lambda: (
+            bool(collector.readings(Kind.BLOOD_PRESSURE))
+            and bool(collector.readings(Kind.TEMPERATURE))
+            and any(r.spo2_percent for r in collector.readings(Kind.PULSE_OXIMETRY))  # type: ignore[union-attr]
+        ),
+        timeout=15,
+    )
+    received = bytes(simulator.received)
+    polls = received.replace(b" NC0!E\r", b"").replace(b" RC!8\r", b"")
+    assert polls.startswith(b" NA!2\r RA!6\r OA!3\r TC!:\r NA!2\r")  # in turn
+    assert b" NC0!E\r" in received and b" RC!8\r" in received  # start; its rate when done
+    model = simulator.model
+    [temperature] = collector.readings(Kind.TEMPERATURE)
+    [sent_temperature] = model.sent_temperature  # type: ignore[attr-defined]
+    # The monitor sends tenths of degrees F; the reading is Celsius, (F - 32) x 5 / 9.
+    expected_c = round((sent_temperature["tenths_f"] / 10 - 32) * 5 / 9, 2)
+    assert temperature.temperature_c == expected_c  # type: ignore[union-attr]
+    oximetry = [r for r in collector.readings(Kind.PULSE_OXIMETRY) if r.spo2_percent]  # type: ignore[union-attr]
+    keys = ["spo2_percent", "pulse_rate_bpm"]
+    assert [values(r, keys) for r in oximetry] == model.sent_spo2[: len(oximetry)]  # type: ignore[attr-defined]
+    [bp] = collector.readings(Kind.BLOOD_PRESSURE)
+    assert values(bp, list(simulator.sent[0])) == simulator.sent[0]
+    assert not [e for e in collector.events if isinstance(e, BadFrame)]

@@ -19,6 +19,7 @@ from station.submission import (
 from station.sync import payloads
 from station.sync.contract import (
     AckPayload,
+    AlertPayload,
     Appointment,
     Channel,
     ConfigPayload,
@@ -116,6 +117,27 @@ def test_alerts_one_per_acknowledged_critical_value_match_their_schema() -> None
     assert [(a.code, a.severity, a.acknowledged_by) for a in alerts] == [
         ("hypertensive_crisis", "critical", "MA042")]
     check("alert.schema.json", to_json(alerts[0]))
+
+
+def test_a_critical_point_of_care_result_is_alerted_too_and_matches_the_schema() -> None:
+    # design.md: possible-but-alarming values raise an alert message. A fingerstick glucose of
+    # 52 mg/dL is below 54 mg/dL, ADA level 2 hypoglycaemia (Standards of Care, section 6).
+    from tests.sync.test_lists_fhir import lists_submission
+
+    sub = lists_submission()
+    glucose = [p for p in sub.poc_results if p.result.test == "glucose_capillary"]
+    assert [p.result.value for p in glucose] == [52.0]
+    alerts = payloads.alerts(sub, message_ids=[MESSAGE_ID], site=SITE, station_id=STATION,
+                             sent_at=AT)
+    assert payloads.critical_count(sub) == 1
+    [alert] = alerts
+    assert (alert.code, alert.severity, alert.reading) == (
+        "hypoglycaemia_level_2", "critical", None)
+    assert alert.poc_result == glucose[0]
+    assert alert.acknowledged_by == glucose[0].acknowledged_by
+    check("alert.schema.json", to_json(alert))
+    with pytest.raises(ValidationError, match="exactly one of reading and poc_result"):
+        AlertPayload.model_validate(alert.model_dump() | {"poc_result": None})
 
 
 def test_other_outbound_payloads_match_their_schemas() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from station.audit import AuditAction, AuditEvent
@@ -19,6 +19,7 @@ from station.sync.contract import (
     AckPayload,
     Appointment,
     ContactUpdate,
+    LastScreening,
     LookupKind,
     LookupResponse,
     Presence,
@@ -36,7 +37,10 @@ END = "<!-- end of generated examples -->"
 def examples() -> list[tuple[str, str, bytes]]:
     """(title, schema file, wire body) for each example."""
     correlation = uuid.UUID("00000000-0000-4000-8000-0000000000c1")
-    appointment = Appointment(appointment_id="APT-0001", patient=PATIENT, starts_at=AT)
+    appointment = Appointment(
+        appointment_id="APT-0001", patient=PATIENT, starts_at=AT,
+        # A PHQ-9 in November: the lobby asks no PHQ-2 this visit (questionnaires/rules.toml).
+        last_screened=(LastScreening(instrument="44249-1", screened_on=date(2025, 11, 4)),))
     vitals = payloads.vitals(submission(), **COMMON)
     heart_rate = next(
         e["resource"] for e in vitals.fhir_bundle["entry"]  # type: ignore[union-attr]

@@ -276,7 +276,10 @@ def test_offline_banner_shows_the_queued_count(make_ui: Callable[..., Driver]) -
     driver.ui.redraw()
     driver.pump(2)
     assert "OFFLINE — 1 queued" in driver.texts()
-    assert "Saved on this station — will send when the network is back" in driver.texts()
+    assert (
+        "Saved on this station — will send when the practice system is reachable (1 waiting)"
+        in driver.texts()
+    )
     driver.shot("exam_offline")
 
 

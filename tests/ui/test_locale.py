@@ -316,3 +316,34 @@ def test_the_screen_scan_catches_bare_words() -> None:
 @pytest.mark.parametrize("path", sorted(SCREENS.glob("*.py")), ids=lambda p: p.name)
 def test_no_screen_shows_an_untranslated_word(path: Path) -> None:
     assert screen_untranslated(path.read_text(encoding="utf-8")) == []
+
+
+def test_a_core_message_with_values_is_translated_through_its_template() -> None:
+    # `N_("{label} is {count} characters: at most {most}").format(...)` in the core: the
+    # template is found in the catalog, translated, and its values translated in turn.
+    _ = translations("es").gettext
+    es = catalog("es")
+    template = es["{label} is {count} characters: at most {most}"].string
+    said = translate_message(_, "medication name is 201 characters: at most 200")
+    assert said == template.format(label=es["medication name"].string, count=201, most=200)
+    # Templates and pieces together (the manual entry's refusal, station.rooming).
+    text = "patient not entered — last name: type it; date of birth: more than 130 years ago"
+    years = es["more than {years} years ago"].string.format(years=130)
+    assert translate_message(_, text) == (
+        f"{es['patient not entered'].string} — {es['last name'].string}: "
+        f"{es['type it'].string}; {es['date of birth'].string}: {years}"
+    )
+    # A marked whole after a first piece stays whole ("...: month, day and year, like ...").
+    dob = "type the date of birth: month, day and year, like 03141961"
+    assert translate_message(_, f"Date of birth: {dob}") == (
+        f"{es['Date of birth'].string}: {es[dob].string}"
+    )
+    # Fields with hardly any words between them are a layout, never matched as a sentence.
+    assert translate_message(_, "Fever: 3 days") == "Fever: 3 days"
+
+
+def test_a_template_a_language_lacks_leaves_the_message_in_english() -> None:
+    # Vietnamese translates the patient's screens only: a staff message stays English.
+    _ = translations("vi").gettext
+    text = "no medication 3 on the list"
+    assert translate_message(_, text) == text

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -121,3 +122,42 @@ def test_the_lobby_qr_works_with_the_name_field_focused(
     assert presenter.screen == "lobby_contact"
     assert presenter.checkin.appointment is not None
     assert presenter.checkin.appointment.appointment_id == "APT-DEMO-0003"
+
+
+class RecordingLookup:
+    """The lookup port's outgoing side: what would be published (the broker test,
+    tests/test_biomed_live.py, runs the real one)."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def request(self, barcode: str) -> UUID:
+        self.asked.append(barcode)
+        return uuid4()
+
+
+def test_a_badge_swiped_on_the_patient_list_is_a_badge_not_a_wristband(
+    make_ui: Callable[..., Driver],
+) -> None:
+    """#20: "a badge swiped on the patient list is published as a wristband lookup"."""
+    presenter = build_presenter("exam", clock=FakeClock(NOW))
+    lookup = RecordingLookup()
+    presenter.lookup = lookup
+    driver = make_ui("exam", presenter)
+    now = [1000.0]
+    driver.ui._now = lambda: now[0]
+    _scan(driver, "BADGE-DEMO", now)  # signs in
+    assert presenter.screen == "patients"
+    now[0] += 2.0
+    _scan(driver, "BADGE-DEMO", now)  # the same badge, on the list
+    assert presenter.message == "that is a staff badge — scan the patient's wristband"
+    assert "that is a staff badge — scan the patient's wristband" in driver.texts()
+    assert (lookup.asked, presenter.screen, presenter.rooming.ma_id) == (
+        [],
+        "patients",
+        "ma-demo",
+    )
+    driver.shot("exam_badge_on_list")
+    now[0] += 2.0
+    _scan(driver, "TEST100002", now)  # a wristband still goes to the practice system
+    assert lookup.asked == ["TEST100002"]

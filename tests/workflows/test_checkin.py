@@ -91,10 +91,17 @@ def drive_to(state: CheckinState) -> tuple[Checkin, FakeClock]:
     return kiosk, clock
 
 
-def answer_all(kiosk: Checkin, code: str = "LA6568-5") -> None:
-    """Every question answered "Not at all" (no follow-up is due)."""
-    while kiosk.state == C.QUESTIONS:
-        kiosk.answer_question(code)
+def answer_all(kiosk: Checkin) -> None:
+    """Every question answered "Not at all" (no follow-up is due), or its last answer (no,
+    never smoked)."""
+    while (question := kiosk.question()) is not None:
+        codes = [code for code, _ in question.options]
+        kiosk.answer_question("LA6568-5" if "LA6568-5" in codes else codes[-1])
+
+
+def back_with_nothing_answered(kiosk: Checkin) -> None:
+    kiosk.intake = None  # as when no questionnaire was due: Back goes to the reason
+    kiosk.back()
 
 
 def no_questions(kiosk: Checkin) -> None:
@@ -121,7 +128,9 @@ def fire(kiosk: Checkin, event: CheckinEvent) -> None:
         V.SUBMIT_REASON: (lambda: questions_then(kiosk, insurance=False))
         if state == C.QUESTIONS else (lambda: kiosk.answer_insurance(False))
         if state == C.INSURANCE else (lambda: kiosk.submit_reason("rash")),
-        V.BACK: kiosk.back,
+        V.BACK: (lambda: back_with_nothing_answered(kiosk)) if state == C.INSURANCE
+        else kiosk.back,
+        V.BACK_TO_QUESTIONS: kiosk.back_from_insurance,
         V.RESTART: kiosk.restart,
         V.STAFF_EXIT: lambda: kiosk.staff_exit("7788"),
         V.STAFF_RETURN: kiosk.staff_return,
@@ -363,3 +372,38 @@ def test_helpers() -> None:
     assert normalise_name("O’Brien-Núñez") == "obriennunez"
     assert mask_phone("12") == ""
     assert mask_email("no-at-sign") == ""
+
+
+def test_back_walks_through_the_questions_to_the_reason_and_from_insurance() -> None:
+    kiosk, _ = drive_to(C.QUESTIONS)  # Charlie, 64 on the fake clock's day: PHQ-2 first
+    first = kiosk.question()
+    assert first is not None and first.number == 1
+    kiosk.answer_question("LA6568-5")
+    kiosk.back()  # one question back, its answer taken back
+    assert (kiosk.state, kiosk.question()) == (C.QUESTIONS, first)
+    kiosk.back()  # from the first question: the reason, which the patient keeps
+    assert (kiosk.state, kiosk.reason_for_visit, kiosk.intake) == (C.REASON, "rash", None)
+    kiosk.continue_after_reason("rash")
+    answer_all(kiosk)
+    assert kiosk.state == C.INSURANCE
+    kiosk.back()  # the last question again
+    assert kiosk.state == C.QUESTIONS and kiosk.question() is not None
+    answer_all(kiosk)
+    record = kiosk.answer_insurance(True)
+    assert (record.insurance_changed, record.screenings_not_asked) == (True, ())
+
+
+def test_screened_this_year_by_the_schedule_is_not_asked() -> None:
+    clock = FakeClock()
+    kiosk = Checkin(clock=clock, staff_pin="7788", questionnaires=LIBRARY)
+    recent = clock().date().replace(day=1)
+    kiosk.set_appointments((CHARLIE.model_copy(update={"last_screened": (
+        ("44249-1", recent), ("gad-7", recent))}),))
+    to_reason(kiosk)
+    kiosk.continue_after_reason("rash")  # 64: PHQ and GAD done this month, tobacco left
+    question = kiosk.question()
+    assert question is not None and question.instrument == "tobacco"
+    kiosk.answer_question("266919005")
+    record = kiosk.record
+    assert kiosk.state == C.DONE and record is not None
+    assert [r.instrument for r in record.screenings] == ["tobacco"]

@@ -13,7 +13,16 @@ Outside truths:
 - PHQ-9 item 9 ("thoughts that you would be better off dead or of hurting yourself") answered
   other than "Not at all" needs the clinician's attention at once (PHQ-9 instructions);
 - CDC STEADI: a yes to any of the three key questions screens at risk;
-- Pfizer's Spanish (USA) PHQ-9: "Poco interés o placer en hacer cosas", "Para nada";
+- Pfizer's Spanish (USA) PHQ-9: "Poco interés o placer en hacer cosas", "Ningún día" (the
+  form as transcribed at es.studenta.com, "PatientHealthQuestionnaire9_Spanish");
+- LOINC: 69724-3 is the PHQ-4 panel and 70272-0 the PHQ-4 total score (loinc.org; LHC-Forms'
+  form list "69724-3 PHQ-4"), so neither codes a GAD-2; the GAD-7 panel 69737-5 holds items
+  69725-0, 68509-9, 69733-4, 69734-2, 69735-9, 69689-8, 69736-7 and total 70274-6
+  (loinc.org/69729-2 panel hierarchy);
+- Tobacco: LOINC 72166-2 Tobacco smoking status (HL7/US-Core
+  ValueSet-us-core-smoking-status-observation-codes.json) answered with the US Core Smoking
+  Status SNOMED CT codes 449868002 (daily), 428041000124106 (occasional), 8517006 (ex-smoker),
+  266919005 (never smoked) (US Core 3.1 ValueSet us-core-observation-smokingstatus);
 - US Core 6.1.0 / 7.0.0 / 8.0.0 us-core-questionnaireresponse and
   us-core-observation-screening-assessment (tests/conformance/us_core.py, fhirpathpy).
 """
@@ -44,7 +53,7 @@ US_CORE_EXAMPLE = [HALF, HALF, HALF, HALF, SEVERAL, SEVERAL, HALF, NOT_AT_ALL, N
 
 
 def phq_only(age: float = 40, language: str = "en") -> Intake:
-    return Intake(LIB, age_years=age, language=language, done_this_year=("gad-2",))
+    return Intake(LIB, age_years=age, language=language, done_this_year=("gad-2", "tobacco"))
 
 
 def test_phq9_codes_are_the_us_core_examples() -> None:
@@ -86,7 +95,7 @@ def test_a_phq2_below_3_asks_no_phq9() -> None:
 
 
 def test_maximum_scores_are_the_published_maxima() -> None:
-    intake = Intake(LIB, age_years=40)
+    intake = Intake(LIB, age_years=40, done_this_year=("tobacco",))
     while not intake.finished:
         intake.answer(NEARLY)
     assert {r.instrument: r.score for r in intake.results()} == {
@@ -109,17 +118,18 @@ def test_spanish_text_and_answers() -> None:
     question = phq_only(language="es").current()
     assert question is not None
     assert question.text == "Poco interés o placer en hacer cosas"
-    assert question.options[0] == (NOT_AT_ALL, "Para nada")
+    assert question.options[0] == (NOT_AT_ALL, "Ningún día")
 
 
 def test_rules_by_age_and_done_this_year() -> None:
-    assert Intake(LIB, age_years=70).progress() == (0, 7)  # PHQ-2, GAD-2, STEADI x3
+    # PHQ-2, GAD-2, STEADI x3, tobacco
+    assert Intake(LIB, age_years=70).progress() == (0, 8)
     assert Intake(LIB, age_years=16).finished  # the practice's rules: adults only
-    assert Intake(LIB, age_years=40, done_this_year=("phq-2", "gad-2")).finished
+    assert Intake(LIB, age_years=40, done_this_year=("phq-2", "gad-2", "tobacco")).finished
 
 
 def test_steadi_any_yes_screens_at_risk() -> None:
-    intake = Intake(LIB, age_years=70, done_this_year=("phq-2", "gad-2"))
+    intake = Intake(LIB, age_years=70, done_this_year=("phq-2", "gad-2", "tobacco"))
     for code in ("no", "yes", "no"):
         intake.answer(code)
     [steadi] = intake.results()
@@ -161,3 +171,105 @@ def test_responses_and_scores_pass_us_core(version: str) -> None:
     assert phq9_score["code"]["coding"][0]["code"] == "44261-6"
     assert phq9_score["valueQuantity"]["value"] == 12
     assert phq9_score["derivedFrom"] == [{"reference": bundle["entry"][2]["fullUrl"]}]  # type: ignore[index,call-overload]
+
+
+def test_gad_codes_are_loincs_own() -> None:
+    gad7, gad2 = LIB.instruments["gad-7"], LIB.instruments["gad-2"]
+    assert gad7.panel is not None and gad7.panel[0] == "69737-5"
+    assert gad7.score is not None and gad7.score[0] == "70274-6"
+    assert [i.loinc for i in gad7.items] == [
+        "69725-0", "68509-9", "69733-4", "69734-2", "69735-9", "69689-8", "69736-7"]
+    # Not the PHQ-4's panel or total: GAD-2 has no LOINC code of its own here.
+    assert (gad2.panel, gad2.score) == (None, None)
+    assert [i.loinc for i in gad2.items] == ["69725-0", "68509-9"]
+    intake = Intake(LIB, age_years=40, done_this_year=("phq-2", "tobacco"))
+    intake.answer(SEVERAL)
+    intake.answer(NOT_AT_ALL)  # GAD-2 = 1 < 3: no GAD-7
+    [gad2_result] = intake.results()
+    assert (gad2_result.score, gad2_result.score_loinc, gad2_result.positive) == (1, None, False)
+    at = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    bundle = screening_bundle(intake.results(), PATIENT, appointment_id="APT-0001",
+                              authored_at=at, message_id=UUID(int=7), sent_at=at)
+    # The answers go; no Observation with a code that would mean something else.
+    assert [e["resource"]["resourceType"] for e in bundle["entry"]] == [  # type: ignore[index,union-attr]
+        "QuestionnaireResponse"]
+
+
+def test_tobacco_use_is_us_core_smoking_status_coded() -> None:
+    tobacco = LIB.instruments["tobacco"]
+    [item] = tobacco.items
+    assert item.loinc == "72166-2"
+    assert [(o.system, o.code) for o in item.options] == [
+        ("http://snomed.info/sct", "449868002"), ("http://snomed.info/sct", "428041000124106"),
+        ("http://snomed.info/sct", "8517006"), ("http://snomed.info/sct", "266919005")]
+    assert tobacco.speaks("es")
+    for code, current in (("449868002", True), ("428041000124106", True), ("8517006", False),
+                          ("266919005", False)):
+        intake = Intake(LIB, age_years=30, done_this_year=("phq-2", "gad-2"))
+        intake.answer(code)
+        [result] = intake.results()
+        assert (result.instrument, result.score, result.positive) == ("tobacco", None, current)
+    assert Intake(LIB, age_years=17, done_this_year=("phq-2", "gad-2")).finished
+
+
+def test_screened_within_the_year_is_not_asked_again() -> None:
+    from datetime import date
+
+    today = date(2026, 3, 2)
+
+    def first(last: dict[str, date]) -> str | None:
+        question = Intake(LIB, age_years=40, last_screened=last, today=today).current()
+        return None if question is None else question.instrument
+
+    assert first({}) == "phq-2"
+    assert first({"phq-2": date(2025, 6, 1)}) == "gad-2"  # 274 days ago: this year
+    assert first({"phq-2": date(2025, 3, 1)}) == "phq-2"  # 366 days ago: due again
+    assert first({"44249-1": date(2026, 1, 10)}) == "gad-2"  # a PHQ-9 by its LOINC code
+    # Both depression and anxiety screened, tobacco asked the day before: nothing to ask.
+    assert first({"phq-9": date(2026, 1, 10), "gad-7": date(2026, 2, 1),
+                  "tobacco": date(2026, 3, 1)}) is None
+    assert first({"not-ours": date(2026, 3, 1)}) == "phq-2"
+
+
+def test_no_translation_means_not_asked_and_said_so(tmp_path: Path) -> None:
+    for name in ("phq-2.json", "phq-9.json", "rules.toml"):
+        text = (QUESTIONNAIRE_DIR / name).read_text(encoding="utf-8")
+        if name == "rules.toml":
+            text = text.split("[[rule]]\ninstrument = \"gad-2\"")[0]
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    # A PHQ-9 whose item 9 lost its Spanish: never asked half in English.
+    phq9 = json.loads((tmp_path / "phq-9.json").read_text(encoding="utf-8"))
+    del phq9["item"][8]["_text"]
+    (tmp_path / "phq-9.json").write_text(json.dumps(phq9), encoding="utf-8")
+    library = load_library(tmp_path)
+    intake = Intake(library, age_years=40, language="es")
+    intake.answer(NEARLY)
+    intake.answer(NEARLY)  # PHQ-2 = 6: the PHQ-9 is due, but not in Spanish
+    assert intake.finished
+    assert [(n.instrument, n.reason, n.language) for n in intake.not_asked()] == [
+        ("phq-9", "no_translation", "es")]
+    assert [r.instrument for r in intake.results()] == ["phq-2"]
+    # A language the files do not have at all: nothing asked, everything noted.
+    other = Intake(library, age_years=40, language="vi")
+    assert other.finished
+    assert [n.instrument for n in other.not_asked()] == ["phq-2"]
+    english = Intake(library, age_years=40, language="en")
+    english.answer(NEARLY)
+    english.answer(NEARLY)
+    assert english.current() is not None and english.not_asked() == ()
+
+
+def test_back_takes_the_last_answer_back_and_its_follow_up() -> None:
+    intake = phq_only()
+    assert intake.back() is False
+    intake.answer(HALF)
+    intake.answer(HALF)  # PHQ-2 = 4: PHQ-9 planned
+    assert intake.progress() == (2, 9)
+    assert intake.back() is True
+    assert intake.progress() == (1, 2)  # the PHQ-9 is no longer planned
+    question = intake.current()
+    assert question is not None and (question.instrument, question.number) == ("phq-2", 2)
+    intake.answer(NOT_AT_ALL)  # PHQ-2 = 2: no PHQ-9
+    assert intake.finished
+    [phq2] = intake.results()
+    assert (phq2.score, [a.code for a in phq2.answers]) == (2, [HALF, NOT_AT_ALL])

@@ -113,6 +113,8 @@ def fire(rooming: Rooming, event: RoomingEvent) -> None:
         rooming.send()
     elif event == E.NEXT_PATIENT:
         rooming.next_patient()
+    elif event == E.ENTER_PATIENT:
+        rooming.enter_patient("ZZTEST", "Kilo", ALPHA.birth_date.replace(year=1961))
     elif event == E.RESUME_PARKED:
         raise AssertionError("fired only inside sign_in")
 
@@ -719,3 +721,22 @@ def test_record_to_submission_sends_accepted_readings_acks_and_medication_review
             SubmittedMedication(name="aspirin", use=MedicationUse.NOT_TAKING),
         ),
     )
+
+
+def test_an_outbox_that_cannot_store_leaves_the_rooming_open_to_send_again() -> None:
+    # "Bad input ... loses nothing accepted" (brief; design.md: a message stays in the outbox
+    # until the practice acks it — so a rooming leaves the station only into the outbox).
+    rooming, _ = drive_to(S.VITALS)
+    offer(rooming, bp(), "cuff")
+    fire(rooming, E.TO_REVIEW)
+    review_lists(rooming)
+
+    def full_disk(_record: object) -> None:
+        raise OSError(28, "No space left on device")  # errno ENOSPC (Linux errno.h)
+
+    with pytest.raises(OSError):
+        rooming.send(full_disk)
+    assert (rooming.state, len(rooming.entries)) == (S.REVIEW, 1)
+    stored: list[object] = []
+    record = rooming.send(stored.append)
+    assert stored == [record] and rooming.state is S.SENT

@@ -130,8 +130,15 @@ def test_point_of_care_results_are_checked_and_a_critical_one_acknowledged() -> 
     assert Refusal.CRITICAL_NOT_ACKNOWLEDGED in refusals(rooming)
     with pytest.raises(RefusedError):
         rooming.acknowledge_poc(strep.entry_id)  # not critical
-    rooming.acknowledge_poc(low.entry_id)
+    rooming.take_alerts()  # nothing raised so far: a result is alerted once acknowledged
+    alert = rooming.acknowledge_poc(low.entry_id)
     assert Refusal.CRITICAL_NOT_ACKNOWLEDGED not in refusals(rooming)
+    # An alarming value raises an alert to the practice (design.md, safety rules), as a
+    # critical vital sign does: 48 mg/dL is below 54 mg/dL, ADA level 2 hypoglycaemia
+    # (ADA Standards of Care in Diabetes, "Glycemic Goals and Hypoglycemia", Table 6.4).
+    assert rooming.take_alerts() == (alert,)
+    assert (alert.code, alert.entry_id) == ("hypoglycaemia_level_2", low.entry_id)
+    assert rooming.take_alerts() == ()  # handed out once
 
 
 def test_a_point_of_care_result_alone_is_something_to_send() -> None:

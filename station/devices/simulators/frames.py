@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from datetime import datetime
 
-from station.devices.codecs.serial import nonin, suntech, suretemp
+from station.devices.codecs.serial import dinamap, nonin, suntech, suretemp
 
 NONIN_GREEN = 0x02  # perfusion bits 2–1 = 01: good pulse signal
 NONIN_RED = 0x04
@@ -151,3 +151,34 @@ def suretemp_record(
 def suretemp_nak(command: int, error: int | None = None) -> bytes:
     data = b"" if error is None else error.to_bytes(2, "little")
     return suretemp.packet(command, suretemp.TYPE_NAK, data)
+
+
+def _dinamap(text: str) -> bytes:
+    """A DINAMAP reply: its text, then the checksum characters commands carry, then CR (the
+    public sources do not say whether replies carry them; the codec reads neither way)."""
+    data = text.encode("ascii")
+    return data + dinamap.checksum(data) + b"\r"
+
+
+def dinamap_status(
+    status: int, seconds: int, systolic: int = 0, diastolic: int = 0, mean: int = 0
+) -> bytes:
+    """`uNAabcddddeeefffggg`: status, adult (1), normal mode (0), seconds, sys, dia, mean."""
+    return _dinamap(f" NA{status}10{seconds:04d}{systolic:03d}{diastolic:03d}{mean:03d}")
+
+
+def dinamap_rate(rate: int, *, source: int, letter: str = "A") -> bytes:
+    """`uRAabbb` (or TK-BP's `uRC`): the rate's source (2 oximeter, 3 NIBP), the rate."""
+    return _dinamap(f" R{letter}{source}{rate:03d}")
+
+
+def dinamap_spo2(status: int, spo2: int) -> bytes:
+    """`uOAabbbcdd`: channel status, SpO2, signal strength 7, averaging 08."""
+    return _dinamap(f" OA{status}{spo2:03d}708")
+
+
+def dinamap_temperature(status: int, counter: int, seconds: int | None, tenths_f: int) -> bytes:
+    """`uTCabcdddddeeeef`: status, predictive mode, the counter character, seconds since the
+    last determination (99999: none), tenths of degrees F, display in F."""
+    shown = 99999 if seconds is None else min(seconds, 99990)
+    return _dinamap(f" TC{status}0{chr(counter)}{shown:05d}{tenths_f:04d}0")

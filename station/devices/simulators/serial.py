@@ -27,7 +27,7 @@ import tty
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from station.devices.codecs.serial import healthometer, suntech, suretemp
+from station.devices.codecs.serial import dinamap, healthometer, suntech, suretemp
 from station.devices.profiles import FirmwareProfile, Transport
 from station.devices.simulators import frames
 from station.devices.simulators.uart import uart_receive
@@ -295,6 +295,116 @@ class SuntechModel(DeviceModel):
         return frames.suntech_status("K")
 
 
+class DinamapModel(DeviceModel):
+    """A DINAMAP monitor answering host commands (replies as the manual's definitions quoted in
+    station.devices.codecs.serial.dinamap). NIBP: NC starts a determination that takes
+    `MEASURE_S`, busy (0) meanwhile; NA's seconds-since-last restart at 0 when it ends. SpO2:
+    OA reports the probe's SpO2 (no data with the probe off), RA the oximeter's rate. Temperature:
+    the predictive probe measures once, `TEMP_S` long, from the second TC poll (taken out of its
+    well), its counter character moving on at the start. `parameters` limits what it measures
+    (the demo's monitor is its NIBP only: the oximeter and thermometer are separate devices)."""
+
+    MEASURE_S = 1.5
+    TEMP_S = 1.0
+
+    def __init__(self, scenario: str, rng: random.Random) -> None:
+        super().__init__(scenario, rng)
+        self.parameters = {"nibp", "spo2", "temperature"}
+        self.started_at: float | None = None
+        self.ended_at: float | None = None  # None: the last NIBP was long ago
+        self.result = (1, 118, 76, 90, 72)  # status, systolic, diastolic, mean, pulse
+        self.sent_spo2: list[Values] = []
+        self.sent_temperature: list[Values] = []
+        self._oximeter: tuple[int, int] | None = None  # (pulse, SpO2) at the last RA
+        self._temp_polls = 0
+        self._temp_started_at: float | None = None
+        self._temp_counter = ord(" ")
+        self._temp_tenths_f = 0
+
+    def answer(self, data: bytes, now: float) -> bytes:
+        reply = b""
+        for line in self._take_lines(data, b"\r"):
+            reply += self._command(line + b"\r", now)
+        if len(self._request) > 64:  # garbage from the host: forget it, as a monitor would
+            self._request.clear()
+        return reply
+
+    def _finish(self, now: float) -> None:
+        if self.started_at is None or now - self.started_at < self.MEASURE_S:
+            return
+        self.started_at, self.ended_at = None, now
+        if self.scenario in ("motion", "sensor_off"):
+            self.result = (3, 0, 0, 0, 0)
+            self.sent.append({"systolic_mmhg": None, "diastolic_mmhg": None})
+            return
+        systolic, diastolic = self.rng.randint(105, 135), self.rng.randint(65, 85)
+        mean, pulse = (systolic + 2 * diastolic) // 3, self.rng.randint(60, 85)
+        self.result = (1, systolic, diastolic, mean, pulse)
+        self.sent.append(
+            {
+                "systolic_mmhg": float(systolic),
+                "diastolic_mmhg": float(diastolic),
+                "mean_arterial_mmhg": float(mean),
+                "pulse_rate_bpm": float(pulse),
+            }
+        )
+
+    def _command(self, command: bytes, now: float) -> bytes:
+        self._finish(now)
+        if command == dinamap.START_DETERMINATION:
+            if self.started_at is None and "nibp" in self.parameters:
+                self.started_at = now
+            return b""
+        if command == dinamap.CANCEL_DETERMINATION:
+            self.started_at = None
+            return b""
+        if command == dinamap.READ_NIBP_STATUS:
+            status, systolic, diastolic, mean, _ = self.result
+            if self.started_at is not None:
+                status = 0  # busy
+            seconds = 5400 if self.ended_at is None else min(5400, int(now - self.ended_at))
+            return frames.dinamap_status(status, seconds, systolic, diastolic, mean)
+        if command == dinamap.READ_HEART_RATE:
+            return frames.dinamap_rate(self.result[4], source=3, letter="C")
+        if command == dinamap.READ_PULSE_RATE:
+            if "spo2" in self.parameters and self.scenario != "sensor_off":
+                self._oximeter = self.pulse()
+                return frames.dinamap_rate(self._oximeter[0], source=2)
+            self._oximeter = None
+            return frames.dinamap_rate(self.result[4], source=3)
+        if command == dinamap.READ_SPO2:
+            return self._spo2()
+        if command == dinamap.READ_TEMPERATURE:
+            return self._temperature(now)
+        return b""
+
+    def _spo2(self) -> bytes:
+        if "spo2" not in self.parameters:
+            return frames.dinamap_spo2(0, 0)  # standby
+        if self.scenario == "sensor_off" or self._oximeter is None:
+            return frames.dinamap_spo2(3, 0)  # no data: the probe is off
+        pulse, spo2 = self._oximeter
+        self.sent_spo2.append({"spo2_percent": float(spo2), "pulse_rate_bpm": float(pulse)})
+        return frames.dinamap_spo2(1, spo2)
+
+    def _temperature(self, now: float) -> bytes:
+        self._temp_polls += 1
+        if "temperature" in self.parameters and self._temp_polls == 2:
+            self._temp_started_at = now
+            self._temp_counter = self._temp_counter + 1 if self._temp_counter < ord("~") else 32
+            self._temp_tenths_f = self.rng.randint(973, 995)  # 97.3-99.5 °F
+        started = self._temp_started_at
+        if started is None:
+            return frames.dinamap_temperature(0, self._temp_counter, None, 0)
+        if now - started < self.TEMP_S:
+            return frames.dinamap_temperature(1, self._temp_counter, None, 0)
+        if not self.sent_temperature:
+            self.sent_temperature.append({"tenths_f": float(self._temp_tenths_f)})
+        return frames.dinamap_temperature(
+            0, self._temp_counter, int(now - started), self._temp_tenths_f
+        )
+
+
 class SureTempModel(DeviceModel):
     """A SureTemp Plus module answering the host's 941C polls. The probe comes out of its well
     at the first poll (after a pause in polling: the next patient): idle, ready, predicting
@@ -394,6 +504,7 @@ def model_for(
         "serial:suntech-advantage": SuntechModel,
         "serial:suretemp-plus": SureTempModel,
         "serial:healthometer-esc": HealthOMeterModel,
+        "serial:dinamap-host": DinamapModel,
     }
     if codec not in models:
         raise ValueError(f"no serial simulator for codec {codec!r}")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from station.errors import StationError
-from station.locale import Translate, translate_message, translator
+from station.locale import N_, Translate, translate_message, translator
 from station.workflow import IllegalTransitionError, RefusedError
 
 
@@ -71,6 +71,17 @@ class _Base:
     def dismiss_message(self) -> None:
         """A tap on the message overlay."""
         self.say("")
+
+    def fault(self) -> None:
+        """An unexpected error in an intent or a redraw (station.ui.faults): said on screen;
+        what the workflow holds is left as it is."""
+        self.say(self._(FAULT_TEXT), Tone.ERROR)
+
+
+FAULT_TEXT = N_(
+    "Something went wrong: that step did not complete. Check the screen and try again; "
+    "if it happens again, call biomed."
+)
 
 
 # ------------------------------------------------------------------------------------------

@@ -7,13 +7,48 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from station.biomed import Biomed, BiomedState, DeviceRow
-from station.locale import Translate
-from station.models import AnyReading
+from station.locale import N_, Translate
+from station.models import AnyReading, Kind
 from station.ui.ports import (
     BiomedPort,
 )
 from station.ui.presenters.base import Tone, _Base, _try
-from station.ui.presenters.format import fmt_hhmm
+from station.ui.presenters.format import value_text
+
+SCAN_SECONDS = 5.0  # a cuff or scale advertises every second or two when awake
+
+# What the biomed screen says, in one place.
+TEXT = {
+    "no_devices": N_(
+        "No devices bound or seen. Bind one with `station devices bind ADDRESS "
+        "--profile PROFILE` (or PORT for serial), plug in a serial device, or tap Scan to look "
+        "for Bluetooth devices in range (wake the device first)."
+    ),
+    "scanning": N_(
+        "Scanning for Bluetooth devices… wake the device (press its button) so it advertises."
+    ),
+    "bluetooth": N_("Bluetooth"),
+    "scan": N_("Scan"),
+    "scan_hint": N_("tap Scan to list the devices in range"),
+    "waiting": N_("waiting for a reading… take a measurement on the device"),
+    "exported": N_("Diagnostics bundle written (no patient data): {where}"),
+    "export_failed": N_("Diagnostics bundle not written: {why}"),
+}
+
+# A test reading's kind, as biomed reads it (the kind's own name, not the MA's tile title).
+KIND_NAMES: dict[Kind, str] = {
+    Kind.BLOOD_PRESSURE: N_("Blood pressure"),
+    Kind.CUFF_PRESSURE: N_("Cuff pressure"),
+    Kind.PULSE_OXIMETRY: N_("Pulse oximetry"),
+    Kind.TEMPERATURE: N_("Temperature"),
+    Kind.BODY_WEIGHT: N_("Body weight"),
+    Kind.BODY_HEIGHT: N_("Body height"),
+    Kind.RESPIRATORY_RATE: N_("Respiratory rate"),
+    Kind.PAIN_SEVERITY: N_("Pain severity"),
+    Kind.HEAD_CIRCUMFERENCE: N_("Head circumference"),
+}
+
+VERDICT_WORDS = {"accepted": N_("accepted"), "rejected": N_("rejected")}
 
 
 @dataclass(frozen=True)
@@ -36,6 +71,7 @@ class BiomedPresenter(_Base):
         self.port = port
         self.message = ""
         self.exported: str = ""
+        self._export_text = ""
         self.confirm_unbind: str | None = None  # the device waiting for "Unbind" to be confirmed
         self._tested_at: datetime | None = None  # the last reading recorded in the test view
         self.refresh()
@@ -47,6 +83,33 @@ class BiomedPresenter(_Base):
     @property
     def unlocked(self) -> bool:
         return self.biomed.state is not BiomedState.LOCKED
+
+    def words(self, key: str) -> str:
+        """A fixed string of the biomed screen (they are kept in TEXT, in one place), in the
+        station's language."""
+        return self._(TEXT[key])
+
+    def scan_bluetooth(self) -> None:
+        """Look for Bluetooth devices in range (in the background); found ones join the list
+        with their best-matching profile and a Bind button."""
+        if _try(self, lambda: self.biomed.require_unlocked(N_("scan for devices"))):
+            self.port.scan_bluetooth(SCAN_SECONDS)
+            self.refresh()
+
+    def scan_status(self) -> str:
+        return self.said(self.port.bluetooth_scan_status()) if self.unlocked else ""
+
+    def empty_text(self) -> str:
+        """Why the device list is empty, and what to do (a blank list looked broken)."""
+        if self.device_lines():
+            return ""
+        if self.unlocked and self.port.bluetooth_scan_status().startswith("scanning"):
+            return self.words("scanning")
+        return self.words("no_devices")
+
+    def export_text(self) -> str:
+        """What the last export wrote and where, or why it failed ("" before any)."""
+        return self._export_text
 
     def refresh(self) -> None:
         """The port's current devices and bindings; a new reading of the device under test
@@ -83,6 +146,16 @@ class BiomedPresenter(_Base):
 
     def lock(self) -> None:
         _try(self, self.biomed.lock)
+
+    def fault(self) -> None:
+        """An unexpected error (station.ui.faults): said to biomed staff with where to look."""
+        self.say(
+            self._(
+                "Something went wrong: that step did not complete. The journal has where "
+                "(journalctl -u station); try again."
+            ),
+            Tone.ERROR,
+        )
 
     def bind(self, device_id: str) -> None:
         def action() -> None:
@@ -134,7 +207,7 @@ class BiomedPresenter(_Base):
 
     def enter_passkey(self, address: str, typed: str) -> None:
         """The 6-digit passkey the device shows (Bluetooth Core: 000000-999999)."""
-        if not _try(self, lambda: self.biomed.require_unlocked("pair a device")):
+        if not _try(self, lambda: self.biomed.require_unlocked(N_("pair a device"))):
             return
         digits = typed.strip()
         if not (len(digits) == 6 and digits.isdigit()):
@@ -168,21 +241,19 @@ class BiomedPresenter(_Base):
 
     def export(self) -> str:
         """Write the diagnostics bundle (station.diagnostics.build_bundle); where it went."""
-        if not _try(self, lambda: self.biomed.require_unlocked("export diagnostics")):
+        if not _try(self, lambda: self.biomed.require_unlocked(N_("export diagnostics"))):
             return ""
         try:
             self.exported = self.port.export_diagnostics()
         except OSError as exc:
             why = exc.strerror or exc
-            self.say(self._("diagnostics bundle not written: {why}").format(why=why), Tone.ERROR)
+            self._export_text = self.words("export_failed").format(why=why)
+            self.say(self._export_text, Tone.ERROR)
             return ""
         self.biomed.diagnostics_exported(self.exported)
-        self.say(
-            self._("diagnostics bundle written (no patient data): {path}").format(
-                path=self.exported
-            ),
-            Tone.SUCCESS,
-        )
+        # Said twice: the message fades on the next tap, the line on the screen stays.
+        self._export_text = self.words("exported").format(where=self.said(self.exported))
+        self.say(self._export_text, Tone.SUCCESS)
         return self.exported
 
     def device_lines(self) -> tuple[DeviceLine, ...]:
@@ -219,22 +290,35 @@ class BiomedPresenter(_Base):
         return tuple(lines)
 
     def test_lines(self) -> tuple[str, ...]:
+        """Each test reading as a person reads it: what, value and unit, when, which device;
+        then the raw bytes and the verdict (never the model's JSON)."""
         lines = []
         for result in self.biomed.test_results:
-            decoded = result.reading.model_dump_json()
-            at = fmt_hhmm(result.received_at)
-            lines.append(self._("{time} decoded: {reading}").format(time=at, reading=decoded))
+            lines.append(self._reading_line(result.device_id, result.reading, result.received_at))
+            verdict = self._(VERDICT_WORDS[result.verdict.status])
+            flags = ", ".join(self.said(f.message) for f in result.verdict.flags)
             raw = result.raw_hex or self._("(none)")
-            lines.append(
-                self._("raw: {raw} · verdict: {verdict}").format(
-                    raw=raw, verdict=result.verdict.status
-                )
+            line = self._("raw: {raw} · {verdict}").format(raw=raw, verdict=verdict)
+            lines.append(line + (f" · {flags}" if flags else "")
             )
         return tuple(lines)
+
+    def _reading_line(self, device_id: str, reading: AnyReading, at: datetime) -> str:
+        value, unit = value_text(reading, self.biomed.settings.display)
+        what = self._(KIND_NAMES.get(reading.kind, reading.kind.value))
+        line = f"{what} {value} {unit}".rstrip()
+        pulse = getattr(reading, "pulse_rate_bpm", None)
+        if pulse is not None and reading.kind.value != "pulse_rate":
+            line += ", " + self._("pulse {rate} /min").format(rate=f"{pulse:.0f}")
+        return f"{line} · {at.strftime('%H:%M:%S')} · {device_id}"
 
 
 def _device_line(row: DeviceRow, _: Translate) -> DeviceLine:
     parts = [row.profile, _(row.transport), _("in range") if row.present else _("not seen")]
+    if row.name:
+        parts.insert(0, f'"{row.name}" {row.address}')
+    if row.rssi_dbm is not None:
+        parts.append(f"{row.rssi_dbm} dBm")
     if row.battery_percent is not None:
         parts.append(_("battery {percent} %").format(percent=row.battery_percent))
     if row.firmware:

@@ -3,17 +3,26 @@ rooming (its one entry point), refusals become banner text."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
+from station.locale import N_
 from station.lockout import Role
 from station.models import AnyReading
 from station.rooming import Rooming, lockout_message
-from station.rooming_data import MedicationStatus, Onset, RoomingEvent, RoomingState
+from station.rooming_data import (
+    MedicationStatus,
+    Onset,
+    RoomingEvent,
+    RoomingRecord,
+    RoomingState,
+)
 from station.rooming_record import record_to_submission
 from station.ui.ports import AlertSink, LookupAnswer, LookupOutcome, PatientLookup, VitalsOutbox
 from station.ui.presenters.base import Tone, _Base, _try
 from station.ui.presenters.biomed import BiomedPresenter
+from station.ui.presenters.exam_lists import STEPS, ExamLists, ListForm
 from station.ui.presenters.exam_views import ExamViews, SentRooming
 from station.ui.presenters.format import field_title, fmt_dob
 from station.ui.presenters.keypad import (
@@ -25,7 +34,23 @@ from station.ui.presenters.keypad import (
     select,
     typed_values,
 )
+from station.ui.presenters.patient_entry import (
+    TEXT as ENTRY_TEXT,
+)
+from station.ui.presenters.patient_entry import (
+    PatientEntry,
+    birth_date,
+    birth_date_in_words,
+    dob_problem,
+    typed,
+    why_by_hand,
+)
 from station.workflow import RefusedError
+
+NO_LOOKUP = N_(
+    "scan read, but this station cannot reach the practice system to look it up — "
+    "pick the patient from the list or enter them by hand"
+)
 
 SCREEN_OF: dict[RoomingState, str] = {
     RoomingState.SIGNED_OUT: "signin",
@@ -38,8 +63,9 @@ SCREEN_OF: dict[RoomingState, str] = {
 }
 
 
-class ExamPresenter(ExamViews, _Base):
-    """MA rooming on the exam-room station: intents here, the screens' views in ExamViews."""
+class ExamPresenter(ExamLists, ExamViews, _Base):
+    """MA rooming on the exam-room station: intents here, the screens' views in ExamViews,
+    the medication / allergy / point-of-care steps in ExamLists."""
 
     def __init__(
         self,
@@ -70,12 +96,20 @@ class ExamPresenter(ExamViews, _Base):
         # Shown on the tile with "measuring…"; never an entry (the captured one is).
         self.live: dict[str, AnyReading] = {}
         self._counting_down = False  # the sign-in lockout's countdown is on screen
+        # The list step open over the rooming's step (medications, allergies, point-of-care)
+        # and the form being filled in there: cleared at sign-out and for every new patient.
+        self.step: str | None = None
+        self.form: ListForm | None = None
+        # The manual patient entry while it is open (the patient list's "enter by hand").
+        self.entry: PatientEntry | None = None
 
     @property
     def screen(self) -> str:
         if self.biomed is not None and self.biomed.unlocked:
             return "biomed"
-        return SCREEN_OF[self.rooming.state]
+        if self.entry is not None and self.rooming.state is RoomingState.SIGNED_IN:
+            return "patient_entry"
+        return self._step_shown() or SCREEN_OF[self.rooming.state]
 
     def _tap(self) -> None:
         self.taps += 1
@@ -101,7 +135,16 @@ class ExamPresenter(ExamViews, _Base):
         """A wristband or appointment barcode scanned on the patient list: ask the practice
         system who it is; the answer comes to `lookup_answered`."""
         code = barcode.strip()
-        if self.lookup is None or not code:
+        if not code:
+            return
+        if self.rooming.is_staff_badge(code):
+            # #20: a badge swiped here went to the practice system as a wristband lookup.
+            self.say(self._("that is a staff badge — scan the patient's wristband"), Tone.WARNING)
+            return
+        if self.lookup is None:
+            # No practice system to ask (`station ui`, or no broker configured): a scanner
+            # that does nothing looks broken, so say what happened and what works instead.
+            self.say(self._(NO_LOOKUP), Tone.WARNING)
             return
         if self.rooming.state is not RoomingState.SIGNED_IN:
             self.say(self._("scan the barcode on the patient list"), Tone.WARNING)
@@ -143,9 +186,61 @@ class ExamPresenter(ExamViews, _Base):
                 Tone.WARNING,
             )
 
+    # -- manual patient entry ---------------------------------------------------------------
+
+    def manual_entry_offered(self) -> bool:
+        """Typing a patient in is offered when the list cannot be used: no schedule, or no
+        link to the practice system (a list that may be stale, no barcode lookup)."""
+        return not self.rooming.schedule or not self.outbox.online()
+
+    def open_patient_entry(self) -> None:
+        self._tap()
+        if self.rooming.state is RoomingState.SIGNED_IN:
+            self.entry = PatientEntry()
+            self.say("")
+
+    def patient_entry_typed(self, field: str, text: str) -> None:
+        if self.entry is not None:
+            self.entry = typed(self.entry, field, text)
+
+    def patient_entry_view(self) -> dict[str, str]:
+        """The entry screen's words: labels, the date as understood, what is wrong."""
+        entry = self.entry or PatientEntry()
+        return {
+            **{key: self._(text) for key, text in ENTRY_TEXT.items()},
+            "why": why_by_hand(not self.rooming.schedule, self.outbox.online(), self._),
+            "dob_shown": birth_date_in_words(entry, self._),
+            "problem": self.said(entry.problem),
+        }
+
+    def cancel_patient_entry(self) -> None:
+        self._tap()
+        self.entry = None
+
+    def submit_patient_entry(self) -> None:
+        """The typed identifiers open the two-identifier confirmation, as a pick does; what
+        is wrong is said on the entry screen and nothing is opened."""
+        self._tap()
+        entry = self.entry
+        if entry is None:
+            return
+        born = birth_date(entry)
+        if born is None:
+            self.entry = replace(entry, problem=dob_problem(entry))
+            return
+        try:
+            self.rooming.enter_patient(entry.family, entry.given, born, entry.mrn)
+        except RefusedError as exc:
+            self.entry = replace(entry, problem="; ".join(exc.details) or exc.message)
+            return
+        self.entry = None
+        self.say("")
+
     def sign_out(self) -> None:
         self._tap()
         self.keypad = None
+        self._close_step()
+        self.entry = None  # nothing typed about a patient outlives the sign-in
         _try(self, self.rooming.sign_out)
 
     def pick(self, appointment_id: str) -> None:
@@ -154,6 +249,7 @@ class ExamPresenter(ExamViews, _Base):
 
     def confirm(self) -> None:
         self._tap()
+        self._close_step()
         _try(self, self.rooming.confirm_identifiers)
 
     def not_this_patient(self) -> None:
@@ -166,6 +262,14 @@ class ExamPresenter(ExamViews, _Base):
 
     def go(self, screen: str) -> None:
         self._tap()
+        if screen in STEPS:
+            self.open_step(screen)
+            return
+        over = self._step_shown()
+        self._close_step()
+        if over is not None and SCREEN_OF[self.rooming.state] == screen:
+            self.say("")  # back to the step the list lay over
+            return
         event = {
             "vitals": RoomingEvent.TO_VITALS,
             "complaint": RoomingEvent.TO_COMPLAINT,
@@ -237,15 +341,19 @@ class ExamPresenter(ExamViews, _Base):
         self._tap()
         patient = self.rooming.patient
 
-        def action() -> None:
-            record = self.rooming.send()
+        def store(record: RoomingRecord) -> None:
+            # Stored before the rooming closes: a failing outbox leaves it open to send again.
             assert patient is not None
             submission = record_to_submission(record, patient)
             self.sent_id = self.outbox.submit(submission)
-            self.rooming.submission_saved(self.sent_id)
             self.sent[self.sent_id] = SentRooming(
                 self.sent_id, submission, f"{patient.display_name} · {fmt_dob(patient.birth_date)}"
             )
+
+        def action() -> None:
+            self.rooming.send(store)
+            assert self.sent_id is not None
+            self.rooming.submission_saved(self.sent_id)
 
         _try(self, action)
 
@@ -274,6 +382,8 @@ class ExamPresenter(ExamViews, _Base):
         out = self.rooming.tick()
         if out:
             self.keypad = None
+            self._close_step()
+            self.entry = None  # nothing typed about a patient outlives the sign-in
             self.say(self._("signed out after inactivity"), Tone.INFO)
         elif self.rooming.state is RoomingState.SIGNED_OUT:
             # The lockout's countdown, refreshed every tick; cleared once the keypad is free.

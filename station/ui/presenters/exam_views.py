@@ -7,17 +7,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from station.config import DisplaySection
-from station.locale import N_
+from station.locale import N_, Translate, no_translation
 from station.models import AnyReading, Kind
-from station.rooming import Rooming
+from station.rooming import SAME_NAME_NOTE, Rooming
 from station.rooming_data import (
     COMMON_COMPLAINTS,
     Complaint,
     MedicationReview,
     Onset,
+    Refusal,
     RoomingState,
+    ScheduledPatient,
     VitalEntry,
 )
+from station.submission import Identification
 from station.ui.ports import SendState, VitalsOutbox
 from station.ui.presenters.format import (
     TILE_KIND,
@@ -38,14 +41,9 @@ from station.ui.presenters.format import (
     fmt_optional,
     value_text,
 )
+from station.ui.presenters.patient_entry import confirm_note
 from station.vitals import shown_for_age, vital_kind
 
-MEDICATION_STATUS = {
-    "unreviewed": N_("unreviewed"),
-    "taking": N_("taking"),
-    "not_taking": N_("not taking"),
-    "changed": N_("changed"),
-}
 ONSET_WORDS = {
     "today": N_("today"),
     "days": N_("days"),
@@ -66,6 +64,24 @@ class SentRooming:
     message_id: UUID
     submission: Submission
     patient: str  # "ZZTEST, Alpha · 05/17/1970": who it was, for the MA
+
+
+def _collision_mrn(patient: ScheduledPatient) -> str:
+    """The MRN, when another patient on the list has a name that looks the same (a patient
+    entered by hand may have none: then nothing more can tell them apart here)."""
+    if SAME_NAME_NOTE not in patient.identity_notes:
+        return ""
+    return patient.mrn or ""
+
+
+def offline_saved(waiting: int, _: Translate = no_translation) -> str:
+    """What Send says with no link to the practice system: where the rooming is, that it goes
+    by itself, and how many wait (a bare "Saved — waiting" looked stuck for ever)."""
+    return _(
+        "Saved on this station — will send when the practice system is reachable "
+        "({waiting} waiting)"
+    ).format(waiting=waiting)
+
 
 # Review order: what blocks Send first, then what needs a second look.
 _REVIEW_ORDER = {"critical": 0, "rejected": 1, "warning": 2, "info": 3, "ok": 4}
@@ -91,6 +107,12 @@ class ExamViews:
         """A kind of reading as the MA reads it ("Blood pressure"), translated."""
         return self._(vital_kind(kind).title)
 
+    def list_summary(self) -> tuple[str, ...]:
+        raise NotImplementedError  # ExamLists: the medications, allergies, results in words
+
+    def blocker_words(self, refusal: Refusal, message: str) -> str:
+        raise NotImplementedError  # ExamLists: short words where Review lists the items
+
     @property
     def display(self) -> DisplaySection:
         return self.rooming.display
@@ -114,7 +136,14 @@ class ExamViews:
 
     def patient_rows(self) -> tuple[PatientRow, ...]:
         return tuple(
-            PatientRow(p.appointment_id, p.start_time, p.display_name, fmt_dob(p.birth_date))
+            PatientRow(
+                p.appointment_id,
+                p.start_time,
+                p.display_name,
+                fmt_dob(p.birth_date),
+                notes=tuple(self.said(note) for note in p.identity_notes),
+                mrn=_collision_mrn(p),
+            )
             for p in self.rooming.schedule
         )
 
@@ -136,6 +165,29 @@ class ExamViews:
             self._("Born {date}").format(date=fmt_dob(patient.birth_date)),
             self._("age {years}").format(years=age),
         )
+
+    def identity_warning(self) -> str:
+        """Under the two identifiers: what was hidden or mixed in the name, and the MRN when
+        another patient on the list has the same name (#20: look-alike names)."""
+        patient = self.rooming.patient
+        if patient is None:
+            return ""
+        # A patient entered by hand says so first, with the MRN or that it is not known.
+        lines = [self.confirm_note()] if self.confirm_note() else []
+        mrn = _collision_mrn(patient)
+        lines += [self._("MRN {mrn}").format(mrn=mrn)] if mrn else []
+        lines += [
+            self._("Check: {notes}").format(notes=self.said(note))
+            for note in patient.identity_notes
+        ]
+        return "\n".join(lines)
+
+    def confirm_note(self) -> str:
+        """ "" for a scheduled patient; for one entered by hand, that it was and the MRN."""
+        patient = self.rooming.patient
+        if patient is None or patient.identification is not Identification.MANUAL:
+            return ""
+        return confirm_note(patient.mrn, self._)
 
     def tiles(self) -> tuple[Tile, ...]:
         tiles = []
@@ -293,7 +345,7 @@ class ExamViews:
         return tuple(sorted(rows, key=lambda r: _REVIEW_ORDER.get(r.severity, 9)))
 
     def review_summary(self) -> tuple[str, ...]:
-        _shown, c, medications = self._shown_record()
+        _shown, c, _medications = self._shown_record()
         _ = self._
         lines = []
         done = self.sent.get(self.sent_id) if self.sent_id is not None else None
@@ -306,9 +358,7 @@ class ExamViews:
         if c.onset != Onset.UNKNOWN:
             onset = _(ONSET_WORDS.get(c.onset.value, c.onset.value))
             lines.append(_("Onset: {onset}").format(onset=onset))
-        for med in medications:
-            status = _(MEDICATION_STATUS.get(med.status.value, med.status.value))
-            lines.append(f"{med.medication.name}: {status}")
+        lines.extend(self.list_summary())
         record = self.rooming.last_record
         sent = self.rooming.state is RoomingState.SENT and record is not None
         bmi = record.bmi_kg_m2 if sent and record is not None else self.rooming.bmi_kg_m2()
@@ -317,7 +367,7 @@ class ExamViews:
         return tuple(lines)
 
     def send_blockers(self) -> tuple[str, ...]:
-        return tuple(self.said(m) for _, m in self.rooming.send_refusals())
+        return tuple(self.said(self.blocker_words(r, m)) for r, m in self.rooming.send_refusals())
 
     def send_status(self) -> str:
         if self.sent_id is None:
@@ -332,7 +382,7 @@ class ExamViews:
         if state == SendState.RECEIVED:
             return self._("Received by the practice system")
         if not self.outbox.online():
-            return self._("Saved on this station — will send when the network is back")
+            return offline_saved(self.outbox.queued(), self._)
         return self._("Saved — waiting for the practice system")
 
     def send_rejected(self) -> bool:

@@ -26,6 +26,10 @@ class PatientRow:
     time: str
     name: str
     birth_date: str
+    # What the MA must see before tapping (station.names: hidden characters removed, mixed
+    # alphabets, another patient of the same name); and the MRN when the names collide.
+    notes: tuple[str, ...] = ()
+    mrn: str = ""
 
 
 @dataclass(frozen=True)

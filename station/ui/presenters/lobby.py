@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from station.checkin import Checkin, CheckinState, ContactChange, TickResult, parse_birth_date
+from station.errors import StationError
 from station.locale import CODES, N_, translations
 from station.lockout import Role
 from station.ui.ports import (
     LobbySink,
     Speaker,
 )
-from station.ui.presenters.base import _Base, _try
+from station.ui.presenters.base import Tone, _Base, _try
 from station.ui.presenters.biomed import BiomedPresenter
 from station.workflow import RefusedError
 
@@ -101,6 +102,14 @@ LOBBY_TEXT = (
     N_("type a new phone number or e-mail, or confirm the ones shown"),
     N_("PIN not accepted"),
     N_("none on file"),
+    # Intake questionnaires and the insurance question (#18); the questions and answers
+    # themselves come in the patient's language from the questionnaire files.
+    N_("Question {number} of {total}"),
+    N_("Has your insurance changed since your last visit?"),
+    N_("Yes, it changed"),
+    N_("No, it is the same"),
+    N_("The front desk will ask about your new insurance."),
+    N_("Some questions are not available in your language. Staff will ask you in person."),
 )
 
 
@@ -114,6 +123,7 @@ class LobbyView:
     message: str = ""
     phone: str = ""
     email: str = ""
+    choices: tuple[tuple[str, str], ...] = ()  # a question's answers: (code, label)
 
 
 LOBBY_SCREEN: dict[CheckinState, str] = {
@@ -122,6 +132,8 @@ LOBBY_SCREEN: dict[CheckinState, str] = {
     CheckinState.NOT_FOUND: "lobby_message",
     CheckinState.CONTACT: "lobby_contact",
     CheckinState.REASON: "lobby_reason",
+    CheckinState.QUESTIONS: "lobby_question",
+    CheckinState.INSURANCE: "lobby_insurance",
     CheckinState.DONE: "lobby_message",
     CheckinState.STAFF: "lobby_message",
 }
@@ -222,18 +234,74 @@ class LobbyPresenter(_Base):
         self.speak()
 
     def back(self) -> None:
+        """Back: the screen before; on the questions, the question before (its answer taken
+        back)."""
         self._run(self.checkin.back)
+        if self.checkin.state in (CheckinState.QUESTIONS, CheckinState.INSURANCE):
+            self.speak()
 
     def submit_reason(self, reason: str) -> None:
+        """The reason, then the questionnaires and the insurance question when configured;
+        the check-in goes to the front desk when nothing more is asked."""
+
         def action() -> None:
-            self.events.checkin(self.checkin.submit_reason(reason))
+            if self.checkin.continue_after_reason(reason) == CheckinState.DONE:
+                self._send_checkin()
 
         self._run(action)
         self.speak()
 
+    def answer(self, code: str) -> None:
+        """One answer on a question screen. An answer staff must hear about now (PHQ-9 item 9)
+        is sent the moment it is given, before anything else."""
+
+        def action() -> None:
+            alerts = self.checkin.answer_question(code)
+            appointment = self.checkin.appointment
+            failed: StationError | None = None
+            for alert in alerts:
+                assert appointment is not None
+                try:
+                    self.events.screening_alert(
+                        alert, appointment_id=appointment.appointment_id,
+                        language=self.checkin.language, raised_at=self.checkin._clock())
+                except StationError as exc:
+                    failed = exc  # the check-in still goes; then the patient is told
+            if self.checkin.state == CheckinState.DONE:
+                self._send_checkin()
+            if failed is not None:
+                raise failed
+
+        self._run(action)
+        self.speak()
+
+    def insurance(self, changed: bool) -> None:
+        """ "Has your insurance changed since your last visit?": the check-in goes with it."""
+
+        def action() -> None:
+            self.checkin.answer_insurance(changed)
+            self._send_checkin()
+
+        self._run(action)
+        self.speak()
+
+    def _send_checkin(self) -> None:
+        record = self.checkin.record
+        assert record is not None
+        self.events.checkin(record)
+
     def restart(self) -> None:
         self.help_sent = False
         self._run(self.checkin.restart)
+
+    def fault(self) -> None:
+        """An unexpected error (station.ui.faults): the check-in is wiped, whatever state it
+        was in, and the patient is sent to a person."""
+        self.help_sent = False
+        self.staff_open = False
+        self.staff_error = ""
+        self.checkin.abandon()
+        self.say(self._("Please see the front desk"), Tone.ERROR)
 
     def staff_corner(self) -> None:
         """A tap on the hidden staff corner (welcome screen); five quick taps open the staff
@@ -300,8 +368,11 @@ class LobbyPresenter(_Base):
             "lobby_message": ("title", "body"),
             "lobby_contact": ("title", "ok", "change"),
             "lobby_reason": ("title",),
+            "lobby_question": ("stem", "title"),
+            "lobby_insurance": ("title", "yes", "no"),
         }[view.screen]
-        self.speaker.say(". ".join(view.text[k] for k in keys), view.language)
+        said = [view.text[k] for k in keys if view.text[k]] + [label for _, label in view.choices]
+        self.speaker.say(". ".join(said), view.language)
 
     def birth_date_in_words(self) -> str:
         """The date typed so far with the month's name, in the patient's language ("March
@@ -317,6 +388,7 @@ class LobbyPresenter(_Base):
     def view(self) -> LobbyView:
         _ = self._
         state = self.checkin.state
+        choices: tuple[tuple[str, str], ...] = ()
         common = {
             "help": _("Ask for help"),
             "large": _("Larger text"),
@@ -368,11 +440,34 @@ class LobbyPresenter(_Base):
             text = {
                 "title": _("What is the reason for your visit today?"),
                 "done": _("Done"),
+                "reason": self.checkin.reason_for_visit,  # kept when back from the questions
+            }
+        elif state == CheckinState.QUESTIONS:
+            question = self.checkin.question()
+            assert question is not None
+            text = {
+                "title": question.text,
+                "stem": question.stem,
+                "progress": _("Question {number} of {total}").format(
+                    number=question.number, total=question.planned),
+            }
+            choices = question.options
+        elif state == CheckinState.INSURANCE:
+            text = {
+                "title": _("Has your insurance changed since your last visit?"),
+                "yes": _("Yes, it changed"),
+                "no": _("No, it is the same"),
             }
         elif state == CheckinState.DONE:
             body = _("Please have a seat. We will call you soon.")
             if self.checkin.contact_change is not None:
                 body += " " + _("The front desk will update your details.")
+            record = self.checkin.record
+            if record is not None and record.insurance_changed:
+                body += " " + _("The front desk will ask about your new insurance.")
+            if record is not None and record.screenings_not_asked:
+                body += " " + _("Some questions are not available in your language. "
+                                "Staff will ask you in person.")
             text = {"title": _("You are checked in"), "body": body, "action": _("Done")}
         else:
             text = {
@@ -398,6 +493,7 @@ class LobbyPresenter(_Base):
             message=self.message,
             phone=phone or _("none on file"),
             email=email or _("none on file"),
+            choices=choices,
         )
 
 

@@ -60,6 +60,22 @@ class KioskInput(TextInput):  # type: ignore[misc]
             return True  # eaten: no shortcut reaches the field
         return super().keyboard_on_key_down(window, keycode, text, modifiers)
 
+    # No clipboard at all. Kivy's TextInput loads a clipboard provider when it is made; on Linux
+    # it also looks for an X cut buffer (xclip, xsel: absent on the Pi), logged the failure as
+    # CRITICAL with tracebacks (#15), and where one exists copies every selection into X's
+    # primary selection — patient text where any other program can read it.
+    def _ensure_clipboard(self) -> None:
+        return None
+
+    def copy(self, data: str = "") -> None:
+        return None
+
+    def cut(self) -> None:
+        return None
+
+    def paste(self) -> None:
+        return None
+
     def wipe(self) -> None:
         """Empty, with no way back: the text, the undo and redo history, the selection."""
         self.cancel_selection()

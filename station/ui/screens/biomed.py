@@ -47,6 +47,8 @@ class BiomedScreen(BaseScreen):
             presenter.passkey_requests(),
             presenter.confirm_unbind,
             presenter.lockout_text(),
+            presenter.scan_status(),
+            presenter.export_text(),
         )
         if not self.changed(view):
             return
@@ -77,6 +79,13 @@ class BiomedScreen(BaseScreen):
             return
         if state == "devices":
             self.ids.title.text = self._("Devices")
+            status = presenter.scan_status() or presenter.words("scan_hint")
+            text = f"{presenter.words('bluetooth')}: {status}"
+            scan = [(presenter.words("scan"), lambda: self.intent("scan_bluetooth"), 110, False)]
+            rows.add_widget(action_row(text, scan))
+            empty = presenter.empty_text()
+            if empty:
+                rows.add_widget(Factory.Body(text=empty, font_size=18))
             for device_id, address in presenter.passkey_requests():
                 rows.add_widget(self._passkey_row(device_id, address))
             for line in presenter.device_lines():
@@ -91,6 +100,8 @@ class BiomedScreen(BaseScreen):
                 )
                 row = action_row(f"{line.title}  {mark}\n{line.detail}", actions, height=72)
                 rows.add_widget(row)
+            if presenter.export_text():
+                rows.add_widget(Factory.Body(text=presenter.export_text(), font_size=16))
             settings = self._("Settings")
             nav.add_widget(button(settings, lambda: self.intent("open_settings"), quiet=True))
             nav.add_widget(button(self._("Export diagnostics"), lambda: self.intent("export")))
@@ -98,7 +109,7 @@ class BiomedScreen(BaseScreen):
             self.ids.title.text = self._("Testing {device}: take a measurement").format(
                 device=presenter.biomed.testing
             )
-            for text in presenter.test_lines() or (self._("waiting for a reading…"),):
+            for text in presenter.test_lines() or (presenter.words("waiting"),):
                 rows.add_widget(Factory.Body(text=text, font_size=16))
             devices = "< " + self._("Devices")
             nav.add_widget(button(devices, lambda: self.intent("back"), quiet=True))
@@ -106,6 +117,8 @@ class BiomedScreen(BaseScreen):
             self.ids.title.text = self._("Station settings")
             for text in presenter.settings_lines():
                 rows.add_widget(Factory.Body(text=text))
+            if presenter.export_text():
+                rows.add_widget(Factory.Body(text=presenter.export_text(), font_size=16))
             devices = "< " + self._("Devices")
             nav.add_widget(button(devices, lambda: self.intent("back"), quiet=True))
             nav.add_widget(button(self._("Export diagnostics"), lambda: self.intent("export")))

@@ -9,6 +9,7 @@ from kivy.factory import Factory
 from kivy.metrics import dp
 
 from station.ui.screens.base import BaseScreen, button
+from station.ui.screens.lists import choice_button, list_row
 from station.ui.theme import SEVERITY_COLOURS, TONE_COLOURS
 
 
@@ -23,15 +24,21 @@ class ReviewScreen(BaseScreen):
             presenter.send_blockers(),
             presenter.send_status(),
             sent,
+            presenter.review_fixes(),
+            presenter.review_steps(),
         )
         if presenter.rooming.patient != self._patient:
             self._patient = presenter.rooming.patient
             self.ids.scroll.scroll_y = 1  # every patient's review starts at the top
         if not self.changed(view):
             return
-        rows, summary, blockers, status, _ = view
+        rows, summary, blockers, status, _, fixes, steps = view
         box = self.ids.rows
         box.clear_widgets()
+        # What the lists still need (#18) comes first, like critical values, each with the
+        # button that goes to fix it.
+        for fix in fixes:
+            box.add_widget(list_row(fix, self.intent))
         for row in rows:
             line = Factory.BoxLayout(size_hint_y=None, height=dp(64), spacing=dp(6))
             label = Factory.ReviewLine(
@@ -54,6 +61,11 @@ class ReviewScreen(BaseScreen):
                     )
                 )
             box.add_widget(line)
+        if steps:
+            grid = Factory.ChipGrid(cols=len(steps))
+            for choice in steps:
+                grid.add_widget(choice_button(choice, self.intent))
+            box.add_widget(grid)
         for text in summary:
             box.add_widget(Factory.Body(text=text))
         nav = self.ids.nav

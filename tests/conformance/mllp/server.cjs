@@ -2,12 +2,13 @@
 // and HL7 parser) receives each message, parses it with node-hl7-client, records it, and ACKs.
 //
 //   node server.cjs --port P --log FILE [--reject-mrn MRN --reason TEXT] [--error-mrn MRN]
-//                   [--silent-first N]
+//                   [--silent-first N] [--reject-type TYPE]
 //
 // FILE gets one JSON line per message received, written (synchronously) before the ACK:
 // {"control_id", "type", "mrn", "ack", "raw"}. --reject-mrn answers AR for that patient with
 // TEXT in MSA-3 and ERR-8 (as an EHR that does not know the patient would); --error-mrn answers
-// AE; --silent-first leaves the first N messages unanswered (an EHR that hangs). Prints
+// AE; --reject-type answers AR (with TEXT) to every message of that MSH-9 type, e.g. ADT^A60;
+// --silent-first leaves the first N messages unanswered (an EHR that hangs). Prints
 // "listening <port>" once it listens.
 'use strict'
 const fs = require('fs')
@@ -23,6 +24,7 @@ const logFile = arg('--log')
 const rejectMrn = arg('--reject-mrn', '')
 const errorMrn = arg('--error-mrn', '')
 const reason = arg('--reason', 'rejected')
+const rejectType = arg('--reject-type', '')
 let silent = Number(arg('--silent-first', '0'))
 
 const server = new Server({ bindAddress: '127.0.0.1' })
@@ -41,7 +43,10 @@ const inbound = server.createInbound({ port }, async (req, res) => {
     fs.appendFileSync(logFile, JSON.stringify(entry) + '\n')
     return
   }
-  const code = mrn === rejectMrn ? 'AR' : mrn === errorMrn ? 'AE' : 'AA'
+  // A message without a PID (a help request names no patient) matches no --reject-mrn.
+  const code = (rejectMrn && mrn === rejectMrn) || (rejectType && entry.type === rejectType)
+    ? 'AR'
+    : errorMrn && mrn === errorMrn ? 'AE' : 'AA'
   entry.ack = code
   fs.appendFileSync(logFile, JSON.stringify(entry) + '\n')
   if (code !== 'AA') {
