@@ -25,4 +25,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.serial",
     "tests.fixtures.kivy",
     "tests.fixtures.mllp",
+    "tests.fixtures.xwindow",
 ]

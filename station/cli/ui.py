@@ -89,6 +89,7 @@ def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
     from station.app.demo_ui import build_presenter, feed_demo_devices
     from station.ui.app import StationApp, StationUI
     from station.ui.ports import EspeakSpeaker
+    from station.ui.probe import probe_path
 
     def factory() -> StationUI:
         # The lobby reads each screen aloud (espeak-ng on the Pi; silent if it is missing).
@@ -97,7 +98,7 @@ def open_ui(mode: str, width: int = 800, height: int = 480) -> int:
             feed_demo_devices(ui)
         return ui
 
-    StationApp(factory).run()
+    StationApp(factory, probe=probe_path()).run()
     return 0
 
 
