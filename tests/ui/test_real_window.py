@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import struct
 import threading
+import zlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -33,6 +35,12 @@ def focused_on(field_id: str) -> Callable[[dict[str, Any]], bool]:
         return focused is not None and focused["id"] == field_id and bool(snap["keyboards"])
 
     return check
+
+
+def field_text(field_id: str, text: str) -> Callable[[dict[str, Any]], bool]:
+    """The field shows `text`: every key typed has been taken in (so an Enter pressed now
+    comes well after the last of them, as a person's does, not in a scanner's burst)."""
+    return lambda snap: any(w["id"] == field_id and w["text"] == text for w in snap["widgets"])
 
 
 def assert_field_in_view(app: RealWindow, field_id: str) -> None:
@@ -59,7 +67,12 @@ def test_lobby_check_in_through_the_real_window(
     )
     snap = app.wait_screen("lobby_welcome")
     assert (snap["window"]["width"], snap["window"]["height"]) == (width, height)
-    app.shot("1_welcome")
+    png = app.shot("1_welcome").read_bytes()
+    # A PNG of the whole X screen (PNG spec, ISO/IEC 15948: signature, then IHDR's width and
+    # height) that shows something: not one colour throughout.
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    assert struct.unpack(">II", png[16:24]) == (width, height)
+    assert len(set(zlib.decompress(png[41:-12]))) > 16
     app.tap("Español")
     app.wait(
         lambda s: find_all(s, "spanish") and "Español" in texts(s) and "Welcome" not in texts(s),
@@ -71,10 +84,12 @@ def test_lobby_check_in_through_the_real_window(
     app.tap("name")
     assert_field_in_view(app, "name")
     app.type("zztest")
+    app.wait(field_text("name", "zztest"), "the name as typed")
     app.shot("2_find_name")
     app.key("Return")  # Enter moves on to the date of birth (#15)
     assert_field_in_view(app, "dob")
     app.type("03141961")
+    app.wait(field_text("dob", "03141961"), "the date of birth as typed")
     # Digits read as a date with the month's name; Spanish writes the day first and the
     # month in lower case: "14 de marzo de 1961" (RAE, Ortografía 2010, 4.2.4.1, 8.1.3.2).
     app.wait(lambda s: "14 de marzo de 1961" in texts(s), "the date of birth in words")
@@ -88,10 +103,7 @@ def test_lobby_check_in_through_the_real_window(
     app.tap("reason")
     assert_field_in_view(app, "reason")
     app.type("tos y fiebre")
-    app.wait(
-        lambda s: any(w["id"] == "reason" and w["text"] == "tos y fiebre" for w in s["widgets"]),
-        "the reason as typed",
-    )
+    app.wait(field_text("reason", "tos y fiebre"), "the reason as typed")
     app.shot("5_reason")
     app.key("Return")  # Enter means done in the reason box (#15), never a new line
 
@@ -342,3 +354,15 @@ def test_leaving_a_screen_lets_go_of_the_keyboard(make_ui: Callable[..., Any]) -
     driver.pump(3)
     assert driver.ui.presenter.screen == "lobby_message"
     assert field.focus is False
+
+
+def test_only_the_demo_wirings_turn_the_probe_on() -> None:
+    """The probe writes what is on screen (patients' names) to a file: `station ui` and
+    `station demo` (fake patients) may turn it on, `station run` never does."""
+    station = Path(__file__).resolve().parents[2] / "station"
+    readers = sorted(
+        str(path.relative_to(station))
+        for path in station.rglob("*.py")
+        if "probe_path(" in path.read_text(encoding="utf-8")
+    )
+    assert readers == ["cli/demo.py", "cli/ui.py", "ui/probe.py"]
