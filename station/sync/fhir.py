@@ -906,6 +906,7 @@ SMOKING_STATUS_LOINC = "72166-2"
 def _smoking_status(
     result: ScreeningResult,
     response_url: str,
+    *,
     subject: dict[str, Any],
     encounter: dict[str, Any],
     authored_at: datetime,
@@ -982,8 +983,8 @@ def screening_bundle(
             **({"language": result.language} if result.language != "en" else {}),
             "item": items,
         }})
-        entries += _smoking_status(result, response_url, subject, encounter, authored_at,
-                                   message_id)
+        entries += _smoking_status(result, response_url, subject=subject, encounter=encounter,
+                                   authored_at=authored_at, message_id=message_id)
         if result.score is None or result.score_loinc is None:
             continue
         score_url = f"urn:uuid:{uuid5(message_id, f'screening/{result.instrument}/score')}"
