@@ -26,4 +26,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.kivy",
     "tests.fixtures.mllp",
     "tests.fixtures.postgres",
+    "tests.fixtures.xwindow",
 ]

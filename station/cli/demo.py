@@ -227,8 +227,14 @@ def _with_screens(
 
     Config.set("graphics", "width", "800")
     Config.set("graphics", "height", "480")
+    # The docked on-screen keyboard, as `station run` has it: the demo shows the real kiosk.
+    Config.set("kivy", "keyboard_mode", "systemanddock")
+    from kivy.core.window import Window
+
+    Window.softinput_mode = "below_target"
     from station.demo import DemoRig
     from station.ui.app import StationApp, StationUI
+    from station.ui.probe import probe_path
 
     ui_box: list[StationUI] = []
     pending: list[Any] = []
@@ -274,7 +280,7 @@ def _with_screens(
 
     rig.start()
     try:
-        StationApp(factory).run()
+        StationApp(factory, probe=probe_path()).run()
     finally:
         rig.stop()
     return 0

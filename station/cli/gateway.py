@@ -23,6 +23,7 @@ EXAMPLES = """\
   station gateway run --config ./gateway.toml
   station gateway status                        # queue, lag, last downstream error
   station gateway status --json
+  station gateway status --prometheus > /var/lib/node_exporter/textfile/rooming_gateway.prom
   station gateway sample > gateway.toml         # a commented starting point
   station config check --gateway ./gateway.toml"""
 
@@ -47,7 +48,13 @@ def register(sub: Any) -> None:
     run_p.set_defaults(func=run)
     status = actions.add_parser("status", help="queue depth, lag, outcomes, last EHR error")
     status.add_argument("--config", metavar="FILE", help="default: " + str(gateway_config_path()))
-    status.add_argument("--json", action="store_true", help="one JSON object")
+    shape = status.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="one JSON object")
+    shape.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="Prometheus text (format 0.0.4), e.g. for node_exporter's textfile collector",
+    )
     status.set_defaults(func=run_status)
     sample = actions.add_parser("sample", help="print a commented sample gateway.toml")
     sample.set_defaults(func=lambda args: print(SAMPLE_GATEWAY_CONFIG, end="") or 0)
@@ -106,6 +113,11 @@ def run_status(args: argparse.Namespace) -> int:
     finally:
         store.close()
     now = time.time()
+    if args.prometheus:
+        from station.gateway.metrics import prometheus_text
+
+        print(prometheus_text(stats, now), end="")
+        return 0
     lag = stats.lag_s(now)
     report = {
         "queued": stats.queued,

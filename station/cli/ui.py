@@ -96,12 +96,13 @@ def open_ui(mode: str, width: int = 800, height: int = 480, language: str = "en"
     from station.app.demo_ui import demo_station_ui
     from station.ui.app import StationApp, StationUI
     from station.ui.ports import EspeakSpeaker
+    from station.ui.probe import probe_path
 
     def factory() -> StationUI:
         # The lobby reads each screen aloud (espeak-ng on the Pi; silent if it is missing).
         return demo_station_ui(mode, speaker=EspeakSpeaker(), language=language)
 
-    StationApp(factory).run()
+    StationApp(factory, probe=probe_path()).run()
     return 0
 
 

@@ -67,6 +67,7 @@ class _Downstream:
         self.settings = settings
         self._mllp: dict[Destination, MllpClient] = {}
         self._fhir: FhirClient | None = None
+        self._closed_connections = 0  # opened by clients since let go of (status, tests)
 
     def retry_limits(self, destination: Destination) -> tuple[float, float]:
         if destination is Destination.FHIR and self.settings.fhir is not None:
@@ -100,9 +101,14 @@ class _Downstream:
             return True, ""
         return False, f"not filed by the EHR ({ack.code}): {ack.text or 'no reason given'}"
 
+    @property
+    def connections_opened(self) -> int:
+        return self._closed_connections + sum(c.connections_opened for c in self._mllp.values())
+
     def close(self) -> None:
         for client in self._mllp.values():
             client.close()
+            self._closed_connections += client.connections_opened
         self._mllp.clear()
 
 
@@ -299,6 +305,11 @@ class Gateway:
             self._stop.wait(self._backoff(lane, failures))
 
     # --------------------------------------------------------------------------- lifecycle
+
+    @property
+    def connections_opened(self) -> int:
+        """MLLP connections opened downstream since start, every lane and listener."""
+        return sum(d.connections_opened for d in self._downstream.values())
 
     def start(self) -> None:
         broker = self.settings.broker

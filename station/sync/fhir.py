@@ -897,6 +897,51 @@ def check_bundle(bundle: Mapping[str, Any]) -> dict[str, JsonValue]:
 
 # ------------------------------------------------------------------------ intake screenings
 
+# US Core Smoking Status Observation (us-core-smokingstatus, 6.1.0): code from
+# us-core-smoking-status-observation-codes (LOINC 72166-2 Tobacco smoking status), category
+# social-history, status final, the answer's SNOMED CT code as valueCodeableConcept.
+SMOKING_STATUS_LOINC = "72166-2"
+
+
+def _smoking_status(
+    result: ScreeningResult,
+    response_url: str,
+    *,
+    subject: dict[str, Any],
+    encounter: dict[str, Any],
+    authored_at: datetime,
+    message_id: UUID,
+) -> list[dict[str, Any]]:
+    """The tobacco question's answer as the chart's smoking status, derived from the patient's
+    QuestionnaireResponse (what EHRs and quality measures read, not the response itself)."""
+    out: list[dict[str, Any]] = []
+    for answer in result.answers:
+        if answer.loinc != SMOKING_STATUS_LOINC or answer.system != SNOMED:
+            continue
+        url = f"urn:uuid:{uuid5(message_id, f'screening/{result.instrument}/smoking-status')}"
+        out.append({"fullUrl": url, "resource": {
+            "resourceType": "Observation",
+            "meta": {"profile": [US_CORE + "us-core-smokingstatus"]},
+            "text": _narrative(f"Tobacco smoking status: {answer.display}"),
+            "identifier": [{"system": RFC3986, "value": url}],
+            "status": "final",
+            "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "social-history",
+                                      "display": "Social History"}]}],
+            "code": {"coding": [{"system": LOINC, "code": SMOKING_STATUS_LOINC,
+                                 "display": "Tobacco smoking status"}],
+                     "text": "Tobacco smoking status"},
+            "subject": subject,
+            "encounter": encounter,
+            "effectiveDateTime": _dt(authored_at),
+            "performer": [subject],
+            "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": answer.code,
+                                                 "display": answer.display}],
+                                     "text": answer.display},
+            "derivedFrom": [{"reference": response_url}],
+        }})
+    return out
+
+
 
 def screening_bundle(
     results: tuple[ScreeningResult, ...],
@@ -938,6 +983,8 @@ def screening_bundle(
             **({"language": result.language} if result.language != "en" else {}),
             "item": items,
         }})
+        entries += _smoking_status(result, response_url, subject=subject, encounter=encounter,
+                                   authored_at=authored_at, message_id=message_id)
         if result.score is None or result.score_loinc is None:
             continue
         score_url = f"urn:uuid:{uuid5(message_id, f'screening/{result.instrument}/score')}"

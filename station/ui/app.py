@@ -170,6 +170,9 @@ class StationUI:
         self._faults = FaultBurst()
         self._tick_event = Clock.schedule_interval(self._tick, tick_interval_s)
         Window.bind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
+        # A field letting go of the docked keyboard takes it off the window.
+        self._text_on = Clock.create_trigger(self._text_events_on, 0)
+        Window.bind(children=self._text_on)
         self.redraw()
 
     def _add_language_buttons(self) -> None:
@@ -194,6 +197,8 @@ class StationUI:
         self._tick_event.cancel()
         self.redraw.cancel()
         Window.unbind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
+        Window.unbind(children=self._text_on)
+        self._text_on.cancel()
         if self.root.parent is not None:
             self.root.parent.remove_widget(self.root)
 
@@ -296,6 +301,19 @@ class StationUI:
         self.hid_line(line)
         return True
 
+    def _text_events_on(self, *_args: Any) -> None:
+        """Keep SDL's text events on for the scanners while no field is typed in. Kivy stops
+        them whenever a field lets go of the keyboard (release_keyboard -> SDL_StopTextInput),
+        and from then on a badge or QR reader's characters never arrived: #15, "badge scans
+        stop working once any text field has had focus" (only a real window shows it: the
+        offscreen tests dispatch on_textinput themselves). Kivy's SDL2 window storage is not
+        public API, hence the guards; tests/ui/test_real_window.py holds it."""
+        if self._closed or self._typing_into_field():
+            return
+        show = getattr(getattr(Window, "_win", None), "show_keyboard", None)
+        if show is not None:
+            show(None, "", "text", False)  # SDL_StartTextInput; a no-op when already on
+
     def _take_back(self, code: str) -> None:
         """The scan went into the focused field as well: take it out and leave the field."""
         for widget in self.root.walk():
@@ -345,7 +363,9 @@ class StationUI:
         self.renders += 1
         presenter = self.presenter
         if self.sm.current != presenter.screen:
+            self._release_fields()
             self.sm.current = presenter.screen
+        self._text_on()
         self.screen.render(self.target)
         ids = self.root.ids
         target = self.target
@@ -374,6 +394,14 @@ class StationUI:
             ids.warning_text.text = view.warning
             ids.still_here.text = view.text["still_here"]
 
+    def _release_fields(self) -> None:
+        """A field on the screen being left lets go of the keyboard: it stayed focused off
+        screen (Enter in the lobby's reason box moves on without unfocusing), and the docked
+        keyboard stayed up over the next screen's buttons with nothing to type into."""
+        for widget in self.screen.walk():
+            if isinstance(widget, TextInput) and widget.focus:
+                widget.focus = False
+
     def _show_message(self, text: str, tone: str) -> None:
         overlay = self._message
         overlay.text = text
@@ -396,9 +424,13 @@ class StationApp(App):  # type: ignore[misc]
     def open_settings(self, *args: Any) -> bool:
         return False
 
-    def __init__(self, ui_factory: Callable[[], StationUI], **kwargs: Any) -> None:
+    def __init__(
+        self, ui_factory: Callable[[], StationUI], *, probe: Path | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self._factory = ui_factory
+        self._probe_path = probe  # test-only window introspection (station/ui/probe.py)
+        self.probe: Any = None
         self.ui: StationUI | None = None
 
     def build(self) -> Any:
@@ -408,6 +440,10 @@ class StationApp(App):  # type: ignore[misc]
         # reaches Kivy's ExceptionManager: there too it becomes a fault, not a dead process.
         self._handler = KioskExceptionHandler(self._fault)
         ExceptionManager.add_handler(self._handler)
+        if self._probe_path is not None:
+            from station.ui.probe import Probe
+
+            self.probe = Probe(self.ui, self._probe_path)
         return self.ui.root
 
     def _fault(self, exc: BaseException, during: str) -> None:

@@ -55,6 +55,10 @@ REQUIRED_VALUE_SETS: dict[str, frozenset[str]] = {
         "active", "inactive", "resolved"}),
     "http://hl7.org/fhir/ValueSet/allergyintolerance-verification": frozenset({
         "unconfirmed", "confirmed", "refuted", "entered-in-error"}),
+    # US Core's own, from its source at the 6.1.0 tag
+    # (input/resources/ValueSet-us-core-observation-smoking-status-status.json, "compose").
+    "http://hl7.org/fhir/us/core/ValueSet/us-core-observation-smoking-status-status": frozenset({
+        "final", "entered-in-error"}),
 }
 
 

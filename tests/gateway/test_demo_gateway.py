@@ -30,12 +30,16 @@ def test_headless_demo_with_the_gateway_prints_each_oru_the_ehr_acked() -> None:
         assert header == HEADER
         # One segment per line, as a person reads it.
         assert [s[:3] for s in segments[:4]] == ["MSH", "PID", "PV1", "OBR"]
-        assert {s[:3] for s in segments[4:]} == {"OBX"}
+        assert {s[:3] for s in segments[4:]} <= {"OBX", "OBR", "NTE"}
+        # IHE PCD-01's device order first (SNOMED 182777000 monitoring of patient), then any
+        # reviewed medication list (LOINC 10160-0 History of Medication use Narrative).
+        services = [s.split("|")[4].split("^")[0] for s in segments if s.startswith("OBR")]
+        assert services[0] == "182777000" and set(services[1:]) <= {"10160-0"}
         strict("\r".join(segments))
         assert segments[0].split("|")[8] == "ORU^R01^ORU_R01"  # MSH-9
         mrns.append(segments[1].split("|")[3].split("^")[0])  # PID-3.1
     # The demo's fake patients in the order they were roomed (ZZTEST MRNs, never real ones).
-    assert mrns == ["TEST100000", "TEST100001"]
+    assert mrns == ["TEST100001", "TEST100002"]
     assert "station gateway files vitals" in done.stderr
     # The station showed "received" after each EHR ACK, and nothing else acked the vitals.
     assert done.stderr.count("received by the practice system") == 2

@@ -33,6 +33,21 @@ def status(config: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object
     return report
 
 
+def prometheus(config: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, tuple[str, float]]:
+    """`status --prometheus` read by the Prometheus project's own Python parser
+    (prometheus_client.parser, the text exposition format 0.0.4): name -> (type, value)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    capsys.readouterr()
+    assert main(["gateway", "status", "--config", str(config), "--prometheus"]) == 0
+    text = capsys.readouterr().out
+    found: dict[str, tuple[str, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[sample.name] = (family.type, sample.value)
+    return found
+
+
 def test_status_reports_queue_lag_and_the_ehr_error_then_the_recovery(
     persistent_broker: Broker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -91,6 +106,16 @@ def test_status_reports_queue_lag_and_the_ehr_error_then_the_recovery(
         text = capsys.readouterr().out
         assert text.startswith("queued for the EHR: 4 (oldest waiting ")
         assert f"cannot connect to the EHR's MLLP listener 127.0.0.1:{port}" in text
+        # The same health as Prometheus metrics, parsed by the Prometheus client's own parser:
+        # numbers only, never the EHR's error text.
+        metrics = prometheus(config, capsys)
+        assert metrics["rooming_gateway_queued"] == ("gauge", 4.0)
+        assert metrics["rooming_gateway_lag_seconds"][1] >= 1.0
+        assert metrics["rooming_gateway_head_attempts"][1] >= 2
+        # The client's parser names a counter's family without "_total", its sample with it.
+        assert metrics["rooming_gateway_filed_total"] == ("counter", 0.0)
+        assert metrics["rooming_gateway_last_downstream_error_age_seconds"][1] >= 0
+        assert metrics["rooming_gateway_sender_info"] == ("gauge", 1.0)
 
         ehr = start_mllp(tmp_path / "ehr", port=port)
         assert wait_until(lambda: all(outbox.state(m) == DeliveryState.RECEIVED for m in ids), 30)
@@ -98,6 +123,9 @@ def test_status_reports_queue_lag_and_the_ehr_error_then_the_recovery(
         assert (report["queued"], report["lag_s"], report["filed"]) == (0, None, 4)
         # The last error stays on record, with its age, after the EHR came back.
         assert isinstance(report["last_downstream_error_age_s"], float)
+        metrics = prometheus(config, capsys)
+        assert (metrics["rooming_gateway_queued"][1], metrics["rooming_gateway_lag_seconds"][1],
+                metrics["rooming_gateway_filed_total"][1]) == (0.0, 0.0, 4.0)
     finally:
         link.stop()
         gateway.stop()

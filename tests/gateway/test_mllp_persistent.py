@@ -108,7 +108,7 @@ def test_one_connection_carries_every_message_in_order(
         # One connection, seen from the server, carried all thirty.
         assert ehr.connections() == 1
         assert {g["connection"] for g in got} == {1}
-        assert gateway._mllp.connections_opened == 1
+        assert gateway.connections_opened == 1
         for g in (got[0], got[-1]):
             strict(g["raw"])
         assert wait_until(lambda: all(outbox.state(m) == DeliveryState.RECEIVED for m in ids))
@@ -184,6 +184,6 @@ def test_a_restarted_ehr_gets_the_rest_on_a_new_connection(
         assert [g["control_id"] for g in ehr.received()] == control_ids(first)
         assert [g["control_id"] for g in again.received()] == control_ids(rest)
         assert (ehr.connections(), again.connections()) == (1, 1)
-        assert gateway._mllp.connections_opened == 2
+        assert gateway.connections_opened == 2
     finally:
         again.stop()

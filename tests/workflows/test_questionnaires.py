@@ -212,6 +212,30 @@ def test_tobacco_use_is_us_core_smoking_status_coded() -> None:
     assert Intake(LIB, age_years=17, done_this_year=("phq-2", "gad-2")).finished
 
 
+@pytest.mark.parametrize("version", us_core.VERSIONS)
+def test_tobacco_goes_as_a_us_core_smoking_status_observation(version: str) -> None:
+    # US Core us-core-smokingstatus (StructureDefinitions vendored from HL7/US-Core at the
+    # 6.1.0, 7.0.0 and 8.0.0 tags): LOINC 72166-2, category social-history, a SNOMED CT value
+    # from the smoking status value set; 8517006 is "Ex-smoker" (the value set's display).
+    intake = Intake(LIB, age_years=30, done_this_year=("phq-2", "gad-2"))
+    intake.answer("8517006")
+    at = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    bundle = screening_bundle(intake.results(), PATIENT, appointment_id="APT-0001",
+                              authored_at=at, message_id=UUID(int=7), sent_at=at)
+    entries = bundle["entry"]  # type: ignore[index]
+    response, status = (e["resource"] for e in entries)  # type: ignore[union-attr]
+    assert (response["resourceType"], status["resourceType"]) == (
+        "QuestionnaireResponse", "Observation")
+    assert status["meta"]["profile"] == [
+        "http://hl7.org/fhir/us/core/StructureDefinition/us-core-smokingstatus"]
+    assert status["code"]["coding"][0]["code"] == "72166-2"
+    assert status["category"][0]["coding"][0]["code"] == "social-history"
+    assert status["valueCodeableConcept"]["coding"][0]["code"] == "8517006"
+    assert status["derivedFrom"] == [{"reference": entries[0]["fullUrl"]}]  # type: ignore[index,call-overload]
+    assert us_core.problems(status, version) == []
+    assert us_core.problems(response, version) == []
+
+
 def test_screened_within_the_year_is_not_asked_again() -> None:
     from datetime import date
 
