@@ -1,7 +1,9 @@
 """The languages on real widgets offscreen: the lobby's buttons come from the one list, the
-Vietnamese welcome screen, the MA's screens in Spanish (kv labels, screens, presenter and core
-messages), biomed in Spanish, and an exam station never shown a language it has no staff
-screens in.
+Vietnamese welcome screen, the Vietnamese check-in going from the reason to the insurance
+question (no questionnaire is written in Vietnamese), the MA's screens in Spanish (kv labels,
+screens, presenter and core messages, the medication and point-of-care steps with a core
+refusal made from a marked template), biomed in Spanish, and an exam station never shown a
+language it has no staff screens in.
 
 The words expected on screen are read from the committed catalogs with Babel (read_po), so a
 test holds the screen to the catalog, not to a copy of our own output.
@@ -103,6 +105,69 @@ def test_exam_screens_in_spanish(make_ui: Callable[..., Driver]) -> None:
     status = driver.ui.screen.ids.status.text
     assert status.startswith(said("es", "Before sending: {reasons}").split("{")[0])
     assert said("es", "Send — not yet") in driver.texts()
+
+
+def test_list_steps_in_spanish(make_ui: Callable[..., Driver]) -> None:
+    driver, presenter = exam_in_spanish(make_ui)
+    driver.scan("BADGE-0042")
+    presenter.pick("APT-DEMO-0001")  # the demo patient with a medication on the list
+    presenter.confirm()
+    driver.ui.redraw()
+    driver.pump(3)
+    driver.tap(said("es", "Complaint") + "  >")
+    driver.tap(said("es", "Medications") + "  >")  # complaint.kv
+    texts = driver.texts()
+    assert said("es", "Medications: ask about each one") in texts
+    assert said("es", "taking") in texts and said("es", "not taking") in texts
+    driver.tap(said("es", "+ Add a medication"))
+    driver.tap(said("es", "Save"))  # nothing typed: station.rooming_lists refuses
+    # `N_("type the {label}").format(label=N_("medication name"))` in the core, translated
+    # through its template with the label translated in turn.
+    expected = said("es", "type the {label}").format(label=said("es", "medication name"))
+    assert driver.ui.screen.ids.title.text == expected
+    driver.tap(said("es", "Cancel"))
+    driver.tap(said("es", "Allergies") + "  >")
+    driver.tap(said("es", "Review") + "  >")
+    driver.tap(said("es", "Point-of-care tests"))
+    driver.tap(said("es", "Fingerstick glucose"))
+    for key in "700":
+        driver.tap(key)
+    driver.tap(said("es", "Save"))  # beyond what a meter shows (station.poc)
+    template = said(
+        "es",
+        "{test}: {value} {unit} is outside what a meter can show; expected {low}–{high} {unit} "
+        "(a meter's LO/HI is no number: send the patient for a laboratory glucose)",
+    )
+    assert driver.ui.screen.ids.title.text == template.format(
+        test=said("es", "Fingerstick glucose"), value="700", unit="mg/dL", low="10", high="600"
+    )
+
+
+def test_a_vietnamese_check_in_goes_from_the_reason_to_insurance(
+    make_ui: Callable[..., Driver],
+) -> None:
+    # The demo lobby asks the bundled questionnaires (PHQ-2, GAD-2, tobacco for this adult),
+    # none of which is written in Vietnamese (questionnaires/*.json): none is asked.
+    presenter: LobbyPresenter = build_presenter("lobby", clock=FakeClock(NOW), language="vi")
+    driver = make_ui("lobby", presenter)
+    presenter.scan_qr("qr-demo-0003")
+    presenter.contact_ok()
+    presenter.submit_reason("ho")
+    driver.ui.redraw()
+    driver.pump(3)
+    assert presenter.screen == "lobby_insurance"
+    texts = driver.texts()
+    assert said("vi", "Has your insurance changed since your last visit?") in texts
+    assert said("vi", "No, it is the same") in texts
+    driver.tap(said("vi", "Yes, it changed"))
+    record = presenter.checkin.record
+    assert record is not None and record.insurance_changed
+    assert record.screenings_not_asked  # listed for staff to ask in person
+    body = " ".join(driver.texts())
+    assert said("vi", "The front desk will ask about your new insurance.") in body
+    assert said(
+        "vi", "Some questions are not available in your language. Staff will ask you in person."
+    ) in body
 
 
 def test_biomed_in_spanish(make_ui: Callable[..., Driver]) -> None:
