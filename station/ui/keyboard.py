@@ -108,8 +108,10 @@ LAYOUTS = {LETTERS: LETTER_LAYOUT, NUMBERS: NUMBER_LAYOUT}
 
 def layout_for(field: Any) -> str:
     """Which layout a field gets: the number pad for digits-only fields (a date of birth, a
-    PIN: `input_type: 'number'` in their .kv), the letters for the rest."""
-    return NUMBERS if getattr(field, "input_type", "") in NUMERIC_INPUT_TYPES else LETTERS
+    phone number: `input_type` in their .kv) and for PINs (every password field here takes
+    a PIN: staff, biomed, the MA's sign-in; badges are scanned), the letters for the rest."""
+    numeric = getattr(field, "input_type", "") in NUMERIC_INPUT_TYPES
+    return NUMBERS if numeric or getattr(field, "password", False) else LETTERS
 
 
 def row_pitch_px(layout: str, window_height: float) -> int:
