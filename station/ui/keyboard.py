@@ -207,12 +207,17 @@ def use_docked_keyboard() -> None:
 # ----------------------------------------------------------------------------- placement
 
 
-def min_height(widget: Any, focus: Any = None) -> float:
+def min_height(widget: Any) -> float:
     """How short `widget` can be laid out without anything overlapping or being cut: fixed
     heights stay, a plain Widget (a spacer) can vanish, a scrolling list keeps room for one
     field, a vertical box adds up its children. Anything else keeps its height."""
     if widget.size_hint_y is None:
         return float(widget.height)
+    return shortest_layout(widget)
+
+
+def shortest_layout(widget: Any) -> float:
+    """`min_height` of a widget whatever height it has been given (the content's own)."""
     if type(widget) is Widget:
         return 0.0
     if isinstance(widget, ScrollView):
@@ -223,13 +228,13 @@ def min_height(widget: Any, focus: Any = None) -> float:
         return float(min(widget.height, max(dp(64), 2 * widget.line_height + dp(24))))
     if isinstance(widget, BoxLayout):
         _left, top, _right, bottom = widget.padding
-        kids = [min_height(child, focus) for child in widget.children]
+        kids = [min_height(child) for child in widget.children]
         if widget.orientation == "vertical":
             return float(top + bottom + sum(kids) + widget.spacing * max(0, len(kids) - 1))
         return float(top + bottom + max(kids, default=0.0))
     if isinstance(widget, (FloatLayout, RelativeLayout)):  # Screen, ScreenManager too
         hinted = [c for c in widget.children if c.size_hint_y]
-        return max((min_height(c, focus) / c.size_hint_y for c in hinted), default=0.0)
+        return max((min_height(c) / c.size_hint_y for c in hinted), default=0.0)
     return float(widget.height)
 
 
@@ -330,7 +335,7 @@ class KeyboardPlacement:
         field = keyboard.target
         window_height = float(self._window.height)
         keyboard_top = float(keyboard.top)
-        shortest = min_height(self.content, field)
+        shortest = shortest_layout(self.content)
         content_height = max(window_height - keyboard_top, min(window_height, shortest))
         self.content.size_hint_y = None
         if abs(self.content.height - content_height) > 0.5:

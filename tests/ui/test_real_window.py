@@ -21,7 +21,15 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.fixtures.broker import Broker
-from tests.fixtures.xwindow import RealWindow, find_all, keyboard_clear_of_focus, texts
+from station.ui.keyboard import LETTERS, NUMBERS
+from tests.fixtures.kivy import SCREENS_DIR
+from tests.fixtures.xwindow import (
+    RealWindow,
+    find_all,
+    keyboard_clear_of_focus,
+    keyboard_placement_problems,
+    texts,
+)
 from tests.sync.consumer import contract_problems
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
@@ -30,9 +38,15 @@ SIZES = [(800, 480), (1280, 800)]  # the Pi 7" touchscreen; a 10" kiosk tablet
 
 
 def focused_on(field_id: str) -> Callable[[dict[str, Any]], bool]:
+    """The field (kv id, or hint for a form's field) has the focus and a keyboard is up."""
+
     def check(snap: dict[str, Any]) -> bool:
         focused = snap["focused"]
-        return focused is not None and focused["id"] == field_id and bool(snap["keyboards"])
+        return (
+            focused is not None
+            and field_id in (focused["id"], focused["hint"])
+            and bool(snap["keyboards"])
+        )
 
     return check
 
@@ -49,6 +63,21 @@ def assert_field_in_view(app: RealWindow, field_id: str) -> None:
     app.wait(focused_on(field_id), f"{field_id!r} focused with the on-screen keyboard up")
     snap, _ = app.settled(field_id)
     assert keyboard_clear_of_focus(snap) == [], keyboard_clear_of_focus(snap)
+
+
+def assert_keyboard_placed(
+    app: RealWindow, field_id: str, action: str | None, layout: str
+) -> dict[str, Any]:
+    """#15, measured on the window: while `field_id` is typed in, the docked keyboard is whole
+    in the window, full width at the bottom, its keys >= 48 px; the field is whole on screen
+    and clear of it; and so is the screen's action button `action` (None: Enter is the
+    action). Digits-only fields (a date of birth, a PIN, a phone number) get the number pad."""
+    app.wait(focused_on(field_id), f"{field_id!r} focused with the on-screen keyboard up")
+    snap, _ = app.settled(field_id)
+    problems = keyboard_placement_problems(snap, action)
+    assert problems == [], (field_id, problems)
+    assert [k["layout"] for k in snap["keyboards"]] == [layout], field_id
+    return snap
 
 
 # ------------------------------------------------------------------------------- the lobby
@@ -73,6 +102,16 @@ def test_lobby_check_in_through_the_real_window(
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
     assert struct.unpack(">II", png[16:24]) == (width, height)
     assert len(set(zlib.decompress(png[41:-12]))) > 16
+    # The staff PIN (five quick taps on the hidden corner): the number pad, the PIN and its
+    # OK clear of it (#15: "the docked QWERTY covers ... the staff PIN").
+    (corner,) = [w for w in snap["widgets"] if w["cls"] == "StaffCorner"]
+    x, y = (round(corner["rect"][0] + 10), round(corner["rect"][1] + corner["rect"][3] - 10))
+    app.xdotool("mousemove", "--window", app.window_id, str(x), str(y))
+    app.xdotool("click", "--repeat", "5", "--delay", "150", "1")
+    assert_keyboard_placed(app, "pin", "staff_ok", NUMBERS)
+    app.shot("1_staff_pin")
+    app.tap("staff_cancel")
+    app.wait(lambda s: not find_all(s, "pin") and s["keyboards"] == [], "the PIN row closed")
     app.tap("Español")
     app.wait(
         lambda s: find_all(s, "spanish") and "Español" in texts(s) and "Welcome" not in texts(s),
@@ -82,30 +121,58 @@ def test_lobby_check_in_through_the_real_window(
     app.wait_screen("lobby_find")
 
     app.tap("name")
-    assert_field_in_view(app, "name")
-    app.type("zztest")
+    assert_keyboard_placed(app, "name", "find", LETTERS)
+    for letter in "zz":  # on the on-screen keys, as a patient types
+        app.tap_key(letter)
+    app.type("test")  # and on a USB keyboard, which works beside it
     app.wait(field_text("name", "zztest"), "the name as typed")
     app.shot("2_find_name")
     app.key("Return")  # Enter moves on to the date of birth (#15)
-    assert_field_in_view(app, "dob")
-    app.type("03141961")
+    assert_keyboard_placed(app, "dob", "find", NUMBERS)
+    for digit in "03141961":
+        app.tap_key(digit)
     app.wait(field_text("dob", "03141961"), "the date of birth as typed")
     # Digits read as a date with the month's name; Spanish writes the day first and the
     # month in lower case: "14 de marzo de 1961" (RAE, Ortografía 2010, 4.2.4.1, 8.1.3.2).
     app.wait(lambda s: "14 de marzo de 1961" in texts(s), "the date of birth in words")
-    app.shot("3_find_dob")
-    app.key("Return")  # Find: the keyboard covers the Find button at 800x480
+    # The date read back takes a line: the field and Find still clear of the keys.
+    assert_keyboard_placed(app, "dob", "find", NUMBERS)
+    shot = app.shot("3_find_dob")
+    if size == (800, 480):
+        (SCREENS_DIR / "lobby_find_keyboard.png").write_bytes(shot.read_bytes())
+    app.tap_key("\u23ce")  # the pad's Enter: Find
 
     app.wait_screen("lobby_contact")
     app.shot("4_contact")
+    app.tap("change")  # a new phone number and e-mail: the number pad, then the letters
+    app.tap("new_phone")
+    assert_keyboard_placed(app, "new_phone", "send_change", NUMBERS)
+    app.tap("new_email")
+    assert_keyboard_placed(app, "new_email", "send_change", LETTERS)
+    app.shot("4_contact_change")
+    app.tap("keep")
     app.tap("ok")  # "these are still right"
     app.wait_screen("lobby_reason")
     app.tap("reason")
-    assert_field_in_view(app, "reason")
+    assert_keyboard_placed(app, "reason", "done", LETTERS)
     app.type("tos y fiebre")
     app.wait(field_text("reason", "tos y fiebre"), "the reason as typed")
     app.shot("5_reason")
     app.key("Return")  # Enter means done in the reason box (#15), never a new line
+    # The clinic's questions (PHQ-9 in Spanish, the insurance question) are taps, no typing.
+    while (snap := app.wait(lambda s: s["screen"] != "lobby_reason", "the next step"))[
+        "screen"
+    ] in ("lobby_question", "lobby_insurance"):
+        progress = [w["text"] for w in snap["widgets"] if w["id"] in ("progress", "title")]
+        answers = [w["text"] for w in snap["widgets"] if w["kind"] == "button" and not w["id"]]
+        quiet = [a for a in answers if a in ("Ningún día", "No")]  # the shortest way on
+        app.tap("no" if snap["screen"] == "lobby_insurance" else (quiet or answers)[0])
+        app.wait(
+            lambda s, before=progress: (
+                [w["text"] for w in s["widgets"] if w["id"] in ("progress", "title")] != before
+            ),
+            "the answer taken",
+        )
 
     # Checked in: the field and the keyboard are gone with the reason screen.
     app.wait(
