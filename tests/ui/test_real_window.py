@@ -402,6 +402,93 @@ def test_ma_rooming_through_the_real_window_reaches_the_broker(
         assert any(row in line for line in review), (row, review)
 
 
+# ------------------------------------------------------------------------------- every field
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_exam_fields_stay_clear_of_the_keyboard(
+    real_window: Callable[..., RealWindow], size: tuple[int, int]
+) -> None:
+    """Every field an MA types into, with the keyboard up, at both sizes (#15): sign-in, the
+    manual patient entry, the complaint's free text, the medication and allergy forms."""
+    width, height = size
+    app = real_window(
+        ["ui", "--mode", "exam", "--size", f"{width}x{height}"], width, height, f"fields_{width}"
+    )
+    app.wait_screen("signin")
+    # The sign-in field is typed by the screen's own keys: a tap on it brings no keyboard
+    # over them.
+    app.tap("credential")
+    snap = app.drawn()
+    assert snap["keyboards"] == [] and snap["focused"] is None
+    for key in "1234":  # the demo MA's PIN (`station ui --help`)
+        app.tap(key)
+    app.tap("OK")
+    app.wait_screen("patients")
+
+    app.tap("Patient not on the list? Enter by hand")
+    app.wait_screen("patient_entry")
+    app.tap("family")
+    for field, layout in (
+        ("family", LETTERS),
+        ("given", LETTERS),
+        ("dob", NUMBERS),
+        ("mrn", LETTERS),
+    ):
+        assert_keyboard_placed(app, field, "next", layout)
+        app.key("Return")  # Enter moves on; in the last field it is Next
+    app.shot("1_patient_entry")
+    app.tap("cancel")
+
+    snap = app.wait(lambda s: any("ZZTEST, Alpha" in t for t in texts(s)), "today's list")
+    app.tap(next(t for t in texts(snap) if "ZZTEST, Alpha" in t))
+    app.wait_screen("confirm")
+    app.tap("yes")
+    app.wait_screen("vitals")
+    app.tap("to_complaint")
+    app.wait_screen("complaint")
+    app.tap("free_text")
+    assert_keyboard_placed(app, "free_text", "to_review", LETTERS)
+    app.shot("2_complaint")
+
+    app.tap("to_medications")
+    app.wait_screen("medications")
+    app.tap("+ Add a medication")
+    app.tap("name, as the patient says it")
+    for hint in ("name, as the patient says it", "e.g. 10 mg daily", "optional"):
+        assert_keyboard_placed(app, hint, "Save", LETTERS)
+        app.key("Tab")  # on to the next field (Enter there would save the empty form)
+    app.shot("3_medication_form")
+    app.tap("Cancel")
+    app.tap("Allergies  >")
+    app.wait_screen("allergies")
+    app.tap("+ Add an allergy")
+    app.tap("e.g. penicillin, peanuts, latex")
+    assert_keyboard_placed(app, "e.g. penicillin, peanuts, latex", "Save", LETTERS)
+    app.tap("what happens, e.g. hives")
+    assert_keyboard_placed(app, "what happens, e.g. hives", "Save", LETTERS)
+    app.shot("4_allergy_form")
+    app.tap("Cancel")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_biomed_pin_stays_clear_of_the_keyboard(
+    real_window: Callable[..., RealWindow], size: tuple[int, int]
+) -> None:
+    width, height = size
+    app = real_window(
+        ["ui", "--mode", "biomed", "--size", f"{width}x{height}"], width, height, f"bio_{width}"
+    )
+    app.wait_screen("biomed")
+    app.tap("pin")
+    assert_keyboard_placed(app, "pin", "unlock", NUMBERS)
+    for digit in "2468":  # the demo's biomed PIN (station/app/demo_ui.py, DEMO_BIOMED_PIN)
+        app.tap_key(digit)
+    app.shot("1_pin")
+    app.tap_key("\u23ce")  # the pad's Enter unlocks
+    app.wait(lambda s: not find_all(s, "pin") and s["keyboards"] == [], "biomed unlocked")
+
+
 # ------------------------------------------------------------------------------- offscreen twins
 
 
