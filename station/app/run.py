@@ -93,7 +93,6 @@ def _run_with_kivy(
 
     use_docked_keyboard()
     from kivy.clock import Clock
-    from kivy.core.window import Window
 
     from station.ui.app import StationApp, StationUI
 

@@ -67,7 +67,13 @@ _ENTER: Key = ["\u23ce", None, "enter", 1.5]
 
 
 def _bottom_row(switch: str) -> list[Key]:
-    return [[switch, None, SYMBOLS_KEY, 1.5], *_keys(","), [" ", " ", "spacebar", 5], *_keys("."), _ENTER]
+    return [
+        [switch, None, SYMBOLS_KEY, 1.5],
+        *_keys(","),
+        [" ", " ", "spacebar", 5],
+        *_keys("."),
+        _ENTER,
+    ]
 
 
 LETTER_LAYOUT: dict[str, Any] = {
@@ -157,8 +163,7 @@ class StationKeyboard(VKeyboard):  # type: ignore[misc]
         # VKeyboard's margins are shares of its size: EDGE_PX above and below, none beside.
         self.margin_hint = [EDGE_PX / height, 0, EDGE_PX / height, 0]
         self.font_size = (row_pitch_px(layout, window.height) - 2 * KEY_MARGIN_PX) * 0.5
-        if self.layout != layout:
-            self.layout = layout
+        self.layout = layout  # a property: the same name again changes nothing
         self.refresh(True)
 
     def process_key_on(self, touch: Any) -> None:
@@ -180,7 +185,6 @@ class StationKeyboard(VKeyboard):  # type: ignore[misc]
         super().process_key_on(touch)
         if found and found[0][1] and self.have_shift:
             self.have_shift = False
-
 
     def _start_repeat_key(self, *args: Any) -> None:
         """Only the delete key repeats while held: a slow finger on a letter typed it again
@@ -314,9 +318,9 @@ class KeyboardPlacement:
     def keyboard(self) -> Any:
         """The docked keyboard over this content, or None."""
         for widget in self._window.children:
-            if isinstance(widget, VKeyboard) and widget.target is not None:
-                if widget.target.get_root_window() is not None and self._owns(widget.target):
-                    return widget
+            target = getattr(widget, "target", None) if isinstance(widget, VKeyboard) else None
+            if target is not None and target.get_root_window() is not None and self._owns(target):
+                return widget
         return None
 
     def _owns(self, field: Any) -> bool:

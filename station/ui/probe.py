@@ -187,7 +187,8 @@ class Snapshotter:
             for caption, ((x, y), (w, h)) in zip(captions, geometry, strict=False):
                 x0, y0 = keyboard.to_parent(x, y)
                 x1, y1 = keyboard.to_parent(x + w, y + h)
-                keys.append({"text": caption[0], "rect": _rounded(self._window_rect(x0, y0, x1, y1))})
+                rect = _rounded(self._window_rect(x0, y0, x1, y1))
+                keys.append({"text": caption[0], "rect": rect})
         return keys
 
 

@@ -20,8 +20,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.fixtures.broker import Broker
 from station.ui.keyboard import LETTERS, NUMBERS
+from tests.fixtures.broker import Broker
 from tests.fixtures.kivy import SCREENS_DIR
 from tests.fixtures.xwindow import (
     RealWindow,

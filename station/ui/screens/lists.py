@@ -138,7 +138,7 @@ class ListStepScreen(BaseScreen):
             row.add_widget(Factory.FieldLabel(text=field.label, size_hint_x=0.3))
             entry = Factory.FormField(text=field.value, hint_text=field.hint)
             entry.bind(text=lambda _w, text, k=field.key: self.intent("form_text", k, text))
-            entry.bind(on_text_validate=lambda w: self._enter(w))
+            entry.bind(on_text_validate=self._enter)
             row.add_widget(entry)
             self._inputs[field.key] = entry
             body.add_widget(row)
