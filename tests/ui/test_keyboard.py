@@ -301,3 +301,40 @@ def test_a_field_in_a_scrolling_form_is_scrolled_into_view(
     fields[-1].dispatch("on_text_validate")  # Enter in the last field saves
     driver.pump(4)
     assert presenter.step_view("medications").form is None
+
+
+def test_the_window_check_fails_on_what_issue_15_found() -> None:
+    """The real-window check (tests/fixtures/xwindow.py) against the geometry #15 measured
+    with Kivy's keyboard at 800x480: 229 px tall, placed under the complaint field, only 118 px
+    of it in the window (space and Enter rows off screen), keys ~44x35 px, over Review."""
+    from tests.fixtures.xwindow import keyboard_placement_problems
+
+    field = {
+        "kind": "field",
+        "id": "free_text",
+        "text": "",
+        "hint": "",
+        "rect": [6, 300, 788, 52],
+        "visible": [6, 300, 788, 52],
+        "in_keyboard": False,
+    }
+    review = {**field, "kind": "button", "id": "to_review", "rect": [536, 410, 257, 64]}
+    review["visible"] = review["rect"]
+    keyboard = {
+        "kind": "keyboard",
+        "cls": "VKeyboard",
+        "rect": [0, 362, 800, 229],
+        "visible": [0, 362, 800, 118],
+        "keys": [{"text": "q", "rect": [60, 380, 44, 35]}],
+    }
+    snap = {
+        "window": {"width": 800, "height": 480},
+        "focused": field,
+        "keyboards": [keyboard],
+        "widgets": [field, review],
+    }
+    problems = keyboard_placement_problems(snap, "to_review")
+    assert any("not whole" in p for p in problems), problems
+    assert any("not docked at the bottom" in p for p in problems), problems
+    assert any("'q' is 44x35 px" in p for p in problems), problems
+    assert any("'to_review'" in p and "under the keyboard" in p for p in problems), problems
