@@ -36,8 +36,8 @@ from kivy.uix.widget import Widget
 KEY_MARGIN_PX = 2
 MIN_KEY_PX = 48
 # Row pitch as a share of the window's height, within bounds: 53 px rows at 480 px (keys of
-# 49 px, four letter rows leaving the lobby's name field and Find both in view), 72 px rows
-# on a 10" 1280x800 kiosk.
+# 49 px, four letter rows leaving the lobby's name field and Find both in view), 80 px rows
+# (the cap) on a 10" 1280x800 kiosk.
 LETTER_ROW_SHARE = 0.11
 NUMBER_ROW_SHARE = 0.14  # the number pad has two rows: they can be taller still
 ROW_MIN_PX = MIN_KEY_PX + 2 * KEY_MARGIN_PX + 1
