@@ -8,7 +8,6 @@ every critical point-of-care result acknowledged) is said by `list_refusals`.
 
 from __future__ import annotations
 
-from station.audit import AuditAction
 from station.locale import N_
 from station.poc import PocResultError, judge
 from station.rooming_data import (
@@ -263,22 +262,7 @@ class RoomingLists(RoomingReadings):
             if e.entry_id == entry_id else e
             for e in session.poc
         ]
-        assert self.ma_id is not None
-        alert = AlertRequest(
-            appointment_id=session.patient.appointment_id,
-            code=critical[0].code,
-            message=critical[0].message,
-            entry_id=entry_id,
-            acknowledged_by=self.ma_id,
-            acknowledged_at=now,
-        )
-        self._alerts.append(alert)
-        self._audit(
-            AuditAction.CRITICAL_ACKNOWLEDGED,
-            detail=f"{critical[0].code} on point-of-care {entry.result.test}",
-            at=now,
-        )
-        return alert
+        return self._raise_alert(critical[0], entry_id, now, f"point-of-care {entry.result.test}")
 
     # -- what Send needs ------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from station.rooming_data import (
     VitalEntry,
 )
 from station.units import bmi_kg_m2
-from station.validation import DeviceRanges, validate, with_plausibility_flag
+from station.validation import ClinicalFlag, DeviceRanges, validate, with_plausibility_flag
 from station.workflow import (
     RefusedError,
 )
@@ -201,21 +201,25 @@ class RoomingReadings(RoomingBase):
         session.entries[index] = entry.model_copy(
             update={"acknowledged": True, "acknowledged_at": now}
         )
+        return self._raise_alert(critical[0], entry_id, now, _what(entry))
+
+    def _raise_alert(
+        self, flag: ClinicalFlag, entry_id: int, now: datetime, what: str
+    ) -> AlertRequest:
+        """A critical value the MA acknowledged (a reading or a point-of-care result): its
+        alert, queued for the composition root, and the audit record saying so."""
+        session = self._confirmed_session(Refusal.NO_PATIENT, "cannot acknowledge")
         assert self.ma_id is not None
         alert = AlertRequest(
             appointment_id=session.patient.appointment_id,
-            code=critical[0].code,
-            message=critical[0].message,
+            code=flag.code,
+            message=flag.message,
             entry_id=entry_id,
             acknowledged_by=self.ma_id,
             acknowledged_at=now,
         )
         self._alerts.append(alert)
-        self._audit(
-            AuditAction.CRITICAL_ACKNOWLEDGED,
-            detail=f"{critical[0].code} on {_what(entry)}",
-            at=now,
-        )
+        self._audit(AuditAction.CRITICAL_ACKNOWLEDGED, detail=f"{flag.code} on {what}", at=now)
         return alert
 
     def take_alerts(self) -> tuple[AlertRequest, ...]:

@@ -87,13 +87,12 @@ def _run_with_kivy(
     from kivy.config import Config
 
     Config.set("graphics", "rotation", str(settings.display.rotation))
-    # Every mode types somewhere (complaint text, biomed PIN, the lobby's fields) on a
-    # touchscreen: Kivy's docked keyboard, sliding the screen so the field stays visible.
-    Config.set("kivy", "keyboard_mode", "systemanddock")
-    from kivy.clock import Clock
-    from kivy.core.window import Window
+    # Every mode types somewhere (complaint text, PINs, the lobby's fields) on a touchscreen:
+    # the docked keyboard, the screen moved so the field stays visible (station/ui/keyboard.py).
+    from station.ui.keyboard import use_docked_keyboard
 
-    Window.softinput_mode = "below_target"
+    use_docked_keyboard()
+    from kivy.clock import Clock
 
     from station.ui.app import StationApp, StationUI
 

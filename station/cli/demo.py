@@ -228,10 +228,9 @@ def _with_screens(
     Config.set("graphics", "width", "800")
     Config.set("graphics", "height", "480")
     # The docked on-screen keyboard, as `station run` has it: the demo shows the real kiosk.
-    Config.set("kivy", "keyboard_mode", "systemanddock")
-    from kivy.core.window import Window
+    from station.ui.keyboard import use_docked_keyboard
 
-    Window.softinput_mode = "below_target"
+    use_docked_keyboard()
     from station.demo import DemoRig
     from station.ui.app import StationApp, StationUI
     from station.ui.probe import probe_path

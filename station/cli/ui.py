@@ -86,13 +86,12 @@ def open_ui(mode: str, width: int = 800, height: int = 480, language: str = "en"
 
     Config.set("graphics", "width", str(width))
     Config.set("graphics", "height", str(height))
-    # A touchscreen station has no keyboard: dock Kivy's on-screen one for every text field
-    # (the complaint's free text, the biomed PIN, the lobby's fields; a USB keyboard still
-    # works), and slide the screen up so the field being typed in stays above it.
-    Config.set("kivy", "keyboard_mode", "systemanddock")
-    from kivy.core.window import Window
+    # A touchscreen station has no keyboard: the docked on-screen one for every text field
+    # (the complaint's free text, the PINs, the lobby's fields; a USB keyboard still works),
+    # the screen moved so the field being typed stays above it (station/ui/keyboard.py).
+    from station.ui.keyboard import use_docked_keyboard
 
-    Window.softinput_mode = "below_target"
+    use_docked_keyboard()
     from station.app.demo_ui import demo_station_ui
     from station.ui.app import StationApp, StationUI
     from station.ui.ports import EspeakSpeaker

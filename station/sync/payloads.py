@@ -7,7 +7,7 @@ rebuilt byte for byte and tests compare whole objects.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from station import __version__
@@ -29,7 +29,7 @@ from station.sync.contract import (
     VitalsPayload,
 )
 from station.sync.fhir import SiteRecords, build_bundle, localized, screening_bundle
-from station.validation import Severity
+from station.validation import ClinicalFlag, Severity
 
 if TYPE_CHECKING:
     from station.sync.outbox import OutboxStats
@@ -88,49 +88,36 @@ def alerts(
     (count them first with `critical_count`)."""
     zone = (records or SiteRecords()).zone
     out: list[AlertPayload] = []
+
+    def alert(flag: ClinicalFlag, acknowledged_by: str, **value: Any) -> None:
+        out.append(
+            AlertPayload(
+                message_id=message_ids[len(out)],
+                station_id=station_id,
+                site=site,
+                sent_at=sent_at,
+                appointment_id=submission.appointment_id,
+                patient=submission.patient,
+                code=flag.code,
+                severity=flag.severity,
+                message=flag.message,
+                acknowledged_by=acknowledged_by,
+                identification=submission.identification,
+                **value,
+            )
+        )
+
     acks = {(a.kind, a.code): a for a in submission.critical_acknowledgements}
     for item in submission.readings:
         for flag in item.verdict.flags:
-            if flag.severity != Severity.CRITICAL:
-                continue
-            ack = acks[(item.reading.kind, flag.code)]  # Submission guarantees it exists
-            out.append(
-                AlertPayload(
-                    message_id=message_ids[len(out)],
-                    station_id=station_id,
-                    site=site,
-                    sent_at=sent_at,
-                    appointment_id=submission.appointment_id,
-                    patient=submission.patient,
-                    code=flag.code,
-                    severity=flag.severity,
-                    message=flag.message,
-                    reading=localized(item, zone),
-                    acknowledged_by=ack.acknowledged_by,
-                    identification=submission.identification,
-                )
-            )
+            if flag.severity == Severity.CRITICAL:
+                ack = acks[(item.reading.kind, flag.code)]  # Submission guarantees it exists
+                alert(flag, ack.acknowledged_by, reading=localized(item, zone))
     for poc in submission.poc_results:
         for flag in poc.result.flags:
-            if flag.severity != Severity.CRITICAL:
-                continue
-            assert poc.acknowledged_by is not None  # Submission guarantees it
-            out.append(
-                AlertPayload(
-                    message_id=message_ids[len(out)],
-                    station_id=station_id,
-                    site=site,
-                    sent_at=sent_at,
-                    appointment_id=submission.appointment_id,
-                    patient=submission.patient,
-                    code=flag.code,
-                    severity=flag.severity,
-                    message=flag.message,
-                    poc_result=poc,
-                    acknowledged_by=poc.acknowledged_by,
-                    identification=submission.identification,
-                )
-            )
+            if flag.severity == Severity.CRITICAL:
+                assert poc.acknowledged_by is not None  # Submission guarantees it
+                alert(flag, poc.acknowledged_by, poc_result=poc)
     return out
 
 

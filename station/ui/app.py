@@ -29,6 +29,7 @@ from station.locale import LANGUAGES
 from station.locale import language as language_named
 from station.ui import i18n
 from station.ui.faults import BURST_LIMIT, FaultBurst, KioskExceptionHandler, log, log_fault
+from station.ui.keyboard import KeyboardPlacement
 from station.ui.presenters.base import Tone
 from station.ui.presenters.wedge import WedgeReader
 from station.ui.screens.base import BaseScreen, attach
@@ -173,6 +174,10 @@ class StationUI:
         # A field letting go of the docked keyboard takes it off the window.
         self._text_on = Clock.create_trigger(self._text_events_on, 0)
         Window.bind(children=self._text_on)
+        # The docked keyboard (station/ui/keyboard.py): the screen moves so the field being
+        # typed, and the buttons under it where they fit, stay above the keys.
+        content = self.sm if self.sm.parent is self.root else self.sm.parent
+        self.keyboard = KeyboardPlacement(self.root, content)
         self.redraw()
 
     def _add_language_buttons(self) -> None:
@@ -199,6 +204,7 @@ class StationUI:
         Window.unbind(on_textinput=self._on_textinput, on_key_down=self._on_key_down)
         Window.unbind(children=self._text_on)
         self._text_on.cancel()
+        self.keyboard.close()
         if self.root.parent is not None:
             self.root.parent.remove_widget(self.root)
 

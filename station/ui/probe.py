@@ -96,6 +96,10 @@ class Snapshotter:
     def _rect(self, widget: Any) -> Rect:
         x0, y0 = widget.to_window(widget.x, widget.y)
         x1, y1 = widget.to_window(widget.right, widget.top)
+        return self._window_rect(x0, y0, x1, y1)
+
+    def _window_rect(self, x0: float, y0: float, x1: float, y1: float) -> Rect:
+        """Kivy window coordinates (origin bottom left) -> X11's pixels (origin top left)."""
         scale_x = Window.system_size[0] / max(1, Window.width)
         scale_y = Window.system_size[1] / max(1, Window.height)
         left, right = min(x0, x1) * scale_x, max(x0, x1) * scale_x
@@ -167,7 +171,25 @@ class Snapshotter:
         if kind == "field":
             record["focus"] = bool(widget.focus)
             record["hint"] = str(widget.hint_text)
+            record["input_type"] = str(widget.input_type)
+        if isinstance(widget, VKeyboard):
+            record["layout"] = str(widget.layout)
+            record["keys"] = self._keys(widget)
         return record
+
+    def _keys(self, keyboard: Any) -> list[dict[str, Any]]:
+        """A VKeyboard's keys (drawn, not widgets): caption and rectangle in window pixels."""
+        layout = keyboard.available_layouts.get(keyboard.layout, {})
+        keys = []
+        for row in range(1, int(layout.get("rows", 0)) + 1):
+            captions = layout.get(f"{keyboard.layout_mode}_{row}", [])
+            geometry = keyboard.layout_geometry.get(f"LINE_{row}", [])
+            for caption, ((x, y), (w, h)) in zip(captions, geometry, strict=False):
+                x0, y0 = keyboard.to_parent(x, y)
+                x1, y1 = keyboard.to_parent(x + w, y + h)
+                rect = _rounded(self._window_rect(x0, y0, x1, y1))
+                keys.append({"text": caption[0], "rect": rect})
+        return keys
 
 
 def _rounded(rect: Rect) -> list[float]:

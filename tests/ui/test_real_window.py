@@ -20,8 +20,15 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from station.ui.keyboard import LETTERS, NUMBERS
 from tests.fixtures.broker import Broker
-from tests.fixtures.xwindow import RealWindow, find_all, keyboard_clear_of_focus, texts
+from tests.fixtures.kivy import SCREENS_DIR
+from tests.fixtures.xwindow import (
+    RealWindow,
+    find_all,
+    keyboard_placement_problems,
+    texts,
+)
 from tests.sync.consumer import contract_problems
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
@@ -30,9 +37,15 @@ SIZES = [(800, 480), (1280, 800)]  # the Pi 7" touchscreen; a 10" kiosk tablet
 
 
 def focused_on(field_id: str) -> Callable[[dict[str, Any]], bool]:
+    """The field (kv id, or hint for a form's field) has the focus and a keyboard is up."""
+
     def check(snap: dict[str, Any]) -> bool:
         focused = snap["focused"]
-        return focused is not None and focused["id"] == field_id and bool(snap["keyboards"])
+        return (
+            focused is not None
+            and field_id in (focused["id"], focused["hint"])
+            and bool(snap["keyboards"])
+        )
 
     return check
 
@@ -43,12 +56,19 @@ def field_text(field_id: str, text: str) -> Callable[[dict[str, Any]], bool]:
     return lambda snap: any(w["id"] == field_id and w["text"] == text for w in snap["widgets"])
 
 
-def assert_field_in_view(app: RealWindow, field_id: str) -> None:
-    """The field being typed in is whole on screen and no keyboard covers it (#15: "the
-    docked QWERTY covers the date-of-birth field")."""
+def assert_keyboard_placed(
+    app: RealWindow, field_id: str, action: str | None, layout: str
+) -> dict[str, Any]:
+    """#15, measured on the window: while `field_id` is typed in, the docked keyboard is whole
+    in the window, full width at the bottom, its keys >= 48 px; the field is whole on screen
+    and clear of it; and so is the screen's action button `action` (None: Enter is the
+    action). Digits-only fields (a date of birth, a PIN, a phone number) get the number pad."""
     app.wait(focused_on(field_id), f"{field_id!r} focused with the on-screen keyboard up")
     snap, _ = app.settled(field_id)
-    assert keyboard_clear_of_focus(snap) == [], keyboard_clear_of_focus(snap)
+    problems = keyboard_placement_problems(snap, action)
+    assert problems == [], (field_id, problems)
+    assert [k["layout"] for k in snap["keyboards"]] == [layout], field_id
+    return snap
 
 
 # ------------------------------------------------------------------------------- the lobby
@@ -73,6 +93,16 @@ def test_lobby_check_in_through_the_real_window(
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
     assert struct.unpack(">II", png[16:24]) == (width, height)
     assert len(set(zlib.decompress(png[41:-12]))) > 16
+    # The staff PIN (five quick taps on the hidden corner): the number pad, the PIN and its
+    # OK clear of it (#15: "the docked QWERTY covers ... the staff PIN").
+    (corner,) = [w for w in snap["widgets"] if w["cls"] == "StaffCorner"]
+    x, y = (round(corner["rect"][0] + 10), round(corner["rect"][1] + corner["rect"][3] - 10))
+    app.xdotool("mousemove", "--window", app.window_id, str(x), str(y))
+    app.xdotool("click", "--repeat", "5", "--delay", "150", "1")
+    assert_keyboard_placed(app, "pin", "staff_ok", NUMBERS)
+    app.shot("1_staff_pin")
+    app.tap("staff_cancel")
+    app.wait(lambda s: not find_all(s, "pin") and s["keyboards"] == [], "the PIN row closed")
     app.tap("Español")
     app.wait(
         lambda s: find_all(s, "spanish") and "Español" in texts(s) and "Welcome" not in texts(s),
@@ -82,30 +112,58 @@ def test_lobby_check_in_through_the_real_window(
     app.wait_screen("lobby_find")
 
     app.tap("name")
-    assert_field_in_view(app, "name")
-    app.type("zztest")
+    assert_keyboard_placed(app, "name", "find", LETTERS)
+    for letter in "zz":  # on the on-screen keys, as a patient types
+        app.tap_key(letter)
+    app.type("test")  # and on a USB keyboard, which works beside it
     app.wait(field_text("name", "zztest"), "the name as typed")
     app.shot("2_find_name")
     app.key("Return")  # Enter moves on to the date of birth (#15)
-    assert_field_in_view(app, "dob")
-    app.type("03141961")
+    assert_keyboard_placed(app, "dob", "find", NUMBERS)
+    for digit in "03141961":
+        app.tap_key(digit)
     app.wait(field_text("dob", "03141961"), "the date of birth as typed")
     # Digits read as a date with the month's name; Spanish writes the day first and the
     # month in lower case: "14 de marzo de 1961" (RAE, Ortografía 2010, 4.2.4.1, 8.1.3.2).
     app.wait(lambda s: "14 de marzo de 1961" in texts(s), "the date of birth in words")
-    app.shot("3_find_dob")
-    app.key("Return")  # Find: the keyboard covers the Find button at 800x480
+    # The date read back takes a line: the field and Find still clear of the keys.
+    assert_keyboard_placed(app, "dob", "find", NUMBERS)
+    shot = app.shot("3_find_dob")
+    if size == (800, 480):
+        (SCREENS_DIR / "lobby_find_keyboard.png").write_bytes(shot.read_bytes())
+    app.tap_key("\u23ce")  # the pad's Enter: Find
 
     app.wait_screen("lobby_contact")
     app.shot("4_contact")
+    app.tap("change")  # a new phone number and e-mail: the number pad, then the letters
+    app.tap("new_phone")
+    assert_keyboard_placed(app, "new_phone", "send_change", NUMBERS)
+    app.tap("new_email")
+    assert_keyboard_placed(app, "new_email", "send_change", LETTERS)
+    app.shot("4_contact_change")
+    app.tap("keep")
     app.tap("ok")  # "these are still right"
     app.wait_screen("lobby_reason")
     app.tap("reason")
-    assert_field_in_view(app, "reason")
+    assert_keyboard_placed(app, "reason", "done", LETTERS)
     app.type("tos y fiebre")
     app.wait(field_text("reason", "tos y fiebre"), "the reason as typed")
     app.shot("5_reason")
     app.key("Return")  # Enter means done in the reason box (#15), never a new line
+    # The clinic's questions (PHQ-9 in Spanish, the insurance question) are taps, no typing.
+    while (snap := app.wait(lambda s: s["screen"] != "lobby_reason", "the next step"))[
+        "screen"
+    ] in ("lobby_question", "lobby_insurance"):
+        progress = [w["text"] for w in snap["widgets"] if w["id"] in ("progress", "title")]
+        answers = [w["text"] for w in snap["widgets"] if w["kind"] == "button" and not w["id"]]
+        quiet = [a for a in answers if a in ("Ningún día", "No")]  # the shortest way on
+        app.tap("no" if snap["screen"] == "lobby_insurance" else (quiet or answers)[0])
+        app.wait(
+            lambda s, before=progress: (
+                [w["text"] for w in s["widgets"] if w["id"] in ("progress", "title")] != before
+            ),
+            "the answer taken",
+        )
 
     # Checked in: the field and the keyboard are gone with the reason screen.
     app.wait(
@@ -206,6 +264,14 @@ def from_the_frame(codec: str, raw: bytes) -> dict[str, float]:
         assert (text[0], text[-1]) == ("\n", "\r"), text
         weight, unit = float(text[6:16]), text[16:19].strip()
         return {"weight_kg": weight * LB_KG if unit == "lb" else weight}
+    if codec == "ble:2a1c":
+        # Temperature Measurement (Bluetooth SIG, GATT Specification Supplement, 3.219): a
+        # flags byte (bit 0: 1 = Fahrenheit), then an IEEE 11073-20601 FLOAT: a signed 24-bit
+        # mantissa (LE) and a signed 8-bit base-10 exponent.
+        mantissa = int.from_bytes(raw[1:4], "little", signed=True)
+        exponent = int.from_bytes(raw[4:5], "little", signed=True)
+        value = mantissa * 10.0**exponent
+        return {"temperature_c": (value - 32) / 1.8 if raw[0] & 1 else value}
     if codec == "serial:suretemp-plus":
         # 941C temperature record (SureTemp Plus Module OEM Implementation, 71332-0000B,
         # p. 63): after the 8-byte header the final temperature, float32 LE, in kelvin.
@@ -261,7 +327,9 @@ def test_ma_rooming_through_the_real_window_reaches_the_broker(
             for t in texts(snap)
             if " · " in t and "measuring" not in t and t[-5:-3].isdigit()
         }
-        return {"cuff", "oximeter", "thermometer", "scale"} <= sources
+        # The demo's thermometer on serial, or its Bluetooth LE one on the fake BlueZ.
+        thermometer = bool(sources & {"thermometer", "ble-thermometer"})
+        return {"cuff", "oximeter", "scale"} <= sources and thermometer
 
     app.wait(measured, "a reading from each of the four simulated devices", 45)
     app.shot("4_vitals")
@@ -269,7 +337,7 @@ def test_ma_rooming_through_the_real_window_reaches_the_broker(
     app.tap("to_complaint")
     app.wait_screen("complaint")
     app.tap("free_text")
-    assert_field_in_view(app, "free_text")
+    assert_keyboard_placed(app, "free_text", "to_review", LETTERS)
     app.type(COMPLAINT)
     app.wait(
         lambda s: s["focused"] is not None and s["focused"]["text"] == COMPLAINT,
@@ -286,9 +354,14 @@ def test_ma_rooming_through_the_real_window_reaches_the_broker(
     assert "scan" in snap["message"].lower()  # "scan read — ... on the patient list"
     assert [w["text"] for w in snap["widgets"] if w["id"] == "free_text"] == [COMPLAINT]
     app.shot("6_badge_after_typing")
-    if find_all(snap, "taking"):  # the schedule's medication, reviewed before Send (#18)
+    # The schedule's medication is reviewed on its own step before Send (#18).
+    app.tap("to_medications")
+    snap = app.wait_screen("medications")
+    if find_all(snap, "taking"):
         app.tap("taking")
-    app.tap("to_review")
+    app.tap("Allergies  >")
+    app.wait_screen("allergies")
+    app.tap("Review  >")
     snap = app.wait_screen("review")
     # Critical values (if the simulators gave one) are acknowledged first.
     while find_all(snap, "Acknowledge — clinician told"):
@@ -324,7 +397,12 @@ def test_ma_rooming_through_the_real_window_reaches_the_broker(
     assert (vitals["ma_id"], vitals["site"], vitals["station_id"]) == ("ma-demo", SITE, STATION)
     assert vitals["chief_complaint"] == COMPLAINT  # typed in the window; no badge code in it
     readings = {r["device_id"]: r["reading"] for r in vitals["readings"]}
-    assert sorted(readings) == ["cuff", "oximeter", "scale", "thermometer"]
+    assert {"cuff", "oximeter", "scale"} <= set(readings), sorted(readings)
+    assert set(readings) - {"cuff", "oximeter", "scale"} in (
+        {"thermometer"},
+        {"ble-thermometer"},
+        {"thermometer", "ble-thermometer"},
+    ), sorted(readings)
     for device, reading in readings.items():
         assert reading["mode"] == "demo", device
         expected = from_the_frame(reading["codec"], bytes.fromhex(reading["raw_hex"]))
@@ -333,6 +411,95 @@ def test_ma_rooming_through_the_real_window_reaches_the_broker(
         # What the MA reviewed before Send is what was sent.
         row = shown_on_review(reading["kind"], reading)
         assert any(row in line for line in review), (row, review)
+
+
+# ------------------------------------------------------------------------------- every field
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_exam_fields_stay_clear_of_the_keyboard(
+    real_window: Callable[..., RealWindow], size: tuple[int, int]
+) -> None:
+    """Every field an MA types into, with the keyboard up, at both sizes (#15): sign-in, the
+    manual patient entry, the complaint's free text, the medication and allergy forms."""
+    width, height = size
+    app = real_window(
+        ["ui", "--mode", "exam", "--size", f"{width}x{height}"], width, height, f"fields_{width}"
+    )
+    app.wait_screen("signin")
+    # The sign-in field is typed by the screen's own keys: a tap on it brings no keyboard
+    # over them.
+    app.tap("credential")
+    snap = app.drawn()
+    assert snap["keyboards"] == [] and snap["focused"] is None
+    for key in "1234":  # the demo MA's PIN (`station ui --help`)
+        app.tap(key)
+    app.tap("OK")
+    app.wait_screen("patients")
+
+    app.tap("Patient not on the list? Enter by hand")
+    app.wait_screen("patient_entry")
+    app.tap("family")
+    for field, layout in (
+        ("family", LETTERS),
+        ("given", LETTERS),
+        ("dob", NUMBERS),
+        ("mrn", LETTERS),
+    ):
+        assert_keyboard_placed(app, field, "next", layout)
+        app.key("Return")  # Enter moves on; in the last field it is Next
+    app.shot("1_patient_entry")
+    app.tap("cancel")
+
+    snap = app.wait(lambda s: any("ZZTEST, Alpha" in t for t in texts(s)), "today's list")
+    app.tap(next(t for t in texts(snap) if "ZZTEST, Alpha" in t))
+    app.wait_screen("confirm")
+    app.tap("yes")
+    app.wait_screen("vitals")
+    app.tap("to_complaint")
+    app.wait_screen("complaint")
+    app.tap("free_text")
+    assert_keyboard_placed(app, "free_text", "to_review", LETTERS)
+    shot = app.shot("2_complaint")
+    if size == (800, 480):
+        (SCREENS_DIR / "exam_complaint_keyboard.png").write_bytes(shot.read_bytes())
+
+    app.tap("to_medications")
+    app.wait_screen("medications")
+    app.tap("+ Add a medication")
+    app.tap("name, as the patient says it")
+    for hint in ("name, as the patient says it", "e.g. 10 mg daily", "optional"):
+        assert_keyboard_placed(app, hint, "Save", LETTERS)
+        app.key("Tab")  # on to the next field (Enter there would save the empty form)
+    app.shot("3_medication_form")
+    app.tap("Cancel")
+    app.tap("Allergies  >")
+    app.wait_screen("allergies")
+    app.tap("+ Add an allergy")
+    app.tap("e.g. penicillin, peanuts, latex")
+    assert_keyboard_placed(app, "e.g. penicillin, peanuts, latex", "Save", LETTERS)
+    app.tap("what happens, e.g. hives")
+    assert_keyboard_placed(app, "what happens, e.g. hives", "Save", LETTERS)
+    app.shot("4_allergy_form")
+    app.tap("Cancel")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_biomed_pin_stays_clear_of_the_keyboard(
+    real_window: Callable[..., RealWindow], size: tuple[int, int]
+) -> None:
+    width, height = size
+    app = real_window(
+        ["ui", "--mode", "biomed", "--size", f"{width}x{height}"], width, height, f"bio_{width}"
+    )
+    app.wait_screen("biomed")
+    app.tap("pin")
+    assert_keyboard_placed(app, "pin", "unlock", NUMBERS)
+    for digit in "2468":  # the demo's biomed PIN (station/app/demo_ui.py, DEMO_BIOMED_PIN)
+        app.tap_key(digit)
+    app.shot("1_pin")
+    app.tap_key("\u23ce")  # the pad's Enter unlocks
+    app.wait(lambda s: not find_all(s, "pin") and s["keyboards"] == [], "biomed unlocked")
 
 
 # ------------------------------------------------------------------------------- offscreen twins
@@ -352,7 +519,8 @@ def test_leaving_a_screen_lets_go_of_the_keyboard(make_ui: Callable[..., Any]) -
     field.insert_text("cough")
     field.insert_text("\n")  # Enter: done
     driver.pump(3)
-    assert driver.ui.presenter.screen == "lobby_message"
+    # On to the next step (the clinic's questions, or checked in), the field let go.
+    assert driver.ui.presenter.screen in ("lobby_question", "lobby_insurance", "lobby_message")
     assert field.focus is False
 
 

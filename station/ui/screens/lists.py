@@ -139,11 +139,21 @@ class ListStepScreen(BaseScreen):
             row.add_widget(Factory.FieldLabel(text=field.label, size_hint_x=0.3))
             entry = Factory.FormField(text=field.value, hint_text=field.hint)
             entry.bind(text=lambda _w, text, k=field.key: self.intent("form_text", k, text))
+            entry.bind(on_text_validate=self._enter)
             row.add_widget(entry)
             self._inputs[field.key] = entry
             body.add_widget(row)
         if not form.groups_first:
             body.add_widget(self._groups)
+
+    def _enter(self, entry: Any) -> None:
+        """Enter moves on to the form's next field; in its last, Enter saves (as the lobby's
+        and the patient entry's fields do)."""
+        entries = list(self._inputs.values())
+        if entry in entries and entry is not entries[-1]:
+            entries[entries.index(entry) + 1].focus = True
+        else:
+            self.intent("save_form")
 
     def on_leave(self, *_args: Any) -> None:
         """Typed words leave with the step: no field keeps them for the next patient."""
