@@ -192,6 +192,8 @@ class StationUI:
                                            lang.code))
             box.add_widget(button)
             self._language_buttons[lang.code] = button
+            # Named like a kv id ("language_es") for what reads the screen by id (the probe).
+            self.root.ids[f"language_{lang.code}"] = button
 
     @property
     def closed(self) -> bool:

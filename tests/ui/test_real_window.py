@@ -105,7 +105,9 @@ def test_lobby_check_in_through_the_real_window(
     app.wait(lambda s: not find_all(s, "pin") and s["keyboards"] == [], "the PIN row closed")
     app.tap("Español")
     app.wait(
-        lambda s: find_all(s, "spanish") and "Español" in texts(s) and "Welcome" not in texts(s),
+        lambda s: (
+            find_all(s, "language_es") and "Español" in texts(s) and "Welcome" not in texts(s)
+        ),
         "the screen in Spanish",
     )
     app.tap("start")
