@@ -903,6 +903,40 @@ def check_bundle(bundle: Mapping[str, Any]) -> dict[str, JsonValue]:
 SMOKING_STATUS_LOINC = "72166-2"
 
 
+def _derived_observation(
+    url: str,
+    *,
+    profile: str,
+    narrative: str,
+    category: tuple[str, str],
+    code: tuple[str, str],
+    value: dict[str, Any],
+    response_url: str,
+    subject: dict[str, Any],
+    encounter: dict[str, Any],
+    authored_at: datetime,
+) -> dict[str, Any]:
+    """An Observation the patient's QuestionnaireResponse yields (a score, the smoking status):
+    performed and reported by the patient, derived from the response."""
+    return {"fullUrl": url, "resource": {
+        "resourceType": "Observation",
+        "meta": {"profile": [US_CORE + profile]},
+        "text": _narrative(narrative),
+        "identifier": [{"system": RFC3986, "value": url}],
+        "status": "final",
+        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": category[0],
+                                  "display": category[1]}]}],
+        "code": {"coding": [{"system": LOINC, "code": code[0], "display": code[1]}],
+                 "text": code[1]},
+        "subject": subject,
+        "encounter": encounter,
+        "effectiveDateTime": _dt(authored_at),
+        "performer": [subject],
+        **value,
+        "derivedFrom": [{"reference": response_url}],
+    }}
+
+
 def _smoking_status(
     result: ScreeningResult,
     response_url: str,
@@ -914,32 +948,22 @@ def _smoking_status(
 ) -> list[dict[str, Any]]:
     """The tobacco question's answer as the chart's smoking status, derived from the patient's
     QuestionnaireResponse (what EHRs and quality measures read, not the response itself)."""
-    out: list[dict[str, Any]] = []
-    for answer in result.answers:
-        if answer.loinc != SMOKING_STATUS_LOINC or answer.system != SNOMED:
-            continue
-        url = f"urn:uuid:{uuid5(message_id, f'screening/{result.instrument}/smoking-status')}"
-        out.append({"fullUrl": url, "resource": {
-            "resourceType": "Observation",
-            "meta": {"profile": [US_CORE + "us-core-smokingstatus"]},
-            "text": _narrative(f"Tobacco smoking status: {answer.display}"),
-            "identifier": [{"system": RFC3986, "value": url}],
-            "status": "final",
-            "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "social-history",
-                                      "display": "Social History"}]}],
-            "code": {"coding": [{"system": LOINC, "code": SMOKING_STATUS_LOINC,
-                                 "display": "Tobacco smoking status"}],
-                     "text": "Tobacco smoking status"},
-            "subject": subject,
-            "encounter": encounter,
-            "effectiveDateTime": _dt(authored_at),
-            "performer": [subject],
-            "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": answer.code,
-                                                 "display": answer.display}],
-                                     "text": answer.display},
-            "derivedFrom": [{"reference": response_url}],
-        }})
-    return out
+    return [
+        _derived_observation(
+            f"urn:uuid:{uuid5(message_id, f'screening/{result.instrument}/smoking-status')}",
+            profile="us-core-smokingstatus",
+            narrative=f"Tobacco smoking status: {answer.display}",
+            category=("social-history", "Social History"),
+            code=(SMOKING_STATUS_LOINC, "Tobacco smoking status"),
+            value={"valueCodeableConcept": {
+                "coding": [{"system": SNOMED, "code": answer.code, "display": answer.display}],
+                "text": answer.display}},
+            response_url=response_url, subject=subject, encounter=encounter,
+            authored_at=authored_at,
+        )
+        for answer in result.answers
+        if answer.loinc == SMOKING_STATUS_LOINC and answer.system == SNOMED
+    ]
 
 
 
@@ -987,25 +1011,16 @@ def screening_bundle(
                                    authored_at=authored_at, message_id=message_id)
         if result.score is None or result.score_loinc is None:
             continue
-        score_url = f"urn:uuid:{uuid5(message_id, f'screening/{result.instrument}/score')}"
-        entries.append({"fullUrl": score_url, "resource": {
-            "resourceType": "Observation",
-            "meta": {"profile": [US_CORE + "us-core-observation-screening-assessment"]},
-            "text": _narrative(f"{result.score_display}: {result.score:g}"),
-            "identifier": [{"system": RFC3986, "value": score_url}],
-            "status": "final",
-            "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey",
-                                      "display": "Survey"}]}],
-            "code": {"coding": [{"system": LOINC, "code": result.score_loinc,
-                                 "display": result.score_display}],
-                     "text": result.score_display},
-            "subject": subject,
-            "encounter": encounter,
-            "effectiveDateTime": _dt(authored_at),
-            "performer": [subject],
-            "valueQuantity": _quantity(result.score, "{score}"),
-            "derivedFrom": [{"reference": response_url}],
-        }})
+        entries.append(_derived_observation(
+            f"urn:uuid:{uuid5(message_id, f'screening/{result.instrument}/score')}",
+            profile="us-core-observation-screening-assessment",
+            narrative=f"{result.score_display}: {result.score:g}",
+            category=("survey", "Survey"),
+            code=(result.score_loinc, result.score_display),
+            value={"valueQuantity": _quantity(result.score, "{score}")},
+            response_url=response_url, subject=subject, encounter=encounter,
+            authored_at=authored_at,
+        ))
     bundle = {
         "resourceType": "Bundle",
         "identifier": {"system": RFC3986, "value": f"urn:uuid:{message_id}"},
